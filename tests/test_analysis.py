@@ -1,0 +1,103 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from modularity.analysis import analyze, analyze_layer, select_layers
+from modularity.errors import ModularityError
+from modularity.graph import trace
+
+from .nets import PlantedNet, grouped_net
+
+
+def test_planted_branches_are_recovered_beyond_the_null():
+    g = trace(PlantedNet(signal=3.0, seed=1), (8, 8))
+    res = analyze_layer(g, "block", n_permutations=19, seed=0)
+    assert res.k == 4 and res.k_source == "branches"
+    assert res.recovery.ari >= 0.95
+    assert res.recovery.p_value == pytest.approx(1 / 20)
+
+
+def test_unplanted_weights_give_chance_false_positive_rate():
+    p_values = []
+    for seed in range(20):
+        g = trace(PlantedNet(signal=0.0, seed=100 + seed), (8, 8))
+        p_values.append(analyze_layer(g, "block", n_permutations=39, seed=seed).recovery.p_value)
+    p_values = np.array(p_values)
+    # Binomial(20, 0.05): P(X >= 4) = 0.016, so more than 3 rejections would be suspicious.
+    assert np.sum(p_values <= 0.05) <= 3
+    assert 0.25 <= p_values.mean() <= 0.75
+
+
+def test_grouped_conv_groups_are_recovered_exactly():
+    g = trace(grouped_net(groups=4, width=32), (8, 8))
+    res = analyze_layer(g, "0", n_permutations=5)
+    assert res.recovery.ari == 1.0 and res.k == 4
+    # The groups are imposed by the architecture, so shuffled weights recover them too.
+    assert res.recovery.null_ari_mean == pytest.approx(1.0)
+
+
+def test_results_are_reproducible_with_a_seed():
+    g = trace(PlantedNet(signal=0.5, seed=3), (8, 8))
+    a = analyze_layer(g, "block", n_permutations=5, seed=7)
+    b = analyze_layer(g, "block", n_permutations=5, seed=7)
+    assert a.clusters == b.clusters and a.recovery == b.recovery and a.structure == b.structure
+
+
+class _DeadNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 6, 1)
+        self.b = nn.Conv2d(6, 4, 1)
+        self.one = nn.Conv2d(4, 1, 1)
+        self.c = nn.Conv2d(1, 3, 1)
+        with torch.no_grad():
+            self.b.weight[:, :2] = 0  # units 0 and 1 of a are dead downstream
+            self.c.weight.zero_()  # the one-unit layer's profile is all zero
+
+    def forward(self, x):
+        return self.c(self.one(self.b(self.a(x))))
+
+
+def test_dead_units_one_unit_layers_and_zero_matrices_give_no_nan():
+    res = analyze(_DeadNet(), n_permutations=3, k=8)
+    layer_a, layer_one = res.layer("a"), res.layer("one")
+    assert layer_a.clusters[:2] == [-1, -1] and layer_a.n_dead == 2
+    assert layer_one.clusters == [-1] and layer_one.n_units == 1
+    text = json.dumps(res.to_dict(), allow_nan=False)  # raises on NaN or infinity
+    assert "NaN" not in text
+
+
+def test_k_larger_than_units_is_clipped_to_the_units():
+    res = analyze(_DeadNet(), layers="b", n_permutations=0, k=50)
+    assert max(res.layer("b").clusters) <= 3
+
+
+def test_layers_pattern_matching_nothing_lists_the_layers():
+    g = trace(torchvision.models.alexnet(weights=None))
+    with pytest.raises(ModularityError, match=r"matches no layer; available layers: features\.0, features\.3"):
+        select_layers(g, "nonexistent*")
+
+
+def test_layers_pattern_accepts_globs_and_regex():
+    g = trace(torchvision.models.alexnet(weights=None))
+    assert select_layers(g, "features.[03]") == ["features.0", "features.3"]
+    assert select_layers(g, "/^classifier/") == ["classifier.1", "classifier.4"]
+
+
+def test_negative_permutations_are_refused():
+    with pytest.raises(ModularityError, match="permutations"):
+        analyze(_DeadNet(), n_permutations=-1)
+
+
+def test_summary_has_the_documented_keys():
+    res = analyze(torchvision.models.alexnet(weights=None), layers="features.0", n_permutations=2)
+    d = res.to_dict()
+    assert {"model", "weights", "seed", "layers"} <= set(d)
+    layer = d["layers"][0]
+    assert {"name", "n_units", "consumers", "branches", "singular_values", "clusters", "recovery"} <= set(layer)
+    assert layer["consumers"] == ["features.3"] and layer["recovery"] is None
+    assert layer["singular_values"] == sorted(layer["singular_values"], reverse=True)
