@@ -117,11 +117,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     rows = [s for s in list_sources() if args.all or s.family != "torchvision"]
     tv = [s for s in list_sources() if s.family == "torchvision"]
-    print(f"{'name':<22} {'offline':<8} {'licence':<14} weights")
     for s in rows:
-        print(f"{s.name:<22} {'yes' if s.offline() else 'no':<8} {(s.licence or '?')[:14]:<14} {s.weights_source}")
+        print(f"{s.name}  [offline: {'yes' if s.offline() else 'no'}; licence: {s.licence or 'unknown'}]")
+        print(f"    weights: {s.weights_source}")
         if s.notes:
-            print(f"{'':<46}note: {s.notes}")
+            print(f"    note: {s.notes}")
     if not args.all:
         cached = [s.name for s in tv if s.offline()]
         print(f"\n{len(tv)} torchvision architectures (random init with --weights none; trained weights via the "

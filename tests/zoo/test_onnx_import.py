@@ -1,0 +1,240 @@
+"""ONNX import: numerics against onnx's reference, module types, names and errors."""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from torch import fx, nn
+
+from modularity.errors import ModularityError
+from modularity.zoo.onnx_import import load_onnx, onnx_to_graph_module
+from modularity.zoo.registry import load_model
+
+
+def _expected_output(light_dir, stem: str) -> np.ndarray:
+    t = TensorProto()
+    t.ParseFromString((light_dir / f"{stem}_output_0.pb").read_bytes())
+    return numpy_helper.to_array(t)
+
+
+@pytest.fixture(scope="module")
+def random_alexnet(light_dir, tmp_path_factory, randomize_light):
+    return randomize_light(light_dir / "light_bvlc_alexnet.onnx",
+                                 tmp_path_factory.mktemp("onnx") / "alexnet_random.onnx", logits="r24")
+
+
+@pytest.fixture(scope="module")
+def random_inception(light_dir, tmp_path_factory, randomize_light):
+    return randomize_light(light_dir / "light_inception_v1.onnx",
+                                 tmp_path_factory.mktemp("onnx") / "inception_random.onnx", logits="r143")
+
+
+@pytest.mark.parametrize("stem", ["light_bvlc_alexnet", "light_inception_v1"])
+def test_light_fixture_matches_its_expected_output(light_dir, stem):
+    # the fixtures ship no input: their constant weights make the output input-independent
+    loaded = load_onnx(light_dir / f"{stem}.onnx")
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32))
+    with torch.no_grad():
+        out = loaded.module(x).numpy()
+    np.testing.assert_allclose(out, _expected_output(light_dir, stem), rtol=1e-5, atol=1e-7)
+
+
+def _compare_with_reference(path, reference_run):
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    ref = reference_run(path, x)
+    with torch.no_grad():
+        out = load_onnx(path).module(torch.from_numpy(x))
+    return ref, [o.numpy() for o in out]
+
+
+def test_random_weight_alexnet_matches_reference(random_alexnet, onnx_reference):
+    (prob_ref, logit_ref), (prob, logit) = _compare_with_reference(random_alexnet, onnx_reference)
+    assert np.abs(logit_ref).max() > 1.0  # the logits are not trivially small
+    np.testing.assert_allclose(logit, logit_ref, atol=2e-4 * np.abs(logit_ref).max(), rtol=0)
+    np.testing.assert_allclose(prob, prob_ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_random_weight_inception_matches_reference(random_inception, onnx_reference):
+    (prob_ref, logit_ref), (prob, logit) = _compare_with_reference(random_inception, onnx_reference)
+    assert np.abs(logit_ref).max() > 1.0
+    np.testing.assert_allclose(logit, logit_ref, atol=2e-4 * np.abs(logit_ref).max(), rtol=0)
+    np.testing.assert_allclose(prob, prob_ref, atol=1e-5, rtol=0)
+
+
+def test_alexnet_grouped_convs_keep_their_groups(light_dir):
+    gm = load_onnx(light_dir / "light_bvlc_alexnet.onnx").module
+    groups = {name: m.groups for name, m in gm.named_modules() if isinstance(m, nn.Conv2d)}
+    assert groups == {"conv1": 1, "conv2": 2, "conv3": 1, "conv4": 2, "conv5": 2}
+
+
+def test_modules_are_stock_torch_modules_with_readable_names(light_dir):
+    gm = load_onnx(light_dir / "light_inception_v1.onnx").module
+    children = dict(gm.named_children())
+    assert isinstance(children["conv1_7x7_s2"], nn.Conv2d)
+    assert isinstance(children["conv1_7x7_s2_lrn"], nn.LocalResponseNorm)
+    assert isinstance(children["inception_3a_5x5"], nn.Conv2d)
+    assert children["inception_3a_5x5"].kernel_size == (5, 5)
+    assert isinstance(children["loss3_classifier"], nn.Linear)
+    assert all(type(m).__module__.startswith("torch.nn") for m in children.values())
+
+
+def test_concat_nodes_are_named_after_their_block(light_dir):
+    gm = load_onnx(light_dir / "light_inception_v1.onnx").module
+    cats = [n for n in gm.graph.nodes if n.op == "call_function" and n.target is torch.cat]
+    assert [n.meta["onnx_name"] for n in cats] == [
+        "inception_3a", "inception_3b", "inception_4a", "inception_4b", "inception_4c",
+        "inception_4d", "inception_4e", "inception_5a", "inception_5b"]
+    assert cats[0].name == "inception_3a" and cats[0].meta["onnx_node"] == "n23"
+
+
+def test_input_size_and_provenance_come_from_the_file(light_dir):
+    path = light_dir / "light_bvlc_alexnet.onnx"
+    loaded = load_onnx(path)
+    assert loaded.input_size == (224, 224)
+    assert loaded.provenance == f"ONNX file {path}"
+    import hashlib
+
+    assert loaded.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_registry_dispatches_onnx_paths(light_dir):
+    loaded = load_model(str(light_dir / "light_bvlc_alexnet.onnx"))
+    assert isinstance(loaded.module, fx.GraphModule)
+
+
+def _synthetic_model() -> onnx.ModelProto:
+    """Ops and attributes the light fixtures do not exercise."""
+    rng = np.random.default_rng(3)
+
+    def init(name, *shape, scale=0.3):
+        return numpy_helper.from_array((scale * rng.standard_normal(shape)).astype(np.float32), name)
+
+    inits = [
+        init("c1_W", 8, 3, 3, 3), init("c1_B", 8),
+        init("bn_s", 8), init("bn_b", 8), init("bn_m", 8),
+        numpy_helper.from_array((0.5 + rng.random(8)).astype(np.float32), "bn_v"),
+        init("c2_W", 8, 4, 3, 3),
+        init("fc_W", 16, 10), init("fc_B", 10),
+        init("g_W", 10, 6), init("g_C", 6),
+        numpy_helper.from_array(np.array([1, -1], np.int64), "shape2d"),
+        numpy_helper.from_array(np.array(-0.5, np.float32), "lo"),
+        numpy_helper.from_array(np.array(0.5, np.float32), "hi"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "c1_W", "c1_B"], ["c1"], name="conv_a", pads=[0, 1, 2, 1], strides=[2, 2]),
+        helper.make_node("BatchNormalization", ["c1", "bn_s", "bn_b", "bn_m", "bn_v"], ["bn"], epsilon=1e-3),
+        helper.make_node("LeakyRelu", ["bn"], ["act"], alpha=0.1),
+        helper.make_node("MaxPool", ["act"], ["mp"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 0, 1]),
+        helper.make_node("AveragePool", ["act"], ["ap"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 0, 1]),
+        helper.make_node("Conv", ["mp", "c2_W"], ["c2"], group=2, auto_pad="SAME_UPPER", dilations=[2, 2]),
+        helper.make_node("Add", ["c2", "ap"], ["sum"]),
+        helper.make_node("Concat", ["sum", "mp"], ["cat"], axis=1),
+        helper.make_node("GlobalAveragePool", ["cat"], ["gap"]),
+        helper.make_node("Reshape", ["gap", "shape2d"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "fc_W"], ["mm"]),
+        helper.make_node("Add", ["mm", "fc_B"], ["fc"]),
+        helper.make_node("Clip", ["fc", "lo", "hi"], ["clip"]),
+        helper.make_node("Gemm", ["clip", "g_W", "g_C"], ["out"], alpha=0.7, beta=0.3),
+    ]
+    graph = helper.make_graph(nodes, "synthetic",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 31, 29])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 6])], inits)
+    # opset 14: onnx's reference runs opset-9 BatchNormalization in training mode
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+
+
+def test_pads_pools_batchnorm_and_linear_ops_match_reference(tmp_path, onnx_reference):
+    model = _synthetic_model()
+    path = tmp_path / "synthetic.onnx"
+    onnx.save(model, str(path))
+    x = np.random.default_rng(4).standard_normal((1, 3, 31, 29)).astype(np.float32)
+    (ref,) = onnx_reference(path, x)
+    loaded = load_onnx(path)
+    with torch.no_grad():
+        out = loaded.module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out, ref, atol=1e-5, rtol=1e-5)
+    assert loaded.input_size == (31, 29)
+    kinds = {type(m).__name__ for m in loaded.module.modules()}
+    assert {"ZeroPad2d", "ConstantPad2d", "BatchNorm2d", "Linear", "Hardtanh"} <= kinds
+    assert any(n.target is operator.add for n in loaded.module.graph.nodes)
+
+
+def test_unsupported_op_names_the_op_and_node(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu_ok"),
+             helper.make_node("Erf", ["r"], ["y"], name="my_erf")]
+    graph = helper.make_graph(nodes, "bad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    path = tmp_path / "erf.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    with pytest.raises(ModularityError, match=r"ONNX op 'Erf' at node 'my_erf' is not supported; supported ops: Conv"):
+        load_onnx(path)
+
+
+def test_truncated_file_gives_one_line_error(light_dir, tmp_path):
+    data = (light_dir / "light_inception_v1.onnx").read_bytes()
+    path = tmp_path / "truncated.onnx"
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ModularityError) as info:
+        load_onnx(path)
+    assert "truncated or corrupt" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_garbage_file_gives_one_line_error(tmp_path):
+    path = tmp_path / "garbage.onnx"
+    path.write_bytes(b"\xff\xfe not a protobuf at all \x00\x01" * 10)
+    with pytest.raises(ModularityError, match="not a readable ONNX model"):
+        load_onnx(path)
+
+
+def test_explicit_input_size_overrides_default(light_dir):
+    model = onnx.load(str(light_dir / "light_bvlc_alexnet.onnx"))
+    gm, size = onnx_to_graph_module(model, input_size=(227, 227))
+    assert size == (227, 227)
+    with torch.no_grad():
+        assert gm(torch.zeros(1, 3, 227, 227)).shape == (1, 1000)
+
+
+def _trace():
+    graph = pytest.importorskip("modularity.graph")
+    if not hasattr(graph, "trace"):
+        pytest.skip("modularity.graph.trace is not available yet")
+    return graph.trace
+
+
+def test_alexnet_conv1_branches_come_from_conv2_groups(light_dir):
+    trace = _trace()
+    g = trace(load_onnx(light_dir / "light_bvlc_alexnet.onnx").module)
+    assert g.layers["conv1"].branches.tolist() == [0] * 48 + [1] * 48
+
+
+def test_inception_concat_branches_follow_its_inputs(light_dir):
+    trace = _trace()
+    g = trace(load_onnx(light_dir / "light_inception_v1.onnx").module)
+    layer = g.layers["inception_3a"]
+    assert layer.kind == "concat"
+    assert layer.branches.tolist() == [0] * 64 + [1] * 128 + [2] * 32 + [3] * 32
+    assert layer.branch_names == ["inception_3a_1x1", "inception_3a_3x3", "inception_3a_5x5",
+                                  "inception_3a_pool_proj"]
+
+
+def test_torch_export_of_resnet18_round_trips_with_module_path_names(tmp_path):
+    import torchvision
+
+    model = torchvision.models.resnet18(weights=None).eval()
+    path = tmp_path / "resnet18.onnx"
+    x = torch.randn(1, 3, 224, 224)
+    try:
+        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=13)
+    except Exception as exc:  # the TorchScript exporter may be unavailable in a future torch
+        pytest.skip(f"torch.onnx.export failed: {type(exc).__name__}")
+    gm = load_onnx(path).module
+    with torch.no_grad():
+        np.testing.assert_allclose(gm(x).numpy(), model(x).numpy(), atol=1e-4, rtol=1e-4)
+    names = dict(gm.named_children())
+    assert {"conv1", "layer1_0_conv1", "layer2_0_downsample_0", "fc"} <= set(names)
