@@ -22,7 +22,7 @@ from .magnitude import downstream_profile, layer_magnitude
 from .nulls import NULL_MODELS, benjamini_hochberg, layer_rng, null_weight, summarise_null
 from .results import AnalysisResult, LayerResult, Recovery
 from .metrics import adjusted_rand, normalized_mutual_info
-from .spectral import SVD_VARIANTS, bipartite_ncut, choose_k, cocluster, cocluster_spectrum, kmeans, svd_variant, top_singular_values
+from .spectral import SVD_VARIANTS, bipartite_ncut, choose_k, cocluster, cocluster_spectrum, kmeans, svd_variant
 
 __all__ = ["analyze", "analyze_layer", "select_layers", "matrix_statistics"]
 
@@ -112,7 +112,7 @@ def matrix_statistics(a: np.ndarray, k: int, branches: np.ndarray | None,
         _, cols_unit = cocluster(unit, k, rng)
         ari_unit, _ = _ari_nmi(branches, cols_unit, live)
         ari_norms, _ = _ari_nmi(branches, _column_norm_labels(a, k, live, rng), live)
-    top = {"raw": top_singular_values(a, n_top), "normalised": s_norm}
+    top = {"normalised": s_norm}
     return _Stats(cols, rows, bipartite_ncut(a, rows, cols), ari, nmi, ari_unit, ari_norms, top)
 
 
@@ -185,8 +185,11 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
     null_spectra = {}
     structure = {}
     recovery = None
+    null_draws = {"ncut": [s.ncut for s in null_stats]}
+    if branches is not None:
+        null_draws.update(ari=[s.ari for s in null_stats], nmi=[s.nmi for s in null_stats])
     if null_stats:
-        null_spectra = {v: _null_band([s.top[v] for s in null_stats]) for v in ("raw", "normalised")}
+        null_spectra = {"normalised": _null_band([s.top["normalised"] for s in null_stats])}
         structure["ncut"] = summarise_null(obs.ncut, np.array([s.ncut for s in null_stats]), "less").to_dict()
     else:
         structure["ncut"] = {"observed": obs.ncut, "null_mean": None, "null_sd": None, "z": None,
@@ -214,8 +217,65 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         singular_values=spectra["raw"], spectra=spectra, null_spectra=null_spectra, embedding=embedding,
         clusters=obs.col_labels.tolist(), n_dead=int((obs.col_labels < 0).sum()),
         recovery=recovery, structure=structure, shape=list(a.shape),
-        blocks=[list(b) for b in profile.blocks], row_clusters=obs.row_labels.tolist(),
+        blocks=[list(b) for b in profile.blocks], row_clusters=obs.row_labels.tolist(), null_draws=null_draws,
     )
+
+
+_WORKER_GRAPH: ChannelGraph | None = None
+
+
+def _init_worker(graph: ChannelGraph) -> None:
+    global _WORKER_GRAPH
+    _WORKER_GRAPH = graph
+    torch.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        pass
+
+
+def _worker_layer(name: str, options: dict) -> LayerResult:
+    return analyze_layer(_WORKER_GRAPH, name, **options)
+
+
+def _run_layers(graph: ChannelGraph, names: list[str], options: dict, jobs: int, progress: bool,
+                label: str) -> list[LayerResult]:
+    """Analyse ``names`` in order, in this process or in ``jobs`` worker processes."""
+    import os
+
+    jobs = (os.cpu_count() or 1) if jobs == 0 else jobs
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(names), desc=f"analysing {label}", unit="layer", leave=False)
+    results: dict[str, LayerResult] = {}
+    try:
+        if jobs <= 1 or len(names) <= 1:
+            for name in names:
+                if bar is not None:
+                    bar.set_postfix_str(name[-40:])
+                results[name] = analyze_layer(graph, name, **options)
+                if bar is not None:
+                    bar.update()
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(min(jobs, len(names)), mp_context=ctx, initializer=_init_worker,
+                                     initargs=(graph,)) as pool:
+                futures = {pool.submit(_worker_layer, name, options): name for name in names}
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+                    if bar is not None:
+                        bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    return [results[name] for name in names]
 
 
 def _adjust_across_layers(results: list[LayerResult]) -> None:
@@ -245,7 +305,8 @@ def analyze(model: "nn.Module | str | None" = None, weights: str | None = "DEFAU
             layers: str | None = None, reduction: str = "l1", expand: str = "depthwise", k: int | None = None,
             k_max: int = 12, n_permutations: int = 100, seed: int = 0, null: str = "shuffle",
             input_size: tuple[int, int] | None = None,
-            progress: bool = False, command: str = "", graph: ChannelGraph | None = None) -> AnalysisResult:
+            progress: bool = False, command: str = "", graph: ChannelGraph | None = None,
+            jobs: int = 1) -> AnalysisResult:
     """Analyse every producer layer of a model (or those matching ``layers``).
 
     Parameters
@@ -269,6 +330,10 @@ def analyze(model: "nn.Module | str | None" = None, weights: str | None = "DEFAU
         The command line, recorded in the result.
     graph : ChannelGraph, optional
         A graph already traced from this model.
+    jobs : int
+        Worker processes for the layers (1: in this process; 0: one per CPU core).
+        Results do not depend on it: each layer's randomness depends only on
+        ``seed`` and the layer's name.
 
     Returns
     -------
@@ -300,17 +365,9 @@ def analyze(model: "nn.Module | str | None" = None, weights: str | None = "DEFAU
     start = time.perf_counter()
     graph = graph or trace(loaded.module, size)
     names = select_layers(graph, layers)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(names, desc=f"analysing {loaded.name}", unit="layer", leave=False)
-    results = []
-    for name in bar if bar is not None else names:
-        if bar is not None:
-            bar.set_postfix_str(name[-40:])
-        results.append(analyze_layer(graph, name, reduction=reduction, expand=expand, k=k, k_max=k_max,
-                                     n_permutations=n_permutations, seed=seed, null=null))
+    options = dict(reduction=reduction, expand=expand, k=k, k_max=k_max, n_permutations=n_permutations,
+                   seed=seed, null=null)
+    results = _run_layers(graph, names, options, jobs, progress, loaded.name)
     _adjust_across_layers(results)
     return AnalysisResult(
         model=loaded.name, weights=loaded.weights, seed=seed, n_permutations=n_permutations, null=null,

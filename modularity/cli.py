@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="number of co-clusters (default: number of true branches, else eigengap)")
     a.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for tracing (default: the model's own)")
+    a.add_argument("--jobs", type=int, default=1,
+                   help="worker processes for the layers (default: 1; 0: one per CPU core); "
+                        "results do not depend on it")
     a.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
     m = sub.add_parser("models", help="list the model sources and where their weights come from")
@@ -93,7 +97,7 @@ def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     command = "python -m modularity " + " ".join(shlex.quote(a) for a in argv)
     result = analyze(loaded, layers=args.layers, reduction=args.reduction, expand=args.expand, k=args.k,
                      n_permutations=args.permutations, seed=args.seed, null=args.null, input_size=size,
-                     progress=not args.quiet, command=command, graph=graph)
+                     progress=not args.quiet, command=command, graph=graph, jobs=args.jobs)
     with atomic_output_dir(out) as tmp:
         write_results(result, graph, tmp, progress=not args.quiet)
     if not args.quiet:
@@ -164,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's final flush
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 __all__ = ["NULL_MODELS", "shuffle_weight", "resample_weight", "reinit_weight", "null_weight", "empirical_p",
-           "NullSummary", "summarise_null", "layer_rng", "benjamini_hochberg"]
+           "NullSummary", "summarise_null", "layer_rng", "benjamini_hochberg", "binomial_ci"]
 
 NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit")
 
@@ -175,3 +175,24 @@ def benjamini_hochberg(p_values: list[float | None] | np.ndarray) -> list[float 
     for j, i in enumerate(np.array(idx)[order]):
         out[int(i)] = float(min(1.0, adjusted[j]))
     return out
+
+
+def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson (exact) confidence interval for a binomial rate ``k / n``.
+
+    Used to report the false-positive rate of a test over ``n`` null networks.
+
+    Examples
+    --------
+    >>> lo, hi = binomial_ci(0, 40)
+    >>> lo, round(hi, 4)
+    (0.0, 0.0881)
+    """
+    from scipy.stats import beta
+
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n > 0, got k={k}, n={n}")
+    a = (1.0 - level) / 2
+    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
+    return lo, hi

@@ -71,8 +71,9 @@ class LayerResult:
     spectra : dict of str to list of float
         Spectrum of every SVD variant (``raw``, ``centred``, ``normalised``).
     null_spectra : dict of str to dict
-        Per variant, the leading singular values of shuffled profiles:
-        ``{"mean": [...], "lo": [...], "hi": [...]}`` (2.5 and 97.5 percentiles).
+        For the ``normalised`` variant (the one clustering uses), the leading 20
+        singular values of null profiles: ``{"mean": [...], "lo": [...], "hi": [...]}``
+        (2.5 and 97.5 percentiles).
     embedding : dict of str to list of list of float
         Per variant, each unit's coordinates on the three leading right singular vectors.
     clusters : list of int
@@ -87,6 +88,11 @@ class LayerResult:
         Shape of the profile matrix (rows, units).
     blocks : list of [str, int, int]
         Consumer row blocks of the profile matrix.
+    row_clusters : list of int
+        Co-cluster label of each profile row (consumer unit).
+    null_draws : dict of str to list of float
+        The statistic of every null draw: ``ncut`` always; ``ari`` and ``nmi``
+        where the layer has true branches.
     """
 
     name: str
@@ -109,6 +115,7 @@ class LayerResult:
     shape: list[int]
     blocks: list[list[Any]]
     row_clusters: list[int] = field(default_factory=list)
+    null_draws: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import eigh
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
 
 __all__ = [
     "SVD_VARIANTS",
@@ -101,33 +102,59 @@ def svd_variant(a: np.ndarray, variant: str = "raw", n_vectors: int = 3) -> SVDR
     m = _variant_matrix(a, variant)
     if m.size == 0:
         return SVDResult(variant, np.zeros(0), np.zeros((m.shape[0], 0)), np.zeros((m.shape[1], 0)))
-    u, s, vt = np.linalg.svd(m, full_matrices=False)
-    k = min(n_vectors, len(s))
-    u, v = u[:, :k], vt[:k].T
+    s = np.linalg.svd(m, compute_uv=False)
+    u, _, v = top_singular(m, n_vectors)
+    k = u.shape[1]
     sign = np.sign(v[np.abs(v).argmax(axis=0), np.arange(k)]) if k else np.ones(0)
     sign[sign == 0] = 1
     return SVDResult(variant, s, u * sign, v * sign)
 
 
+_DENSE_MAX = 400
+
+
+def _top_eig(gram: np.ndarray, k: int, vectors: bool):
+    """Top ``k`` eigenpairs of a symmetric PSD matrix, descending.
+
+    Dense LAPACK (only the wanted pairs) for small matrices; Lanczos (ARPACK)
+    otherwise, which needs matrix-vector products only, with a dense fallback
+    if it does not converge (e.g. on highly degenerate spectra).
+    """
+    n = gram.shape[0]
+    if n <= _DENSE_MAX or k >= n // 2:
+        out = eigh(gram, subset_by_index=[n - k, n - 1], eigvals_only=not vectors, driver="evr",
+                   check_finite=False)
+    else:
+        try:
+            out = eigsh(gram, k=k, which="LA", return_eigenvectors=vectors, v0=np.ones(n) / np.sqrt(n),
+                        ncv=min(n, max(2 * k + 1, 40)))
+        except (ArpackError, ArpackNoConvergence):
+            out = eigh(gram, subset_by_index=[n - k, n - 1], eigvals_only=not vectors, driver="evr",
+                       check_finite=False)
+    if vectors:
+        w, vec = out
+        order = np.argsort(w)[::-1]
+        return np.clip(w[order], 0.0, None), vec[:, order]
+    return np.clip(np.sort(out)[::-1], 0.0, None), None
+
+
 def top_singular(m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` largest singular triplets (descending).
 
-    Computed from the eigendecomposition of the Gram matrix on the smaller side
-    (only the top ``k`` eigenpairs), which is exact to double precision for the
-    leading values and several times faster than a full SVD on tall or wide
-    matrices.
+    Computed from the top ``k`` eigenpairs of the Gram matrix on the smaller
+    side, exact to double precision for the leading values and several times
+    faster than a full SVD on the tall or wide matrices analysed here.
     """
     m = np.asarray(m, dtype=np.float64)
     k = max(0, min(k, min(m.shape)))
     if k == 0:
         return np.zeros((m.shape[0], 0)), np.zeros(0), np.zeros((m.shape[1], 0))
     wide = m.shape[0] < m.shape[1]
-    gram = m @ m.T if wide else m.T @ m
-    n = gram.shape[0]
-    w, vec = eigh(gram, subset_by_index=[n - k, n - 1], driver="evr", check_finite=False)
-    w, vec = w[::-1], vec[:, ::-1]
-    s = np.sqrt(np.clip(w, 0.0, None))
-    inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > s[0] * 1e-12 if s[0] > 0 else np.zeros_like(s, bool))
+    w, vec = _top_eig(m @ m.T if wide else m.T @ m, k, vectors=True)
+    s = np.sqrt(w)
+    inv = np.zeros_like(s)
+    nz = s > (s[0] * 1e-12 if s[0] > 0 else np.inf)
+    inv[nz] = 1.0 / s[nz]
     if wide:
         u, v = vec, (m.T @ vec) * inv
     else:
@@ -141,10 +168,8 @@ def top_singular_values(m: np.ndarray, k: int) -> np.ndarray:
     k = max(0, min(k, min(m.shape)))
     if k == 0:
         return np.zeros(0)
-    gram = m @ m.T if m.shape[0] < m.shape[1] else m.T @ m
-    n = gram.shape[0]
-    w = eigh(gram, subset_by_index=[n - k, n - 1], eigvals_only=True, driver="evr", check_finite=False)
-    return np.sqrt(np.clip(w[::-1], 0.0, None))
+    w, _ = _top_eig(m @ m.T if m.shape[0] < m.shape[1] else m.T @ m, k, vectors=False)
+    return np.sqrt(w)
 
 
 def choose_k(a: np.ndarray, k_max: int = 12) -> int:

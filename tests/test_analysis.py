@@ -101,3 +101,11 @@ def test_summary_has_the_documented_keys():
     assert {"name", "n_units", "consumers", "branches", "singular_values", "clusters", "recovery"} <= set(layer)
     assert layer["consumers"] == ["features.3"] and layer["recovery"] is None
     assert layer["singular_values"] == sorted(layer["singular_values"], reverse=True)
+
+
+def test_worker_processes_give_the_same_result():
+    model = PlantedNet(signal=1.0, seed=5)
+    one = analyze(model, n_permutations=4, seed=3)
+    two = analyze(model, n_permutations=4, seed=3, jobs=2)
+    assert [a.clusters for a in one.layers] == [b.clusters for b in two.layers]
+    assert [a.structure for a in one.layers] == [b.structure for b in two.layers]
