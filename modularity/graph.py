@@ -270,6 +270,26 @@ class _Builder:
         self.modules: dict[str, nn.Module] = {}
         self.squeezed: set[fx.Node] = set()
         self.consumer_of: dict[fx.Node, str] = {}
+        self.concat_names = self._name_concats()
+
+    def _name_concats(self) -> dict[fx.Node, str]:
+        """Name each concatenation by the module performing it; the last one in a module gets its bare path.
+
+        A block whose output is a concatenation (``inception3a``) gets the
+        block's name even when it concatenates inside too (Inception-v3's
+        ``Mixed_7b`` concatenates its 3x3 sub-branches first); the inner ones
+        get ``<path>.<fx node name>``.
+        """
+        cats = [n for n in self.gm.graph.nodes
+                if (n.op == "call_function" and n.target in _CAT_OPS) or (n.op == "call_method" and n.target == "cat")]
+        last: dict[str, fx.Node] = {}
+        for n in cats:
+            last[n.meta.get("onnx_name") or n.meta.get("module_path") or n.name] = n
+        names = {}
+        for n in cats:
+            path = n.meta.get("onnx_name") or n.meta.get("module_path") or ""
+            names[n] = path if path and last.get(path) is n else (f"{path}.{n.name}" if path else n.name)
+        return names
 
     # -- helpers -----------------------------------------------------------
     def _tensor_args(self, node: fx.Node) -> list[fx.Node]:
@@ -501,18 +521,24 @@ class _Builder:
         return terms + [(name, np.arange(total))]
 
     def _branch_name(self, node: fx.Node, concat_path: str) -> str:
-        """The layer a concat input comes from, relative to the concat's module (``branch2``)."""
+        """The layer a concat input comes from, relative to the concat's module (``branch2``).
+
+        An input that is itself a concatenation is named by its own branches
+        joined with ``+`` (``branch3x3_2a+branch3x3_2b``).
+        """
         src = self.lin.get(node)
         name = src[-1][0] if isinstance(src, list) and src else node.name
+        inner = self.layers.get(name)
+        if inner is not None and inner.kind == "concat" and inner.branch_names:
+            return "+".join(inner.branch_names)
         if concat_path and name.startswith(concat_path + "."):
             return name[len(concat_path) + 1:].split(".")[0]
         return name
 
     def _concat_name(self, node: fx.Node) -> str:
-        path = node.meta.get("onnx_name") or node.meta.get("module_path") or ""
-        name = path or node.name
-        if name in self.layers:
-            name = f"{path}.{node.name}" if path else node.name
+        name = self.concat_names[node]
+        if name in self.layers:  # a module that concatenates and is called more than once
+            name = f"{name}.{node.name}"
         return name
 
     def _add(self, node: fx.Node, tensors: list[fx.Node], shape) -> Lineage:

@@ -125,3 +125,12 @@ def test_untraceable_model_gives_a_clear_error():
 def test_wrong_input_size_gives_a_clear_error():
     with pytest.raises(ModularityError, match="forward pass"):
         trace(build_torchvision("alexnet"), (1, 1))
+
+
+def test_block_output_concat_is_named_by_its_block_when_it_also_concatenates_inside():
+    g = trace(build_torchvision("inception_v3"), input_size("inception_v3"))
+    block = g.layers["Mixed_7b"]
+    assert block.n_units == 2048 and np.bincount(block.branches).tolist() == [320, 768, 768, 192]
+    assert block.branch_names[1] == "branch3x3_2a+branch3x3_2b"
+    inner = [n for n, layer in g.layers.items() if n.startswith("Mixed_7b.cat")]
+    assert len(inner) == 2 and all(g.layers[n].n_units == 768 for n in inner)
