@@ -113,7 +113,8 @@ def _print_summary(result, out: Path) -> None:
         r = layer.recovery
         print(f"  {layer.name:<40} branches={len(set(layer.branches))} ARI={r.ari:.3f} "
               f"(null {r.null_ari_mean if r.null_ari_mean is not None else float('nan'):.3f}, p={r.p_value:.3g})")
-    print(f"results in {out}/ (summary.json, figures/, channel_graph.graphml)")
+    print(f"results in {out}/: open {out / 'report.html'} (also report.pdf, summary.json, figures/, "
+          "graph files and CSV tables)")
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -136,7 +137,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import rebuild_report
 
-    written = rebuild_report(args.folder)
+    written = rebuild_report(args.folder, progress=not args.quiet)
     if not args.quiet:
         print(f"rebuilt {len(written)} files in {args.folder}")
     return 0

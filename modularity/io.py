@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,6 +34,9 @@ def atomic_output_dir(out: str | Path) -> Iterator[Path]:
     except OSError as exc:
         raise ModularityError(f"cannot create the folder for --out {out} ({exc.strerror})") from None
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result should look like any new folder
     try:
         yield tmp
     except BaseException:

@@ -150,8 +150,8 @@ class AnalysisResult:
         return _jsonable(asdict(self))
 
     def save(self, path: str | Path) -> None:
-        """Write ``summary.json``."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        """Write ``summary.json``: objects indented, lists of numbers on one line, floats to 7 digits."""
+        Path(path).write_text(_dumps(self.to_dict()) + "\n", encoding="utf-8")
 
     @classmethod
     def from_dict(cls, data: dict) -> "AnalysisResult":
@@ -189,8 +189,19 @@ def _jsonable(obj: Any) -> Any:
         return int(obj)
     if isinstance(obj, (float, np.floating)):
         f = float(obj)
-        return f if np.isfinite(f) else None
+        return float(f"{f:.7g}") if np.isfinite(f) else None
     return obj
+
+
+def _dumps(obj: Any, indent: int = 0) -> str:
+    """Compact, readable JSON: dicts and lists of dicts indented, lists of scalars on one line."""
+    pad, inner = " " * indent, " " * (indent + 1)
+    if isinstance(obj, dict) and obj:
+        items = [f"{inner}{json.dumps(k)}: {_dumps(v, indent + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list) and any(isinstance(v, (dict, list)) for v in obj):
+        return "[\n" + ",\n".join(inner + _dumps(v, indent + 1) for v in obj) + "\n" + pad + "]"
+    return json.dumps(obj, allow_nan=False, separators=(",", ":"))
 
 
 def load_summary(folder: str | Path) -> AnalysisResult:
