@@ -110,14 +110,16 @@ def layer_magnitude(graph: ChannelGraph, name: str, norm: str = "l1",
 
 def _combine(norm: str, values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
     """Combine columns ``values[:, k]`` that land on the same target ``index[k]`` with ``norm``."""
+    order = np.argsort(index, kind="stable")
+    index, values = index[order], values[:, order]
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
     out = np.zeros((values.shape[0], n))
     if norm == "l1":
-        np.add.at(out.T, index, values.T)
+        out[:, index[starts]] = np.add.reduceat(values, starts, axis=1)
     elif norm == "l2":
-        np.add.at(out.T, index, (values ** 2).T)
-        out = np.sqrt(out)
+        out[:, index[starts]] = np.sqrt(np.add.reduceat(values ** 2, starts, axis=1))
     else:
-        np.maximum.at(out.T, index, values.T)
+        out[:, index[starts]] = np.maximum.reduceat(values, starts, axis=1)
     return out
 
 

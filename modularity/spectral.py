@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import eigh
-from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 
 __all__ = [
     "SVD_VARIANTS",
@@ -113,36 +113,37 @@ def svd_variant(a: np.ndarray, variant: str = "raw", n_vectors: int = 3) -> SVDR
 _DENSE_MAX = 400
 
 
-def _top_eig(gram: np.ndarray, k: int, vectors: bool):
-    """Top ``k`` eigenpairs of a symmetric PSD matrix, descending.
+def _top_right(m: np.ndarray, k: int, vectors: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Top ``k`` eigenpairs of ``m.T @ m`` (descending), ``m`` with at most as many columns as rows.
 
-    Dense LAPACK (only the wanted pairs) for small matrices; Lanczos (ARPACK)
-    otherwise, which needs matrix-vector products only, with a dense fallback
-    if it does not converge (e.g. on highly degenerate spectra).
+    Dense LAPACK on the Gram matrix (only the wanted pairs) for small ``m``;
+    otherwise Lanczos (ARPACK) on the operator ``x -> m.T @ (m @ x)``, which
+    never forms the Gram matrix, with the dense path as fallback when it does
+    not converge (e.g. on highly degenerate spectra).
     """
-    n = gram.shape[0]
-    if n <= _DENSE_MAX or k >= n // 2:
-        out = eigh(gram, subset_by_index=[n - k, n - 1], eigvals_only=not vectors, driver="evr",
-                   check_finite=False)
-    else:
+    n = m.shape[1]
+    if n > _DENSE_MAX and k < n // 2:
+        op = LinearOperator((n, n), matvec=lambda x: m.T @ (m @ x), dtype=np.float64)
         try:
-            out = eigsh(gram, k=k, which="LA", return_eigenvectors=vectors, v0=np.ones(n) / np.sqrt(n),
+            out = eigsh(op, k=k, which="LA", return_eigenvectors=vectors, v0=np.ones(n) / np.sqrt(n),
                         ncv=min(n, max(2 * k + 1, 40)))
         except (ArpackError, ArpackNoConvergence):
-            out = eigh(gram, subset_by_index=[n - k, n - 1], eigvals_only=not vectors, driver="evr",
-                       check_finite=False)
-    if vectors:
-        w, vec = out
-        order = np.argsort(w)[::-1]
-        return np.clip(w[order], 0.0, None), vec[:, order]
-    return np.clip(np.sort(out)[::-1], 0.0, None), None
+            out = None
+        if out is not None:
+            w, vec = out if vectors else (out, None)
+            order = np.argsort(w)[::-1]
+            return np.clip(w[order], 0.0, None), None if vec is None else vec[:, order]
+    out = eigh(m.T @ m, subset_by_index=[n - k, n - 1], eigvals_only=not vectors, driver="evr",
+               check_finite=False)
+    w, vec = out if vectors else (out, None)
+    return np.clip(w[::-1], 0.0, None), None if vec is None else vec[:, ::-1]
 
 
 def top_singular(m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` largest singular triplets (descending).
 
-    Computed from the top ``k`` eigenpairs of the Gram matrix on the smaller
-    side, exact to double precision for the leading values and several times
+    Computed from the top ``k`` eigenpairs of the Gram operator on the smaller
+    side: exact to double precision for the leading values and several times
     faster than a full SVD on the tall or wide matrices analysed here.
     """
     m = np.asarray(m, dtype=np.float64)
@@ -150,7 +151,7 @@ def top_singular(m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     if k == 0:
         return np.zeros((m.shape[0], 0)), np.zeros(0), np.zeros((m.shape[1], 0))
     wide = m.shape[0] < m.shape[1]
-    w, vec = _top_eig(m @ m.T if wide else m.T @ m, k, vectors=True)
+    w, vec = _top_right(m.T if wide else m, k, vectors=True)
     s = np.sqrt(w)
     inv = np.zeros_like(s)
     nz = s > (s[0] * 1e-12 if s[0] > 0 else np.inf)
@@ -168,7 +169,7 @@ def top_singular_values(m: np.ndarray, k: int) -> np.ndarray:
     k = max(0, min(k, min(m.shape)))
     if k == 0:
         return np.zeros(0)
-    w, _ = _top_eig(m @ m.T if m.shape[0] < m.shape[1] else m.T @ m, k, vectors=False)
+    w, _ = _top_right(m.T if m.shape[0] < m.shape[1] else m, k, vectors=False)
     return np.sqrt(w)
 
 

@@ -96,3 +96,12 @@ def test_replacement_weights_change_the_profile():
     w = torch.zeros_like(g.weight("2"))
     p = downstream_profile(g, "0", weights={"2": w})
     assert np.all(p.matrix == 0)
+
+
+@pytest.mark.parametrize("norm", ["l2", "max"])
+def test_linear_after_flatten_combines_positions_with_the_norm(norm):
+    g = trace(build_torchvision("alexnet"))
+    profile = downstream_profile(g, "features.10", norm=norm)
+    w = g.weight("classifier.1").abs().double().reshape(4096, 256, 36)
+    expected = w.pow(2).sum(-1).sqrt() if norm == "l2" else w.amax(-1)
+    np.testing.assert_allclose(profile.matrix, expected.numpy())

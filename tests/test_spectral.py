@@ -87,7 +87,7 @@ def test_centred_variant_removes_row_and_column_means(rng):
     np.testing.assert_allclose(recon.mean(axis=1), 0, atol=1e-12)
 
 
-@pytest.mark.parametrize("shape", [(30, 400), (400, 30), (300, 300)])
+@pytest.mark.parametrize("shape", [(30, 400), (400, 30), (300, 300), (700, 450), (450, 700)])
 def test_top_singular_matches_full_svd(rng, shape):
     a = rng.random(shape)
     u, s, v = top_singular(a, 5)
