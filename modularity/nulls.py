@@ -56,15 +56,14 @@ def shuffle_weight(weight: torch.Tensor | np.ndarray, rng: np.random.Generator,
     torch.Tensor
         A new tensor with the same shape and the same multiset of values.
     """
-    w = torch.as_tensor(weight).detach()
-    flat = w.reshape(-1).clone()
+    w = torch.as_tensor(weight).detach().cpu()
+    flat = w.reshape(-1).numpy().copy()
     if nonzero_only:
-        idx = torch.nonzero(flat, as_tuple=True)[0]
-        perm = torch.as_tensor(rng.permutation(len(idx)))
-        flat[idx] = flat[idx][perm]
+        idx = np.flatnonzero(flat)
+        flat[idx] = rng.permuted(flat[idx])
     else:
-        flat = flat[torch.as_tensor(rng.permutation(flat.numel()))]
-    return flat.reshape(w.shape)
+        rng.shuffle(flat)  # in place: about twice as fast as indexing with a permutation on large layers
+    return torch.from_numpy(flat).reshape(w.shape)
 
 
 def empirical_p(null: np.ndarray, observed: float, alternative: str = "greater") -> float:

@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 SVD_VARIANTS = ("raw", "centred", "normalised")
+FULL_SPECTRUM_MAX = 1024
+LARGE_SPECTRUM_TOP = 50
 
 
 @dataclass
@@ -96,13 +98,19 @@ def svd_variant(a: np.ndarray, variant: str = "raw", n_vectors: int = 3) -> SVDR
     Returns
     -------
     SVDResult
+        The full spectrum, or its leading ``LARGE_SPECTRUM_TOP`` (50) values
+        when both sides exceed ``FULL_SPECTRUM_MAX`` (1024): a full SVD of a
+        4096 x 4096 profile takes about 20 s per variant on one core.
         Vectors have a deterministic sign: each column vector's largest-magnitude
         entry is positive.
     """
     m = _variant_matrix(a, variant)
     if m.size == 0:
         return SVDResult(variant, np.zeros(0), np.zeros((m.shape[0], 0)), np.zeros((m.shape[1], 0)))
-    s = np.linalg.svd(m, compute_uv=False)
+    if min(m.shape) > FULL_SPECTRUM_MAX:
+        s = top_singular_values(m, LARGE_SPECTRUM_TOP)
+    else:
+        s = np.linalg.svd(m, compute_uv=False)
     u, _, v = top_singular(m, n_vectors)
     k = u.shape[1]
     sign = np.sign(v[np.abs(v).argmax(axis=0), np.arange(k)]) if k else np.ones(0)

@@ -12,7 +12,11 @@ figures, tables, graphs) kept small for the repository:
     the ``onnx`` wheel has the real graph but constant weights, which carry no
     structure at all, so it would show nothing.)
 ``efficientnet_lite0_random``
-    the control: the same architecture as the default with random initial weights.
+    the control: the same architecture as the default with random initial weights;
+``inception_v3_nsfwjs``
+    the only real, trained, branched network reachable offline (nsfwjs's Keras
+    InceptionV3; run ``python scripts/fetch_inception_v3.py`` first, else it is
+    skipped): its eleven Inception block outputs, whose branches are the truth.
 
 To keep each folder small: a modest number of permutations (default 20, so
 the smallest p-value is 1/21), the layer-level graph as GraphML and GEXF only,
@@ -37,26 +41,38 @@ from modularity import analyze, load_model, trace
 from modularity.io import atomic_output_dir
 from modularity.outputs import write_results
 
+INCEPTION_V3_BLOCKS = ",".join(["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+                                 "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"])
+
+# example name -> (model, weights, default layers)
 EXAMPLES = {
-    "efficientnet_lite0": ("efficientnet_lite0", "DEFAULT"),
-    "googlenet_random": ("googlenet", "none"),
-    "efficientnet_lite0_random": ("efficientnet_lite0", "none"),
+    "efficientnet_lite0": ("efficientnet_lite0", "DEFAULT", None),
+    "googlenet_random": ("googlenet", "none", None),
+    "efficientnet_lite0_random": ("efficientnet_lite0", "none", None),
+    "inception_v3_nsfwjs": ("inception_v3_nsfwjs", "DEFAULT", INCEPTION_V3_BLOCKS),
 }
 
 
 def make_example(name: str, out: Path, permutations: int, layers: str | None, seed: int) -> list[Path]:
     """Analyse one example model and write its results folder into ``out / name``."""
-    model, weights = EXAMPLES[name]
+    model, weights, default_layers = EXAMPLES[name]
+    layers = layers or default_layers
     loaded = load_model(model, weights)
     graph = trace(loaded.module, loaded.input_size)
     command = f"python -m modularity analyze {model} --weights {weights} --permutations {permutations} --seed {seed}"
     if layers:
         command += f" --layers {shlex.quote(layers)}"
     result = analyze(loaded, layers=layers, n_permutations=permutations, seed=seed, graph=graph, progress=True,
-                     command=command)
+                     command=command, jobs=0)
     with atomic_output_dir(out / name) as tmp:
         written = write_results(result, graph, tmp, progress=True, formats=("graphml", "gexf"), unit_formats=())
     return written
+
+
+def _nsfwjs_available() -> bool:
+    from modularity.zoo.tfjs import default_nsfwjs_path
+
+    return default_nsfwjs_path().is_file()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     for name in args.only or list(EXAMPLES):
+        if name == "inception_v3_nsfwjs" and not _nsfwjs_available():
+            print(f"skipping {name}: run 'python scripts/fetch_inception_v3.py' first")
+            continue
         start = time.perf_counter()
         make_example(name, args.out, args.permutations, args.layers, args.seed)
         folder = args.out / name

@@ -103,3 +103,13 @@ def test_kmeans_separates_well_separated_points(rng):
     x = np.vstack([rng.normal(c, 0.1, (20, 2)) for c in (0, 5, 10)])
     labels = kmeans(x, 3, np.random.default_rng(0))
     assert adjusted_rand_score(np.repeat(np.arange(3), 20), labels) == 1.0
+
+
+def test_large_profiles_keep_the_leading_spectrum(rng, monkeypatch):
+    import modularity.spectral as sp
+
+    monkeypatch.setattr(sp, "FULL_SPECTRUM_MAX", 50)
+    monkeypatch.setattr(sp, "LARGE_SPECTRUM_TOP", 10)
+    a = rng.random((80, 60))
+    res = svd_variant(a, "raw")
+    np.testing.assert_allclose(res.s, np.linalg.svd(a, compute_uv=False)[:10], rtol=1e-9)
