@@ -23,8 +23,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-MODELS = [("alexnet", "none"), ("googlenet", "none"), ("resnet50", "none"), ("vgg16", "none"),
-          ("efficientnet_lite0", "DEFAULT")]
+MODELS = [("efficientnet_lite0", "DEFAULT"), ("googlenet", "none"), ("resnet50", "none"), ("alexnet", "none"),
+          ("vgg16", "none")]
 
 _CHILD = r"""
 import json, resource, sys, tempfile, time
@@ -92,14 +92,18 @@ def main() -> None:
         print(f"{name:<20} {weights:<8} layers={r['layers']:<4} analyse {r['analyze_s']:7.1f} s  "
               f"write {r['write_s']:6.1f} s  total {r['total_s']:7.1f} s  peak {r['peak_rss_mib']:6.0f} MiB",
               flush=True)
-    if args.no_write:
-        return
-    command = "python scripts/benchmark.py" + ("" if args.permutations == 100 else f" --permutations {args.permutations}")
+        if not args.no_write:
+            write(rows, args.permutations, first=len(rows) == 1)
+
+
+def write(rows: list, permutations: int, first: bool) -> None:
+    """Put this run's table at the top of BENCHMARKS.md (replacing its own earlier partial table)."""
+    command = "python scripts/benchmark.py" + ("" if permutations == 100 else f" --permutations {permutations}")
     lines = [
         f"## {date.today().isoformat()}: `{command}`",
         "",
         f"Machine: {machine()}.",
-        f"Permutations per layer: {args.permutations}. Threads: torch {os.environ.get('OMP_NUM_THREADS', 'default')}.",
+        f"Permutations per layer: {permutations}; one process, BLAS and torch on one thread (the default).",
         "",
         "| model | weights | layers | load + trace (s) | analyse (s) | write outputs (s) | total (s) | peak memory (MiB) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -109,10 +113,12 @@ def main() -> None:
                      f"{r['write_s']:.1f} | {r['total_s']:.1f} | {r['peak_rss_mib']:.0f} |")
     path = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
     head = "# Benchmarks\n\nWall time and peak resident memory of a full `analyze` run per model, newest first.\n\n"
-    old = path.read_text().split("\n", 4)[-1] if path.exists() else ""
+    old = path.read_text() if path.exists() else ""
     old = old[old.find("## "):] if "## " in old else ""
+    if not first and old.startswith(lines[0]):  # drop this run's own partial table
+        nxt = old.find("\n## ", 1)
+        old = old[nxt + 1:] if nxt >= 0 else ""
     path.write_text(head + "\n".join(lines) + "\n\n" + old)
-    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
