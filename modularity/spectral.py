@@ -118,16 +118,19 @@ def svd_variant(a: np.ndarray, variant: str = "raw", n_vectors: int = 3) -> SVDR
     return SVDResult(variant, s, u * sign, v * sign)
 
 
-_DENSE_MAX = 400
+_DENSE_MAX = 2048
 
 
 def _top_right(m: np.ndarray, k: int, vectors: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Top ``k`` eigenpairs of ``m.T @ m`` (descending), ``m`` with at most as many columns as rows.
 
-    Dense LAPACK on the Gram matrix (only the wanted pairs) for small ``m``;
-    otherwise Lanczos (ARPACK) on the operator ``x -> m.T @ (m @ x)``, which
-    never forms the Gram matrix, with the dense path as fallback when it does
-    not converge (e.g. on highly degenerate spectra).
+    Dense LAPACK on the Gram matrix (only the wanted pairs) up to 2048 columns:
+    forming ``m.T @ m`` is one BLAS-3 product and beat Lanczos threefold at
+    3840 x 1024 (0.27 s against 0.8 s on one core), because the spectra of
+    magnitude matrices are flat and Lanczos needs hundreds of matrix-vector
+    products. Beyond that, Lanczos (ARPACK) on the operator
+    ``x -> m.T @ (m @ x)``, with the dense path as fallback when it does not
+    converge.
     """
     n = m.shape[1]
     if n > _DENSE_MAX and k < n // 2:

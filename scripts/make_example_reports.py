@@ -18,10 +18,15 @@ figures, tables, graphs) kept small for the repository:
     InceptionV3; run ``python scripts/fetch_inception_v3.py`` first, else it is
     skipped): its eleven Inception block outputs, whose branches are the truth.
 
-To keep each folder small: a modest number of permutations (default 20, so
-the smallest p-value is 1/21), the layer-level graph as GraphML and GEXF only,
-and no unit-level graph (2+ MB even at 10,000 edges; ``python -m modularity
-analyze`` writes it).
+To keep each folder small (a few MB) for the repository: 20 permutations by
+default (so the smallest p-value is 1/21); the controls and GoogLeNet are
+restricted to the layers that carry the comparison (block outputs; the stem,
+projections and head of the random EfficientNet); and only the reader's
+files are written, all of them linked from ``report.html``: the report (HTML
+and PDF), its figures, ``summary.json``,
+``layers.csv`` and the layer graph as GraphML. ``python -m modularity
+analyze`` writes the rest (per-unit table, unit graphs, other graph formats,
+``arrays.npz`` for ``report``).
 
 Usage::
 
@@ -39,7 +44,9 @@ from pathlib import Path
 
 from modularity import analyze, load_model, trace
 from modularity.io import atomic_output_dir
-from modularity.outputs import write_results
+from modularity.export import LAYER_COLUMNS, layer_rows, write_csv
+from modularity.outputs import figure_arrays, profiles_for, write_exports
+from modularity.report import build_reports
 
 INCEPTION_V3_BLOCKS = ",".join(["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
                                  "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"])
@@ -47,13 +54,14 @@ INCEPTION_V3_BLOCKS = ",".join(["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", 
 # example name -> (model, weights, default layers)
 EXAMPLES = {
     "efficientnet_lite0": ("efficientnet_lite0", "DEFAULT", None),
-    "googlenet_random": ("googlenet", "none", None),
-    "efficientnet_lite0_random": ("efficientnet_lite0", "none", None),
+    "googlenet_random": ("googlenet", "none", "/^inception[0-9][a-z]$/"),
+    "efficientnet_lite0_random": ("efficientnet_lite0", "none", "_conv_stem,_blocks.*._project_conv,_conv_head"),
     "inception_v3_nsfwjs": ("inception_v3_nsfwjs", "DEFAULT", INCEPTION_V3_BLOCKS),
 }
 
 
-def make_example(name: str, out: Path, permutations: int, layers: str | None, seed: int) -> list[Path]:
+def make_example(name: str, out: Path, permutations: int, layers: str | None, seed: int,
+                 jobs: int = 1) -> list[Path]:
     """Analyse one example model and write its results folder into ``out / name``."""
     model, weights, default_layers = EXAMPLES[name]
     layers = layers or default_layers
@@ -63,10 +71,14 @@ def make_example(name: str, out: Path, permutations: int, layers: str | None, se
     if layers:
         command += f" --layers {shlex.quote(layers)}"
     result = analyze(loaded, layers=layers, n_permutations=permutations, seed=seed, graph=graph, progress=True,
-                     command=command, jobs=0)
+                     command=command, jobs=jobs)
     with atomic_output_dir(out / name) as tmp:
-        written = write_results(result, graph, tmp, progress=True, formats=("graphml", "gexf"), unit_formats=())
-    return written
+        result.save(tmp / "summary.json")
+        profiles = profiles_for(graph, result)
+        write_csv(layer_rows(result), tmp / "layers.csv", LAYER_COLUMNS)
+        write_exports(result, graph, tmp, profiles, formats=("graphml",), unit_formats=())
+        build_reports(result, figure_arrays(graph, result, profiles), tmp)
+    return sorted(p for p in (out / name).rglob("*") if p.is_file())
 
 
 def _nsfwjs_available() -> bool:
@@ -82,13 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--permutations", type=int, default=20, help="weight shuffles per layer (default: 20)")
     parser.add_argument("--layers", default=None, help="restrict to these layers (for a quick check)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (0: one per core)")
     args = parser.parse_args(argv)
     for name in args.only or list(EXAMPLES):
         if name == "inception_v3_nsfwjs" and not _nsfwjs_available():
             print(f"skipping {name}: run 'python scripts/fetch_inception_v3.py' first")
             continue
         start = time.perf_counter()
-        make_example(name, args.out, args.permutations, args.layers, args.seed)
+        make_example(name, args.out, args.permutations, args.layers, args.seed, args.jobs)
         folder = args.out / name
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         print(f"{folder}: {size / 1e6:.1f} MB in {time.perf_counter() - start:.0f} s")

@@ -88,7 +88,11 @@ def test_centred_variant_removes_row_and_column_means(rng):
 
 
 @pytest.mark.parametrize("shape", [(30, 400), (400, 30), (300, 300), (700, 450), (450, 700)])
-def test_top_singular_matches_full_svd(rng, shape):
+@pytest.mark.parametrize("dense_max", [400, 2048])
+def test_top_singular_matches_full_svd(rng, shape, dense_max, monkeypatch):
+    import modularity.spectral as sp
+
+    monkeypatch.setattr(sp, "_DENSE_MAX", dense_max)  # both the dense and the Lanczos path
     a = rng.random(shape)
     u, s, v = top_singular(a, 5)
     full = np.linalg.svd(a, compute_uv=False)
