@@ -197,7 +197,8 @@ def _readme(data: dict) -> str:
               "nsfwjs; its eleven Inception blocks, 99 shuffles each): `reports/inception_v3_nsfwjs.md`. "
               "Every block's branches are recovered above the shuffle null, but weakly (ARI mostly 0.03 to 0.3), "
               "and partly through scale: clustering units by their outgoing weight norm alone recovers "
-              "branches too.", ""]
+              "branches too. Its whole-network clusterability is no better than its shuffles (z = -0.36 over 19), "
+              "and its first centred factor tracks colour.", ""]
     lines += ["## Equivalent commands", "",
               "```", *data["equivalent_commands"], "```", "", "## Results", ""]
     for m in models:
