@@ -84,14 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .analysis import analyze
     from .graph import trace
-    from .io import atomic_output_dir
+    from .io import atomic_output_dir, check_output_dir
     from .outputs import write_results
     from .zoo import DEFAULT_MODEL, load_model
 
     name = args.model or DEFAULT_MODEL
+    out = Path(args.out) if args.out else Path("results") / Path(name).stem
+    check_output_dir(out)  # before any work: never after a long run
     weights = args.weights or ("DEFAULT" if args.model is None else "none")
     loaded = load_model(name, weights)
-    out = Path(args.out) if args.out else Path("results") / Path(loaded.name).stem
     size = tuple(args.input_size) if args.input_size else loaded.input_size
     graph = trace(loaded.module, size)
     command = "python -m modularity " + " ".join(shlex.quote(a) for a in argv)
@@ -135,19 +136,44 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import rebuild_report
+    import shutil
 
-    written = rebuild_report(args.folder, progress=not args.quiet)
+    from .io import MARKER, atomic_output_dir, is_results_dir
+    from .outputs import load_arrays
+    from .report import rebuild_report
+    from .results import load_summary
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise ModularityError(f"results folder not found: {folder}")
+    if not is_results_dir(folder):
+        raise ModularityError(f"{folder} is not a complete results folder written by modularity (it has no "
+                              f"{MARKER} marker); 'report' rewrites only folders that 'analyze' wrote")
+    result = load_summary(folder)  # read and check both inputs before anything is written
+    load_arrays(folder, result)
+    with atomic_output_dir(folder) as tmp:
+        shutil.copytree(folder, tmp, dirs_exist_ok=True, symlinks=True)
+        (tmp / MARKER).unlink()
+        written = rebuild_report(tmp, progress=not args.quiet)
     if not args.quiet:
         print(f"rebuilt {len(written)} files in {args.folder}")
     return 0
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM: unwind like Ctrl-C, so temporary output folders are removed."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 for a user error, printed as one line)."""
+    import signal
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if threading_main():
+        signal.signal(signal.SIGTERM, _terminate)
     if not getattr(args, "quiet", False):
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -167,11 +193,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted; no output folder was written or changed", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's final flush
         return 0
+
+
+def threading_main() -> bool:
+    """True in the main thread of the main interpreter (where signal handlers may be set)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":  # pragma: no cover

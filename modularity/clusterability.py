@@ -516,18 +516,19 @@ def cli_clusterability(args: argparse.Namespace, argv: Sequence[str]) -> int:
     Writes into ``args.out`` (default ``results/<model>-clusterability``) all at
     once, so the folder is never half-written.
     """
-    from .io import atomic_output_dir
+    from .io import atomic_output_dir, check_output_dir
     from .zoo import load_model
 
-    loaded = load_model(args.model or "efficientnet_lite0", args.weights or ("DEFAULT" if args.model is None
-                                                                             else "none"))
-    out = Path(args.out) if args.out else Path("results") / f"{Path(loaded.name).stem}-clusterability"
+    name = args.model or "efficientnet_lite0"
+    out = Path(args.out) if args.out else Path("results") / f"{Path(name).stem}-clusterability"
+    check_output_dir(out)  # before any work
+    loaded = load_model(name, args.weights or ("DEFAULT" if args.model is None else "none"))
     graph = trace(loaded.module, loaded.input_size)
     result = clusterability(graph, k=args.k, n_shuffles=args.shuffles, seed=args.seed,
                             include_linear=args.include_linear, progress=not args.quiet, name=loaded.name)
     result.weights = loaded.weights
     result.command = "python -m modularity " + " ".join(shlex.quote(a) for a in argv)
-    with atomic_output_dir(out) as tmp:
+    with atomic_output_dir(out, kind="clusterability") as tmp:
         data = result.to_dict()
         data["weights_sha256"] = loaded.weights_sha256
         data["provenance"] = loaded.provenance

@@ -21,20 +21,118 @@ def test_analyze_writes_summary_figures_and_graph(tmp_path):
     assert len(list((out / "figures").glob("000_features.0_*.png"))) >= 2
 
 
-def test_existing_output_is_replaced_whole(tmp_path):
+def test_a_previous_results_folder_is_replaced_whole(tmp_path):
     out = tmp_path / "res"
-    out.mkdir()
-    (out / "stale.txt").write_text("old")
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
-    assert not (out / "stale.txt").exists() and (out / "summary.json").is_file()
+    (out / "stale.txt").write_text("old")
+    assert main(["analyze", *SMALL, "--seed", "1", "--out", str(out)]) == 0
+    assert not (out / "stale.txt").exists() and json.loads((out / "summary.json").read_text())["seed"] == 1
+
+
+def test_a_folder_with_user_files_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import modularity.zoo
+
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "important.txt").write_text("precious")
+    monkeypatch.setattr(modularity.zoo, "load_model", lambda *a, **k: pytest.fail("work started"))
+    assert main(["analyze", *SMALL, "--out", str(out)]) == 2
+    assert "other files" in _error_line(capsys)
+    assert (out / "important.txt").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_the_current_folder_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.txt").write_text("x")
+    for target in (".", str(tmp_path), ".."):
+        assert main(["analyze", *SMALL, "--out", target]) == 2
+        assert "current folder" in _error_line(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
+
+
+def test_an_empty_folder_is_filled(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert main(["analyze", *SMALL, "--out", str(out)]) == 0
+    assert (out / "summary.json").is_file()
+
+
+def test_a_file_as_out_is_refused(tmp_path, capsys):
+    target = tmp_path / "file.txt"
+    target.write_text("keep")
+    assert main(["analyze", *SMALL, "--out", str(target)]) == 2
+    assert "not a folder" in _error_line(capsys)
+    assert target.read_text() == "keep"
+
+
+def test_stale_partial_folders_of_dead_runs_are_removed_and_live_ones_kept(tmp_path):
+    from modularity.io import PARTIAL_TAG
+
+    out = tmp_path / "res"
+    dead = tmp_path / f".res{PARTIAL_TAG}999999999-abc"  # no such pid
+    dead.mkdir()
+    alive = tmp_path / f".res{PARTIAL_TAG}1-abc"  # pid 1 always exists
+    alive.mkdir()
+    other = tmp_path / f".other{PARTIAL_TAG}999999999-abc"
+    other.mkdir()
+    assert main(["analyze", *SMALL, "--out", str(out)]) == 0
+    assert not dead.exists() and alive.exists() and other.exists()
+
+
+def test_report_refuses_a_partial_folder(tmp_path, capsys):
+    out = tmp_path / "res"
+    assert main(["analyze", *SMALL, "--out", str(out)]) == 0
+    from modularity.io import MARKER
+
+    (out / MARKER).unlink()  # what a killed run's temporary folder looks like
+    assert main(["report", str(out), "--quiet"]) == 2
+    assert "not a complete results folder" in _error_line(capsys)
+
+
+def test_report_rebuilds_in_place_atomically(tmp_path, monkeypatch):
+    import modularity.report
+
+    out = tmp_path / "res"
+    assert main(["analyze", *SMALL, "--out", str(out)]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(modularity.report, "rebuild_report", broken)
+    with pytest.raises(RuntimeError):
+        main(["report", str(out), "--quiet"])
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before and sorted(p.name for p in tmp_path.iterdir()) == ["res"]
+
+
+def test_sigterm_while_writing_removes_the_temporary_folder(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "res"
+    args = ["analyze", *SMALL, "--out", str(out)]
+    code = ("import time, modularity.outputs as o; o.write_results = lambda *a, **k: time.sleep(120); "
+            f"from modularity.cli import main; raise SystemExit(main({args!r}))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(tmp_path.iterdir()):
+        time.sleep(0.1)
+    assert any(tmp_path.iterdir()), "the run never started writing"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_failure_while_writing_leaves_existing_output_untouched(tmp_path, monkeypatch):
     import modularity.outputs
 
     out = tmp_path / "res"
-    out.mkdir()
+    assert main(["analyze", *SMALL, "--out", str(out)]) == 0
     (out / "keep.txt").write_text("old")
+    before = sorted(p.name for p in out.iterdir())
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -43,7 +141,7 @@ def test_failure_while_writing_leaves_existing_output_untouched(tmp_path, monkey
     with pytest.raises(RuntimeError):
         main(["analyze", *SMALL, "--out", str(out)])
     assert [p.name for p in tmp_path.iterdir()] == ["res"]
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in out.iterdir()) == before
 
 
 def _error_line(capsys) -> str:
