@@ -11,15 +11,16 @@ The Python API mirrors the CLI::
 
 __version__ = "0.1.0"
 
-from .analysis import analyze, analyze_layer, select_layers  # noqa: E402
+from .analysis import analyze_layer, select_layers  # noqa: E402
 from .errors import ModularityError  # noqa: E402
-from .graph import ChannelGraph, trace  # noqa: E402
-from .magnitude import downstream_profile, layer_magnitude  # noqa: E402
+from .core.graph import ChannelGraph, trace  # noqa: E402
+from .core.magnitude import downstream_profile, layer_magnitude  # noqa: E402
 from .results import AnalysisResult, LayerResult, load_summary  # noqa: E402
-from .zoo import list_sources, load_model  # noqa: E402
+from .pipeline import analyze, load_model, save_results  # noqa: E402
+from .zoo import list_sources  # noqa: E402
 
 __all__ = [
     "AnalysisResult", "ChannelGraph", "LayerResult", "ModularityError", "analyze", "analyze_layer",
-    "downstream_profile", "layer_magnitude", "list_sources", "load_model", "load_summary", "select_layers",
+    "downstream_profile", "layer_magnitude", "list_sources", "load_model", "load_summary", "save_results", "select_layers",
     "trace",
 ]

@@ -17,12 +17,13 @@ import torch
 from torch import nn
 
 from .errors import ModularityError
-from .graph import ChannelGraph, trace
-from .magnitude import downstream_profile, layer_magnitude
-from .nulls import NULL_MODELS, benjamini_hochberg, layer_rng, null_weight, summarise_null
-from .results import AnalysisResult, LayerResult, Recovery
-from .metrics import adjusted_rand, normalized_mutual_info
-from .spectral import SVD_VARIANTS, bipartite_ncut, choose_k, cocluster, cocluster_spectrum, kmeans, svd_variant
+from .core.graph import ChannelGraph, trace
+from .core.magnitude import downstream_profile, layer_magnitude
+from .core.nulls import NULL_MODELS, NullSummary, benjamini_hochberg, layer_rng, null_weight, summarise_null
+from .results import AnalysisResult, Control, LayerResult, Recovery, Structure
+from .zoo import LoadedModel
+from .core.metrics import adjusted_rand, normalized_mutual_info
+from .core.spectral import SVD_VARIANTS, bipartite_ncut, choose_k, cocluster, cocluster_spectrum, kmeans, svd_variant
 
 __all__ = ["analyze", "analyze_layer", "select_layers", "matrix_statistics"]
 
@@ -183,17 +184,15 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         spectra[variant] = res.s.tolist()
         embedding[variant] = res.v.tolist()
     null_spectra = {}
-    structure = {}
     recovery = None
     null_draws = {"ncut": [s.ncut for s in null_stats]}
     if branches is not None:
         null_draws.update(ari=[s.ari for s in null_stats], nmi=[s.nmi for s in null_stats])
     if null_stats:
         null_spectra = {"normalised": _null_band([s.top["normalised"] for s in null_stats])}
-        structure["ncut"] = summarise_null(obs.ncut, np.array([s.ncut for s in null_stats]), "less").to_dict()
+        ncut = summarise_null(obs.ncut, np.array([s.ncut for s in null_stats]), "less")
     else:
-        structure["ncut"] = {"observed": obs.ncut, "null_mean": None, "null_sd": None, "z": None,
-                             "p_value": None, "n": 0, "alternative": "less"}
+        ncut = NullSummary(obs.ncut, None, None, None, None, 0, "less")
     if branches is not None:
         if null_stats:
             ari_null = summarise_null(obs.ari, np.array([s.ari for s in null_stats]))
@@ -201,13 +200,12 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
             controls = {}
             for key, attr in (("unit_norm_columns", "ari_unit_norm"), ("column_norms_only", "ari_column_norms")):
                 summ = summarise_null(getattr(obs, attr), np.array([getattr(s, attr) for s in null_stats]))
-                controls[key] = {"ari": summ.observed, "p_value": summ.p_value, "null_mean": summ.null_mean}
+                controls[key] = Control(summ.observed, summ.p_value, summ.null_mean)
             recovery = Recovery(obs.ari, obs.nmi, ari_null.p_value, n_permutations, ari_null.null_mean,
                                 ari_null.null_sd, ari_null.z, nmi_null.p_value, controls)
         else:
             recovery = Recovery(obs.ari, obs.nmi, float("nan"), 0, controls={
-                "unit_norm_columns": {"ari": obs.ari_unit_norm, "p_value": None, "null_mean": None},
-                "column_norms_only": {"ari": obs.ari_column_norms, "p_value": None, "null_mean": None}})
+                "unit_norm_columns": Control(obs.ari_unit_norm), "column_norms_only": Control(obs.ari_column_norms)})
     return LayerResult(
         name=name, kind=layer.kind, n_units=layer.n_units,
         consumers=[b[0] for b in profile.blocks],
@@ -216,7 +214,7 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         k=k_used, k_source=k_source,
         singular_values=spectra["raw"], spectra=spectra, null_spectra=null_spectra, embedding=embedding,
         clusters=obs.col_labels.tolist(), n_dead=int((obs.col_labels < 0).sum()),
-        recovery=recovery, structure=structure, shape=list(a.shape),
+        recovery=recovery, structure=Structure(ncut), shape=list(a.shape),
         blocks=[list(b) for b in profile.blocks], row_clusters=obs.row_labels.tolist(), null_draws=null_draws,
     )
 
@@ -306,9 +304,9 @@ def _adjust_across_layers(results: list[LayerResult]) -> None:
     rec = [r.recovery for r in results if r.recovery is not None]
     for r, adj in zip(rec, benjamini_hochberg([r.p_value for r in rec])):
         r.p_value_bh = adj
-    ncuts = [r.structure["ncut"] for r in results]
-    for d, adj in zip(ncuts, benjamini_hochberg([d.get("p_value") for d in ncuts])):
-        d["p_value_bh"] = adj
+    ncuts = [r.structure.ncut for r in results]
+    for d, adj in zip(ncuts, benjamini_hochberg([d.p_value for d in ncuts])):
+        d.p_value_bh = adj
 
 
 def _versions() -> dict[str, str]:
@@ -324,8 +322,7 @@ def _versions() -> dict[str, str]:
             "scikit-learn": sklearn.__version__, "networkx": networkx.__version__}
 
 
-def analyze(model: "nn.Module | str | None" = None, weights: str | None = "DEFAULT", *,
-            layers: str | None = None, reduction: str = "l1", expand: str = "depthwise", k: int | None = None,
+def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, reduction: str = "l1", expand: str = "depthwise", k: int | None = None,
             k_max: int = 12, n_permutations: int = 100, seed: int = 0, null: str = "shuffle",
             input_size: tuple[int, int] | None = None,
             progress: bool = False, command: str = "", graph: ChannelGraph | None = None,
@@ -334,13 +331,10 @@ def analyze(model: "nn.Module | str | None" = None, weights: str | None = "DEFAU
 
     Parameters
     ----------
-    model : nn.Module, LoadedModel, str or None
-        A module, a :class:`~modularity.zoo.LoadedModel`, a registry name or an
-        ``.onnx`` path; None for the offline default (EfficientNet-Lite0 with its
-        packaged ImageNet weights).
-    weights : str or None
-        Used when ``model`` is a name: ``"none"``, ``"DEFAULT"``, a torchvision
-        weights name or a weights file.
+    model : nn.Module or LoadedModel
+        A module, or a :class:`~modularity.zoo.LoadedModel` (with its
+        provenance). To load by name with the command line's defaults, use
+        :func:`modularity.pipeline.analyze` (``modularity.analyze``).
     layers : str, optional
         Layer pattern (see :func:`select_layers`).
     reduction, expand, k, k_max, n_permutations, seed, null
@@ -369,15 +363,11 @@ def analyze(model: "nn.Module | str | None" = None, weights: str | None = "DEFAU
     >>> res.layers[0].name, res.layers[0].n_units
     ('features.0', 64)
     """
-    from .zoo import LoadedModel, load_model
-
     if n_permutations < 0:
         raise ModularityError(f"--permutations must be 0 or more, got {n_permutations}")
     if null not in NULL_MODELS:
         raise ModularityError(f"unknown null model '{null}'; choose one of {', '.join(NULL_MODELS)}")
-    if model is None or isinstance(model, str):
-        loaded = load_model(model, weights)
-    elif isinstance(model, LoadedModel):
+    if isinstance(model, LoadedModel):
         loaded = model
     elif isinstance(model, nn.Module):
         loaded = LoadedModel(name=type(model).__name__, module=model, weights="as given",

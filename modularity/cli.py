@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import ModularityError
+from .folders import check_output_dir
 
 __all__ = ["main", "build_parser"]
 
@@ -82,28 +83,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from . import pipeline
     from .analysis import analyze
-    from .graph import trace
-    from .io import atomic_output_dir, check_output_dir
-    from .outputs import write_results
-    from .zoo import DEFAULT_MODEL, load_model
+    from .core.graph import trace
 
-    name = args.model or DEFAULT_MODEL
-    out = Path(args.out) if args.out else Path("results") / Path(name).stem
+    out = Path(args.out) if args.out else pipeline.default_out(args.model)
     check_output_dir(out)  # before any work: never after a long run
-    weights = args.weights or ("DEFAULT" if args.model is None else "none")
-    loaded = load_model(name, weights)
+    loaded = pipeline.load_model(args.model, args.weights, seed=args.seed)
     size = tuple(args.input_size) if args.input_size else loaded.input_size
     graph = trace(loaded.module, size)
-    command = "python -m modularity " + " ".join(shlex.quote(a) for a in argv)
     result = analyze(loaded, layers=args.layers, reduction=args.reduction, expand=args.expand, k=args.k,
                      n_permutations=args.permutations, seed=args.seed, null=args.null, input_size=size,
-                     progress=not args.quiet, command=command, graph=graph, jobs=args.jobs)
-    with atomic_output_dir(out) as tmp:
-        write_results(result, graph, tmp, progress=not args.quiet)
+                     progress=not args.quiet, command=_command(argv), graph=graph, jobs=args.jobs)
+    pipeline.save_results(result, graph, out, progress=not args.quiet)
     if not args.quiet:
         _print_summary(result, out)
     return 0
+
+
+def _command(argv: Sequence[str]) -> str:
+    return "python -m modularity " + " ".join(shlex.quote(a) for a in argv)
 
 
 def _print_summary(result, out: Path) -> None:
@@ -136,27 +135,23 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    import shutil
+    from .pipeline import rebuild
 
-    from .io import MARKER, atomic_output_dir, is_results_dir
-    from .outputs import load_arrays
-    from .report import rebuild_report
-    from .results import load_summary
-
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise ModularityError(f"results folder not found: {folder}")
-    if not is_results_dir(folder):
-        raise ModularityError(f"{folder} is not a complete results folder written by modularity (it has no "
-                              f"{MARKER} marker); 'report' rewrites only folders that 'analyze' wrote")
-    result = load_summary(folder)  # read and check both inputs before anything is written
-    load_arrays(folder, result)
-    with atomic_output_dir(folder) as tmp:
-        shutil.copytree(folder, tmp, dirs_exist_ok=True, symlinks=True)
-        (tmp / MARKER).unlink()
-        written = rebuild_report(tmp, progress=not args.quiet)
+    written = rebuild(args.folder, progress=not args.quiet)
     if not args.quiet:
         print(f"rebuilt {len(written)} files in {args.folder}")
+    return 0
+
+
+def _cmd_clusterability(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .pipeline import run_clusterability
+
+    result, out = run_clusterability(args.model, args.weights, args.out, k=args.k, n_shuffles=args.shuffles,
+                                     seed=args.seed, include_linear=args.include_linear,
+                                     progress=not args.quiet, command=_command(argv))
+    if not args.quiet:
+        print(result.summary())
+        print(f"results in {out}/ (clusterability.json, clusterability_layers.csv, clusterability_null.png)")
     return 0
 
 
@@ -184,9 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return _cmd_report(args)
         if args.command == "clusterability":
-            from .clusterability import cli_clusterability
-
-            return cli_clusterability(args, argv)
+            return _cmd_clusterability(args, argv)
         parser.print_help()
         return 1
     except ModularityError as exc:

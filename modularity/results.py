@@ -7,17 +7,50 @@ the model, so a results folder can be re-rendered without recomputing.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import math
+import types
+import typing
+from dataclasses import MISSING as _MISSING
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .core.nulls import NullSummary
 from .errors import ModularityError
 
-__all__ = ["SCHEMA_VERSION", "Recovery", "LayerResult", "AnalysisResult", "load_summary"]
+__all__ = ["SCHEMA_VERSION", "ALPHA", "COLUMNS", "Column", "Control", "NullSummary", "Recovery", "Structure",
+           "LayerResult", "AnalysisResult", "load_summary", "significant"]
 
 SCHEMA_VERSION = 1
+ALPHA = 0.05
+"""Significance level of every verdict the tool states (reports, summaries, figures)."""
+
+
+def significant(p: float | None, alpha: float = ALPHA) -> bool:
+    """True for a finite p-value below ``alpha``."""
+    return p is not None and math.isfinite(p) and p < alpha
+
+
+@dataclass
+class Control:
+    """Recovery repeated on a scale control of the profile (see :class:`Recovery`)."""
+
+    ari: float | None
+    p_value: float | None = None
+    null_mean: float | None = None
+
+
+@dataclass
+class Structure:
+    """Structure statistics of a layer that need no true branches.
+
+    ``ncut``: the co-clustering's normalised cut against the null (lower is
+    more clusterable; ``alternative="less"``).
+    """
+
+    ncut: NullSummary
 
 
 @dataclass
@@ -30,7 +63,8 @@ class Recovery:
     (Benjamini-Hochberg). ``controls``
     repeats the test on profiles whose producer columns are scaled to unit
     norm (pattern without scale) and on the column norms alone (scale without
-    pattern), each ``{"ari", "p_value", "null_mean"}``.
+    pattern), each a :class:`Control`, keyed ``unit_norm_columns`` and
+    ``column_norms_only``.
     """
 
     ari: float
@@ -41,7 +75,7 @@ class Recovery:
     null_ari_sd: float | None = None
     z: float | None = None
     nmi_p_value: float | None = None
-    controls: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    controls: dict[str, Control] = field(default_factory=dict)
     p_value_bh: float | None = None
 
 
@@ -81,9 +115,8 @@ class LayerResult:
     n_dead : int
     recovery : Recovery or None
         None where the layer has no true branches.
-    structure : dict
-        ``ncut``: the co-clustering's normalised cut against shuffles (lower is
-        more clusterable; ``alternative="less"``), as a ``NullSummary`` dict.
+    structure : Structure
+        ``structure.ncut``: the co-clustering's normalised cut against the null.
     shape : list of int
         Shape of the profile matrix (rows, units).
     blocks : list of [str, int, int]
@@ -111,11 +144,30 @@ class LayerResult:
     clusters: list[int]
     n_dead: int
     recovery: Recovery | None
-    structure: dict[str, Any]
+    structure: Structure
     shape: list[int]
     blocks: list[list[Any]]
     row_clusters: list[int] = field(default_factory=list)
     null_draws: dict[str, list[float]] = field(default_factory=dict)
+
+    def row(self, n_permutations: int | None = None) -> dict[str, Any]:
+        """The layer's row of the per-layer table (keys of :data:`COLUMNS`; None where not applicable)."""
+        ncut, rec = self.structure.ncut, self.recovery
+        controls = rec.controls if rec is not None else {}
+        unit, norms = controls.get("unit_norm_columns"), controls.get("column_norms_only")
+        row = {
+            "name": self.name, "kind": self.kind, "n_units": self.n_units,
+            "n_branches": 0 if self.branches is None else len(set(self.branches)),
+            "k": self.k, "k_source": self.k_source,
+            "ari": rec.ari if rec else None, "nmi": rec.nmi if rec else None,
+            "p": rec.p_value if rec else None, "p_bh": rec.p_value_bh if rec else None,
+            "ari_unit_norm_columns": unit.ari if unit else None, "ari_column_norms_only": norms.ari if norms else None,
+            "ncut": ncut.observed, "ncut_null_mean": ncut.null_mean, "ncut_null_sd": ncut.null_sd,
+            "ncut_z": ncut.z, "ncut_p": ncut.p_value, "ncut_p_bh": ncut.p_value_bh,
+            "n_dead": self.n_dead, "n_permutations": ncut.n if n_permutations is None else n_permutations,
+            "consumers": ";".join(self.consumers),
+        }
+        return {k: _scalar(v) for k, v in row.items()}
 
 
 @dataclass
@@ -154,27 +206,66 @@ class AnalysisResult:
         Path(path).write_text(_dumps(self.to_dict()) + "\n", encoding="utf-8")
 
     @classmethod
-    def from_dict(cls, data: dict) -> "AnalysisResult":
-        """Rebuild a result from its ``summary.json`` dict."""
+    def from_dict(cls, data: Any) -> "AnalysisResult":
+        """Rebuild a result from its ``summary.json`` dict, checking every field against the schema.
+
+        Raises
+        ------
+        ModularityError
+            Naming the first field that is missing or of the wrong type, or a
+            schema version this modularity does not read.
+        """
+        if not isinstance(data, dict):
+            raise ModularityError(f"summary.json: expected an object at the top level, got {_kind(data)}")
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ModularityError(
                 f"summary.json has schema version {version}, this modularity reads version {SCHEMA_VERSION}; "
                 "re-run 'python -m modularity analyze' to regenerate it"
             )
-        required = {"model", "weights", "seed", "n_permutations", "reduction", "expand", "layers"}
-        missing = sorted(required - set(data))
-        if missing:
-            raise ModularityError(f"summary.json lacks the keys {', '.join(missing)}")
-        layers = []
-        for entry in data["layers"]:
-            entry = dict(entry)
-            rec = entry.get("recovery")
-            entry["recovery"] = Recovery(**rec) if rec else None
-            known = {f.name for f in fields(LayerResult)}
-            layers.append(LayerResult(**{k: v for k, v in entry.items() if k in known}))
-        known = {f.name for f in fields(cls)}
-        return cls(**{**{k: v for k, v in data.items() if k in known}, "layers": layers})
+        return _build(cls, data, "summary.json")
+
+    def to_frame(self):
+        """One row per layer (:data:`COLUMNS`) as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame([layer.row(self.n_permutations) for layer in self.layers],
+                            columns=[c.key for c in COLUMNS])
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the per-layer table: its key in rows and CSV, its short label and what it means."""
+
+    key: str
+    label: str
+    help: str
+
+
+COLUMNS: list[Column] = [
+    Column("name", "layer", "producer layer (dotted name from named_modules)"),
+    Column("kind", "kind", "conv, linear or concat"),
+    Column("n_units", "units", "number of units"),
+    Column("n_branches", "branches", "number of true branches (0: none)"),
+    Column("k", "k", "number of co-clusters"),
+    Column("k_source", "k from", "branches, eigengap or user"),
+    Column("ari", "ARI", "adjusted Rand index of clusters vs true branches"),
+    Column("nmi", "NMI", "normalised mutual information of clusters vs true branches"),
+    Column("p", "p (ARI)", "p-value of the ARI against the null"),
+    Column("p_bh", "p BH (ARI)", "Benjamini-Hochberg adjusted"),
+    Column("ari_unit_norm_columns", "ARI unit-norm", "ARI with every unit's column scaled to unit norm"),
+    Column("ari_column_norms_only", "ARI norms only", "ARI from the units' column norms alone"),
+    Column("ncut", "n-cut", "normalised cut of the co-clustering (lower: more clusterable)"),
+    Column("ncut_null_mean", "null n-cut", "mean n-cut of the null"),
+    Column("ncut_null_sd", "null n-cut sd", "standard deviation of the null n-cut"),
+    Column("ncut_z", "z", "n-cut z-score against the null"),
+    Column("ncut_p", "p (n-cut)", "p-value of the n-cut (lower tail)"),
+    Column("ncut_p_bh", "p BH (n-cut)", "Benjamini-Hochberg adjusted"),
+    Column("n_dead", "dead", "units with no outgoing weight"),
+    Column("n_permutations", "null draws", "draws of the null model"),
+    Column("consumers", "consumers", "layers whose weights form the profile"),
+]
+"""The per-layer table, in order: ``layers.csv``, the HTML and PDF tables, the overview and the CLI summary."""
 
 
 def _jsonable(obj: Any) -> Any:
@@ -223,3 +314,97 @@ def load_summary(folder: str | Path) -> AnalysisResult:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModularityError(f"{path} is not valid JSON ({exc})") from None
     return AnalysisResult.from_dict(data)
+
+
+def _scalar(x: Any) -> Any:
+    """A plain Python scalar; non-finite floats become None."""
+    if isinstance(x, (np.integer, np.floating)):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _kind(x: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
+            int: "an integer", float: "a number"}.get(type(x), type(x).__name__)
+
+
+def _check(hint: Any, value: Any, path: str) -> Any:
+    """Check ``value`` (parsed JSON) against a type hint and build dataclasses; raise naming ``path``."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _check(option, value, path)
+            except ModularityError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if is_dataclass(hint):
+        return _build(hint, value, path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ModularityError(f"{path}: expected a list, got {_kind(value)}")
+        (inner,) = typing.get_args(hint) or (Any,)
+        return [_check(inner, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ModularityError(f"{path}: expected an object, got {_kind(value)}")
+        _, inner = typing.get_args(hint) or (str, Any)
+        return {k: _check(inner, v, f"{path}.{k}") for k, v in value.items()}
+    if hint is float:
+        if value is None:  # non-finite floats are written as null
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ModularityError(f"{path}: expected a number, got {_kind(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ModularityError(f"{path}: expected an integer, got {_kind(value)}")
+        return value
+    if hint in (str, bool):
+        if not isinstance(value, hint):
+            raise ModularityError(f"{path}: expected {'a string' if hint is str else 'a boolean'}, got {_kind(value)}")
+        return value
+    return value
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    """Build dataclass ``cls`` from a JSON object, checking every field; unknown keys are ignored."""
+    if not isinstance(data, dict):
+        raise ModularityError(f"{path}: expected an object, got {_kind(data)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in fields(cls):
+        where = f"{path}.{f.name}" if path != "summary.json" else f"summary.json: {f.name}"
+        if f.name not in data:
+            if f.default is not _MISSING or f.default_factory is not _MISSING:
+                continue
+            raise ModularityError(f"{where} is missing")
+        kwargs[f.name] = _check(hints[f.name], data[f.name], where)
+    obj = cls(**kwargs)
+    _check_consistency(obj, path)
+    return obj
+
+
+def _check_consistency(obj: Any, path: str) -> None:
+    """Relations between fields that types alone do not express."""
+    if isinstance(obj, LayerResult):
+        where = f"{path}.clusters"
+        if len(obj.clusters) != obj.n_units:
+            raise ModularityError(f"{where}: {len(obj.clusters)} labels for {obj.n_units} units")
+        if obj.branches is not None and len(obj.branches) != obj.n_units:
+            raise ModularityError(f"{path}.branches: {len(obj.branches)} labels for {obj.n_units} units")
+    if isinstance(obj, AnalysisResult):
+        names = [layer.name for layer in obj.layers]
+        if len(set(names)) != len(names):
+            raise ModularityError("summary.json: layers: a layer name appears twice")
+

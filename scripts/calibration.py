@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modularity.calibration import recovery_run
-from modularity.nulls import binomial_ci
+from modularity.studies.calibration import recovery_run
+from modularity.core.nulls import binomial_ci
 
 SIGNALS = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
 ALPHA = 0.05

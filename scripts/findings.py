@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 import json
 import platform
 import shlex
@@ -33,10 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from modularity.analysis import analyze
-from modularity.clusterability import clusterability
+from modularity.studies.clusterability import clusterability
 from modularity.errors import ModularityError
-from modularity.graph import trace
-from modularity.units import first_layer_analysis
+from modularity.core.graph import trace
+from modularity.studies.units import first_layer_analysis
 from modularity.zoo import load_model
 from modularity.zoo.registry import get_source
 
@@ -53,15 +54,15 @@ def _run_model(name: str, weights: str, args: argparse.Namespace) -> dict:
     first = first_layer_analysis(graph, n_permutations=args.first_layer_permutations, seed=args.seed)
     layers = []
     for layer in res.layers:
-        nc = layer.structure["ncut"]
+        nc = layer.structure.ncut
         entry = {"name": layer.name, "n_units": layer.n_units, "k": layer.k, "k_source": layer.k_source,
-                 "ncut": nc["observed"], "null_mean": nc.get("null_mean"), "z": nc.get("z"),
-                 "p": nc.get("p_value"), "p_bh": nc.get("p_value_bh"), "n_dead": layer.n_dead,
+                 "ncut": nc.observed, "null_mean": nc.null_mean, "z": nc.z,
+                 "p": nc.p_value, "p_bh": nc.p_value_bh, "n_dead": layer.n_dead,
                  "cluster_sizes": np.bincount(np.asarray(layer.clusters)[np.asarray(layer.clusters) >= 0]).tolist()}
         if layer.recovery is not None:
             r = layer.recovery
             entry["recovery"] = {"ari": r.ari, "p": r.p_value, "p_bh": r.p_value_bh, "null_ari_mean": r.null_ari_mean,
-                                 "controls": r.controls, "n_branches": len(set(layer.branches))}
+                                 "controls": {k: asdict(c) for k, c in r.controls.items()}, "n_branches": len(set(layer.branches))}
         layers.append(entry)
     col = np.array(first.colour)
     freq = np.array(first.frequency)
@@ -260,7 +261,7 @@ def _readme(data: dict) -> str:
         "mixed3b) are reproduced from the shipped unit labels and branch layout in "
         "`tests/test_enrichment.py`, which checks arithmetic and labels, not the weights.",
         "- Not shown: agreement across training seeds. Only one trained checkpoint of each model is "
-        "available; `modularity.agreement` is tested on synthetic checkpoints only.",
+        "available; `modularity.studies.agreement` is tested on synthetic checkpoints only.",
         "", "Figures: `findings/layer_ncut_z.png`, `findings/clusterability.png`, `findings/first_layer.png`.", ""]
     return "\n".join(lines)
 

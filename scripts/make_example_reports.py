@@ -43,10 +43,10 @@ import time
 from pathlib import Path
 
 from modularity import analyze, load_model, trace
-from modularity.io import atomic_output_dir
-from modularity.export import LAYER_COLUMNS, layer_rows, write_csv
-from modularity.outputs import figure_arrays, profiles_for, write_exports
-from modularity.report import build_reports
+from modularity.folders import atomic_output_dir
+from modularity.output.export import LAYER_COLUMNS, layer_rows, write_csv
+from modularity.output.figures import figure_arrays, profiles_for, write_exports
+from modularity.output.report import build_reports
 
 INCEPTION_V3_BLOCKS = ",".join(["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
                                  "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"])

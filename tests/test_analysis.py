@@ -8,9 +8,9 @@ from torch import nn
 
 from modularity.analysis import analyze, analyze_layer, select_layers
 from modularity.errors import ModularityError
-from modularity.graph import trace
+from modularity.core.graph import trace
 
-from .nets import PlantedNet, grouped_net
+from tests.nets import PlantedNet, grouped_net
 
 
 def test_planted_branches_are_recovered_beyond_the_null():

@@ -11,6 +11,19 @@ from modularity.cli import main
 SMALL = ["alexnet", "--weights", "none", "--layers", "features.0,features.3", "--permutations", "3", "--quiet"]
 
 
+@pytest.fixture
+def cheap(monkeypatch):
+    """Write only summary.json and arrays.npz: the folder logic under test does not need figures or reports."""
+    import modularity.pipeline as pipeline
+    from modularity.output.figures import figure_arrays, save_arrays
+
+    def write(result, graph, folder, **kwargs):
+        result.save(folder / "summary.json")
+        save_arrays(figure_arrays(graph, result), folder / "arrays.npz")
+
+    monkeypatch.setattr(pipeline, "write_results", write)
+
+
 def test_analyze_writes_summary_figures_and_graph(tmp_path):
     out = tmp_path / "res"
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
@@ -21,7 +34,7 @@ def test_analyze_writes_summary_figures_and_graph(tmp_path):
     assert len(list((out / "figures").glob("000_features.0_*.png"))) >= 2
 
 
-def test_a_previous_results_folder_is_replaced_whole(tmp_path):
+def test_a_previous_results_folder_is_replaced_whole(cheap, tmp_path):
     out = tmp_path / "res"
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
     (out / "stale.txt").write_text("old")
@@ -30,12 +43,12 @@ def test_a_previous_results_folder_is_replaced_whole(tmp_path):
 
 
 def test_a_folder_with_user_files_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
-    import modularity.zoo
+    import modularity.pipeline
 
     out = tmp_path / "d"
     out.mkdir()
     (out / "important.txt").write_text("precious")
-    monkeypatch.setattr(modularity.zoo, "load_model", lambda *a, **k: pytest.fail("work started"))
+    monkeypatch.setattr(modularity.pipeline, "load_model", lambda *a, **k: pytest.fail("work started"))
     assert main(["analyze", *SMALL, "--out", str(out)]) == 2
     assert "other files" in _error_line(capsys)
     assert (out / "important.txt").read_text() == "precious"
@@ -51,7 +64,7 @@ def test_the_current_folder_is_refused(tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
 
 
-def test_an_empty_folder_is_filled(tmp_path):
+def test_an_empty_folder_is_filled(cheap, tmp_path):
     out = tmp_path / "empty"
     out.mkdir()
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
@@ -66,8 +79,8 @@ def test_a_file_as_out_is_refused(tmp_path, capsys):
     assert target.read_text() == "keep"
 
 
-def test_stale_partial_folders_of_dead_runs_are_removed_and_live_ones_kept(tmp_path):
-    from modularity.io import PARTIAL_TAG
+def test_stale_partial_folders_of_dead_runs_are_removed_and_live_ones_kept(cheap, tmp_path):
+    from modularity.folders import PARTIAL_TAG
 
     out = tmp_path / "res"
     dead = tmp_path / f".res{PARTIAL_TAG}999999999-abc"  # no such pid
@@ -80,18 +93,18 @@ def test_stale_partial_folders_of_dead_runs_are_removed_and_live_ones_kept(tmp_p
     assert not dead.exists() and alive.exists() and other.exists()
 
 
-def test_report_refuses_a_partial_folder(tmp_path, capsys):
+def test_report_refuses_a_partial_folder(cheap, tmp_path, capsys):
     out = tmp_path / "res"
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
-    from modularity.io import MARKER
+    from modularity.folders import MARKER
 
     (out / MARKER).unlink()  # what a killed run's temporary folder looks like
     assert main(["report", str(out), "--quiet"]) == 2
     assert "not a complete results folder" in _error_line(capsys)
 
 
-def test_report_rebuilds_in_place_atomically(tmp_path, monkeypatch):
-    import modularity.report
+def test_report_rebuilds_in_place_atomically(cheap, tmp_path, monkeypatch):
+    import modularity.pipeline
 
     out = tmp_path / "res"
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
@@ -100,7 +113,7 @@ def test_report_rebuilds_in_place_atomically(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(modularity.report, "rebuild_report", broken)
+    monkeypatch.setattr(modularity.pipeline, "rebuild_report", broken)
     with pytest.raises(RuntimeError):
         main(["report", str(out), "--quiet"])
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -113,7 +126,7 @@ def test_sigterm_while_writing_removes_the_temporary_folder(tmp_path):
 
     out = tmp_path / "res"
     args = ["analyze", *SMALL, "--out", str(out)]
-    code = ("import time, modularity.outputs as o; o.write_results = lambda *a, **k: time.sleep(120); "
+    code = ("import time, modularity.pipeline as o; o.write_results = lambda *a, **k: time.sleep(120); "
             f"from modularity.cli import main; raise SystemExit(main({args!r}))")
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
@@ -126,8 +139,8 @@ def test_sigterm_while_writing_removes_the_temporary_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failure_while_writing_leaves_existing_output_untouched(tmp_path, monkeypatch):
-    import modularity.outputs
+def test_failure_while_writing_leaves_existing_output_untouched(cheap, tmp_path, monkeypatch):
+    import modularity.pipeline
 
     out = tmp_path / "res"
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
@@ -137,7 +150,7 @@ def test_failure_while_writing_leaves_existing_output_untouched(tmp_path, monkey
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(modularity.outputs, "write_results", broken)
+    monkeypatch.setattr(modularity.pipeline, "write_results", broken)
     with pytest.raises(RuntimeError):
         main(["analyze", *SMALL, "--out", str(out)])
     assert [p.name for p in tmp_path.iterdir()] == ["res"]

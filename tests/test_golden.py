@@ -19,7 +19,7 @@ VOLATILE = ("versions", "command", "runtime_s")
 def _summaries() -> dict[str, dict]:
     from modularity import analyze
 
-    from .nets import PlantedNet, grouped_net
+    from tests.nets import PlantedNet, grouped_net
 
     out = {}
     res = analyze(PlantedNet(signal=1.0, seed=2).eval(), layers="stem,branches.0,block", n_permutations=6,

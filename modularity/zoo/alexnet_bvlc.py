@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..errors import ModularityError
-from .registry import ModelSource, register
+from .source import ModelSource
 
 __all__ = ["AlexNetBVLC", "alexnet_bvlc", "state_dict_from_onnx", "ONNX_ZOO_FILE", "ONNX_ZOO_URL"]
 
@@ -156,9 +156,9 @@ def _default_weights() -> tuple[dict[str, torch.Tensor], str]:
     )
 
 
-def register_source() -> None:
-    """Register the ``alexnet_bvlc`` model source (called on import of :mod:`.extra`)."""
-    register(ModelSource(
+def source() -> ModelSource:
+    """The model source of this module (the registry registers it)."""
+    return ModelSource(
         name="alexnet_bvlc",
         build=alexnet_bvlc,
         weights_source=f"ONNX Model Zoo {ONNX_ZOO_FILE} (BVLC Caffe replication of AlexNet), "
@@ -171,4 +171,4 @@ def register_source() -> None:
               "LRN; not torchvision's single-tower alexnet",
         family="custom",
         onnx_converter=state_dict_from_onnx,
-    ))
+    )

@@ -10,7 +10,7 @@ import hashlib
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -145,10 +145,14 @@ def _short(items: list, n: int = 3) -> str:
 
 
 def apply_state_dict(module: nn.Module, state: Mapping[str, torch.Tensor], source: str,
-                     architecture: str | None = None) -> None:
+                     architecture: str | None = None,
+                     signatures: Callable[[], Mapping[str, Mapping[str, tuple[int, ...]]]] | None = None) -> None:
     """Load ``state`` into ``module`` strictly, with a readable one-line diff on mismatch.
 
     BatchNorm's ``num_batches_tracked`` counters are optional in the file.
+    ``signatures``, when given, returns the parameter names and shapes of the
+    known architectures (see :func:`guess_architecture`), to name the one the
+    keys look like.
 
     Raises
     ------
@@ -171,7 +175,7 @@ def apply_state_dict(module: nn.Module, state: Mapping[str, torch.Tensor], sourc
         if wrong:
             parts.append(f"{len(wrong)} wrong shape: " + _short(
                 [f"{k} model {tuple(a)} file {tuple(b)}" for k, a, b in wrong]))
-        guess = guess_architecture(given)
+        guess = guess_architecture(given, signatures()) if signatures is not None else None
         hint = f"; its keys look like '{guess}'" if guess and guess != architecture else ""
         raise ModularityError(
             f"weights in {source} do not match architecture '{architecture or type(module).__name__}' "
@@ -181,18 +185,17 @@ def apply_state_dict(module: nn.Module, state: Mapping[str, torch.Tensor], sourc
         module.load_state_dict(given, strict=True)
 
 
-def guess_architecture(state: Mapping[str, torch.Tensor]) -> str | None:
-    """Name the registered architecture whose parameter keys and shapes best match ``state``.
+def guess_architecture(state: Mapping[str, torch.Tensor],
+                       signatures: Mapping[str, Mapping[str, tuple[int, ...]]]) -> str | None:
+    """Name the architecture in ``signatures`` whose parameter keys and shapes best match ``state``.
 
     Returns None when no architecture matches at least 90% of the file's keys.
     """
-    from .registry import architecture_signatures
-
     best, best_score = None, 0.0
     given = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
     if not given:
         return None
-    for name, sig in architecture_signatures().items():
+    for name, sig in signatures.items():
         hits = sum(1 for k, s in given.items() if sig.get(k) == s)
         score = hits / max(len(given), len(sig))
         if score > best_score:

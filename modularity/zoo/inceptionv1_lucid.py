@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import ModularityError
-from .registry import ModelSource, register
+from .source import ModelSource
 
 __all__ = ["InceptionV1Lucid", "Concat", "inceptionv1_lucid", "MIXED_BLOCKS", "LUCENT_WEIGHTS_URL"]
 
@@ -143,9 +143,9 @@ def _default_weights() -> tuple[dict[str, torch.Tensor], str]:
     )
 
 
-def register_source() -> None:
-    """Register the ``inceptionv1_lucid`` model source (called on import of :mod:`.extra`)."""
-    register(ModelSource(
+def source() -> ModelSource:
+    """The model source of this module (the registry registers it)."""
+    return ModelSource(
         name="inceptionv1_lucid",
         build=inceptionv1_lucid,
         weights_source=f"lucent's inception5h.pth state dict ({LUCENT_WEIGHTS_URL}), passed with --weights",
@@ -156,4 +156,4 @@ def register_source() -> None:
         notes="the Circuits/Microscope InceptionV1: LRN, no batch norm, true 5x5 kernels, 1008 classes, "
               "mixed4a 508 channels; unit indices match the Circuits articles",
         family="custom",
-    ))
+    )

@@ -41,7 +41,7 @@ from torch import fx, nn
 
 from ..errors import ModularityError
 from .checkpoints import sha256_file
-from .registry import LoadedModel
+from .source import LoadedModel
 
 __all__ = ["SUPPORTED_OPS", "load_onnx", "read_onnx", "onnx_to_graph_module", "fold_constants",
            "sanitize_name"]

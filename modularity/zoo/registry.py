@@ -8,73 +8,23 @@ turns a name (or a path to an ``.onnx`` file) and a weights choice into a
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
 from ..errors import ModularityError
-from . import torchvision_models as tv
+import modularity.zoo.torchvision_models as tv
+from .alexnet_bvlc import source as alexnet_bvlc_source
+from .inceptionv1_lucid import source as inceptionv1_lucid_source
+from .tfjs import source as inception_v3_nsfwjs_source
 from .checkpoints import apply_state_dict, load_state_dict_file, sha256_file
+from .source import LoadedModel, ModelSource
 
 __all__ = ["ModelSource", "LoadedModel", "SOURCES", "register", "list_sources", "load_model",
            "architecture_signatures", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "efficientnet_lite0"
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """An architecture the tool can build, and where its weights come from.
-
-    Attributes
-    ----------
-    name : str
-        Registry name, as typed on the command line.
-    build : callable
-        Returns the architecture with random weights.
-    weights_source : str
-        Human description of where trained weights come from.
-    licence : str or None
-        Licence of the trained weights, where known.
-    default_weights : callable or None
-        Returns ``(state_dict, path)`` for the weights used by ``--weights DEFAULT``;
-        raises :class:`ModularityError` when they cannot be had.
-    offline : callable
-        True when ``default_weights`` works on this machine without network.
-    input_size : (int, int)
-        Input height and width for tracing.
-    notes : str
-        Caveats a user should know (quantisation, fine-tuning, deviations).
-    onnx_converter : callable or None
-        Turns an ``.onnx`` file given as ``--weights`` into this architecture's state dict.
-    """
-
-    name: str
-    build: Callable[[], nn.Module]
-    weights_source: str
-    licence: str | None = None
-    default_weights: Callable[[], tuple[dict[str, torch.Tensor], str]] | None = None
-    offline: Callable[[], bool] = field(default=lambda: False)
-    input_size: tuple[int, int] = (224, 224)
-    notes: str = ""
-    family: str = "custom"
-    onnx_converter: Callable[[str], dict[str, torch.Tensor]] | None = None
-
-
-@dataclass
-class LoadedModel:
-    """A model ready to analyse, with where its weights came from."""
-
-    name: str
-    module: nn.Module
-    weights: str
-    weights_path: str | None = None
-    weights_sha256: str | None = None
-    input_size: tuple[int, int] = (224, 224)
-    provenance: str = ""
 
 
 SOURCES: dict[str, ModelSource] = {}
@@ -148,8 +98,8 @@ def list_sources() -> list[ModelSource]:
 @functools.cache
 def _ensure_registered() -> None:
     _register_builtin()
-    # Further sources (ONNX, BVLC AlexNet, Lucid InceptionV1, ...) register on import.
-    from . import extra  # noqa: F401
+    for source in (alexnet_bvlc_source, inceptionv1_lucid_source, inception_v3_nsfwjs_source):
+        register(source())
 
 
 def get_source(name: str) -> ModelSource:
@@ -212,7 +162,7 @@ def load_model(name: str | None = None, weights: str | None = "DEFAULT") -> Load
             f"'{weights_str}' is not a weights choice for {name}: use 'none', 'DEFAULT' "
             "or a path to a .pt/.pth/.safetensors file"
         )
-    apply_state_dict(module, state, source=path, architecture=name)
+    apply_state_dict(module, state, source=path, architecture=name, signatures=architecture_signatures)
     loaded.weights_path = path
     loaded.weights_sha256 = sha256_file(path)
     return loaded

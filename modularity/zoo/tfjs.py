@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from ..errors import ModularityError
-from .registry import ModelSource, register
+from .source import ModelSource
 
 __all__ = [
     "parse_js_literal",
@@ -440,9 +440,9 @@ def _default_weights() -> tuple[dict[str, torch.Tensor], str]:
     return load_state_dict_file(path), str(path)
 
 
-def register_source() -> None:
-    """Register the ``inception_v3_nsfwjs`` model source (called on import of :mod:`.extra`)."""
-    register(ModelSource(
+def source() -> ModelSource:
+    """The model source of this module (the registry registers it)."""
+    return ModelSource(
         name="inception_v3_nsfwjs",
         build=build_inception_v3_nsfwjs,
         weights_source="nsfwjs 4.3.0 (npm) Keras InceptionV3, TF.js weights converted by "
@@ -456,4 +456,4 @@ def register_source() -> None:
         notes="torchvision inception_v3 layout (94 BasicConv2d, Keras BN without scale: gamma = 1) with "
               "nsfwjs's head as fc = Sequential(2048-256-128-5); uint8-quantised weights",
         family="custom",
-    ))
+    )

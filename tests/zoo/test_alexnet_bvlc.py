@@ -63,7 +63,7 @@ def test_registered_input_size_is_caffes_crop():
 
 
 def test_conv1_branches_come_from_conv2_groups():
-    graph = pytest.importorskip("modularity.graph")
+    graph = pytest.importorskip("modularity.core.graph")
     g = graph.trace(alexnet_bvlc(), input_size=(227, 227))
     assert g.layers["conv1"].branches.tolist() == [0] * 48 + [1] * 48
     assert g.layers["conv3"].branches.tolist() == [0] * 192 + [1] * 192

@@ -7,6 +7,7 @@ from torch import nn
 
 from modularity.errors import ModularityError
 from modularity.zoo.checkpoints import apply_state_dict, load_state_dict_file
+from modularity.zoo.registry import architecture_signatures
 
 
 def _net():
@@ -99,4 +100,5 @@ def test_checkpoint_of_another_architecture_is_recognised():
 
     state = torchvision.models.resnet18(weights=None).state_dict()
     with pytest.raises(ModularityError, match="its keys look like 'resnet18'"):
-        apply_state_dict(torchvision.models.alexnet(weights=None), state, source="r.pth", architecture="alexnet")
+        apply_state_dict(torchvision.models.alexnet(weights=None), state, source="r.pth", architecture="alexnet",
+                         signatures=architecture_signatures)

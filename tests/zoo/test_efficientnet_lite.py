@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from modularity.graph import trace
+from modularity.core.graph import trace
 from modularity.zoo.efficientnet_lite import bundled_weights_path, efficientnet_lite0
 
 

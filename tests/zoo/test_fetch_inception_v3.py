@@ -91,7 +91,7 @@ def test_tampered_tarball_is_refused(fetched, tmp_path):
 
 
 def test_converted_model_traces_with_inception_concat_labels(fetched):
-    graph = pytest.importorskip("modularity.graph")
+    graph = pytest.importorskip("modularity.core.graph")
     from modularity.zoo.registry import load_model
 
     out, _ = fetched

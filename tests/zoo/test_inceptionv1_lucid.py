@@ -79,7 +79,7 @@ def test_default_weights_point_to_lucents_download():
 
 
 def test_concat_branch_offsets_and_widths():
-    graph = pytest.importorskip("modularity.graph")
+    graph = pytest.importorskip("modularity.core.graph")
     g = graph.trace(inceptionv1_lucid())
     mixed3a = g.layers["mixed3a"]
     assert mixed3a.kind == "concat"

@@ -201,9 +201,9 @@ def test_explicit_input_size_overrides_default(light_dir):
 
 
 def _trace():
-    graph = pytest.importorskip("modularity.graph")
+    graph = pytest.importorskip("modularity.core.graph")
     if not hasattr(graph, "trace"):
-        pytest.skip("modularity.graph.trace is not available yet")
+        pytest.skip("modularity.core.graph.trace is not available yet")
     return graph.trace
 
 

@@ -1,0 +1,269 @@
+"""Connection-magnitude matrices between layers of a :class:`~modularity.graph.ChannelGraph`.
+
+The magnitude of the connection from producer unit ``i`` to consumer unit ``j``
+is a norm of the kernel slice ``W[j, i, :, :]`` (L1 by default; L2 and max as
+options), zero where conv groups forbid the connection, times the consumer's
+folded batch-norm scale ``|gamma| / sqrt(var + eps)``. A linear layer after
+flatten reads each producer channel at every spatial position; those columns
+are combined with the same norm.
+
+A producer's *downstream profile* stacks the magnitudes from its units to every
+consumer that reads it: rows are consumer units, columns are producer units.
+With ``expand`` the profile looks through depthwise convs and 1x1 bottlenecks
+(ignoring the non-linearity in between, as the Circuits thread's "expanded
+weights" do): ``"product"`` multiplies magnitude matrices, ``"signed"`` composes
+the signed kernels first and takes the norm of the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ModularityError
+from .graph import ChannelGraph, Edge
+
+__all__ = ["NORMS", "EXPAND_MODES", "reduce_kernel", "layer_magnitude", "Profile", "downstream_profile"]
+
+NORMS = ("l1", "l2", "max")
+EXPAND_MODES = ("none", "depthwise", "product", "signed")
+
+
+def _check_norm(norm: str) -> None:
+    if norm not in NORMS:
+        raise ModularityError(f"unknown reduction '{norm}'; choose one of {', '.join(NORMS)}")
+
+
+def reduce_kernel(weight: torch.Tensor | np.ndarray, norm: str = "l1") -> np.ndarray:
+    """Reduce a conv or linear weight over its spatial kernel.
+
+    Parameters
+    ----------
+    weight : tensor or ndarray, shape (out, in_per_group, *kernel) or (out, in)
+    norm : {"l1", "l2", "max"}
+
+    Returns
+    -------
+    ndarray, shape (out, in_per_group)
+        Non-negative magnitudes (float64).
+
+    Examples
+    --------
+    >>> reduce_kernel(np.array([[[[1.0, -2.0]]]]), "l1")
+    array([[3.]])
+    """
+    _check_norm(norm)
+    w = torch.as_tensor(weight, dtype=torch.float64)
+    w = w.reshape(w.shape[0], w.shape[1], -1)
+    if norm == "l1":
+        r = w.abs().sum(-1)
+    elif norm == "l2":
+        r = w.pow(2).sum(-1).sqrt()
+    else:
+        r = w.abs().amax(-1)
+    return r.numpy()
+
+
+def _densify(reduced: np.ndarray, in_units: int, groups: int) -> np.ndarray:
+    """Place a grouped (out, in/groups) matrix into a dense (out, in) one with zero blocks."""
+    if groups == 1:
+        return reduced
+    out, per_in = reduced.shape
+    per_out = out // groups
+    dense = np.zeros((out, in_units), dtype=reduced.dtype)
+    rows = np.arange(out)
+    cols = (rows // per_out)[:, None] * per_in + np.arange(per_in)[None, :]
+    dense[rows[:, None], cols] = reduced
+    return dense
+
+
+def layer_magnitude(graph: ChannelGraph, name: str, norm: str = "l1",
+                    weight: torch.Tensor | np.ndarray | None = None, fold_bn: bool = True) -> np.ndarray:
+    """Magnitudes from every input column of a conv or linear layer to each of its units.
+
+    Parameters
+    ----------
+    graph : ChannelGraph
+    name : str
+        A conv or linear layer.
+    norm : {"l1", "l2", "max"}
+    weight : tensor or ndarray, optional
+        Use this weight instead of the layer's own (same shape), e.g. a shuffled copy.
+    fold_bn : bool
+        Multiply rows by the layer's folded batch-norm scale.
+
+    Returns
+    -------
+    ndarray, shape (n_units, in_units)
+    """
+    layer = graph.layers[name]
+    w = graph.weight(name) if weight is None else weight
+    m = _densify(reduce_kernel(w, norm), layer.in_units, layer.groups)
+    if fold_bn and layer.row_scale is not None:
+        m = m * layer.row_scale[:, None]
+    return m
+
+
+def _combine(norm: str, values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """Combine columns ``values[:, k]`` that land on the same target ``index[k]`` with ``norm``."""
+    order = np.argsort(index, kind="stable")
+    index, values = index[order], values[:, order]
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+    out = np.zeros((values.shape[0], n))
+    if norm == "l1":
+        out[:, index[starts]] = np.add.reduceat(values, starts, axis=1)
+    elif norm == "l2":
+        out[:, index[starts]] = np.sqrt(np.add.reduceat(values ** 2, starts, axis=1))
+    else:
+        out[:, index[starts]] = np.maximum.reduceat(values, starts, axis=1)
+    return out
+
+
+def _edge_block(graph: ChannelGraph, edges: list[Edge], magnitude: np.ndarray, n_units: int, norm: str) -> np.ndarray:
+    """The (consumer units x producer units) block that ``edges`` read out of ``magnitude``."""
+    cols = np.concatenate([e.consumer_cols for e in edges])
+    units = np.concatenate([e.producer_units for e in edges])
+    if len(np.unique(units)) == len(units):
+        block = np.zeros((magnitude.shape[0], n_units))
+        block[:, units] = magnitude[:, cols]
+        return block
+    return _combine(norm, magnitude[:, cols], units, n_units)
+
+
+@dataclass
+class Profile:
+    """A producer's downstream profile.
+
+    Attributes
+    ----------
+    producer : str
+    matrix : ndarray, shape (n_rows, n_units)
+        Rows are consumer units (stacked consumer by consumer), columns the producer's units.
+    blocks : list of (str, int, int)
+        ``(consumer label, first row, end row)`` for each stacked consumer. An
+        expanded consumer is labelled ``"d <- c"`` (``d`` read through ``c``).
+    consumers : list of str
+        The weighted layers whose weights enter the matrix (shuffle these for a null).
+    """
+
+    producer: str
+    matrix: np.ndarray
+    blocks: list[tuple[str, int, int]]
+    consumers: list[str] = field(default_factory=list)
+
+
+def _expandable(graph: ChannelGraph, name: str, expand: str) -> bool:
+    layer = graph.layers[name]
+    through = layer.is_depthwise or (expand != "depthwise" and layer.is_bottleneck)
+    return through and bool(graph.consumers(name))
+
+
+def downstream_profile(graph: ChannelGraph, producer: str, norm: str = "l1", expand: str = "none",
+                       weights: Mapping[str, torch.Tensor | np.ndarray] | None = None,
+                       magnitude_fn: Callable[[str], np.ndarray] | None = None) -> Profile:
+    """Stack the magnitudes from ``producer``'s units to every consumer that reads it.
+
+    Parameters
+    ----------
+    graph : ChannelGraph
+    producer : str
+        A conv, linear or concat layer with at least one consumer.
+    norm : {"l1", "l2", "max"}
+        Kernel reduction.
+    expand : {"none", "depthwise", "product", "signed"}
+        ``"depthwise"`` looks through depthwise consumers only (a depthwise conv
+        reads one channel per unit, so its own magnitudes form a diagonal that
+        says nothing about grouping); ``"product"`` and ``"signed"`` also look
+        through 1x1 bottlenecks (reducing, not part of a concatenation).
+    weights : mapping of str to tensor, optional
+        Replacement weights for some consumers (e.g. shuffled copies for a null model).
+    magnitude_fn : callable, optional
+        ``name -> layer magnitude``; overrides ``norm`` and ``weights`` (for caching).
+
+    Returns
+    -------
+    Profile
+
+    Raises
+    ------
+    ModularityError
+        If ``producer`` has no consumers, or arguments are unknown.
+    """
+    _check_norm(norm)
+    if expand not in EXPAND_MODES:
+        raise ModularityError(f"unknown expand mode '{expand}'; choose one of {', '.join(EXPAND_MODES)}")
+    if producer not in graph.layers:
+        raise ModularityError(f"no layer named '{producer}'")
+    weights = weights or {}
+    cache: dict[str, np.ndarray] = {}
+
+    def mag(name: str) -> np.ndarray:
+        if name not in cache:
+            cache[name] = magnitude_fn(name) if magnitude_fn else layer_magnitude(
+                graph, name, norm, weights.get(name))
+        return cache[name]
+
+    n_units = graph.layers[producer].n_units
+    consumers = graph.consumers(producer)
+    if not consumers:
+        raise ModularityError(f"layer '{producer}' has no consumers to profile")
+    rows, blocks, used = [], [], []
+    start = 0
+    for c in consumers:
+        direct = _edge_block(graph, graph.edges_between(producer, c), mag(c), n_units, norm)
+        used.append(c)
+        if expand != "none" and _expandable(graph, c, expand):
+            for d in graph.consumers(c):
+                if expand in ("product", "depthwise"):
+                    through = _edge_block(graph, graph.edges_between(c, d), mag(d), graph.layers[c].n_units, norm)
+                    block = through @ direct
+                else:
+                    block = _signed_block(graph, producer, c, d, norm, weights)
+                rows.append(block)
+                blocks.append((f"{d} <- {c}", start, start + block.shape[0]))
+                start += block.shape[0]
+                used.append(d)
+            continue
+        rows.append(direct)
+        blocks.append((c, start, start + direct.shape[0]))
+        start += direct.shape[0]
+    return Profile(producer, np.vstack(rows), blocks, list(dict.fromkeys(used)))
+
+
+def _dense_kernel(graph: ChannelGraph, name: str, weights: Mapping) -> torch.Tensor:
+    """A conv's signed kernel as a dense (out, in, kh, kw) tensor with BN scale folded."""
+    layer = graph.layers[name]
+    w = torch.as_tensor(weights.get(name, graph.weight(name)), dtype=torch.float64)
+    if layer.kind != "conv":
+        raise ModularityError(f"expand='signed' composes conv kernels only; '{name}' is a {layer.kind} layer")
+    out, per_in = w.shape[:2]
+    if layer.groups > 1:
+        dense = torch.zeros(out, layer.in_units, *w.shape[2:], dtype=w.dtype)
+        per_out = out // layer.groups
+        for g in range(layer.groups):
+            dense[g * per_out:(g + 1) * per_out, g * per_in:(g + 1) * per_in] = w[g * per_out:(g + 1) * per_out]
+        w = dense
+    if layer.row_scale is not None:
+        w = w * torch.as_tensor(layer.row_scale)[:, None, None, None]
+    return w
+
+
+def _signed_block(graph: ChannelGraph, p: str, c: str, d: str, norm: str, weights: Mapping) -> np.ndarray:
+    """Norm of the composed signed kernel from ``p``'s units through ``c`` to ``d``'s units."""
+    kc, kd = _dense_kernel(graph, c, weights), _dense_kernel(graph, d, weights)
+    n_p = graph.layers[p].n_units
+    # Gather the input columns of c that read p, and of d that read c (one column per unit).
+    kc_p = torch.zeros(kc.shape[0], n_p, *kc.shape[2:], dtype=kc.dtype)
+    for e in graph.edges_between(p, c):
+        kc_p[:, torch.as_tensor(e.producer_units)] += kc[:, torch.as_tensor(e.consumer_cols)]
+    kd_c = torch.zeros(kd.shape[0], kc.shape[0], *kd.shape[2:], dtype=kd.dtype)
+    for e in graph.edges_between(c, d):
+        kd_c[:, torch.as_tensor(e.producer_units)] += kd[:, torch.as_tensor(e.consumer_cols)]
+    # Full 2-D convolution of kernels: composed[o, i] = sum_b kd_c[o, b] * kc_p[b, i].
+    kh, kw = kd_c.shape[2:]
+    composed = F.conv2d(kc_p.permute(1, 0, 2, 3), kd_c.flip(-1, -2), padding=(kh - 1, kw - 1))
+    return reduce_kernel(composed.permute(1, 0, 2, 3), norm)

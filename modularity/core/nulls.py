@@ -1,0 +1,216 @@
+"""Null models and the statistics that compare an observation with them.
+
+A null keeps the architecture (shapes, groups, which layer reads which) and
+destroys what training put into the weights:
+
+``shuffle``
+    permute all the entries of one layer's weight tensor (Filan et al.);
+``shuffle-nonzero``
+    permute only the non-zero entries, keeping pruned or dead weights in place;
+``resample``
+    draw every entry independently from the layer's own empirical distribution
+    (with replacement), which keeps the marginal but not the exact multiset;
+``reinit``
+    re-initialise the layer with the architecture's own ``reset_parameters``
+    (what the weights looked like before training).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["NULL_MODELS", "shuffle_weight", "resample_weight", "reinit_weight", "null_weight", "empirical_p",
+           "NullSummary", "summarise_null", "layer_rng", "benjamini_hochberg", "binomial_ci"]
+
+NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit")
+
+
+def layer_rng(seed: int, name: str, stream: int = 0) -> np.random.Generator:
+    """A generator that depends only on ``seed``, a layer name and a stream number.
+
+    Results for one layer are then the same whichever other layers are analysed.
+    """
+    key = np.frombuffer(name.encode("utf-8"), dtype=np.uint8).astype(np.uint32).tolist()
+    return np.random.default_rng(np.random.SeedSequence([int(seed), stream, len(key), *key]))
+
+
+def shuffle_weight(weight: torch.Tensor | np.ndarray, rng: np.random.Generator,
+                   nonzero_only: bool = False) -> torch.Tensor:
+    """Permute the entries of a weight tensor uniformly at random.
+
+    Parameters
+    ----------
+    weight : tensor or ndarray
+    rng : numpy Generator
+    nonzero_only : bool
+        Permute only the non-zero entries among themselves.
+
+    Returns
+    -------
+    torch.Tensor
+        A new tensor with the same shape and the same multiset of values.
+    """
+    w = torch.as_tensor(weight).detach().cpu()
+    flat = w.reshape(-1).numpy().copy()
+    if nonzero_only:
+        idx = np.flatnonzero(flat)
+        flat[idx] = rng.permuted(flat[idx])
+    else:
+        rng.shuffle(flat)  # in place: about twice as fast as indexing with a permutation on large layers
+    return torch.from_numpy(flat).reshape(w.shape)
+
+
+def empirical_p(null: np.ndarray, observed: float, alternative: str = "greater") -> float:
+    """Empirical p-value ``(r + 1) / (n + 1)``.
+
+    ``r`` counts null values at least as extreme as ``observed``: ``>=`` for
+    ``alternative="greater"``, ``<=`` for ``"less"``.
+
+    Examples
+    --------
+    >>> empirical_p(np.array([0.1, 0.2, 0.3]), 0.25)
+    0.5
+    """
+    null = np.asarray(null, dtype=float)
+    if alternative == "greater":
+        r = int(np.sum(null >= observed - 1e-12))
+    elif alternative == "less":
+        r = int(np.sum(null <= observed + 1e-12))
+    else:
+        raise ValueError("alternative must be 'greater' or 'less'")
+    return (r + 1) / (len(null) + 1)
+
+
+@dataclass
+class NullSummary:
+    """An observed statistic next to its null distribution.
+
+    Attributes
+    ----------
+    observed : float
+    null_mean, null_sd : float or None
+        Of the null draws; None without draws.
+    z : float or None
+        ``(observed - null_mean) / null_sd``; None without spread.
+    p_value : float or None
+        Empirical ``(r + 1) / (n + 1)``; None without draws.
+    n : int
+        Number of null draws.
+    alternative : {"greater", "less"}
+        Which tail counts as more structure.
+    p_value_bh : float or None
+        Benjamini-Hochberg adjusted across the analysed layers (set by the analysis).
+    """
+
+    observed: float
+    null_mean: float | None
+    null_sd: float | None
+    z: float | None
+    p_value: float | None
+    n: int
+    alternative: str
+    p_value_bh: float | None = None
+
+    def to_dict(self) -> dict:
+        """The fields as a plain dict."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def summarise_null(observed: float, null: np.ndarray, alternative: str = "greater") -> NullSummary:
+    """Mean, sd, z-score and empirical p of ``observed`` against ``null``.
+
+    ``z`` is None when the null has zero spread (the statistic is fixed by the
+    architecture, e.g. recovery of conv groups).
+    """
+    null = np.asarray(null, dtype=float)
+    sd = float(null.std(ddof=1)) if len(null) > 1 else 0.0
+    mean = float(null.mean()) if len(null) else float("nan")
+    z = (observed - mean) / sd if sd > 1e-12 else None
+    return NullSummary(float(observed), mean, sd, None if z is None else float(z),
+                       empirical_p(null, observed, alternative), len(null), alternative)
+
+
+def resample_weight(weight: torch.Tensor | np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+    """Draw each entry independently, with replacement, from the tensor's own entries."""
+    w = torch.as_tensor(weight).detach()
+    flat = w.reshape(-1)
+    return flat[torch.as_tensor(rng.integers(0, flat.numel(), flat.numel()))].reshape(w.shape).clone()
+
+
+def reinit_weight(module: nn.Module, rng: np.random.Generator) -> torch.Tensor:
+    """A fresh weight from the module's own ``reset_parameters`` (its architecture's init).
+
+    The module itself is not changed; a copy is re-initialised under a torch
+    seed drawn from ``rng``.
+    """
+    if not hasattr(module, "reset_parameters"):
+        raise ValueError(f"{type(module).__name__} has no reset_parameters(); use another null model")
+    clone = copy.deepcopy(module).to("cpu")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.integers(2**62)))
+        clone.reset_parameters()
+    return clone.weight.detach().to(torch.float32)
+
+
+def null_weight(kind: str, weight: torch.Tensor, rng: np.random.Generator,
+                module: nn.Module | None = None) -> torch.Tensor:
+    """One draw of a null weight of ``kind`` (see :data:`NULL_MODELS`)."""
+    if kind == "shuffle":
+        return shuffle_weight(weight, rng)
+    if kind == "shuffle-nonzero":
+        return shuffle_weight(weight, rng, nonzero_only=True)
+    if kind == "resample":
+        return resample_weight(weight, rng)
+    if kind == "reinit":
+        if module is None:
+            raise ValueError("the reinit null needs the module")
+        return reinit_weight(module, rng)
+    raise ValueError(f"unknown null model '{kind}'; choose one of {', '.join(NULL_MODELS)}")
+
+
+def benjamini_hochberg(p_values: list[float | None] | np.ndarray) -> list[float | None]:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate); None entries stay None.
+
+    Examples
+    --------
+    >>> benjamini_hochberg([0.01, 0.04, 0.03, None])
+    [0.03, 0.04, 0.04, None]
+    """
+    idx = [i for i, p in enumerate(p_values) if p is not None and np.isfinite(p)]
+    out: list[float | None] = [None] * len(p_values)
+    if not idx:
+        return out
+    p = np.array([p_values[i] for i in idx], dtype=float)
+    order = np.argsort(p)
+    ranked = p[order] * len(p) / np.arange(1, len(p) + 1)
+    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
+    for j, i in enumerate(np.array(idx)[order]):
+        out[int(i)] = float(min(1.0, adjusted[j]))
+    return out
+
+
+def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson (exact) confidence interval for a binomial rate ``k / n``.
+
+    Used to report the false-positive rate of a test over ``n`` null networks.
+
+    Examples
+    --------
+    >>> lo, hi = binomial_ci(0, 40)
+    >>> lo, round(hi, 4)
+    (0.0, 0.0881)
+    """
+    from scipy.stats import beta
+
+    if n <= 0 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n > 0, got k={k}, n={n}")
+    a = (1.0 - level) / 2
+    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
+    return lo, hi

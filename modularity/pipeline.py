@@ -1,0 +1,226 @@
+"""The front end's engine: default policies, loading, running, and writing results folders.
+
+:mod:`modularity.cli` parses arguments and prints; everything else a command
+does happens here, so a notebook gets the same defaults as the command line:
+
+* no model: the offline default (EfficientNet-Lite0) with its packaged trained
+  weights; a named model: random initial weights (``weights="none"``) unless
+  weights are given, initialised from ``seed`` so that runs repeat exactly;
+* results folders are written whole or not at all (:mod:`modularity.folders`).
+
+Algorithms below this layer take modules, graphs and arrays and return plain
+results; only this module and the CLI load models by name or write folders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import analysis
+from .core.graph import ChannelGraph, trace
+from .errors import ModularityError
+from .folders import MARKER, atomic_output_dir, check_output_dir, is_results_dir
+from .output.export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, GRAPH_FORMATS, clusterability_rows, write_csv)
+from .output.figures import figure_arrays, load_arrays, profiles_for, save_arrays, write_exports, write_tables
+from .output.plots import clusterability_figure
+from .output.report import build_reports, rebuild_report
+from .results import AnalysisResult, load_summary
+from .studies.clusterability import ClusterabilityResult, clusterability
+from .zoo import DEFAULT_MODEL, LoadedModel
+from .zoo import load_model as _zoo_load_model
+
+__all__ = ["DEFAULT_MODEL", "UNIT_FORMATS", "default_weights", "default_out", "load_model", "state_dict_sha256",
+           "analyze", "write_results", "save_results", "rebuild", "write_clusterability"]
+
+UNIT_FORMATS = ("graphml", "gexf")
+
+
+def default_weights(model: str | None, weights: str | None) -> str:
+    """The weights choice the CLI and API use: the given one, else trained for the default model, else none."""
+    if weights is not None:
+        return str(weights)
+    return "DEFAULT" if model is None else "none"
+
+
+def default_out(model: str | None, suffix: str = "") -> Path:
+    """The default results folder of a model: ``results/<model><suffix>``."""
+    return Path("results") / f"{Path(model or DEFAULT_MODEL).stem}{suffix}"
+
+
+def state_dict_sha256(module: nn.Module) -> str:
+    """SHA-256 of a module's state dict as analysed: names, dtypes, shapes and bytes, in key order."""
+    h = hashlib.sha256()
+    for key, value in module.state_dict().items():
+        t = value.detach().to("cpu").contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def load_model(model: str | None = None, weights: str | None = None, seed: int = 0) -> LoadedModel:
+    """Load a model with the command line's defaults.
+
+    Parameters
+    ----------
+    model : str or None
+        A registry name (``python -m modularity models``) or a path to an
+        ``.onnx`` file; None for the offline default, EfficientNet-Lite0.
+    weights : str or None
+        ``"none"``, ``"DEFAULT"``, a torchvision weights name or a weights file;
+        None: ``"DEFAULT"`` for the offline default, ``"none"`` for a named model.
+    seed : int
+        Seeds random initial weights (``weights="none"``), so that the same
+        seed gives the same network.
+
+    Returns
+    -------
+    LoadedModel
+        With ``weights_sha256`` the hash of the state dict actually analysed.
+    """
+    weights = default_weights(model, weights)
+    if weights.lower() == "none":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            loaded = _zoo_load_model(model, weights)
+    else:
+        loaded = _zoo_load_model(model, weights)
+    loaded.weights_sha256 = state_dict_sha256(loaded.module)
+    return loaded
+
+
+def analyze(model: "nn.Module | LoadedModel | str | None" = None, weights: str | None = None, *,
+            seed: int = 0, **options) -> AnalysisResult:
+    """Analyse a model given by name, file, module or :class:`LoadedModel` (see :func:`modularity.analysis.analyze`).
+
+    A name or None is loaded with :func:`load_model` (the command line's
+    defaults, random weights seeded by ``seed``); every other keyword goes to
+    :func:`modularity.analysis.analyze`.
+
+    Examples
+    --------
+    >>> res = analyze("alexnet", layers="features.0", n_permutations=3)
+    >>> res.weights, res.layers[0].n_units
+    ('none', 64)
+    """
+    if model is None or isinstance(model, str):
+        model = load_model(model, weights, seed=seed)
+    elif weights is not None:
+        raise ModularityError("weights= applies to a model given by name; load the weights into the module "
+                              "yourself, or pass the model's name")
+    return analysis.analyze(model, seed=seed, **options)
+
+
+def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Path, progress: bool = False,
+                  top_k: int | None = DEFAULT_TOP_K, max_edges: int | None = DEFAULT_MAX_EDGES,
+                  formats: Sequence[str] = tuple(GRAPH_FORMATS),
+                  unit_formats: Sequence[str] = UNIT_FORMATS) -> list[Path]:
+    """Write every output of an analysis into ``folder`` (which must exist).
+
+    Parameters
+    ----------
+    result : AnalysisResult
+    graph : ChannelGraph
+        The graph the result was computed from (for the magnitude matrices,
+        first-layer filters and graph files).
+    folder : str or Path
+    progress : bool
+        Progress bar while drawing figures.
+    top_k, max_edges
+        Unit-graph size (see :func:`modularity.output.export.unit_graph`).
+    formats, unit_formats
+        Formats of the layer-level and the unit-level graph. The unit graph
+        defaults to GraphML and GEXF only: for a whole ~50-layer network each
+        file is 10-25 MB, and the JSON forms would double that.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    folder = Path(folder)
+    result.save(folder / "summary.json")
+    profiles = profiles_for(graph, result)
+    arrays = figure_arrays(graph, result, profiles)
+    written = [folder / "summary.json", save_arrays(arrays, folder / "arrays.npz")]
+    written += write_tables(result, folder)
+    written += write_exports(result, graph, folder, profiles, top_k, max_edges, formats, unit_formats)
+    written += build_reports(result, arrays, folder, progress=progress)
+    return written
+
+
+def save_results(result: AnalysisResult, graph: ChannelGraph, out: str | Path, progress: bool = False,
+                 **options) -> Path:
+    """Write a complete results folder at ``out``, all at once (see :mod:`modularity.folders`).
+
+    ``out`` may be a new folder, an empty one or a results folder modularity
+    wrote; anything else is refused before anything is written.
+    """
+    with atomic_output_dir(out) as tmp:
+        write_results(result, graph, tmp, progress=progress, **options)
+    return Path(out)
+
+
+def rebuild(folder: str | Path, progress: bool = False) -> list[Path]:
+    """Rebuild tables, figures and reports of a results folder, replacing it only when complete.
+
+    Both inputs (``summary.json`` and ``arrays.npz``) are read and checked
+    before anything is written; the folder must carry the results marker.
+    """
+    import shutil
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModularityError(f"results folder not found: {folder}")
+    if not is_results_dir(folder):
+        raise ModularityError(f"{folder} is not a complete results folder written by modularity (it has no "
+                              f"{MARKER} marker); 'report' rewrites only folders that 'analyze' wrote")
+    result = load_summary(folder)
+    load_arrays(folder, result)
+    with atomic_output_dir(folder) as tmp:
+        shutil.copytree(folder, tmp, dirs_exist_ok=True, symlinks=True)
+        (tmp / MARKER).unlink()
+        written = rebuild_report(tmp, progress=progress)
+    return [Path(folder) / p.relative_to(tmp) for p in written]
+
+
+def write_clusterability(result: ClusterabilityResult, out: str | Path, loaded: LoadedModel | None = None) -> Path:
+    """Write ``clusterability.json``, ``clusterability_layers.csv`` and ``clusterability_null.png`` at ``out``."""
+    with atomic_output_dir(out, kind="clusterability") as tmp:
+        data = result.to_dict()
+        if loaded is not None:
+            data["weights_sha256"] = loaded.weights_sha256
+            data["provenance"] = loaded.provenance
+        (tmp / "clusterability.json").write_text(json.dumps(data, indent=1, allow_nan=False) + "\n",
+                                                 encoding="utf-8")
+        write_csv(clusterability_rows(result.layers, result.layer_sizes, result.cluster_sizes, result.k),
+                  tmp / "clusterability_layers.csv")
+        title = result.model
+        if result.p_value is not None:
+            title += f": z = {result.z:.2f}, p = {result.p_value:.3g}" if result.z is not None else \
+                f": p = {result.p_value:.3g}"
+        fig = clusterability_figure(np.asarray(result.null_ncuts), result.ncut, result.k, title)
+        fig.savefig(tmp / "clusterability_null.png", dpi=120)
+    return Path(out)
+
+
+def run_clusterability(model: str | None, weights: str | None, out: str | Path | None, *, k: int = 12,
+                       n_shuffles: int = 100, seed: int = 0, include_linear: bool = False, progress: bool = False,
+                       command: str = "") -> tuple[ClusterabilityResult, Path]:
+    """Load, trace, compute whole-network clusterability and write its folder (output checked first)."""
+    out = Path(out) if out else default_out(model, "-clusterability")
+    check_output_dir(out)
+    loaded = load_model(model, weights, seed=seed)
+    graph = trace(loaded.module, loaded.input_size)
+    result = clusterability(graph, k=k, n_shuffles=n_shuffles, seed=seed, include_linear=include_linear,
+                            progress=progress, name=loaded.name)
+    result.weights = loaded.weights
+    result.command = command
+    write_clusterability(result, out, loaded)
+    return result, out

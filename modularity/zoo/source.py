@@ -1,0 +1,63 @@
+"""What a model source is, and what loading one gives: plain dataclasses, imported by every source module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+__all__ = ["ModelSource", "LoadedModel"]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """An architecture the tool can build, and where its weights come from.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, as typed on the command line.
+    build : callable
+        Returns the architecture with random weights.
+    weights_source : str
+        Human description of where trained weights come from.
+    licence : str or None
+        Licence of the trained weights, where known.
+    default_weights : callable or None
+        Returns ``(state_dict, path)`` for the weights used by ``--weights DEFAULT``;
+        raises :class:`ModularityError` when they cannot be had.
+    offline : callable
+        True when ``default_weights`` works on this machine without network.
+    input_size : (int, int)
+        Input height and width for tracing.
+    notes : str
+        Caveats a user should know (quantisation, fine-tuning, deviations).
+    onnx_converter : callable or None
+        Turns an ``.onnx`` file given as ``--weights`` into this architecture's state dict.
+    """
+
+    name: str
+    build: Callable[[], nn.Module]
+    weights_source: str
+    licence: str | None = None
+    default_weights: Callable[[], tuple[dict[str, torch.Tensor], str]] | None = None
+    offline: Callable[[], bool] = field(default=lambda: False)
+    input_size: tuple[int, int] = (224, 224)
+    notes: str = ""
+    family: str = "custom"
+    onnx_converter: Callable[[str], dict[str, torch.Tensor]] | None = None
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to analyse, with where its weights came from."""
+
+    name: str
+    module: nn.Module
+    weights: str
+    weights_path: str | None = None
+    weights_sha256: str | None = None
+    input_size: tuple[int, int] = (224, 224)
+    provenance: str = ""

@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from modularity.core.spectral import (bipartite_ncut, choose_k, cocluster, normalise_bipartite, svd_variant,
+                                 top_singular, top_singular_values)
+
+
+def _blocks(rng, k=4, rows=10, cols=6, noise=0.0):
+    a = np.kron(np.eye(k), np.ones((rows, cols))) + noise * rng.random((k * rows, k * cols))
+    return a, np.repeat(np.arange(k), cols)
+
+
+def test_exact_blocks_are_recovered(rng):
+    a, truth = _blocks(rng, k=5)
+    _, cols = cocluster(a, 5, seed=0)
+    assert adjusted_rand_score(truth, cols) == 1.0
+
+
+def test_many_exact_blocks_are_recovered(rng):
+    a, truth = _blocks(rng, k=32, rows=4, cols=4)
+    _, cols = cocluster(a, 32, seed=0)
+    assert adjusted_rand_score(truth, cols) == 1.0
+
+
+def test_noisy_blocks_are_recovered(rng):
+    a, truth = _blocks(rng, k=4, noise=0.5)
+    _, cols = cocluster(a, 4, seed=0)
+    assert adjusted_rand_score(truth, cols) >= 0.95
+
+
+def test_dead_units_get_minus_one_and_no_nan(rng):
+    a, _ = _blocks(rng, k=3)
+    a[:, [0, 7]] = 0
+    a[5] = 0
+    rows, cols = cocluster(a, 3, seed=0)
+    assert cols[0] == -1 and cols[7] == -1 and rows[5] == -1
+    assert np.all(cols[np.r_[1:7, 8:18]] >= 0)
+
+
+def test_all_zero_matrix_is_all_dead():
+    rows, cols = cocluster(np.zeros((4, 5)), 3)
+    assert np.all(rows == -1) and np.all(cols == -1)
+    assert bipartite_ncut(np.zeros((4, 5)), rows, cols) == 0.0
+    assert np.all(np.isfinite(normalise_bipartite(np.zeros((4, 5)))))
+
+
+def test_one_unit_layer_is_one_cluster():
+    rows, cols = cocluster(np.ones((3, 1)), 4)
+    assert cols.tolist() == [0] and rows.tolist() == [0, 0, 0]
+
+
+def test_k_larger_than_units_is_clipped(rng):
+    a = rng.random((6, 3))
+    _, cols = cocluster(a, 10, seed=0)
+    assert sorted(set(cols.tolist())) == [0, 1, 2]
+
+
+def test_eigengap_finds_planted_k(rng):
+    a, _ = _blocks(rng, k=3, noise=0.05)
+    assert choose_k(a, k_max=10) == 3
+
+
+def test_perfect_blocks_have_zero_ncut(rng):
+    a, truth = _blocks(rng, k=3)
+    rows = np.repeat(np.arange(3), 10)
+    assert bipartite_ncut(a, rows, truth) == pytest.approx(0.0)
+
+
+def test_ncut_of_one_cluster_is_zero_and_of_random_split_positive(rng):
+    a = rng.random((8, 8)) + 0.1
+    assert bipartite_ncut(a, np.zeros(8, int), np.zeros(8, int)) == pytest.approx(0.0)
+    assert bipartite_ncut(a, np.arange(8) % 2, np.arange(8) % 2) > 0.5
+
+
+def test_normalised_variant_has_top_singular_value_one(rng):
+    res = svd_variant(rng.random((20, 30)), "normalised")
+    assert res.s[0] == pytest.approx(1.0)
+    assert np.all(np.diff(res.s) <= 1e-12)
+
+
+def test_centred_variant_removes_row_and_column_means(rng):
+    a = rng.random((10, 7))
+    res = svd_variant(a, "centred", n_vectors=7)
+    recon = res.u * res.s[: res.u.shape[1]] @ res.v.T
+    np.testing.assert_allclose(recon.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(recon.mean(axis=1), 0, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(30, 400), (400, 30), (300, 300), (700, 450), (450, 700)])
+@pytest.mark.parametrize("dense_max", [400, 2048])
+def test_top_singular_matches_full_svd(rng, shape, dense_max, monkeypatch):
+    import modularity.core.spectral as sp
+
+    monkeypatch.setattr(sp, "_DENSE_MAX", dense_max)  # both the dense and the Lanczos path
+    a = rng.random(shape)
+    u, s, v = top_singular(a, 5)
+    full = np.linalg.svd(a, compute_uv=False)
+    np.testing.assert_allclose(s, full[:5], rtol=1e-9)
+    np.testing.assert_allclose(top_singular_values(a, 5), full[:5], rtol=1e-9)
+    np.testing.assert_allclose(np.abs(u.T @ a @ v), np.diag(s), atol=1e-8)
+
+
+def test_kmeans_separates_well_separated_points(rng):
+    from modularity.core.spectral import kmeans
+
+    x = np.vstack([rng.normal(c, 0.1, (20, 2)) for c in (0, 5, 10)])
+    labels = kmeans(x, 3, np.random.default_rng(0))
+    assert adjusted_rand_score(np.repeat(np.arange(3), 20), labels) == 1.0
+
+
+def test_large_profiles_keep_the_leading_spectrum(rng, monkeypatch):
+    import modularity.core.spectral as sp
+
+    monkeypatch.setattr(sp, "FULL_SPECTRUM_MAX", 50)
+    monkeypatch.setattr(sp, "LARGE_SPECTRUM_TOP", 10)
+    a = rng.random((80, 60))
+    res = svd_variant(a, "raw")
+    np.testing.assert_allclose(res.s, np.linalg.svd(a, compute_uv=False)[:10], rtol=1e-9)

@@ -1,0 +1,33 @@
+"""Fixtures of the output tests: one small analysis, computed once per session."""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import pytest
+
+from modularity import analyze, trace
+from modularity.core.graph import ChannelGraph
+from modularity.results import AnalysisResult
+from tests.nets import PlantedNet
+
+SIZE = (16, 16)
+
+
+@pytest.fixture(scope="session")
+def planted() -> Callable[[], tuple[AnalysisResult, ChannelGraph]]:
+    """A factory of a PlantedNet result (stem, one branch conv, the 4-branch concat ``block``) and its graph.
+
+    The analysis runs once per session; each call returns a deep copy of the
+    result, so a test may modify it.
+    """
+    net = PlantedNet().eval()
+    graph = trace(net, SIZE)
+    result = analyze(net, layers="stem,branches.0,block", n_permutations=4, graph=graph, input_size=SIZE,
+                     command="python -m modularity analyze planted --permutations 4")
+
+    def make() -> tuple[AnalysisResult, ChannelGraph]:
+        return copy.deepcopy(result), graph
+
+    return make

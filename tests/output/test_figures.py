@@ -1,0 +1,123 @@
+"""Results folders: figure data, files written, and rebuilding reports without the model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from modularity.cli import main
+from modularity.errors import ModularityError
+from modularity.output.figures import (cluster_fractions, confusion_table, figure_arrays, filter_view, first_conv,
+                                load_arrays, matrix_view)
+from modularity.pipeline import save_results
+from modularity.output.report import rebuild_report
+
+
+
+@pytest.fixture(scope="module")
+def folder(planted, tmp_path_factory):
+    result, graph = planted()
+    out = tmp_path_factory.mktemp("results") / "run"
+    save_results(result, graph, out)
+    return out
+
+
+def test_matrix_view_groups_columns_by_cluster():
+    m = np.arange(12, dtype=float).reshape(3, 4)
+    view = matrix_view(m, [1, 0, 1], [1, 0, 1, 0])
+    assert view["col_labels"].tolist() == [0, 0, 1, 1] and view["row_labels"].tolist() == [0, 1, 1]
+    assert view["matrix"][0].tolist() == pytest.approx((m[1, [1, 3, 0, 2]] / np.percentile(m[m > 0], 99)).tolist(),
+                                                       rel=1e-3)
+
+
+def test_matrix_view_puts_dead_units_last_and_bins_large_matrices():
+    m = np.random.default_rng(0).random((300, 500))
+    labels = np.r_[np.full(10, -1), np.zeros(490, dtype=int)]
+    view = matrix_view(m, None, labels, max_size=100)
+    assert view["matrix"].shape == (100, 100) and view["col_labels"][-1] == -1 and view["col_labels"][0] == 0
+    assert float(view["matrix"].max()) <= 1.0
+
+
+def test_confusion_table_counts_dead_units_apart():
+    table, names = confusion_table([0, 0, 1, 1, 1], [0, 0, 1, 1, -1])
+    assert (table.tolist(), names) == ([[2, 0, 0], [0, 2, 1]], ["0", "1", "dead"])
+
+
+def test_cluster_fractions_sorted_largest_first():
+    assert cluster_fractions([0, 1, 1, 1, -1]) == ([0.6, 0.2], 0.2)
+
+
+def test_filter_view_orders_by_coordinate_and_maps_zero_to_grey():
+    w = np.random.default_rng(1).normal(size=(6, 3, 5, 5))
+    w[2] = 0.0
+    view = filter_view(w)
+    assert np.all(np.diff(view["coord"]) >= 0)
+    assert view["images"].shape == (6, 5, 5, 3)
+    assert np.allclose(view["images"][list(view["order"]).index(2)], 0.5)
+
+
+def test_first_conv_is_the_layer_reading_the_input(planted):
+    _, graph = planted()
+    assert first_conv(graph) == "stem"
+
+
+def test_write_results_writes_every_output(folder):
+    names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    expected = {"summary.json", "arrays.npz", "layers.csv", "units.csv", "report.html", "report.pdf",
+                "channel_graph.graphml", "channel_graph.gexf", "channel_graph.node_link.json",
+                "channel_graph.cytoscape.json", "unit_graph.graphml", "unit_graph.gexf",
+                "figures/overview.png", "figures/overview.svg", "figures/filters.png", "figures/filters.svg"}
+    assert expected <= names
+    assert any(n.startswith("figures/layers/") and n.endswith(".png") for n in names)
+    assert any(n.endswith("_confusion.svg") for n in names)
+
+
+def test_rebuild_report_redraws_from_the_folder_alone(folder, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    shutil.rmtree(copy / "figures")
+    (copy / "report.html").unlink()
+    written = rebuild_report(copy)
+    assert (copy / "report.html").is_file() and (copy / "figures" / "overview.svg").is_file()
+    assert copy / "report.pdf" in written
+
+
+def test_rebuild_report_names_a_missing_arrays_file(folder, tmp_path):
+    copy = tmp_path / "old"
+    shutil.copytree(folder, copy)
+    (copy / "arrays.npz").unlink()
+    with pytest.raises(ModularityError, match="arrays.npz"):
+        rebuild_report(copy)
+
+
+def test_load_arrays_rejects_arrays_of_another_run(folder, tmp_path):
+    copy = tmp_path / "mixed"
+    shutil.copytree(folder, copy)
+    data = json.loads((copy / "summary.json").read_text())
+    data["layers"][0]["name"] = "renamed"
+    (copy / "summary.json").write_text(json.dumps(data))
+    from modularity.results import load_summary
+
+    with pytest.raises(ModularityError, match="different runs"):
+        load_arrays(copy, load_summary(copy))
+
+
+def test_cli_report_rebuilds_a_folder(folder, tmp_path, capsys):
+    copy = tmp_path / "cli"
+    shutil.copytree(folder, copy)
+    assert main(["report", str(copy), "--quiet"]) == 0
+
+
+def test_cli_report_on_a_folder_without_summary_is_a_one_line_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a complete results folder" in capsys.readouterr().err
+
+
+def test_figure_arrays_hold_a_matrix_per_layer_and_the_filters(planted):
+    result, graph = planted()
+    arrays = figure_arrays(graph, result)
+    assert [f"m{i}" in arrays for i in range(len(result.layers))] == [True] * len(result.layers)
+    assert arrays["filters"].shape == (8, 3, 3, 3) and str(arrays["filters_layer"]) == "stem"

@@ -1,0 +1,106 @@
+"""Figures: each builds from plain data, labels its axes and uses the shared palette."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.colors import to_hex
+
+from modularity.output import plots
+from modularity.output.figures import confusion_table
+
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _labelled(fig) -> bool:
+    axes = [ax for ax in fig.axes if ax.get_xlabel() or ax.get_ylabel()]
+    return bool(axes) and all(ax.get_xlabel() and ax.get_ylabel() for ax in axes if ax.has_data())
+
+
+def test_display_name_escapes_dollar_and_shortens():
+    name = plots.display_name("a$b$" + "x" * 100, width=20)
+    assert (len(name), name.startswith(r"a\$b\$"), "…" in name) == (20, True, True)
+
+
+def test_label_colour_is_grey_for_dead_units_and_okabe_ito_otherwise():
+    assert (plots.label_colour(-1), plots.label_colour(9)) == (plots.DEAD, plots.PALETTE[1])
+
+
+def test_spectrum_figure_draws_observed_and_null_band(planted):
+    result, _ = planted()
+    fig = plots.spectrum_figure(result.layer("block"), variants=("normalised",))
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 and len(ax.collections) == 1 and _labelled(fig)
+
+
+def test_embedding_figure_colours_left_by_branch_and_right_by_cluster(planted):
+    result, _ = planted()
+    layer = result.layer("block")
+    fig = plots.embedding_figure(layer)
+    left = {to_hex(c.get_facecolor()[0]) for c in fig.axes[0].collections}
+    right = {to_hex(c.get_facecolor()[0]) for c in fig.axes[1].collections}
+    assert left == {plots.label_colour(b).lower() for b in set(layer.branches)}
+    assert right == {plots.label_colour(c).lower() for c in set(layer.clusters)}
+
+
+def test_matrix_figure_marks_cluster_boundaries():
+    m = np.random.default_rng(0).random((6, 8))
+    fig = plots.matrix_figure(m, [0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 1, 1, 0, 0, 1, 1], name="x")
+    ax = next(a for a in fig.axes if a.get_xlabel())
+    # one vertical and one horizontal white line between the two clusters
+    assert sorted(line.get_xydata()[0][0] for line in ax.lines if line.get_xydata()[0][0] == line.get_xydata()[1][0]) \
+        == [3.5]
+
+
+def test_confusion_figure_annotates_counts():
+    table, _ = confusion_table([0, 0, 1, 1], [1, 1, 0, -1])
+    fig = plots.confusion_figure(table, ["a", "b"], "layer")
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert texts == sorted(str(v) for v in table.ravel())
+
+
+def test_null_figure_uses_normal_curve_without_draws(planted):
+    result, _ = planted()
+    layer = result.layer("block")
+    layer.null_draws = {}  # results written before null draws were stored
+    fig = plots.null_figure(layer)
+    assert fig.axes[0].get_ylabel() == "relative density" and len(fig.axes) == 2
+
+
+def test_null_figure_uses_histogram_with_raw_draws(planted):
+    result, _ = planted()
+    layer = result.layer("block")
+    layer.null_draws = {"ncut": [2.0, 2.1, 2.2, 2.3, 2.2], "ari": [0.0, 0.1, -0.1, 0.0, 0.05]}
+    fig = plots.null_figure(layer)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["count", "count"]
+
+
+def test_filters_figure_draws_one_tile_per_filter():
+    images = np.full((5, 3, 3, 3), 0.5)
+    fig = plots.filters_figure(images, [0, 0, 1, 1, -1], "conv1", "coordinate")
+    assert sum(1 for ax in fig.axes if ax.images) == 5
+
+
+def test_network_figure_has_one_row_per_layer():
+    fig = plots.network_figure(["a", "b", "c"], [[0.5, 0.5], [1.0], [0.7, 0.2]], [0.0, 0.0, 0.1],
+                               [-3.0, None, 1.0], [True, False, False], [None, 0.8, None], [False, True, False])
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b", "c"] and _labelled(fig) is not None
+
+
+def test_layer_sheet_without_matrix_says_so(planted):
+    result, _ = planted()
+    fig = plots.layer_sheet(result.layer("stem"))
+    assert any("not stored" in t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def test_plots_module_does_no_linear_algebra():
+    import inspect
+
+    source = inspect.getsource(plots)
+    assert not any(word in source for word in ("linalg", "svd(", "percentile(", "bincount("))
