@@ -1,4 +1,4 @@
-"""HTML and PDF reports: content, escaping, self-containment, and rendering in headless Chromium."""
+"""HTML and PDF reports: content, escaping and self-containment (rendering: test_browser.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import pytest
 
 from modularity.output.figures import figure_arrays, profiles_for
 from modularity.output.report import build_reports, findings
-
-from tests.cdp import Browser, find_chromium
 
 WEIRD = "blöck_ユニット_<b>&\"x\"_" + "very_long_layer_name_" * 6 + "$a$"
 
@@ -89,25 +87,3 @@ def test_pdf_pages_and_text(report_folder):
     for phrase in ("Findings", "Per-layer summary", "Method and null", "Appendix", result.model):
         assert phrase in text, phrase
 
-
-@pytest.mark.skipif(find_chromium() is None,
-                    reason="Chromium is not installed (Debian: apt-get install chromium); CI installs it")
-def test_html_renders_in_headless_chromium(report_folder, tmp_path):
-    folder, _ = report_folder
-    browser = Browser(find_chromium(), tmp_path / "profile")
-    try:
-        browser.set_width(1280)
-        browser.open((folder / "report.html").as_uri())
-        state = browser.evaluate(
-            "({check: document.documentElement.dataset.check, images: document.images.length,"
-            " broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length})")
-        browser.screenshot(tmp_path / "report_1280.png")
-        browser.set_width(400)
-        overflow = browser.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        browser.screenshot(tmp_path / "report_400.png")
-        errors = browser.errors()
-    finally:
-        browser.close()
-    assert (state["check"], state["broken"], errors, overflow <= 1) == ("ok", 0, [], True), state
-    assert state["images"] >= 5
-    assert (tmp_path / "report_1280.png").stat().st_size > 0 and (tmp_path / "report_400.png").stat().st_size > 0
