@@ -1,7 +1,29 @@
 """Analyse one model: for every producer layer, its spectrum, clusters, branch recovery and nulls.
 
 This module orchestrates the algorithm modules (graph, magnitude, spectral,
-nulls); it does no I/O and no plotting.
+nulls, permutation); it does no I/O and no plotting.
+
+Which null gives which p-value
+------------------------------
+Recovery (ARI and NMI of the clusters against the true branches, and the two
+scale controls): where the null's law is invariant to permuting the
+producer's units (every consumer reads all units alike and the null draws
+each consumer's entries exchangeably: ``shuffle``, ``resample``, ``reinit``),
+the clusters are independent of the branches under the null, and the exact
+null is the label-permutation distribution of the observed contingency table
+(:func:`modularity.core.permutation.label_permutation_test`, 10^5 permutations
+by default, no re-fit). Where the architecture ties units to groups (grouped
+consumers, a consumer reading a slice of the channels) or the null keeps
+zeros in place (``shuffle-nonzero``), the weight draws are re-fitted instead.
+The check (:func:`units_exchangeable`) profiles the layer with every
+consumer weight set to one: the units are exchangeable when all columns are
+equal.
+
+Structure (the n-cut of the co-clustering) has no labels to permute: each
+null draw re-fits the co-clustering on weights drawn from the null, with
+Besag-Clifford sequential stopping (``h`` draws at least as extreme end the
+test), so unstructured layers stop after about ``2h`` draws and structured
+ones use every draw.
 """
 
 from __future__ import annotations
@@ -19,13 +41,15 @@ from torch import nn
 from .errors import ModularityError
 from .core.graph import ChannelGraph, trace
 from .core.magnitude import downstream_profile, layer_magnitude
-from .core.nulls import NULL_MODELS, NullSummary, benjamini_hochberg, layer_rng, null_weight, summarise_null
+from .core.nulls import (NULL_MODELS, NullSummary, benjamini_hochberg, draw_rng, layer_rng, null_magnitude,
+                         null_weight, summarise_null)
+from .core.permutation import besag_clifford, gpd_tail_p_value, label_permutation_test
 from .results import AnalysisResult, Control, LayerResult, Recovery, Structure
 from .zoo import LoadedModel
 from .core.metrics import adjusted_rand, normalized_mutual_info
 from .core.spectral import SVD_VARIANTS, bipartite_ncut, choose_k, cocluster, cocluster_spectrum, kmeans, svd_variant
 
-__all__ = ["analyze", "analyze_layer", "select_layers", "matrix_statistics"]
+__all__ = ["analyze", "analyze_layer", "select_layers", "matrix_statistics", "units_exchangeable"]
 
 N_NULL_SPECTRUM = 20
 
@@ -67,6 +91,8 @@ class _Stats:
     ari_unit_norm: float | None
     ari_column_norms: float | None
     top: dict[str, np.ndarray]
+    cols_unit_norm: np.ndarray | None = None
+    cols_norms: np.ndarray | None = None
 
 
 def _ari_nmi(truth: np.ndarray, labels: np.ndarray, live: np.ndarray) -> tuple[float, float]:
@@ -106,15 +132,18 @@ def matrix_statistics(a: np.ndarray, k: int, branches: np.ndarray | None,
     rows, cols, s_norm = cocluster_spectrum(a, k, rng, n_values=n_top)
     live = cols >= 0
     ari = nmi = ari_unit = ari_norms = None
+    cols_unit = cols_norms = None
     if branches is not None:
         ari, nmi = _ari_nmi(branches, cols, live)
         norms = np.linalg.norm(a, axis=0)
         unit = np.divide(a, norms[None, :], out=np.zeros_like(a), where=norms[None, :] > 0)
         _, cols_unit = cocluster(unit, k, rng)
         ari_unit, _ = _ari_nmi(branches, cols_unit, live)
-        ari_norms, _ = _ari_nmi(branches, _column_norm_labels(a, k, live, rng), live)
+        cols_norms = _column_norm_labels(a, k, live, rng)
+        ari_norms, _ = _ari_nmi(branches, cols_norms, live)
     top = {"normalised": s_norm}
-    return _Stats(cols, rows, bipartite_ncut(a, rows, cols), ari, nmi, ari_unit, ari_norms, top)
+    return _Stats(cols, rows, bipartite_ncut(a, rows, cols), ari, nmi, ari_unit, ari_norms, top, cols_unit,
+                  cols_norms)
 
 
 def _null_band(values: list[np.ndarray]) -> dict[str, list[float]]:
@@ -124,9 +153,49 @@ def _null_band(values: list[np.ndarray]) -> dict[str, list[float]]:
             "hi": np.percentile(arr, 97.5, axis=0).tolist()}
 
 
+EXCHANGEABLE_NULLS = ("shuffle", "resample", "reinit")
+N_LABEL_PERMUTATIONS = 100_000
+SEQUENTIAL_H = 10
+
+
+def units_exchangeable(graph: ChannelGraph, name: str, reduction: str = "l1", expand: str = "depthwise",
+                       null: str = "shuffle") -> bool:
+    """True when ``null`` treats ``name``'s units alike, so label permutation gives the exact recovery null.
+
+    The null must draw each consumer's entries exchangeably (``shuffle``,
+    ``resample``, ``reinit``), and the architecture must not tie units to
+    groups: the profile built with every consumer weight set to one has
+    identical columns (a grouped consumer or a channel slice makes them differ).
+    """
+    if null not in EXCHANGEABLE_NULLS:
+        return False
+    consumers = downstream_profile(graph, name, reduction, expand).consumers
+    ones = {c: torch.ones_like(graph.weight(c)) for c in consumers}
+    a = downstream_profile(graph, name, reduction, expand, weights=ones).matrix
+    return bool(a.size) and bool(np.allclose(a, a[:, :1], rtol=1e-6, atol=0.0))
+
+
+def _null_profile(graph: ChannelGraph, name: str, consumers: list[str], reduction: str, expand: str, null: str,
+                  rng: np.random.Generator) -> np.ndarray:
+    """The profile of ``name`` under one draw of the null for every consumer."""
+    if expand == "signed":  # composes the signed kernels: needs the drawn weights themselves
+        drawn = {c: null_weight(null, graph.weight(c), rng, graph.modules[c]) for c in consumers}
+        return downstream_profile(graph, name, reduction, expand, weights=drawn).matrix
+    mags = {c: null_magnitude(graph, c, null, rng, reduction) for c in consumers}
+    return downstream_profile(graph, name, reduction, expand, magnitude_fn=mags.__getitem__).matrix
+
+
+def _label_test(truth: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator,
+                statistics: tuple[str, ...] = ("ari", "nmi")) -> dict:
+    live = labels >= 0
+    return label_permutation_test(truth[live], labels[live], n, rng=rng, statistics=statistics,
+                                  keep_draws=N_KEPT_DRAWS)
+
+
 def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expand: str = "depthwise",
                   k: int | None = None, k_max: int = 12, n_permutations: int = 100, seed: int = 0,
-                  null: str = "shuffle") -> LayerResult:
+                  null: str = "shuffle", n_label_permutations: int = N_LABEL_PERMUTATIONS,
+                  sequential_h: int = SEQUENTIAL_H, recovery_test: str = "auto") -> LayerResult:
     """Analyse one producer layer of a traced graph.
 
     Parameters
@@ -146,11 +215,25 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
     k_max : int
         Upper bound for the eigengap choice.
     n_permutations : int
-        Within-layer weight shuffles of every consumer for the null model (0 skips the null).
+        Most draws of every consumer's weights from the null model, each
+        re-fitted (0 skips the null). Draws stop early once ``sequential_h``
+        of them are at least as extreme as the observation.
     seed : int
-        Seeds shuffles and k-means; the result depends only on the seed and the layer.
+        Seeds the null draws, permutations and k-means; the result depends only
+        on the seed and the layer.
     null : {"shuffle", "shuffle-nonzero", "resample", "reinit"}
-        Null model for every consumer's weights (see :mod:`modularity.nulls`).
+        Null model for every consumer's weights (see :mod:`modularity.core.nulls`).
+    n_label_permutations : int
+        Label permutations for the recovery p-values where the units are
+        exchangeable under the null (see the module docstring).
+    sequential_h : int
+        Besag-Clifford ``h``: stop drawing once this many draws are at least as
+        extreme for every re-fitted statistic; 0 always uses every draw.
+    recovery_test : {"auto", "label-permutation", "weight-shuffle"}
+        ``auto`` permutes labels where the units are exchangeable under the
+        null and re-fits weight draws elsewhere; the others force one route
+        (``label-permutation`` where units are not exchangeable gives a wrong
+        null: it exists to compare the two, as ``scripts/calibration.py`` does).
 
     Returns
     -------
@@ -168,14 +251,25 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         k_used, k_source = int(len(np.unique(branches))), "branches"
     else:
         k_used, k_source = choose_k(a, k_max), "eigengap"
-    rng = layer_rng(seed, name)
-    obs = matrix_statistics(a, k_used, branches, rng)
+    obs = matrix_statistics(a, k_used, branches, layer_rng(seed, name))
+    if recovery_test not in ("auto", "label-permutation", "weight-shuffle"):
+        raise ModularityError(f"unknown recovery test '{recovery_test}'; choose auto, label-permutation or "
+                              "weight-shuffle")
+    by_labels = branches is not None and n_permutations > 0 and (
+        recovery_test == "label-permutation"
+        or (recovery_test == "auto" and units_exchangeable(graph, name, reduction, expand, null)))
+    refit_branches = branches if (branches is not None and not by_labels) else None
 
-    null_stats = []
-    for _ in range(n_permutations):
-        shuffled = {c: null_weight(null, graph.weight(c), rng, graph.modules[c]) for c in profile.consumers}
-        a_null = downstream_profile(graph, name, reduction, expand, weights=shuffled).matrix
-        null_stats.append(matrix_statistics(a_null, k_used, branches, rng))
+    null_stats: list[_Stats] = []
+    for i in range(n_permutations):
+        rng = draw_rng(seed, name, i)
+        a_null = _null_profile(graph, name, profile.consumers, reduction, expand, null, rng)
+        null_stats.append(matrix_statistics(a_null, k_used, refit_branches, rng))
+        if sequential_h and _stop(obs, null_stats, sequential_h, refit_branches is not None):
+            break
+    n_drawn = len(null_stats)
+    stopped = n_drawn < n_permutations
+    method = "sequential" if sequential_h else "weight-shuffle"
 
     spectra = {}
     embedding = {}
@@ -186,26 +280,48 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
     null_spectra = {}
     recovery = None
     null_draws = {"ncut": [s.ncut for s in null_stats]}
-    if branches is not None:
-        null_draws.update(ari=[s.ari for s in null_stats], nmi=[s.nmi for s in null_stats])
     if null_stats:
         null_spectra = {"normalised": _null_band([s.top["normalised"] for s in null_stats])}
-        ncut = summarise_null(obs.ncut, np.array([s.ncut for s in null_stats]), "less")
+        ncut_draws = np.array([s.ncut for s in null_stats])
+        p = besag_clifford(ncut_draws, obs.ncut, "less", sequential_h)[0] if sequential_h else None
+        ncut = summarise_null(obs.ncut, ncut_draws, "less", effect="relative", p_value=p, method=method)
+        if not stopped and n_drawn >= 60:
+            tail = gpd_tail_p_value(ncut_draws, obs.ncut, "less", min_tail_fraction=1e-3)
+            ncut.p_value_tail = tail.p_value
     else:
         ncut = NullSummary(obs.ncut, None, None, None, None, 0, "less")
     if branches is not None:
-        if null_stats:
-            ari_null = summarise_null(obs.ari, np.array([s.ari for s in null_stats]))
+        if by_labels:
+            rng = layer_rng(seed, name, _LABEL_STREAM)
+            tests = _label_test(branches, obs.col_labels, n_label_permutations, rng)
+            ari_t, nmi_t = tests["ari"], tests["nmi"]
+            null_draws.update(ari=[float(v) for v in ari_t.draws], nmi=[float(v) for v in nmi_t.draws])
+            ari_null = summarise_null(obs.ari, ari_t.draws, p_value=ari_t.p_value)
+            ari_null.null_mean, ari_null.null_sd = ari_t.null_mean, ari_t.null_sd
+            ari_null.z = ari_t.z
+            controls = {}
+            for key, labels in (("unit_norm_columns", obs.cols_unit_norm), ("column_norms_only", obs.cols_norms)):
+                t = _label_test(branches, labels, n_label_permutations, rng, ("ari",))["ari"]
+                controls[key] = Control(getattr(obs, _CONTROL_ATTR[key]), t.p_value, t.null_mean, _LABEL_METHODS[t.method])
+            recovery = Recovery(obs.ari, obs.nmi, ari_t.p_value, ari_t.n, ari_t.null_mean, ari_t.null_sd, ari_t.z,
+                                nmi_t.p_value, controls, method=_LABEL_METHODS[ari_t.method], effect=ari_null.effect,
+                                effect_ci=ari_null.effect_ci)
+        elif null_stats:
+            null_draws.update(ari=[s.ari for s in null_stats], nmi=[s.nmi for s in null_stats])
+            ari_draws = np.array([s.ari for s in null_stats])
+            p = besag_clifford(ari_draws, obs.ari, "greater", sequential_h)[0] if sequential_h else None
+            ari_null = summarise_null(obs.ari, ari_draws, p_value=p, method=method)
             nmi_null = summarise_null(obs.nmi, np.array([s.nmi for s in null_stats]))
             controls = {}
-            for key, attr in (("unit_norm_columns", "ari_unit_norm"), ("column_norms_only", "ari_column_norms")):
+            for key, attr in _CONTROL_ATTR.items():
                 summ = summarise_null(getattr(obs, attr), np.array([getattr(s, attr) for s in null_stats]))
-                controls[key] = Control(summ.observed, summ.p_value, summ.null_mean)
-            recovery = Recovery(obs.ari, obs.nmi, ari_null.p_value, n_permutations, ari_null.null_mean,
-                                ari_null.null_sd, ari_null.z, nmi_null.p_value, controls)
+                controls[key] = Control(summ.observed, summ.p_value, summ.null_mean, "weight-shuffle")
+            recovery = Recovery(obs.ari, obs.nmi, ari_null.p_value, n_drawn, ari_null.null_mean,
+                                ari_null.null_sd, ari_null.z, nmi_null.p_value, controls, method=method,
+                                effect=ari_null.effect, effect_ci=ari_null.effect_ci)
         else:
             recovery = Recovery(obs.ari, obs.nmi, float("nan"), 0, controls={
-                "unit_norm_columns": Control(obs.ari_unit_norm), "column_norms_only": Control(obs.ari_column_norms)})
+                key: Control(getattr(obs, attr)) for key, attr in _CONTROL_ATTR.items()}, method="none")
     return LayerResult(
         name=name, kind=layer.kind, n_units=layer.n_units,
         consumers=[b[0] for b in profile.blocks],
@@ -217,6 +333,20 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         recovery=recovery, structure=Structure(ncut), shape=list(a.shape),
         blocks=[list(b) for b in profile.blocks], row_clusters=obs.row_labels.tolist(), null_draws=null_draws,
     )
+
+
+_LABEL_METHODS = {"monte-carlo": "label-permutation", "exact": "exact", "degenerate": "degenerate"}
+N_KEPT_DRAWS = 200  # label-permutation draws kept in summary.json, for the null histogram
+_LABEL_STREAM = 2**31 - 1  # the label permutations' own stream, apart from every draw's
+_CONTROL_ATTR = {"unit_norm_columns": "ari_unit_norm", "column_norms_only": "ari_column_norms"}
+
+
+def _stop(obs: _Stats, draws: list[_Stats], h: int, recovery: bool) -> bool:
+    """Besag-Clifford: every re-fitted statistic has ``h`` draws at least as extreme as observed."""
+    tol = 1e-12
+    if sum(d.ncut <= obs.ncut + tol for d in draws) < h:
+        return False
+    return not recovery or sum(d.ari >= obs.ari - tol for d in draws) >= h
 
 
 _WORKER_GRAPH: ChannelGraph | None = None
@@ -324,6 +454,7 @@ def _versions() -> dict[str, str]:
 
 def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, reduction: str = "l1", expand: str = "depthwise", k: int | None = None,
             k_max: int = 12, n_permutations: int = 100, seed: int = 0, null: str = "shuffle",
+            n_label_permutations: int = N_LABEL_PERMUTATIONS, sequential_h: int = SEQUENTIAL_H,
             input_size: tuple[int, int] | None = None,
             progress: bool = False, command: str = "", graph: ChannelGraph | None = None,
             jobs: int = 1) -> AnalysisResult:
@@ -337,7 +468,7 @@ def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, redu
         :func:`modularity.pipeline.analyze` (``modularity.analyze``).
     layers : str, optional
         Layer pattern (see :func:`select_layers`).
-    reduction, expand, k, k_max, n_permutations, seed, null
+    reduction, expand, k, k_max, n_permutations, seed, null, n_label_permutations, sequential_h
         See :func:`analyze_layer`.
     input_size : (int, int), optional
         Input size for tracing (default: the model's own).
@@ -378,12 +509,17 @@ def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, redu
     start = time.perf_counter()
     graph = graph or trace(loaded.module, size)
     names = select_layers(graph, layers)
+    if n_label_permutations < 1:
+        raise ModularityError(f"label permutations must be 1 or more, got {n_label_permutations}")
+    if sequential_h < 0:
+        raise ModularityError(f"the sequential stopping count must be 0 or more, got {sequential_h}")
     options = dict(reduction=reduction, expand=expand, k=k, k_max=k_max, n_permutations=n_permutations,
-                   seed=seed, null=null)
+                   seed=seed, null=null, n_label_permutations=n_label_permutations, sequential_h=sequential_h)
     results = _run_layers(graph, names, options, jobs, progress, loaded.name)
     _adjust_across_layers(results)
     return AnalysisResult(
         model=loaded.name, weights=loaded.weights, seed=seed, n_permutations=n_permutations, null=null,
+        n_label_permutations=n_label_permutations, sequential_h=sequential_h,
         reduction=reduction, expand=expand, layers=results, weights_sha256=loaded.weights_sha256,
         provenance=loaded.provenance, input_size=list(size), versions=_versions(), command=command,
         runtime_s=time.perf_counter() - start,

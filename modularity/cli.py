@@ -43,7 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", default=None, help="results folder (default: results/<model>)")
     a.add_argument("--seed", type=int, default=0, help="seed for shuffles and k-means (default: 0)")
     a.add_argument("--permutations", type=int, default=100,
-                   help="within-layer weight shuffles for the null model (default: 100)")
+                   help="most draws of every consumer's weights from the null model, each re-fitted, for the "
+                        "n-cut and spectrum (and recovery where units are not exchangeable); default: 100")
+    a.add_argument("--label-permutations", type=int, default=100_000,
+                   help="label permutations for branch-recovery p-values where the units are exchangeable "
+                        "under the null (no re-fit; default: 100000, so p resolves to 1e-5)")
+    a.add_argument("--stop-after", type=int, default=10, metavar="H",
+                   help="Besag-Clifford sequential stopping: end a layer's null draws once H of them are at "
+                        "least as extreme as observed (default: 10; 0: always use every draw)")
     a.add_argument("--null", choices=("shuffle", "shuffle-nonzero", "resample", "reinit"), default="shuffle",
                    help="null model for the weights: within-layer shuffle (default), shuffle of non-zero "
                         "weights, resampling from the layer's distribution, or re-initialisation")
@@ -94,6 +101,7 @@ def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     graph = trace(loaded.module, size)
     result = analyze(loaded, layers=args.layers, reduction=args.reduction, expand=args.expand, k=args.k,
                      n_permutations=args.permutations, seed=args.seed, null=args.null, input_size=size,
+                     n_label_permutations=args.label_permutations, sequential_h=args.stop_after,
                      progress=not args.quiet, command=_command(argv), graph=graph, jobs=args.jobs)
     pipeline.save_results(result, graph, out, progress=not args.quiet)
     if not args.quiet:

@@ -40,6 +40,7 @@ class Control:
     ari: float | None
     p_value: float | None = None
     null_mean: float | None = None
+    method: str | None = None
 
 
 @dataclass
@@ -65,6 +66,12 @@ class Recovery:
     norm (pattern without scale) and on the column norms alone (scale without
     pattern), each a :class:`Control`, keyed ``unit_norm_columns`` and
     ``column_norms_only``.
+
+    ``method`` says how the p-values were obtained (``label-permutation``,
+    ``exact`` or ``weight-shuffle``; see :class:`~modularity.core.nulls.NullSummary`),
+    and ``n_permutations`` how many null draws or permutations they used.
+    ``effect`` is the ARI above its null mean, with ``effect_ci`` the ARI
+    above the null's 97.5 and 2.5 percentiles.
     """
 
     ari: float
@@ -77,6 +84,9 @@ class Recovery:
     nmi_p_value: float | None = None
     controls: dict[str, Control] = field(default_factory=dict)
     p_value_bh: float | None = None
+    method: str = "weight-shuffle"
+    effect: float | None = None
+    effect_ci: list[float] | None = None
 
 
 @dataclass
@@ -160,10 +170,12 @@ class LayerResult:
             "n_branches": 0 if self.branches is None else len(set(self.branches)),
             "k": self.k, "k_source": self.k_source,
             "ari": rec.ari if rec else None, "nmi": rec.nmi if rec else None,
-            "p": rec.p_value if rec else None, "p_bh": rec.p_value_bh if rec else None,
+            "ari_effect": rec.effect if rec else None,
+            "p": rec.p_value if rec else None, "p_method": rec.method if rec else None,
+            "p_bh": rec.p_value_bh if rec else None,
             "ari_unit_norm_columns": unit.ari if unit else None, "ari_column_norms_only": norms.ari if norms else None,
             "ncut": ncut.observed, "ncut_null_mean": ncut.null_mean, "ncut_null_sd": ncut.null_sd,
-            "ncut_z": ncut.z, "ncut_p": ncut.p_value, "ncut_p_bh": ncut.p_value_bh,
+            "ncut_effect": ncut.effect, "ncut_z": ncut.z, "ncut_p": ncut.p_value, "ncut_p_bh": ncut.p_value_bh,
             "n_dead": self.n_dead, "n_permutations": ncut.n if n_permutations is None else n_permutations,
             "consumers": ";".join(self.consumers),
         }
@@ -182,6 +194,8 @@ class AnalysisResult:
     expand: str
     layers: list[LayerResult]
     null: str = "shuffle"
+    n_label_permutations: int = 0
+    sequential_h: int = 0
     weights_sha256: str | None = None
     provenance: str = ""
     input_size: list[int] = field(default_factory=lambda: [224, 224])
@@ -251,13 +265,16 @@ COLUMNS: list[Column] = [
     Column("k_source", "k from", "branches, eigengap or user"),
     Column("ari", "ARI", "adjusted Rand index of clusters vs true branches"),
     Column("nmi", "NMI", "normalised mutual information of clusters vs true branches"),
+    Column("ari_effect", "ARI effect", "ARI above its null mean"),
     Column("p", "p (ARI)", "p-value of the ARI against the null"),
+    Column("p_method", "p method", "label-permutation, exact, sequential or weight-shuffle"),
     Column("p_bh", "p BH (ARI)", "Benjamini-Hochberg adjusted"),
     Column("ari_unit_norm_columns", "ARI unit-norm", "ARI with every unit's column scaled to unit norm"),
     Column("ari_column_norms_only", "ARI norms only", "ARI from the units' column norms alone"),
     Column("ncut", "n-cut", "normalised cut of the co-clustering (lower: more clusterable)"),
     Column("ncut_null_mean", "null n-cut", "mean n-cut of the null"),
     Column("ncut_null_sd", "null n-cut sd", "standard deviation of the null n-cut"),
+    Column("ncut_effect", "n-cut effect", "n-cut reduction relative to the null mean (0.05: 5% lower)"),
     Column("ncut_z", "z", "n-cut z-score against the null"),
     Column("ncut_p", "p (n-cut)", "p-value of the n-cut (lower tail)"),
     Column("ncut_p_bh", "p BH (n-cut)", "Benjamini-Hochberg adjusted"),

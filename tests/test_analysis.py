@@ -15,17 +15,59 @@ from tests.nets import PlantedNet, grouped_net
 
 def test_planted_branches_are_recovered_beyond_the_null():
     g = trace(PlantedNet(signal=3.0, seed=1), (8, 8))
-    res = analyze_layer(g, "block", n_permutations=19, seed=0)
+    res = analyze_layer(g, "block", n_permutations=19, seed=0, n_label_permutations=20_000)
     assert res.k == 4 and res.k_source == "branches"
     assert res.recovery.ari >= 0.95
-    assert res.recovery.p_value == pytest.approx(1 / 20)
+    # Dense consumers: the exact null is the label permutation of the table, resolved beyond 1/20.
+    assert res.recovery.method == "label-permutation"
+    assert res.recovery.p_value == pytest.approx(1 / 20_001) and res.recovery.n_permutations == 20_000
+
+
+def test_label_permutation_p_values_need_no_refit(monkeypatch):
+    import modularity.analysis as analysis
+
+    calls = []
+    real = analysis.cocluster
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "cocluster", counting)
+    g = trace(PlantedNet(signal=1.0, seed=1), (8, 8))
+    res = analyze_layer(g, "block", n_permutations=7, seed=0, sequential_h=0)
+    assert res.structure.ncut.n == 7 and res.recovery.method == "label-permutation"
+    assert len(calls) == 1  # the unit-norm control of the observation only: no control re-fit per draw
+
+
+def test_grouped_consumers_keep_the_weight_shuffle_null():
+    from modularity.analysis import units_exchangeable
+
+    g = trace(grouped_net(groups=4, width=32), (8, 8))
+    assert not units_exchangeable(g, "0") and units_exchangeable(g, "2")
+    assert analyze_layer(g, "0", n_permutations=5).recovery.method == "sequential"
+
+
+def test_sequential_stopping_ends_an_unstructured_layer_early():
+    g = trace(PlantedNet(signal=0.0, seed=4), (8, 8))
+    res = analyze_layer(g, "stem", n_permutations=200, seed=1, sequential_h=5)
+    assert res.structure.ncut.n < 200 and res.structure.ncut.method == "sequential"
+    assert res.structure.ncut.p_value == pytest.approx(5 / res.structure.ncut.n)
+
+
+def test_draws_do_not_depend_on_how_many_ran_before():
+    g = trace(PlantedNet(signal=0.5, seed=3), (8, 8))
+    short = analyze_layer(g, "stem", n_permutations=3, seed=2, sequential_h=0)
+    long = analyze_layer(g, "stem", n_permutations=6, seed=2, sequential_h=0)
+    assert long.null_draws["ncut"][:3] == short.null_draws["ncut"]
 
 
 def test_unplanted_weights_give_chance_false_positive_rate():
     p_values = []
     for seed in range(20):
         g = trace(PlantedNet(signal=0.0, seed=100 + seed), (8, 8))
-        p_values.append(analyze_layer(g, "block", n_permutations=39, seed=seed).recovery.p_value)
+        p_values.append(analyze_layer(g, "block", n_permutations=1, seed=seed,
+                                      n_label_permutations=2000).recovery.p_value)
     p_values = np.array(p_values)
     # Binomial(20, 0.05): P(X >= 4) = 0.016, so more than 3 rejections would be suspicious.
     assert np.sum(p_values <= 0.05) <= 3
@@ -34,7 +76,7 @@ def test_unplanted_weights_give_chance_false_positive_rate():
 
 def test_grouped_conv_groups_are_recovered_exactly():
     g = trace(grouped_net(groups=4, width=32), (8, 8))
-    res = analyze_layer(g, "0", n_permutations=5)
+    res = analyze_layer(g, "0", n_permutations=5, sequential_h=0)
     assert res.recovery.ari == 1.0 and res.k == 4
     # The groups are imposed by the architecture, so shuffled weights recover them too.
     assert res.recovery.null_ari_mean == pytest.approx(1.0)

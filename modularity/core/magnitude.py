@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..errors import ModularityError
 from .graph import ChannelGraph, Edge
 
-__all__ = ["NORMS", "EXPAND_MODES", "reduce_kernel", "layer_magnitude", "Profile", "downstream_profile"]
+__all__ = ["place_magnitude", "NORMS", "EXPAND_MODES", "reduce_kernel", "layer_magnitude", "Profile", "downstream_profile"]
 
 NORMS = ("l1", "l2", "max")
 EXPAND_MODES = ("none", "depthwise", "product", "signed")
@@ -100,9 +100,18 @@ def layer_magnitude(graph: ChannelGraph, name: str, norm: str = "l1",
     -------
     ndarray, shape (n_units, in_units)
     """
-    layer = graph.layers[name]
     w = graph.weight(name) if weight is None else weight
-    m = _densify(reduce_kernel(w, norm), layer.in_units, layer.groups)
+    return place_magnitude(graph, name, reduce_kernel(w, norm), fold_bn)
+
+
+def place_magnitude(graph: ChannelGraph, name: str, reduced: np.ndarray, fold_bn: bool = True) -> np.ndarray:
+    """Turn a layer's reduced kernel magnitudes ``(out, in / groups)`` into its ``(out, in)`` magnitude matrix.
+
+    Groups become zero blocks; with ``fold_bn``, rows are scaled by the
+    layer's folded batch-norm scale.
+    """
+    layer = graph.layers[name]
+    m = _densify(reduced, layer.in_units, layer.groups)
     if fold_bn and layer.row_scale is not None:
         m = m * layer.row_scale[:, None]
     return m

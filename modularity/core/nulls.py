@@ -13,6 +13,11 @@ destroys what training put into the weights:
 ``reinit``
     re-initialise the layer with the architecture's own ``reset_parameters``
     (what the weights looked like before training).
+
+Each draw of a null gets its own generator, ``layer_rng(seed, layer, draw + 1)``
+(stream 0 is the observation's), so a draw's weights depend only on the seed,
+the layer and the draw's index: never on how many draws ran before it, in
+which process, or whether a sequential test stopped early.
 """
 
 from __future__ import annotations
@@ -25,19 +30,79 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["NULL_MODELS", "shuffle_weight", "resample_weight", "reinit_weight", "null_weight", "empirical_p",
+from .graph import ChannelGraph
+from .magnitude import place_magnitude, reduce_kernel
+
+__all__ = ["MAX_SEED", "NULL_MODELS", "null_magnitude", "draw_rng", "shuffle_weight", "resample_weight", "reinit_weight", "null_weight", "empirical_p",
            "NullSummary", "summarise_null", "layer_rng", "benjamini_hochberg", "binomial_ci"]
 
 NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit")
+
+
+MAX_SEED = 2**64 - 1
 
 
 def layer_rng(seed: int, name: str, stream: int = 0) -> np.random.Generator:
     """A generator that depends only on ``seed``, a layer name and a stream number.
 
     Results for one layer are then the same whichever other layers are analysed.
+    The seed and the stream enter as two 32-bit words each, so different
+    ``(seed, name, stream)`` never share a stream.
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is outside ``0..2**64 - 1`` or ``stream`` outside ``0..2**64 - 1``.
     """
+    seed, stream = int(seed), int(stream)
+    if not 0 <= seed <= MAX_SEED or not 0 <= stream <= MAX_SEED:
+        raise ValueError(f"seed and stream must be integers from 0 to 2**64 - 1, got {seed} and {stream}")
     key = np.frombuffer(name.encode("utf-8"), dtype=np.uint8).astype(np.uint32).tolist()
-    return np.random.default_rng(np.random.SeedSequence([int(seed), stream, len(key), *key]))
+    words = [seed & 0xFFFFFFFF, seed >> 32, stream & 0xFFFFFFFF, stream >> 32]
+    return np.random.default_rng(np.random.SeedSequence([*words, len(key), *key]))
+
+
+def draw_rng(seed: int, name: str, draw: int) -> np.random.Generator:
+    """The generator of null draw ``draw`` (0-based) of layer ``name``: stream ``draw + 1``."""
+    return layer_rng(seed, name, draw + 1)
+
+
+def _shuffled_abs(weight: torch.Tensor, rng: np.random.Generator, norm: str) -> np.ndarray:
+    """Kernel magnitudes of a uniformly shuffled copy of ``weight``, computed in float32.
+
+    Shuffling the entries and then reducing each kernel is the same as permuting
+    the flat absolute values once and reducing consecutive runs of ``kh * kw``:
+    one ``torch.randperm`` (1.6 s for 37.7 M entries on one core, against 2.9 s
+    for ``Generator.shuffle`` in float64), one gather and a reshape-sum in
+    float32 (0.03 s, against 1.95 s for a float64 copy and reduction). For a
+    1x1 conv or a linear layer the "kernel" is one entry, so this *is* a
+    permutation of the reduced ``|W|`` matrix: the same null, exactly.
+    """
+    w = weight.detach().to("cpu")
+    flat = w.reshape(-1).abs().to(torch.float32)
+    g = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+    r = flat[torch.randperm(flat.numel(), generator=g)].reshape(w.shape[0], w.shape[1], -1)
+    if norm == "l1":
+        red = r.sum(-1)
+    elif norm == "l2":
+        red = r.pow(2).sum(-1).sqrt()
+    else:
+        red = r.amax(-1)
+    return red.numpy().astype(np.float64)
+
+
+def null_magnitude(graph: ChannelGraph, name: str, kind: str, rng: np.random.Generator,
+                   norm: str = "l1") -> np.ndarray:
+    """Magnitudes of one null draw of layer ``name``'s weights (see :func:`modularity.core.magnitude.layer_magnitude`).
+
+    ``shuffle`` takes the fast exact route of :func:`_shuffled_abs`; the other
+    nulls draw a weight with :func:`null_weight` and reduce it.
+    """
+    if kind == "shuffle":
+        red = _shuffled_abs(graph.weight(name), rng, norm)
+    else:
+        red = reduce_kernel(null_weight(kind, graph.weight(name), rng, graph.modules[name]), norm)
+    return place_magnitude(graph, name, red)
 
 
 def shuffle_weight(weight: torch.Tensor | np.ndarray, rng: np.random.Generator,
@@ -99,13 +164,30 @@ class NullSummary:
     z : float or None
         ``(observed - null_mean) / null_sd``; None without spread.
     p_value : float or None
-        Empirical ``(r + 1) / (n + 1)``; None without draws.
+        Of ``method``; None without draws.
     n : int
         Number of null draws.
     alternative : {"greater", "less"}
         Which tail counts as more structure.
     p_value_bh : float or None
         Benjamini-Hochberg adjusted across the analysed layers (set by the analysis).
+    method : str
+        How ``p_value`` was obtained: ``weight-shuffle`` (empirical
+        ``(r + 1) / (n + 1)`` over draws of the null model), ``sequential``
+        (the same draws with Besag-Clifford stopping), ``label-permutation``
+        (Monte Carlo over permuted branch labels) or ``exact`` (all
+        contingency tables enumerated).
+    effect : float or None
+        Effect size in the direction of more structure: ``observed - null_mean``
+        (``difference``) or ``(observed - null_mean) / |null_mean|``
+        (``relative``), sign-flipped for ``alternative="less"``.
+    effect_ci : [float, float] or None
+        The effect measured against the 2.5 and 97.5 percentiles of the null
+        draws instead of their mean: how far the observation sits from the
+        bulk of the null.
+    p_value_tail : float or None
+        Generalised-Pareto tail estimate where fewer than 10 draws were as
+        extreme and the fit was accepted (Knijnenburg et al. 2009); else None.
     """
 
     observed: float
@@ -116,24 +198,40 @@ class NullSummary:
     n: int
     alternative: str
     p_value_bh: float | None = None
+    method: str = "weight-shuffle"
+    effect: float | None = None
+    effect_ci: list[float] | None = None
+    p_value_tail: float | None = None
 
     def to_dict(self) -> dict:
         """The fields as a plain dict."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def summarise_null(observed: float, null: np.ndarray, alternative: str = "greater") -> NullSummary:
-    """Mean, sd, z-score and empirical p of ``observed`` against ``null``.
+def summarise_null(observed: float, null: np.ndarray, alternative: str = "greater", *, effect: str = "difference",
+                   p_value: float | None = None, method: str = "weight-shuffle") -> NullSummary:
+    """Mean, sd, z-score, p-value and effect size of ``observed`` against ``null``.
 
     ``z`` is None when the null has zero spread (the statistic is fixed by the
-    architecture, e.g. recovery of conv groups).
+    architecture, e.g. recovery of conv groups). ``p_value`` overrides the
+    empirical ``(r + 1) / (n + 1)`` (for a sequential or label-permutation p);
+    ``effect`` is ``"difference"`` or ``"relative"`` (see :class:`NullSummary`).
     """
     null = np.asarray(null, dtype=float)
     sd = float(null.std(ddof=1)) if len(null) > 1 else 0.0
     mean = float(null.mean()) if len(null) else float("nan")
     z = (observed - mean) / sd if sd > 1e-12 else None
-    return NullSummary(float(observed), mean, sd, None if z is None else float(z),
-                       empirical_p(null, observed, alternative), len(null), alternative)
+    p = empirical_p(null, observed, alternative) if p_value is None else float(p_value)
+    sign = -1.0 if alternative == "less" else 1.0
+    eff = ci = None
+    if len(null) and np.isfinite(observed):
+        scale = abs(mean) if effect == "relative" else 1.0
+        if scale > 0:
+            eff = sign * (observed - mean) / scale
+            lo, hi = np.percentile(null, [2.5, 97.5])
+            ci = sorted(float(sign * (observed - q) / scale) for q in (lo, hi))
+    return NullSummary(float(observed), mean, sd, None if z is None else float(z), p, len(null), alternative,
+                       method=method, effect=eff, effect_ci=ci)
 
 
 def resample_weight(weight: torch.Tensor | np.ndarray, rng: np.random.Generator) -> torch.Tensor:

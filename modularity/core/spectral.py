@@ -150,6 +150,20 @@ def _top_right(m: np.ndarray, k: int, vectors: bool) -> tuple[np.ndarray, np.nda
     return np.clip(w[::-1], 0.0, None), None if vec is None else vec[:, ::-1]
 
 
+def _gram_safe(m: np.ndarray) -> tuple[np.ndarray, float]:
+    """``m`` divided by a power of two that keeps ``m.T @ m`` finite and normal, and that power.
+
+    Entries beyond about 1e154 overflow the Gram matrix (and below 1e-154
+    underflow it); a power-of-two scale is exact, so results are otherwise
+    bit-identical. Magnitudes from real weights never come near either bound.
+    """
+    peak = float(np.abs(m).max(initial=0.0))
+    if peak == 0.0 or 1e-100 < peak < 1e100:
+        return m, 1.0
+    scale = 2.0 ** np.round(np.log2(peak))
+    return m / scale, scale
+
+
 def top_singular(m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` largest singular triplets (descending).
 
@@ -157,7 +171,7 @@ def top_singular(m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     side: exact to double precision for the leading values and several times
     faster than a full SVD on the tall or wide matrices analysed here.
     """
-    m = np.asarray(m, dtype=np.float64)
+    m, scale = _gram_safe(np.asarray(m, dtype=np.float64))
     k = max(0, min(k, min(m.shape)))
     if k == 0:
         return np.zeros((m.shape[0], 0)), np.zeros(0), np.zeros((m.shape[1], 0))
@@ -171,17 +185,17 @@ def top_singular(m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
         u, v = vec, (m.T @ vec) * inv
     else:
         v, u = vec, (m @ vec) * inv
-    return u, s, v
+    return u, s * scale, v
 
 
 def top_singular_values(m: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` largest singular values (descending), via the Gram matrix on the smaller side."""
-    m = np.asarray(m, dtype=np.float64)
+    m, scale = _gram_safe(np.asarray(m, dtype=np.float64))
     k = max(0, min(k, min(m.shape)))
     if k == 0:
         return np.zeros(0)
     w, _ = _top_right(m.T if m.shape[0] < m.shape[1] else m, k, vectors=False)
-    return np.sqrt(w)
+    return np.sqrt(w) * scale
 
 
 def choose_k(a: np.ndarray, k_max: int = 12) -> int:

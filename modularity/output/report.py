@@ -59,23 +59,33 @@ def findings(result: AnalysisResult) -> list[str]:
     layers = result.layers
     n = len(layers)
     out = [f"{result.model} ({result.weights} weights): {n} producer layer{'s' if n != 1 else ''} analysed, "
-           f"each against {result.n_permutations} within-layer weight shuffles ('{result.null}' null)."]
+           f"each against up to {result.n_permutations} draws of the '{result.null}' null"
+           + (f" (sequential stopping after {result.sequential_h} draws as extreme)" if result.sequential_h else "")
+           + (f"; branch recovery against {result.n_label_permutations} label permutations where the units are "
+              "exchangeable under the null" if result.n_label_permutations else "") + "."]
     if result.n_permutations == 0:
         out.append("No null was computed (0 permutations), so there are no p-values: the clusters below are "
                    "what the weights suggest, without a test of whether chance would suggest the same.")
     elif 1 / (result.n_permutations + 1) >= ALPHA:
-        out.append(f"With {result.n_permutations} permutations no empirical p-value can fall below "
-                   f"1/({result.n_permutations}+1) = {1 / (result.n_permutations + 1):.3f}, so nothing can reach "
-                   f"p < {ALPHA}; re-run with --permutations 100 or more for a real test.")
-    clusterable = sorted((r for r in layers if _sig(r.structure.ncut.p_value_bh)), key=lambda r: r.structure.ncut.z or 0)
+        out.append(f"With {result.n_permutations} null draws no n-cut p-value can fall below "
+                   f"1/({result.n_permutations}+1) = {1 / (result.n_permutations + 1):.3f}, so no layer can be "
+                   f"called more clusterable at p < {ALPHA}; re-run with --permutations 100 or more for a real "
+                   "test.")
+    clusterable = sorted((r for r in layers if _sig(r.structure.ncut.p_value_bh)),
+                         key=lambda r: -(r.structure.ncut.effect or 0.0))
     if result.n_permutations:
         if clusterable:
-            out.append(f"{len(clusterable)} of {n} layers are more clusterable than their shuffles (normalised cut "
+            out.append(f"{len(clusterable)} of {n} layers are more clusterable than their null (normalised cut "
                        f"lower than the null, BH-adjusted p < {ALPHA}): their units split into groups that "
-                       f"connect mostly within themselves, which training put there and shapes alone do not. "
-                       f"Strongest: {_strongest_ncut(clusterable)}.")
+                       f"connect mostly within themselves more than chance arrangements of the same weights do. "
+                       f"Largest effects: {_strongest_ncut(clusterable)}.")
+            top = clusterable[0].structure.ncut.effect or 0.0
+            if top < SMALL_NCUT_EFFECT:
+                out.append(f"These effects are significant but small: the largest n-cut reduction is "
+                           f"{100 * top:.1f}% of the null's mean, so the groups are only slightly more separate "
+                           "than chance. Precision (many units, many draws) makes small effects significant.")
         else:
-            out.append(f"No layer is more clusterable than its shuffles at BH-adjusted p < {ALPHA}: the "
+            out.append(f"No layer is more clusterable than its null at BH-adjusted p < {ALPHA}: the "
                        "connection magnitudes look like random rearrangements of themselves, as expected of "
                        "untrained (randomly initialised) weights or of layers without modules.")
     out.extend(_branch_findings(result))
@@ -92,7 +102,8 @@ def _strongest_ncut(layers: Sequence[LayerResult]) -> str:
     for r in layers[:3]:
         d = r.structure.ncut
         z = f", z = {d.z:.1f}" if d.z is not None else ""
-        parts.append(f"{r.name} (n-cut {_fmt(d.observed)} vs {_fmt(d.null_mean)}{z})")
+        parts.append(f"{r.name} (n-cut {_fmt(d.observed)} vs {_fmt(d.null_mean)}: "
+                     f"{100 * (d.effect or 0.0):.1f}% lower{z})")
     return "; ".join(parts) + (f"; and {len(layers) - 3} more" if len(layers) > 3 else "")
 
 
@@ -101,14 +112,21 @@ def _branch_findings(result: AnalysisResult) -> list[str]:
     if not branched:
         return ["No analysed layer has true branches (concatenations or grouped convolutions), so there is no "
                 "ground truth to score against: the clusters show the grouping the weights suggest on their own."]
-    recovered = [r for r in branched if _sig(r.recovery.p_value_bh)]
-    best = sorted(branched, key=lambda r: -(r.recovery.ari or 0))
+    recovered = sorted((r for r in branched if _sig(r.recovery.p_value_bh)),
+                       key=lambda r: -(r.recovery.effect or 0.0))
     out = [f"{len(branched)} analysed layer{'s have' if len(branched) != 1 else ' has'} true branches "
            f"(concatenations or grouped convolutions). The clusters found from the weights recover them beyond the "
-           f"null (ARI, BH-adjusted p < {ALPHA}) in {len(recovered)} of {len(branched)}. "
-           "Best recovered: " + "; ".join(
-               f"{r.name} (ARI {_fmt(r.recovery.ari)}, NMI {_fmt(r.recovery.nmi)}, null ARI "
-               f"{_fmt(r.recovery.null_ari_mean)}, p_BH {_fmt(r.recovery.p_value_bh)})" for r in best[:3]) + "."]
+           f"null (ARI, BH-adjusted p < {ALPHA}) in {len(recovered)} of {len(branched)}."]
+    if not recovered:
+        out[0] += " No layer's branches are recovered beyond chance."
+        return out
+    out[0] += " Best recovered: " + "; ".join(
+        f"{r.name} (ARI {_fmt(r.recovery.ari)}, NMI {_fmt(r.recovery.nmi)}, null ARI "
+        f"{_fmt(r.recovery.null_ari_mean)}, p_BH {_fmt(r.recovery.p_value_bh)})" for r in recovered[:3]) + "."
+    if (recovered[0].recovery.effect or 0.0) < SMALL_ARI_EFFECT:
+        out.append(f"The recovery is significant but weak: the best ARI is {_fmt(recovered[0].recovery.ari)} "
+                   "(1 would be the branches exactly), so the weights tell the branches apart only slightly.")
+    best = recovered
     top = best[0].recovery
     row = best[0].row()
     unit, norms = row["ari_unit_norm_columns"], row["ari_column_norms_only"]
@@ -163,15 +181,25 @@ def method_sections(result: AnalysisResult) -> list[tuple[str, list[str]]]:
             "groups: lower is more clusterable. Where true branches exist, the adjusted Rand index (ARI: 0 for "
             "chance, 1 for identical partitions) and the normalised mutual information (NMI) compare the clusters "
             "with them."]),
-        ("The shuffle null and p-values", [
+        ("The null and p-values", [
             f"The null model ('{result.null}') keeps the architecture and destroys what training put into the "
             "weights: each consumer's weight tensor is shuffled within itself (its entries permuted at random), "
-            f"and everything is recomputed, {n} times (seed {result.seed}). The empirical p-value is "
-            "p = (r + 1) / (n + 1), where r counts the null draws at least as extreme as the observed value (at "
-            "most as low for the n-cut, at least as high for the ARI) and n is the number of draws; it is never "
-            "zero and can be no smaller than 1 / (n + 1). Because many layers are tested, p-values are adjusted "
-            "across the analysed layers with the Benjamini-Hochberg procedure (false discovery rate); a layer "
-            f"counts as showing structure when its BH-adjusted p is below {ALPHA}."]),
+            f"and the co-clustering is re-fitted, up to {n} times (seed {result.seed}; every draw has its own "
+            "seed, so results do not depend on --jobs). The n-cut's p-value is empirical, p = (r + 1) / (n + 1), "
+            "where r counts the draws at least as low as observed; with sequential stopping (Besag and Clifford "
+            f"1991, h = {result.sequential_h}) a layer stops once h draws are as extreme, with p = h / (draws made), "
+            "so layers without structure cost few draws.",
+            "Branch recovery needs no re-fit where every consumer reads all of a layer's units alike: the units "
+            "are then exchangeable under the null, the clusters are independent of the branches, and the exact "
+            "null of the ARI and NMI is the permutation distribution of their contingency table "
+            f"({result.n_label_permutations} label permutations, or all tables where they are few: p resolves to "
+            f"1 / {result.n_label_permutations + 1}). Where the architecture ties units to groups (a grouped "
+            "consumer) the re-fitted weight draws are used instead; each layer's method is in summary.json.",
+            "Because many layers are tested, p-values are adjusted across the analysed layers with the "
+            "Benjamini-Hochberg procedure (false discovery rate); a layer counts as showing structure when its "
+            f"BH-adjusted p is below {ALPHA}. Each statistic also has an effect size: the ARI above its null mean, "
+            "and the n-cut's reduction relative to its null mean; a significant but small effect is reported as "
+            "such."]),
         ("Scale controls", [
             "A branch can look recovered only because its units differ in overall scale (one branch's outputs run "
             "larger, so consumers weight them less). Recovery is therefore repeated on the profile with each "
@@ -202,8 +230,11 @@ def run_metadata(result: AnalysisResult) -> list[tuple[str, str]]:
     ]
 
 
-_TABLE_KEYS = ("name", "kind", "n_units", "n_branches", "k", "k_source", "ari", "nmi", "p", "p_bh", "ncut",
-               "ncut_null_mean", "ncut_z", "ncut_p", "ncut_p_bh", "n_dead")
+SMALL_NCUT_EFFECT = 0.05  # n-cut reductions under 5% of the null's mean are called small
+SMALL_ARI_EFFECT = 0.2  # recovery with ARI under 0.2 above its null is called weak
+
+_TABLE_KEYS = ("name", "kind", "n_units", "n_branches", "k", "k_source", "ari", "ari_effect", "p", "p_bh", "ncut",
+               "ncut_null_mean", "ncut_effect", "ncut_z", "ncut_p", "ncut_p_bh", "n_dead")
 _TEXT_KEYS = ("name", "kind", "k_source")
 
 

@@ -33,7 +33,7 @@ def test_findings_count_layers_beyond_null(planted):
 
 def test_findings_warn_when_permutations_cannot_reach_alpha(planted):
     result, _ = planted()
-    assert any("cannot fall below" in p or "no empirical p-value can fall below" in p for p in findings(result))
+    assert any("cannot fall below" in p or "no n-cut p-value can fall below" in p for p in findings(result))
 
 
 def test_findings_without_null_say_so(planted):

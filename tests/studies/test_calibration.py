@@ -39,7 +39,8 @@ def test_bad_arguments_raise():
 def test_strong_signal_is_recovered_and_significant():
     r = recovery_run(4.0, seed=0, n_permutations=19)
     assert r.ari == pytest.approx(1.0)
-    assert r.p_values["recovery_ari"] == pytest.approx(1 / 20)
+    # Label permutations resolve the p-value far below the 1/20 of 19 weight shuffles.
+    assert r.p_values["recovery_ari"] < 1e-4
 
 
 def test_hidden_modules_are_recovered_without_branch_labels():
