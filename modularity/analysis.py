@@ -498,6 +498,9 @@ def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, redu
         raise ModularityError(f"--permutations must be 0 or more, got {n_permutations}")
     if null not in NULL_MODELS:
         raise ModularityError(f"unknown null model '{null}'; choose one of {', '.join(NULL_MODELS)}")
+    if null == "degree" and expand == "signed":
+        raise ModularityError("the 'degree' null randomises magnitudes, so it cannot drive expand='signed' "
+                              "(which composes signed kernels); use expand='product' or another null")
     if isinstance(model, LoadedModel):
         loaded = model
     elif isinstance(model, nn.Module):

@@ -51,9 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--stop-after", type=int, default=10, metavar="H",
                    help="Besag-Clifford sequential stopping: end a layer's null draws once H of them are at "
                         "least as extreme as observed (default: 10; 0: always use every draw)")
-    a.add_argument("--null", choices=("shuffle", "shuffle-nonzero", "resample", "reinit"), default="shuffle",
+    a.add_argument("--null", choices=("shuffle", "shuffle-nonzero", "resample", "reinit", "degree"), default="shuffle",
                    help="null model for the weights: within-layer shuffle (default), shuffle of non-zero "
-                        "weights, resampling from the layer's distribution, or re-initialisation")
+                        "weights, resampling from the layer's distribution, re-initialisation, or 'degree': "
+                        "magnitudes permuted with every unit's total in and out kept (scale explains nothing)")
     a.add_argument("--reduction", choices=("l1", "l2", "max"), default="l1",
                    help="kernel norm for connection magnitudes (default: l1)")
     a.add_argument("--expand", choices=("none", "depthwise", "product", "signed"), default="depthwise",
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--k", type=int, default=12, help="number of clusters (default: 12)")
     c.add_argument("--shuffles", type=int, default=100, help="shuffled networks for the null (default: 100)")
     c.add_argument("--include-linear", action="store_true", help="add linear layers to the graph")
+    c.add_argument("--null", choices=("shuffle", "shuffle-nonzero", "resample", "reinit", "degree"), default="shuffle",
+                   help="null networks: within-layer shuffle of the BN-folded weights (default, as Filan et al.) "
+                        "or another null model, e.g. 'degree' (every unit's total in and out kept)")
     c.add_argument("--out", default=None, help="results folder (default: results/<model>-clusterability)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--quiet", action="store_true")
@@ -156,7 +160,7 @@ def _cmd_clusterability(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     result, out = run_clusterability(args.model, args.weights, args.out, k=args.k, n_shuffles=args.shuffles,
                                      seed=args.seed, include_linear=args.include_linear,
-                                     progress=not args.quiet, command=_command(argv))
+                                     progress=not args.quiet, command=_command(argv), null=args.null)
     if not args.quiet:
         print(result.summary())
         print(f"results in {out}/ (clusterability.json, clusterability_layers.csv, clusterability_null.png)")

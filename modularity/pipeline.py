@@ -212,14 +212,14 @@ def write_clusterability(result: ClusterabilityResult, out: str | Path, loaded: 
 
 def run_clusterability(model: str | None, weights: str | None, out: str | Path | None, *, k: int = 12,
                        n_shuffles: int = 100, seed: int = 0, include_linear: bool = False, progress: bool = False,
-                       command: str = "") -> tuple[ClusterabilityResult, Path]:
+                       command: str = "", null: str = "shuffle") -> tuple[ClusterabilityResult, Path]:
     """Load, trace, compute whole-network clusterability and write its folder (output checked first)."""
     out = Path(out) if out else default_out(model, "-clusterability")
     check_output_dir(out)
     loaded = load_model(model, weights, seed=seed)
     graph = trace(loaded.module, loaded.input_size)
     result = clusterability(graph, k=k, n_shuffles=n_shuffles, seed=seed, include_linear=include_linear,
-                            progress=progress, name=loaded.name)
+                            progress=progress, name=loaded.name, null=null)
     result.weights = loaded.weights
     result.command = command
     write_clusterability(result, out, loaded)

@@ -151,3 +151,12 @@ def test_worker_processes_give_the_same_result():
     two = analyze(model, n_permutations=4, seed=3, jobs=2)
     assert [a.clusters for a in one.layers] == [b.clusters for b in two.layers]
     assert [a.structure for a in one.layers] == [b.structure for b in two.layers]
+
+
+def test_degree_null_refits_recovery_and_keeps_margins():
+    from modularity.analysis import units_exchangeable
+
+    g = trace(PlantedNet(signal=2.0, seed=1), (8, 8))
+    assert not units_exchangeable(g, "block", null="degree")  # column totals are kept: units are not exchangeable
+    res = analyze_layer(g, "block", n_permutations=6, seed=0, null="degree", sequential_h=0)
+    assert res.recovery.method == "weight-shuffle" and res.structure.ncut.n == 6

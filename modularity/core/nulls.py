@@ -12,7 +12,16 @@ destroys what training put into the weights:
     (with replacement), which keeps the marginal but not the exact multiset;
 ``reinit``
     re-initialise the layer with the architecture's own ``reset_parameters``
-    (what the weights looked like before training).
+    (what the weights looked like before training);
+``degree``
+    keep every unit's total incoming and outgoing magnitude: permute the
+    layer's (batch-norm folded) connection magnitudes among the connections
+    the architecture allows, then rescale rows and columns alternately
+    (iterative proportional fitting) until every row and column sum is the
+    observed one again. What is left random is only *which* units connect
+    strongly, not *how much* each unit sends or receives, so a structure that
+    beats this null is not explained by unequal unit scales alone (batch-norm
+    folding makes row scales very unequal in trained networks).
 
 Each draw of a null gets its own generator, ``layer_rng(seed, layer, draw + 1)``
 (stream 0 is the observation's), so a draw's weights depend only on the seed,
@@ -31,12 +40,12 @@ import torch
 from torch import nn
 
 from .graph import ChannelGraph
-from .magnitude import place_magnitude, reduce_kernel
+from .magnitude import layer_magnitude, place_magnitude, reduce_kernel
 
-__all__ = ["MAX_SEED", "NULL_MODELS", "null_magnitude", "draw_rng", "shuffle_weight", "resample_weight", "reinit_weight", "null_weight", "empirical_p",
+__all__ = ["MAX_SEED", "NULL_MODELS", "fit_margins", "degree_preserving_magnitude", "null_magnitude", "draw_rng", "shuffle_weight", "resample_weight", "reinit_weight", "null_weight", "empirical_p",
            "NullSummary", "summarise_null", "layer_rng", "benjamini_hochberg", "binomial_ci"]
 
-NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit")
+NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit", "degree")
 
 
 MAX_SEED = 2**64 - 1
@@ -91,13 +100,64 @@ def _shuffled_abs(weight: torch.Tensor, rng: np.random.Generator, norm: str) -> 
     return red.numpy().astype(np.float64)
 
 
+def fit_margins(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, row_sums: np.ndarray,
+                col_sums: np.ndarray, tol: float = 1e-10, max_iter: int = 1000) -> np.ndarray:
+    """Rescale non-negative entries ``values`` at ``(rows, cols)`` to the given row and column sums.
+
+    Iterative proportional fitting (Sinkhorn-Knopp, RAS): scale rows, then
+    columns, until every sum is within ``tol`` (relative) of its target. Rows
+    and columns whose target is zero become zero.
+
+    Examples
+    --------
+    >>> v = fit_margins(np.ones(4), np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]),
+    ...                 np.array([3.0, 1.0]), np.array([2.0, 2.0]))
+    >>> np.round(v, 3).tolist()
+    [1.5, 1.5, 0.5, 0.5]
+    """
+    v = np.asarray(values, dtype=np.float64).copy()
+    n_r, n_c = len(row_sums), len(col_sums)
+    scale = max(float(np.max(row_sums, initial=0.0)), float(np.max(col_sums, initial=0.0)), 1e-300)
+    for _ in range(max_iter):
+        r = np.bincount(rows, weights=v, minlength=n_r)
+        v *= np.divide(row_sums, r, out=np.zeros(n_r), where=r > 0)[rows]
+        c = np.bincount(cols, weights=v, minlength=n_c)
+        v *= np.divide(col_sums, c, out=np.zeros(n_c), where=c > 0)[cols]
+        r = np.bincount(rows, weights=v, minlength=n_r)
+        if np.max(np.abs(r - row_sums), initial=0.0) <= tol * scale:
+            break
+    return v
+
+
+def degree_preserving_magnitude(magnitude: np.ndarray, allowed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw of the ``degree`` null for a magnitude matrix (see the module docstring).
+
+    ``allowed`` marks the connections the architecture has (conv groups leave
+    the others zero); their magnitudes are permuted among themselves and then
+    fitted back to the observed row and column sums.
+    """
+    m = np.asarray(magnitude, dtype=np.float64)
+    r, c = np.nonzero(allowed)
+    v = rng.permutation(m[r, c])
+    out = np.zeros_like(m)
+    out[r, c] = fit_margins(v, r, c, m.sum(axis=1), m.sum(axis=0))
+    return out
+
+
 def null_magnitude(graph: ChannelGraph, name: str, kind: str, rng: np.random.Generator,
                    norm: str = "l1") -> np.ndarray:
     """Magnitudes of one null draw of layer ``name``'s weights (see :func:`modularity.core.magnitude.layer_magnitude`).
 
-    ``shuffle`` takes the fast exact route of :func:`_shuffled_abs`; the other
-    nulls draw a weight with :func:`null_weight` and reduce it.
+    ``shuffle`` takes the fast exact route of :func:`_shuffled_abs`; ``degree``
+    randomises the folded magnitudes with their margins kept
+    (:func:`degree_preserving_magnitude`); the other nulls draw a weight with
+    :func:`null_weight` and reduce it.
     """
+    if kind == "degree":
+        observed = layer_magnitude(graph, name, norm)
+        w = graph.weight(name)
+        allowed = place_magnitude(graph, name, np.ones((w.shape[0], w.shape[1])), fold_bn=False) > 0
+        return degree_preserving_magnitude(observed, allowed, rng)
     if kind == "shuffle":
         red = _shuffled_abs(graph.weight(name), rng, norm)
     else:
@@ -269,6 +329,8 @@ def null_weight(kind: str, weight: torch.Tensor, rng: np.random.Generator,
         if module is None:
             raise ValueError("the reinit null needs the module")
         return reinit_weight(module, rng)
+    if kind == "degree":
+        raise ValueError("the degree null acts on magnitudes, not weights: use null_magnitude")
     raise ValueError(f"unknown null model '{kind}'; choose one of {', '.join(NULL_MODELS)}")
 
 

@@ -47,7 +47,7 @@ from torch import nn
 from ..errors import ModularityError
 from ..core.graph import INPUT, ChannelGraph, trace
 from ..core.magnitude import reduce_kernel
-from ..core.nulls import summarise_null
+from ..core.nulls import NULL_MODELS, null_magnitude, summarise_null
 
 __all__ = ["NetworkGraph", "ClusterabilityResult", "network_graph", "network_adjacency", "spectral_clusters",
            "ncut", "clusterability"]
@@ -159,7 +159,8 @@ def _sparse_magnitude(graph: ChannelGraph, name: str, weight: torch.Tensor) -> s
 
 
 def network_adjacency(graph: ChannelGraph, net: NetworkGraph,
-                      weights: dict[str, torch.Tensor] | None = None) -> sp.csr_matrix:
+                      weights: dict[str, torch.Tensor] | None = None,
+                      magnitudes: dict[str, np.ndarray] | None = None) -> sp.csr_matrix:
     """The symmetric weighted adjacency matrix of the whole-network graph.
 
     Parameters
@@ -170,16 +171,23 @@ def network_adjacency(graph: ChannelGraph, net: NetworkGraph,
     weights : dict of str to tensor, optional
         BN-folded replacement weights for some layers (e.g. shuffled copies);
         other layers use their own folded weights.
+    magnitudes : dict of str to ndarray, optional
+        Replacement ``(out, in)`` folded magnitude matrices for some layers
+        (e.g. a draw of :func:`modularity.core.nulls.null_magnitude`); they
+        take precedence over ``weights``.
 
     Returns
     -------
     scipy.sparse.csr_matrix, shape (n_nodes, n_nodes)
     """
-    weights = weights or {}
+    weights, magnitudes = weights or {}, magnitudes or {}
     blocks = []
     for name in net.consumers:
-        w = weights[name] if name in weights else _folded_weight(graph, name)
-        block = (_sparse_magnitude(graph, name, w) @ net.readers[name]).tocoo()
+        if name in magnitudes:
+            mag = sp.csr_matrix(magnitudes[name])
+        else:
+            mag = _sparse_magnitude(graph, name, weights[name] if name in weights else _folded_weight(graph, name))
+        block = (mag @ net.readers[name]).tocoo()
         start = net.offsets[name][0]
         blocks.append((block.row + start, block.col, block.data))
     rows = np.concatenate([b[0] for b in blocks])
@@ -343,6 +351,7 @@ class ClusterabilityResult:
     runtime_s: float = 0.0
     weights: str = ""
     command: str = ""
+    null: str = "shuffle"
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (non-finite floats become None)."""
@@ -378,7 +387,7 @@ def _as_graph(model_or_graph: "nn.Module | ChannelGraph", input_size: tuple[int,
 def clusterability(model_or_graph: "nn.Module | ChannelGraph", k: int = 12, n_shuffles: int = 100, seed: int = 0,
                    include_linear: bool = False, progress: bool = False, *,
                    input_size: tuple[int, int] = (224, 224), name: str | None = None,
-                   n_init: int = 4) -> ClusterabilityResult:
+                   n_init: int = 4, null: str = "shuffle") -> ClusterabilityResult:
     """Whole-network clusterability of a network against within-layer weight shuffles.
 
     Parameters
@@ -401,6 +410,11 @@ def clusterability(model_or_graph: "nn.Module | ChannelGraph", k: int = 12, n_sh
         Model name for the result.
     n_init : int
         k-means restarts per clustering.
+    null : str
+        ``shuffle`` permutes each layer's BN-folded weights within the layer
+        (Filan et al.); any other kind of :data:`modularity.core.nulls.NULL_MODELS`
+        draws each layer's magnitudes with :func:`modularity.core.nulls.null_magnitude`
+        (``degree`` keeps every unit's total incoming and outgoing magnitude).
 
     Returns
     -------
@@ -421,6 +435,9 @@ def clusterability(model_or_graph: "nn.Module | ChannelGraph", k: int = 12, n_sh
     """
     if n_shuffles < 0:
         raise ModularityError(f"the number of shuffles must be 0 or more, got {n_shuffles}")
+    if null not in NULL_MODELS:
+        raise ModularityError(f"unknown null model '{null}'; choose one of {', '.join(NULL_MODELS)}")
+    null_kind = null
     if k < 2:
         raise ModularityError(f"k must be at least 2, got {k}")
     start = time.perf_counter()
@@ -439,14 +456,19 @@ def clusterability(model_or_graph: "nn.Module | ChannelGraph", k: int = 12, n_sh
         from tqdm.auto import tqdm
 
         iterator = tqdm(iterator, desc="shuffled networks", unit="net", leave=False)
-    null = []
+    draws = []
     for _ in iterator:
-        shuffled = {}
-        for layer_name, w in folded.items():
-            flat = w.reshape(-1)
-            shuffled[layer_name] = flat[torch.as_tensor(rng.permutation(flat.numel()))].reshape(w.shape)
-        adj_null = network_adjacency(graph, net, shuffled)
-        null.append(ncut(adj_null, spectral_clusters(adj_null, k, rng, n_init)))
+        if null_kind == "shuffle":
+            shuffled = {}
+            for layer_name, w in folded.items():
+                flat = w.reshape(-1)
+                shuffled[layer_name] = flat[torch.as_tensor(rng.permutation(flat.numel()))].reshape(w.shape)
+            adj_null = network_adjacency(graph, net, shuffled)
+        else:
+            mags = {c: null_magnitude(graph, c, null_kind, rng) for c in net.consumers}
+            adj_null = network_adjacency(graph, net, magnitudes=mags)
+        draws.append(ncut(adj_null, spectral_clusters(adj_null, k, rng, n_init)))
+    null = draws
 
     if null:
         s = summarise_null(observed, np.array(null), "less")
@@ -464,6 +486,6 @@ def clusterability(model_or_graph: "nn.Module | ChannelGraph", k: int = 12, n_sh
         null_mean=null_mean, null_sd=null_sd, z=z, p_value=p, n_shuffles=int(n_shuffles), seed=int(seed),
         n_nodes=net.n_nodes, n_edges=int(adj.nnz // 2), n_isolated=int((labels < 0).sum()),
         layers=list(net.layers), layer_sizes=[graph.layers[n].n_units for n in net.layers],
-        cluster_sizes=sizes, labels=per_layer_labels, include_linear=include_linear,
+        cluster_sizes=sizes, labels=per_layer_labels, include_linear=include_linear, null=null_kind,
         runtime_s=time.perf_counter() - start,
     )

@@ -138,3 +138,27 @@ def test_binomial_ci_brackets_the_rate_and_matches_clopper_pearson():
     # Clopper-Pearson 95% interval for 2/40 (from the beta quantiles).
     assert lo == pytest.approx(0.00611, abs=1e-4) and hi == pytest.approx(0.16922, abs=1e-4)
     assert binomial_ci(0, 40)[0] == 0.0
+
+
+def test_degree_null_keeps_every_row_and_column_sum(rng):
+    from modularity.core.nulls import degree_preserving_magnitude
+
+    m = rng.gamma(0.5, size=(12, 20)) * rng.uniform(0.1, 10, size=(12, 1))  # unequal row scales, as BN folding gives
+    draw = degree_preserving_magnitude(m, np.ones_like(m, dtype=bool), rng)
+    np.testing.assert_allclose(draw.sum(axis=1), m.sum(axis=1), rtol=1e-8)
+    np.testing.assert_allclose(draw.sum(axis=0), m.sum(axis=0), rtol=1e-8)
+    assert not np.allclose(draw, m)
+
+
+def test_degree_null_leaves_forbidden_connections_empty(rng):
+    from tests.nets import grouped_net
+
+    from modularity.core.graph import trace
+    from modularity.core.magnitude import layer_magnitude
+    from modularity.core.nulls import null_magnitude
+
+    g = trace(grouped_net(groups=4, width=32), (8, 8))
+    observed = layer_magnitude(g, "2")
+    draw = null_magnitude(g, "2", "degree", rng)
+    assert np.all(draw[observed == 0] == 0)
+    np.testing.assert_allclose(draw.sum(axis=0), observed.sum(axis=0), rtol=1e-8)

@@ -185,3 +185,8 @@ def test_cli_reports_a_too_large_k_as_one_line_and_writes_nothing(tmp_path, caps
     code = main(["clusterability", "alexnet", "--k", "5000", "--shuffles", "0", "--quiet", "--out", str(out)])
     assert code == 2 and not out.exists()
     assert "larger than the number of units" in capsys.readouterr().err
+
+
+def test_degree_null_runs_and_is_recorded():
+    res = clusterability(PlantedNet(), k=3, n_shuffles=3, input_size=(8, 8), null="degree")
+    assert res.null == "degree" and len(res.null_ncuts) == 3 and all(np.isfinite(res.null_ncuts))
