@@ -259,7 +259,7 @@ def cocluster_spectrum(a: np.ndarray, k: int, seed: int | np.random.Generator | 
     --------
     >>> a = np.kron(np.eye(2), np.ones((3, 2)))
     >>> rows, cols, _ = cocluster_spectrum(a, 2)
-    >>> len(set(cols[:2])), len(set(cols)), cols[0] != cols[2]
+    >>> len(set(cols[:2])), len(set(cols)), bool(cols[0] != cols[2])
     (1, 2, True)
     """
     a = np.asarray(a, dtype=np.float64)
@@ -320,8 +320,7 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 4, max
                 break
             labels = new
             counts = np.bincount(labels, minlength=k)
-            sums = np.zeros_like(centres)
-            np.add.at(sums, labels, x)
+            sums = np.stack([np.bincount(labels, weights=col, minlength=k) for col in x.T], axis=1)
             empty = counts == 0
             centres = np.where(empty[:, None], centres, sums / np.maximum(counts, 1)[:, None])
         inertia = float(np.maximum(dist[np.arange(n), labels], 0).sum())

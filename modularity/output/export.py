@@ -85,7 +85,7 @@ def layer_graph(graph: ChannelGraph, result: AnalysisResult | None = None) -> nx
     Examples
     --------
     >>> import torchvision
-    >>> from modularity.graph import trace
+    >>> from modularity.core.graph import trace
     >>> g = layer_graph(trace(torchvision.models.alexnet(weights=None)))
     >>> g.nodes["features.3"]["n_units"], g.has_edge("features.0", "features.3")
     (192, True)
