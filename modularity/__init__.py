@@ -1,26 +1,44 @@
 """modularity: find the hidden branch and module structure of vision networks from their weights.
 
-The Python API mirrors the CLI::
+The Python API mirrors the CLI (same defaults)::
 
     import modularity
-    loaded = modularity.load_model("googlenet", weights="none")
-    graph = modularity.trace(loaded.module)
-    result = modularity.analyze(loaded, graph=graph, layers="inception3a", n_permutations=100)
+    loaded = modularity.load_model("googlenet")           # random init, seeded; weights="DEFAULT" for trained
+    result = modularity.analyze(loaded, layers="inception3a", progress=True)
+    result.to_frame()                                     # one row per layer (pandas)
     result.layer("inception3a").recovery
+
+Names are imported on first use, so ``import modularity`` (and the command
+line's ``--help``) does not load torch until something needs it.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from .analysis import analyze_layer, select_layers  # noqa: E402
-from .errors import ModularityError  # noqa: E402
-from .core.graph import ChannelGraph, trace  # noqa: E402
-from .core.magnitude import downstream_profile, layer_magnitude  # noqa: E402
-from .results import AnalysisResult, LayerResult, load_summary  # noqa: E402
-from .pipeline import analyze, load_model, save_results  # noqa: E402
-from .zoo import list_sources  # noqa: E402
+import importlib
+from typing import Any
 
-__all__ = [
-    "AnalysisResult", "ChannelGraph", "LayerResult", "ModularityError", "analyze", "analyze_layer",
-    "downstream_profile", "layer_magnitude", "list_sources", "load_model", "load_summary", "save_results", "select_layers",
-    "trace",
-]
+__version__ = "0.2.0"
+
+_EXPORTS = {
+    "AnalysisResult": "results", "LayerResult": "results", "load_summary": "results",
+    "ModularityError": "errors",
+    "ChannelGraph": "core.graph", "trace": "core.graph",
+    "downstream_profile": "core.magnitude", "layer_magnitude": "core.magnitude",
+    "analyze_layer": "analysis", "select_layers": "analysis",
+    "analyze": "pipeline", "load_model": "pipeline", "save_results": "pipeline", "write_results": "pipeline",
+    "list_sources": "zoo",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'modularity' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -70,7 +70,11 @@ def select_layers(graph: ChannelGraph, pattern: str | None = None) -> list[str]:
     if not pattern:
         return names
     if len(pattern) > 1 and pattern.startswith("/") and pattern.endswith("/"):
-        rx = re.compile(pattern[1:-1])
+        try:
+            rx = re.compile(pattern[1:-1])
+        except re.error as exc:
+            raise ModularityError(f"--layers '{pattern}' is not a valid regular expression ({exc}); use shell "
+                                  "globs such as 'inception*', or /regex/") from None
         chosen = [n for n in names if rx.search(n)]
     else:
         globs = [p.strip() for p in pattern.split(",") if p.strip()]
@@ -245,8 +249,11 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
     branches = layer.branches
     if k is not None:
         k_used, k_source = int(k), "user"
-        if k_used < 1:
-            raise ModularityError(f"k must be at least 1, got {k}")
+        n_live = int(((a != 0).any(axis=0)).sum())
+        if not 2 <= k_used <= max(2, n_live):
+            raise ModularityError(f"k = {k} is outside 2..{max(2, n_live)} for layer '{name}' ({n_live} live units "
+                                  f"of {layer.n_units}); choose a k of at least 2 and at most the live units, or "
+                                  "leave it out (true branches, else the eigengap)")
     elif branches is not None:
         k_used, k_source = int(len(np.unique(branches))), "branches"
     else:

@@ -17,13 +17,53 @@ __all__ = ["main", "build_parser"]
 
 logger = logging.getLogger("modularity")
 
+# torchvision architectures shown by 'models' without --all: those the modularity literature studies.
+SEED_ARCHITECTURES = ("alexnet", "googlenet", "inception_v3", "vgg16", "resnet18", "resnet50", "mobilenet_v2",
+                      "efficientnet_b0", "densenet121")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors as one ``error:`` line and exit status 2, like every other input error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**63 - 1, got {text}")
+    return value
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer of at least {minimum}, got {text}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def _size(text: str) -> int:
+    value = int(text)
+    if not 8 <= value <= 4096:
+        raise argparse.ArgumentTypeError(f"must be an integer from 8 to 4096 pixels, got {text}")
+    return value
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(
+    from . import __version__
+
+    parser = _Parser(
         prog="modularity",
         description="Find the branch and module structure of vision networks from their weights.",
+        epilog="Run 'python -m modularity COMMAND --help' for a command's options.",
     )
+    parser.add_argument("--version", action="version", version=f"modularity {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     a = sub.add_parser("analyze", help="analyse a model and write a results folder",
@@ -41,14 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated globs of producer layer names (e.g. 'inception*,conv1'), "
                         "or /regex/; default: every layer")
     a.add_argument("--out", default=None, help="results folder (default: results/<model>)")
-    a.add_argument("--seed", type=int, default=0, help="seed for shuffles and k-means (default: 0)")
-    a.add_argument("--permutations", type=int, default=100,
+    a.add_argument("--seed", type=_seed, default=0, help="seed for shuffles and k-means (default: 0)")
+    a.add_argument("--permutations", type=_count(0), default=100,
                    help="most draws of every consumer's weights from the null model, each re-fitted, for the "
                         "n-cut and spectrum (and recovery where units are not exchangeable); default: 100")
-    a.add_argument("--label-permutations", type=int, default=100_000,
+    a.add_argument("--label-permutations", type=_count(1), default=100_000,
                    help="label permutations for branch-recovery p-values where the units are exchangeable "
                         "under the null (no re-fit; default: 100000, so p resolves to 1e-5)")
-    a.add_argument("--stop-after", type=int, default=10, metavar="H",
+    a.add_argument("--stop-after", type=_count(0), default=10, metavar="H",
                    help="Besag-Clifford sequential stopping: end a layer's null draws once H of them are at "
                         "least as extreme as observed (default: 10; 0: always use every draw)")
     a.add_argument("--null", choices=("shuffle", "shuffle-nonzero", "resample", "reinit", "degree"), default="shuffle",
@@ -60,16 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--expand", choices=("none", "depthwise", "product", "signed"), default="depthwise",
                    help="look through depthwise consumers (default), also through 1x1 bottlenecks "
                         "(product / signed), or not at all (none)")
-    a.add_argument("--k", type=int, default=None,
+    a.add_argument("--k", type=_count(2), default=None,
                    help="number of co-clusters (default: number of true branches, else eigengap)")
-    a.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None,
+    a.add_argument("--input-size", type=_size, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for tracing (default: the model's own)")
-    a.add_argument("--jobs", type=int, default=1,
+    a.add_argument("--jobs", type=_count(0), default=1,
                    help="worker processes for the layers (default: 1; 0: one per CPU core); "
                         "results do not depend on it")
     a.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
-    m = sub.add_parser("models", help="list the model sources and where their weights come from")
+    m = sub.add_parser("models", help="list the model sources and where their weights come from",
+                       description="List the models 'analyze' accepts by name: the offline default, the custom "
+                                   "sources (two-group AlexNet, Lucid InceptionV1, nsfwjs InceptionV3) and the "
+                                   "torchvision architectures most studied for modularity; --all lists every "
+                                   "torchvision classification architecture.")
     m.add_argument("--all", action="store_true", help="also list every torchvision architecture")
 
     c = sub.add_parser("clusterability", help="whole-network clusterability (Filan et al.) against shuffled networks",
@@ -77,19 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
                                    "clusters, and its n-cut compared with within-layer weight shuffles.")
     c.add_argument("model", nargs="?", default=None, help="as for 'analyze' (default: efficientnet_lite0)")
     c.add_argument("--weights", default=None, help="as for 'analyze'")
-    c.add_argument("--k", type=int, default=12, help="number of clusters (default: 12)")
-    c.add_argument("--shuffles", type=int, default=100, help="shuffled networks for the null (default: 100)")
+    c.add_argument("--k", type=_count(2), default=12, help="number of clusters (default: 12)")
+    c.add_argument("--shuffles", type=_count(0), default=100, help="shuffled networks for the null (default: 100)")
     c.add_argument("--include-linear", action="store_true", help="add linear layers to the graph")
     c.add_argument("--null", choices=("shuffle", "shuffle-nonzero", "resample", "reinit", "degree"), default="shuffle",
                    help="null networks: within-layer shuffle of the BN-folded weights (default, as Filan et al.) "
                         "or another null model, e.g. 'degree' (every unit's total in and out kept)")
     c.add_argument("--out", default=None, help="results folder (default: results/<model>-clusterability)")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--quiet", action="store_true")
+    c.add_argument("--seed", type=_seed, default=0, help="seed for random init, shuffles and k-means (default: 0)")
+    c.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
-    r = sub.add_parser("report", help="rebuild figures and reports of a results folder without recomputing")
+    r = sub.add_parser("report", help="rebuild figures and reports of a results folder without recomputing",
+                       description="Redraw the tables, figures, report.html and report.pdf of a results folder "
+                                   "from its summary.json and arrays.npz (the model is not needed). The folder is "
+                                   "replaced only when everything was rebuilt.")
     r.add_argument("folder", help="a results folder written by 'analyze'")
-    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     return parser
 
 
@@ -118,13 +165,27 @@ def _command(argv: Sequence[str]) -> str:
 
 
 def _print_summary(result, out: Path) -> None:
-    print(f"{result.model} ({result.weights}): {len(result.layers)} layers in {result.runtime_s:.1f} s, "
-          f"{result.n_permutations} shuffles each")
-    branched = [layer for layer in result.layers if layer.recovery is not None]
-    for layer in branched[:20]:
-        r = layer.recovery
-        print(f"  {layer.name:<40} branches={len(set(layer.branches))} ARI={r.ari:.3f} "
-              f"(null {r.null_ari_mean if r.null_ari_mean is not None else float('nan'):.3f}, p={r.p_value:.3g})")
+    from .results import significant
+
+    print(f"{result.model} ({result.weights}): {len(result.layers)} layers in {result.runtime_s:.1f} s; null: "
+          f"'{result.null}', up to {result.n_permutations} draws per layer")
+    head = f"  {'layer':<34} {'units':>5} {'k':>3} {'ARI':>6} {'p(ARI)':>8} {'n-cut':>6} {'effect':>7} {'p(n-cut)':>8}"
+    print(head)
+    shown = result.layers if len(result.layers) <= 30 else result.layers[:30]
+    for layer in shown:
+        row = layer.row()
+
+        def num(v, fmt):
+            return "-" if v is None else format(v, fmt)
+
+        star = "*" if significant(row["p_bh"]) or significant(row["ncut_p_bh"]) else " "
+        name = row["name"] if len(row["name"]) <= 34 else "…" + row["name"][-33:]
+        print(f"{star} {name:<34} {row['n_units']:>5} {row['k']:>3} {num(row['ari'], '.3f'):>6} "
+              f"{num(row['p'], '.2g'):>8} {num(row['ncut'], '.3f'):>6} {num(row['ncut_effect'], '+.1%'):>7} "
+              f"{num(row['ncut_p'], '.2g'):>8}")
+    if len(result.layers) > len(shown):
+        print(f"  ... and {len(result.layers) - len(shown)} more layers (layers.csv has them all)")
+    print("  * BH-adjusted p < 0.05 for the ARI or the n-cut; effect: n-cut reduction against the null mean")
     print(f"results in {out}/: open {out / 'report.html'} (also report.pdf, summary.json, figures/, "
           "graph files and CSV tables)")
 
@@ -132,7 +193,7 @@ def _print_summary(result, out: Path) -> None:
 def _cmd_models(args: argparse.Namespace) -> int:
     from .zoo import list_sources
 
-    rows = [s for s in list_sources() if args.all or s.family != "torchvision"]
+    rows = [s for s in list_sources() if args.all or s.family != "torchvision" or s.name in SEED_ARCHITECTURES]
     tv = [s for s in list_sources() if s.family == "torchvision"]
     for s in rows:
         print(f"{s.name}  [offline: {'yes' if s.offline() else 'no'}; licence: {s.licence or 'unknown'}]")
@@ -141,8 +202,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
             print(f"    note: {s.notes}")
     if not args.all:
         cached = [s.name for s in tv if s.offline()]
-        print(f"\n{len(tv)} torchvision architectures (random init with --weights none; trained weights via the "
-              f"torch.hub cache, cached here: {', '.join(cached) or 'none'}); 'models --all' lists them.")
+        print(f"\n{len(tv) - len(SEED_ARCHITECTURES)} more torchvision architectures (random init with --weights "
+              f"none; trained weights via the torch.hub cache, cached here: {', '.join(cached) or 'none'}); "
+              "'models --all' lists them.")
     return 0
 
 

@@ -160,6 +160,32 @@ class LayerResult:
     row_clusters: list[int] = field(default_factory=list)
     null_draws: dict[str, list[float]] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        row = self.row()
+        parts = [f"{self.name!r}", self.kind, f"{self.n_units} units", f"k={self.k}"]
+        if row["ari"] is not None:
+            parts.append(f"ARI={row['ari']:.3f} (p={row['p']:.2g})" if row["p"] is not None else f"ARI={row['ari']:.3f}")
+        parts.append(f"n-cut={row['ncut']:.3f}" + (f" (p={row['ncut_p']:.2g})" if row["ncut_p"] is not None else ""))
+        return f"LayerResult({', '.join(parts)})"
+
+    def unit_rows(self) -> list[dict[str, Any]]:
+        """One row per unit: layer, unit, branch, branch name, cluster and the leading singular-vector coordinates."""
+        coords = {v: np.asarray(e, dtype=float) for v, e in self.embedding.items()}
+        rows = []
+        for i in range(self.n_units):
+            row: dict[str, Any] = {"layer": self.name, "unit": i,
+                                   "branch": None if self.branches is None else int(self.branches[i]),
+                                   "branch_name": None, "cluster": self.clusters[i] if i < len(self.clusters) else None}
+            if self.branches is not None and self.branch_names:
+                row["branch_name"] = self.branch_names[int(self.branches[i])]
+            for variant in sorted(coords):
+                v = coords[variant]
+                for j in range(3):
+                    ok = v.ndim == 2 and i < v.shape[0] and j < v.shape[1]
+                    row[f"sv{j + 1}_{variant}"] = float(v[i, j]) if ok else None
+            rows.append(row)
+        return rows
+
     def row(self, n_permutations: int | None = None) -> dict[str, Any]:
         """The layer's row of the per-layer table (keys of :data:`COLUMNS`; None where not applicable)."""
         ncut, rec = self.structure.ncut, self.recovery
@@ -240,11 +266,46 @@ class AnalysisResult:
         return _build(cls, data, "summary.json")
 
     def to_frame(self):
-        """One row per layer (:data:`COLUMNS`) as a pandas DataFrame."""
+        """One row per analysed layer as a pandas DataFrame, indexed by layer name.
+
+        Columns are :data:`COLUMNS` (``ari``, ``p``, ``p_bh``, ``ncut``,
+        ``ncut_effect``, ``ncut_z``, ...; see each :class:`Column`'s ``help``);
+        missing values (no branches, no null) are NaN or None.
+        """
         import pandas as pd
 
-        return pd.DataFrame([layer.row(self.n_permutations) for layer in self.layers],
-                            columns=[c.key for c in COLUMNS])
+        frame = pd.DataFrame([layer.row(self.n_permutations) for layer in self.layers],
+                             columns=[c.key for c in COLUMNS])
+        return frame.set_index("name")
+
+    def units_frame(self):
+        """One row per unit of every analysed layer as a pandas DataFrame.
+
+        Columns: ``layer``, ``unit`` (channel index), ``branch`` and
+        ``branch_name`` (true branch, or None), ``cluster`` (-1: dead) and
+        ``sv{1,2,3}_{raw,centred,normalised}`` (coordinates on the leading
+        right singular vectors of each SVD variant).
+        """
+        import pandas as pd
+
+        return pd.DataFrame([row for layer in self.layers for row in layer.unit_rows()])
+
+    def __repr__(self) -> str:
+        n_sig = sum(significant(r.structure.ncut.p_value_bh) or (r.recovery is not None
+                                                                 and significant(r.recovery.p_value_bh))
+                    for r in self.layers)
+        return (f"AnalysisResult(model={self.model!r}, weights={self.weights!r}, {len(self.layers)} layers, "
+                f"{n_sig} with BH p < {ALPHA}, null={self.null!r}, seed={self.seed})")
+
+    def _repr_html_(self) -> str:
+        """A notebook summary: the header line and the per-layer table (first 30 layers)."""
+        import html
+
+        frame = self.to_frame()[["kind", "n_units", "k", "ari", "ari_effect", "p_bh", "ncut", "ncut_effect",
+                                 "ncut_p_bh"]]
+        more = f"<p>... and {len(frame) - 30} more layers: use .to_frame()</p>" if len(frame) > 30 else ""
+        return (f"<p><b>{html.escape(repr(self))}</b></p>" + frame.head(30).to_html(float_format="{:.3g}".format,
+                                                                                   na_rep="-") + more)
 
 
 @dataclass(frozen=True)

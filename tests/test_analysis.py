@@ -105,7 +105,7 @@ class _DeadNet(nn.Module):
 
 
 def test_dead_units_one_unit_layers_and_zero_matrices_give_no_nan():
-    res = analyze(_DeadNet(), n_permutations=3, k=8)
+    res = analyze(_DeadNet(), n_permutations=3, k=None)
     layer_a, layer_one = res.layer("a"), res.layer("one")
     assert layer_a.clusters[:2] == [-1, -1] and layer_a.n_dead == 2
     assert layer_one.clusters == [-1] and layer_one.n_units == 1
@@ -113,9 +113,15 @@ def test_dead_units_one_unit_layers_and_zero_matrices_give_no_nan():
     assert "NaN" not in text
 
 
-def test_k_larger_than_units_is_clipped_to_the_units():
-    res = analyze(_DeadNet(), layers="b", n_permutations=0, k=50)
-    assert max(res.layer("b").clusters) <= 3
+def test_k_larger_than_the_live_units_is_refused():
+    with pytest.raises(ModularityError, match=r"k = 50 is outside 2\.\.4 for layer 'b'"):
+        analyze(_DeadNet(), layers="b", n_permutations=0, k=50)
+
+
+def test_a_bad_regex_is_one_clear_error():
+    g = trace(torchvision.models.alexnet(weights=None))
+    with pytest.raises(ModularityError, match="not a valid regular expression"):
+        select_layers(g, "/[/")
 
 
 def test_layers_pattern_matching_nothing_lists_the_layers():

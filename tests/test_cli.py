@@ -208,3 +208,27 @@ def test_offline_default_runs_without_a_model_argument(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"] == "efficientnet_lite0" and summary["weights"] == "DEFAULT"
     assert len(summary["weights_sha256"]) == 64
+
+
+def test_help_and_version_do_not_import_torch():
+    code = ("import sys, contextlib, io\nfrom modularity.cli import main\n"
+            "for argv in (['--help'], ['--version'], ['analyze', '--help']):\n"
+            "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "        main(argv)\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\nprint('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "-1"], "--seed: must be an integer from 0"),
+    (["--input-size", "-5", "-5"], "--input-size: must be an integer from 8 to 4096"),
+    (["--k", "1"], "--k: must be an integer of at least 2"),
+    (["--jobs", "-3"], "--jobs: must be an integer of at least 0"),
+    (["--nope"], "unrecognized arguments: --nope"),
+])
+def test_bad_arguments_are_one_error_line_with_status_2(args, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["analyze", "alexnet", *args])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ") and message in err

@@ -61,3 +61,18 @@ def test_a_row_has_every_column_once(summary):
     assert list(row) == [c.key for c in COLUMNS]
     assert row["n_branches"] == 4 and row["ari"] == res.layer("block").recovery.ari
     assert res.layer("stem").row()["ari"] is None
+
+
+def test_frames_have_a_row_per_layer_and_per_unit(summary):
+    res = AnalysisResult.from_dict(summary)
+    frame = res.to_frame()
+    assert list(frame.index) == ["stem", "block"] and frame.loc["block", "n_branches"] == 4
+    units = res.units_frame()
+    assert len(units) == sum(layer.n_units for layer in res.layers)
+    assert {"layer", "unit", "branch", "cluster", "sv2_normalised"} <= set(units.columns)
+
+
+def test_reprs_are_short(summary):
+    res = AnalysisResult.from_dict(summary)
+    assert len(repr(res)) < 200 and len(repr(res.layer("block"))) < 200
+    assert "<table" in res._repr_html_()

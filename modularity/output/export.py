@@ -359,23 +359,8 @@ def layer_rows(result: AnalysisResult) -> list[dict[str, Any]]:
 
 
 def unit_rows(result: AnalysisResult) -> list[dict[str, Any]]:
-    """One row per unit of every analysed layer: layer, unit, branch, cluster and singular-vector coordinates."""
-    rows = []
-    for res in result.layers:
-        coords = {v: np.asarray(e, dtype=float) for v, e in res.embedding.items()}
-        for i in range(res.n_units):
-            row: dict[str, Any] = {"layer": res.name, "unit": i,
-                                   "branch": None if res.branches is None else int(res.branches[i]),
-                                   "branch_name": None, "cluster": res.clusters[i] if i < len(res.clusters) else None}
-            if res.branches is not None and res.branch_names:
-                row["branch_name"] = res.branch_names[int(res.branches[i])]
-            for variant in sorted(coords):
-                v = coords[variant]
-                for j in range(3):
-                    ok = v.ndim == 2 and i < v.shape[0] and j < v.shape[1]
-                    row[f"sv{j + 1}_{variant}"] = float(v[i, j]) if ok else None
-            rows.append(row)
-    return rows
+    """One row per unit of every analysed layer (see :meth:`LayerResult.unit_rows`)."""
+    return [row for res in result.layers for row in res.unit_rows()]
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], path: str | Path, columns: Sequence[str] | None = None) -> Path:

@@ -61,3 +61,8 @@ class LoadedModel:
     weights_sha256: str | None = None
     input_size: tuple[int, int] = (224, 224)
     provenance: str = ""
+
+    def __repr__(self) -> str:
+        n = sum(p.numel() for p in self.module.parameters())
+        return (f"LoadedModel({self.name!r}, weights={self.weights!r}, {type(self.module).__name__} with "
+                f"{n:,} parameters, input {self.input_size[0]}x{self.input_size[1]})")
