@@ -1,13 +1,19 @@
 """Safe loading of weight files: state dicts (``.pt``/``.pth``) and safetensors.
 
 Nothing here unpickles arbitrary code: ``torch.load`` always runs with
-``weights_only=True``; safetensors files carry tensors only.
+``weights_only=True``; safetensors files carry tensors only. The format is told
+from the file's first bytes, not its name, and every way a file can be wrong
+(missing, a folder, unreadable, empty, not a checkpoint, truncated, pickled
+code, values that are not tensors, complex, sparse or non-finite weights) is
+reported as one line naming the file and what would be accepted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import pickle
+import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Callable, Mapping
@@ -19,11 +25,19 @@ from ..errors import ModularityError
 
 __all__ = [
     "load_state_dict_file",
+    "check_state_dict",
+    "check_readable_file",
+    "sniff_format",
     "apply_state_dict",
     "state_dict_diff",
     "sha256_file",
     "guess_architecture",
 ]
+
+_ACCEPTED = ("expected a state dict saved with torch.save(model.state_dict(), 'weights.pth') "
+             "or a .safetensors file")
+# Keys under which training scripts nest the state dict (Lightning, torchvision references, timm, ...).
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 
 
 def sha256_file(path: str | Path) -> str:
@@ -35,30 +49,222 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
-    """Accept a bare state dict or the common ``{"state_dict": ...}`` wrappers."""
+def check_readable_file(path: str | Path, what: str = "weights file") -> Path:
+    """Check that ``path`` is an existing, readable, non-empty regular file.
+
+    Parameters
+    ----------
+    path : str or Path
+    what : str
+        How the message names the file (``"weights file"``, ``"ONNX file"``).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ModularityError
+        One line: not found, a folder, not a regular file, unreadable, or empty.
+    """
+    path = Path(path)
+    try:
+        exists, is_dir, is_file = path.exists(), path.is_dir(), path.is_file()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, ...
+        raise ModularityError(f"{what} {str(path)[:80]!r} cannot be opened "
+                              f"({getattr(exc, 'strerror', None) or _first_line(exc)})") from None
+    if not exists:
+        raise ModularityError(f"{what} not found: {path}")
+    if is_dir:
+        raise ModularityError(f"{what} {path} is a folder, not a file")
+    if not is_file:
+        raise ModularityError(f"{what} {path} is not a regular file")
+    try:
+        with open(path, "rb") as fh:
+            first = fh.read(1)
+    except OSError as exc:
+        raise ModularityError(f"cannot read {what} {path} ({exc.strerror or type(exc).__name__})") from None
+    if not first:
+        raise ModularityError(f"{what} {path} is empty (0 bytes)")
+    return path
+
+
+def sniff_format(path: str | Path) -> str:
+    """Tell a weights file's format from its first bytes.
+
+    Returns
+    -------
+    str
+        ``"zip"`` (PyTorch >= 1.6 checkpoint, or any zip), ``"pickle"`` (the
+        legacy PyTorch format, a pickle stream), ``"tar"`` (PyTorch < 0.4),
+        ``"safetensors"``, or ``"unknown"``.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "pickle"
+    if head[257:262] == b"ustar":
+        return "tar"
+    if len(head) >= 9 and head[8:9] == b"{":
+        n = int.from_bytes(head[:8], "little")
+        if 0 < n <= size - 8:
+            return "safetensors"
+    if path.suffix == ".safetensors" and len(head) >= 8:
+        return "safetensors"  # let the safetensors reader say what is wrong with it
+    return "unknown"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError, OverflowError, MemoryError) as exc:
+        raise ModularityError(f"{path} is not a readable safetensors file; it may be truncated or corrupt "
+                              f"({_first_line(exc)})") from None
+
+
+def _zip_check(path: Path) -> None:
+    """Refuse zips that are not PyTorch checkpoints (TorchScript archives, other zips) before torch sees them."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ModularityError(f"{path} is a truncated or corrupt zip file, not a complete PyTorch checkpoint "
+                              f"({_first_line(exc)}); {_ACCEPTED}") from None
+    if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+        raise ModularityError(f"{path} is a TorchScript archive (torch.jit.save), which is not loaded for safety; "
+                              f"{_ACCEPTED}")
+    if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+        raise ModularityError(f"{path} is a zip file but not a PyTorch checkpoint (it has no data.pkl); {_ACCEPTED}")
+
+
+def _torch_load(path: Path, fmt: str) -> object:
+    if fmt == "zip":
+        _zip_check(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # an open file, not the path: torch.load would hand a '.safetensors' path to safetensors
+            with open(path, "rb") as fh:
+                return torch.load(fh, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if re.search(r"\bGLOBAL\b|Unsupported global", text):  # an object or a function call, not tensors
+            raise ModularityError(
+                f"{path} pickles Python objects, not just tensors, and was refused for safety "
+                "(weights_only=True); save a state dict instead: "
+                "torch.save(model.state_dict(), 'weights.pth'), or use safetensors"
+            ) from None
+        detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+        raise ModularityError(
+            f"{path} is a corrupt PyTorch checkpoint ({detail.group(1).strip()[:120] if detail else _first_line(exc)})"
+            f"; {_ACCEPTED}") from None
+    except MemoryError:
+        raise ModularityError(f"{path} declares tensors too large to load into memory; {_ACCEPTED}") from None
+    except Exception as exc:  # RuntimeError, EOFError, BadZipFile, OSError, ValueError, ... from torch's reader
+        raise ModularityError(
+            f"{path} is corrupt or truncated and could not be read as a PyTorch checkpoint "
+            f"({type(exc).__name__}: {_first_line(exc)}); {_ACCEPTED}"
+        ) from None
+
+
+def _unwrap(obj: object, path: Path) -> Mapping:
+    """The state dict inside ``obj``: a bare one or the common ``{"state_dict": ...}`` wrappers."""
     if isinstance(obj, nn.Module):  # only reachable through safe globals; refuse anyway
         raise ModularityError(
             f"{path} holds a whole pickled module; save a state dict instead: "
             "torch.save(model.state_dict(), 'weights.pth')"
         )
-    if isinstance(obj, Mapping):
-        for key in ("state_dict", "model_state_dict", "model"):
-            inner = obj.get(key)
-            if isinstance(inner, Mapping) and inner and all(isinstance(k, str) for k in inner):
-                obj = inner
-                break
-        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-        if tensors:
-            return {k.removeprefix("module."): v for k, v in tensors.items()}
-    raise ModularityError(
-        f"{path} holds no tensors by name; expected a state dict "
-        "(a mapping from parameter names to tensors) or a safetensors file"
-    )
+    if isinstance(obj, torch.Tensor):
+        raise ModularityError(f"{path} holds a single tensor, not a state dict (names mapped to tensors); "
+                              f"{_ACCEPTED}")
+    if not isinstance(obj, Mapping):
+        raise ModularityError(f"{path} holds a {type(obj).__name__}, not a state dict (names mapped to tensors); "
+                              f"{_ACCEPTED}")
+    for _ in range(3):  # {"model": {"state_dict": {...}}} and the like
+        inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping) and obj[k]), None)
+        if inner is None:
+            break
+        obj = inner
+    return obj
+
+
+def check_state_dict(state: Mapping, source: str | Path) -> dict[str, torch.Tensor]:
+    """Check a loaded state dict and normalise its keys.
+
+    A leading ``module.`` (``nn.DataParallel`` / ``DistributedDataParallel``)
+    is removed from every key that has it.
+
+    Parameters
+    ----------
+    state : mapping
+        Parameter names to tensors.
+    source : str or Path
+        Where it came from, for messages.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+
+    Raises
+    ------
+    ModularityError
+        One line naming the first offending entry: a key that is not a string,
+        a value that is not a tensor, a sparse, quantized, meta or complex
+        tensor, or a tensor holding NaN or infinite values (with their count);
+        or an empty state dict.
+    """
+    if not state:
+        raise ModularityError(f"{source} holds no tensors (an empty state dict); {_ACCEPTED}")
+    out: dict[str, torch.Tensor] = {}
+    keys: dict[str, str] = {}
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise ModularityError(f"weights in {source}: key {key!r} is a {type(key).__name__}, not a parameter "
+                                  "name; a state dict maps names (strings) to tensors")
+        if not isinstance(value, torch.Tensor):
+            raise ModularityError(f"weights in {source}: entry '{key}' is a {type(value).__name__}, not a tensor; "
+                                  "a state dict maps parameter names to tensors only")
+        what = f"weights in {source}: tensor '{key}'"
+        if value.layout != torch.strided:
+            raise ModularityError(f"{what} is sparse ({value.layout}); save dense tensors (tensor.to_dense())")
+        if value.is_quantized:
+            raise ModularityError(f"{what} is quantized ({value.dtype}); save float weights (tensor.dequantize())")
+        if value.device.type == "meta":
+            raise ModularityError(f"{what} is on the meta device and holds no values")
+        if value.is_complex():
+            raise ModularityError(f"{what} is complex ({value.dtype}); only real-valued weights can be analysed")
+        if value.is_floating_point() and value.numel():
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                raise ModularityError(f"{what} has {bad} NaN/Inf value{'s' if bad != 1 else ''} "
+                                      f"(of {value.numel()}); only finite weights can be analysed")
+        name = key.removeprefix("module.")
+        if name in out:
+            raise ModularityError(f"weights in {source}: '{keys[name]}' and '{key}' both name parameter '{name}' "
+                                  "once the DataParallel prefix 'module.' is removed")
+        out[name], keys[name] = value, key
+    return out
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     """Load a state dict from ``.pt``/``.pth``/``.bin`` (weights only) or ``.safetensors``.
+
+    The format is told from the file's first bytes: a zip (PyTorch >= 1.6), a
+    pickle stream (the legacy format) or a safetensors header. Wrappers
+    ``{"state_dict": ...}``, ``{"model": ...}`` and ``{"model_state_dict": ...}``
+    are unwrapped.
 
     Parameters
     ----------
@@ -74,45 +280,27 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     Raises
     ------
     ModularityError
-        If the file is missing, truncated or corrupt, pickles code (a whole
-        module or arbitrary objects), or holds no named tensors.
+        If the file is missing, a folder, unreadable, empty, not a checkpoint,
+        truncated or corrupt, pickles code (a whole module or arbitrary
+        objects), holds something other than named real tensors, or holds
+        NaN/Inf values.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ModularityError(f"weights file not found: {path}")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if path.suffix == ".safetensors" or (len(head) == 8 and 0 < int.from_bytes(head, "little") < 1 << 27
-                                         and path.suffix not in {".pt", ".pth", ".bin", ".ckpt"}):
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ModularityError(f"{path} is not a readable safetensors file ({_first_line(exc)})") from None
+    path = check_readable_file(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        msg = _first_line(exc)
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            raise ModularityError(
-                f"{path} pickles Python objects, not just tensors, and was refused for safety "
-                "(weights_only=True); save a state dict instead: "
-                "torch.save(model.state_dict(), 'weights.pth'), or use safetensors"
-            ) from None
-        raise ModularityError(f"{path} is not a readable PyTorch checkpoint ({msg})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ModularityError(
-            f"{path} is corrupt or truncated and could not be read as a PyTorch checkpoint "
-            f"({_first_line(exc)}); expected a state dict saved with torch.save or a .safetensors file"
-        ) from None
-    return _unwrap(obj, path)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+        fmt = sniff_format(path)
+    except OSError as exc:
+        raise ModularityError(f"cannot read weights file {path} ({exc.strerror or type(exc).__name__})") from None
+    if fmt == "safetensors":
+        return check_state_dict(_load_safetensors(path), path)
+    if fmt == "tar":
+        raise ModularityError(f"{path} is in the tar format of PyTorch < 0.4, which cannot be loaded safely; "
+                              f"re-save it with a current PyTorch; {_ACCEPTED}")
+    if fmt == "unknown":
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        raise ModularityError(f"{path} is not a PyTorch checkpoint (zip or legacy format) nor a safetensors file "
+                              f"(it starts with bytes {head.hex(' ')}); {_ACCEPTED}")
+    return check_state_dict(_unwrap(_torch_load(path, fmt), path), path)
 
 
 def state_dict_diff(
@@ -175,7 +363,11 @@ def apply_state_dict(module: nn.Module, state: Mapping[str, torch.Tensor], sourc
         if wrong:
             parts.append(f"{len(wrong)} wrong shape: " + _short(
                 [f"{k} model {tuple(a)} file {tuple(b)}" for k, a, b in wrong]))
-        guess = guess_architecture(given, signatures()) if signatures is not None else None
+        # Naming another architecture helps only when the file does not fit this one; building every
+        # architecture's signature is slow, so it is skipped when the file and the model agree on 90% of keys.
+        fits = sum(1 for k, v in given.items() if k in expected and tuple(expected[k].shape) == tuple(v.shape))
+        close = fits >= 0.9 * max(len(given), len(expected))
+        guess = guess_architecture(given, signatures()) if signatures is not None and not close else None
         hint = f"; its keys look like '{guess}'" if guess and guess != architecture else ""
         raise ModularityError(
             f"weights in {source} do not match architecture '{architecture or type(module).__name__}' "

@@ -22,8 +22,17 @@ its inputs (``inception_3a``) unless its node or output has a descriptive name;
 the name is kept in ``node.meta["onnx_name"]`` (the raw ONNX node name in
 ``node.meta["onnx_node"]``) and used as the fx node's name.
 
-Constant subgraphs (``Constant``, ``ConstantOfShape``, reshapes of weights, ...)
-are folded with :class:`onnx.reference.ReferenceEvaluator` before conversion.
+Constant subgraphs (``Constant``, ``ConstantOfShape``, ``Unsqueeze`` of weights,
+...) are folded with :class:`onnx.reference.ReferenceEvaluator` at the model's own
+opset (an opset-9 ``Unsqueeze`` takes its axes as an attribute, an opset-13 one as
+an input) before conversion. A Caffe2-style scale layer after a batch norm
+(``BatchNormalization`` -> ``Mul`` by a per-channel constant -> ``Add`` of one) is
+folded into the ``nn.BatchNorm2d``, so the tracer sees one batch norm.
+
+Bad files are refused with one line: a missing, empty or unreadable file, a
+corrupt protobuf, weights holding NaN or infinite values (naming the
+initializer), constants or inputs too large for memory, an unsupported op or
+construct (naming it and its node), or a graph with no layer to analyse.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import ModularityError
-from .checkpoints import sha256_file
+from .checkpoints import check_readable_file, sha256_file
 from .source import LoadedModel
 
 __all__ = ["SUPPORTED_OPS", "load_onnx", "read_onnx", "onnx_to_graph_module", "fold_constants",
@@ -49,10 +58,14 @@ __all__ = ["SUPPORTED_OPS", "load_onnx", "read_onnx", "onnx_to_graph_module", "f
 SUPPORTED_OPS = (
     "Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh",
     "Clip", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LRN", "Dropout",
-    "Softmax", "Concat", "Add", "Sum", "Flatten", "Reshape", "Squeeze", "Identity", "Pad",
+    "Softmax", "Concat", "Add", "Sum", "Mul", "Flatten", "Reshape", "Squeeze", "Identity", "Pad",
 )
 _FOLDABLE_ONLY = ("Constant", "ConstantOfShape")
 _DEFAULT_SIZE = (224, 224)
+# Guards against files that declare absurd sizes: no CNN weight, constant or feature map needs more values
+# (VGG's largest weight has 1.0e8), and the dummy input is at most 8192 pixels on a side.
+_MAX_ELEMENTS = 1 << 28
+_MAX_SIDE = 8192
 
 # Names an exporter makes up (n12, r7, node_5, val_3, 123, Conv_3, onnx::Conv_5) say nothing;
 # conv1, fc6 or Mixed_5b do.
@@ -121,9 +134,7 @@ def read_onnx(path: str | Path):
     """
     import onnx
 
-    path = Path(path)
-    if not path.is_file():
-        raise ModularityError(f"ONNX file not found: {path}")
+    path = check_readable_file(path, "ONNX file")
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # protobuf DecodeError, external-data errors, ...
@@ -153,8 +164,65 @@ def _opset(model) -> int:
     return 13
 
 
+def _onnx_opsets(model) -> dict[str, int]:
+    """The model's opset per domain, ``ai.onnx`` spelled ``""``; the default domain is always present."""
+    opsets = {("" if imp.domain == "ai.onnx" else imp.domain): int(imp.version) for imp in model.opset_import}
+    opsets.setdefault("", _opset(model))
+    return opsets
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__
+
+
+def _bounds_only(model) -> set[str]:
+    """Tensors read only as Clip bounds or a Pad value, where an infinity is legitimate."""
+    uses: dict[str, list[bool]] = defaultdict(list)
+    for node in model.graph.node:
+        for k, name in enumerate(node.input):
+            uses[name].append((node.op_type == "Clip" and k >= 1) or (node.op_type == "Pad" and k == 2))
+    return {name for name, ok in uses.items() if all(ok)}
+
+
+def _non_finite(arr: np.ndarray) -> int:
+    if arr.dtype.kind not in "fc" or not arr.size:
+        return 0
+    return int(arr.size - np.count_nonzero(np.isfinite(arr)))
+
+
+def _check_size(node, shape, what: str = "an output") -> None:
+    n = 1
+    for d in shape:
+        n *= max(int(d), 0)
+    if n > _MAX_ELEMENTS:
+        raise ModularityError(f"ONNX node '{node.name or node.output[0]}' ({node.op_type}) would make {what} of "
+                              f"shape {[int(d) for d in shape]} ({n:.3g} values), more than any CNN needs "
+                              f"({_MAX_ELEMENTS:.3g}); the file is corrupt or not a CNN")
+
+
+def _fold_one(node, opsets: dict[str, int], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Evaluate one node at the model's opsets (a ``NodeProto`` alone would run at the newest opset)."""
+    import onnx
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    if node.op_type == "ConstantOfShape" and node.input and node.input[0] in feeds:
+        _check_size(node, np.asarray(feeds[node.input[0]]).reshape(-1), "a constant")
+    elif node.op_type == "Expand" and len(node.input) > 1 and node.input[1] in feeds:
+        _check_size(node, np.broadcast_shapes(np.shape(feeds[node.input[0]]),
+                                              tuple(int(d) for d in np.asarray(feeds[node.input[1]]).reshape(-1))),
+                    "a constant")
+    elif node.op_type == "Tile" and len(node.input) > 1 and node.input[1] in feeds:
+        reps = np.asarray(feeds[node.input[1]]).reshape(-1)
+        _check_size(node, [a * int(b) for a, b in zip(np.shape(feeds[node.input[0]]), reps)], "a constant")
+    graph = helper.make_graph([node], "fold", [helper.make_value_info(n, onnx.TypeProto()) for n in feeds],
+                              [helper.make_value_info(n, onnx.TypeProto()) for n in node.output if n])
+    return ReferenceEvaluator(graph, opsets=opsets).run(None, feeds)
+
+
 def fold_constants(model) -> tuple[dict[str, np.ndarray], dict[str, str], set[int]]:
-    """Evaluate every node whose inputs are all constant.
+    """Evaluate every node whose inputs are all constant, at the model's own opset.
 
     Parameters
     ----------
@@ -169,14 +237,38 @@ def fold_constants(model) -> tuple[dict[str, np.ndarray], dict[str, str], set[in
         derived from, used to name layers after their weights.
     folded : set of int
         Indices of the nodes that were folded.
+
+    Raises
+    ------
+    ModularityError
+        If an initializer cannot be decoded or holds NaN/Inf values (naming
+        it), a constant would be too large for memory, or a node cannot be
+        evaluated.
     """
     from onnx import numpy_helper
-    from onnx.reference import ReferenceEvaluator
 
     g = model.graph
-    consts = {init.name: numpy_helper.to_array(init) for init in g.initializer}
+    consts: dict[str, np.ndarray] = {}
+    bounds = _bounds_only(model)
+    for init in g.initializer:
+        try:
+            n = int(np.prod([max(int(d), 0) for d in init.dims], dtype=np.float64)) if init.dims else 1
+            if n > _MAX_ELEMENTS:
+                raise ModularityError(f"ONNX initializer '{init.name}' declares shape {list(init.dims)} "
+                                      f"({n:.3g} values), more than any CNN weight; the file is corrupt")
+            arr = numpy_helper.to_array(init)
+        except ModularityError:
+            raise
+        except Exception as exc:  # raw data of the wrong length, an unknown data type, ...
+            raise ModularityError(f"ONNX initializer '{init.name}' cannot be decoded "
+                                  f"({type(exc).__name__}: {_first_line(exc)}); the file may be corrupt") from None
+        bad = _non_finite(arr) if init.name not in bounds else 0
+        if bad:
+            raise ModularityError(f"ONNX initializer '{init.name}' has {bad} NaN/Inf value{'s' if bad != 1 else ''} "
+                                  f"(of {arr.size}); only finite weights can be analysed")
+        consts[init.name] = arr
     origin = {k: k for k in consts}
-    opsets = {imp.domain: int(imp.version) for imp in model.opset_import}
+    opsets = _onnx_opsets(model)
     folded = set()
     for i, node in enumerate(g.node):
         ins = [n for n in node.input if n]
@@ -185,11 +277,13 @@ def fold_constants(model) -> tuple[dict[str, np.ndarray], dict[str, str], set[in
         if not all(n in consts for n in ins) or (not ins and node.op_type not in _FOLDABLE_ONLY):
             continue
         try:
-            results = ReferenceEvaluator(node, opsets=opsets).run(None, {n: consts[n] for n in ins})
+            results = _fold_one(node, opsets, {n: consts[n] for n in ins})
+        except ModularityError:
+            raise
         except Exception as exc:
             raise ModularityError(
-                f"cannot evaluate constant ONNX node '{node.name or node.output[0]}' ({node.op_type}): "
-                f"{str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}"
+                f"cannot evaluate constant ONNX node '{node.name or node.output[0]}' ({node.op_type}, opset "
+                f"{opsets.get(node.domain or '', '?')}): {_first_line(exc)}"
             ) from None
         data = [n for n in node.input if n and n in consts and consts[n].ndim > 0]
         for out, val in zip(node.output, results):
@@ -209,10 +303,18 @@ def _input_spec(model, consts) -> tuple[str, tuple[int, int], int, bool]:
                               f"({', '.join(i.name for i in inputs[:4])}); only single-input CNNs are supported")
     inp = inputs[0]
     dims = [d.dim_value if d.HasField("dim_value") else 0 for d in inp.type.tensor_type.shape.dim]
-    if len(dims) == 4 and dims[2] > 0 and dims[3] > 0:
-        return inp.name, (int(dims[2]), int(dims[3])), int(dims[1]) or 3, True
+    if len(dims) not in (0, 4):
+        raise ModularityError(f"the ONNX graph input '{inp.name}' has {len(dims)} dimensions {dims}; "
+                              "only image CNNs (N x C x H x W input) are supported")
     channels = int(dims[1]) if len(dims) == 4 and dims[1] > 0 else 3
-    return inp.name, _DEFAULT_SIZE, channels, False
+    if len(dims) == 4 and dims[2] > 0 and dims[3] > 0:
+        size, static = (int(dims[2]), int(dims[3])), True
+    else:
+        size, static = _DEFAULT_SIZE, False
+    if max(size) > _MAX_SIDE or channels * size[0] * size[1] > _MAX_ELEMENTS:
+        raise ModularityError(f"the ONNX graph input '{inp.name}' declares {channels} x {size[0]} x {size[1]} "
+                              f"values, too large to trace (at most {_MAX_SIDE} pixels a side)")
+    return inp.name, size, channels, static
 
 
 class _Converter:
@@ -234,8 +336,10 @@ class _Converter:
         self.used: set[str] = set()
         self.fused: dict[str, str] = {}  # ONNX output -> ONNX output it aliases (fused Add)
         self.skip: set[int] = set()
+        self.onnx_nodes = list(model.graph.node)  # held, so that id() of a node is stable
+        self.index = {id(n): i for i, n in enumerate(self.onnx_nodes)}
         self.consumers: dict[str, list] = defaultdict(list)
-        for node in model.graph.node:
+        for node in self.onnx_nodes:
             for n in node.input:
                 self.consumers[n].append(node)
         self.graph_outputs = {o.name for o in model.graph.output}
@@ -279,13 +383,23 @@ class _Converter:
                                   "which no earlier node produces")
         return name
 
-    def const_in(self, onnx_node, k: int, what: str) -> np.ndarray | None:
+    def const_in(self, onnx_node, k: int, what: str, finite: bool = True) -> np.ndarray | None:
         if len(onnx_node.input) <= k or not onnx_node.input[k]:
             return None
         name = onnx_node.input[k]
         if name not in self.consts:
             raise self.unsupported(onnx_node, f"a non-constant {what}")
-        return self.consts[name]
+        return self.finite(self.consts[name], name) if finite else self.consts[name]
+
+    def finite(self, value: np.ndarray, name: str) -> np.ndarray:
+        """``value`` if it holds no NaN/Inf, else a one-line error naming the initializer it came from."""
+        bad = _non_finite(np.asarray(value))
+        if bad:
+            src = self.origin.get(name, name)
+            via = f" (through '{name}')" if src != name else ""
+            raise ModularityError(f"ONNX initializer '{src}'{via} has {bad} NaN/Inf value{'s' if bad != 1 else ''} "
+                                  f"(of {np.size(value)}); only finite weights can be analysed")
+        return value
 
     def unsupported(self, onnx_node, why: str | None = None) -> ModularityError:
         where = onnx_node.name or onnx_node.output[0]
@@ -353,7 +467,7 @@ class _Converter:
         self.nodes[self.input_name] = ph
         self.vals[self.input_name] = torch.zeros(1, self.channels, h, w)
         self.stems[self.input_name] = "input"
-        for i, node in enumerate(self.model.graph.node):
+        for i, node in enumerate(self.onnx_nodes):
             if i in self.folded or i in self.skip:
                 continue
             if node.domain not in ("", "ai.onnx"):
@@ -416,6 +530,11 @@ class _Converter:
             x, padding = pad, (0, 0)
         else:
             padding = (top, left)
+        xs = self.vals[x].shape
+        if xs[1] != int(weight.shape[1]) * groups:
+            raise self.unsupported(node, f"a weight of shape {list(weight.shape)} and group {groups} on an input "
+                                         f"of {xs[1]} channels")
+        _check_size(node, [xs[0], weight.shape[0], xs[2], xs[3]], "a feature map")
         conv = nn.Conv2d(int(weight.shape[1]) * groups, int(weight.shape[0]), kernel, strides, padding, dil,
                          groups, bias=bias is not None)
         with torch.no_grad():
@@ -460,8 +579,8 @@ class _Converter:
             add = users[0]
             other = [n for n in add.input if n != out]
             if len(other) == 1 and other[0] in self.consts and self.consts[other[0]].size == b.shape[1]:
-                bias = self.consts[other[0]]
-                self.skip.add(list(self.model.graph.node).index(add))
+                bias = self.finite(self.consts[other[0]], other[0])
+                self.skip.add(self.index[id(add)])
                 self.fused[add.output[0]] = out
         self._linear(node, x, b.T, bias, out)
 
@@ -476,11 +595,66 @@ class _Converter:
         if cls is None:
             raise self.unsupported(node, f"a {dim}-D input")
         bn = cls(int(scale.size), eps=float(a.get("epsilon", 1e-5)))
+        scale, bias = self._fuse_scale_layer(node, scale, bias, dim)
         with torch.no_grad():
             for t, v in ((bn.weight, scale), (bn.bias, bias), (bn.running_mean, mean), (bn.running_var, var)):
                 t.copy_(torch.from_numpy(np.array(v.reshape(-1), np.float32)))
         stem = _node_label(node) if not _is_generic(_node_label(node)) else f"{self.stems[x]}_bn"
         self.emit_module(self.unique(stem), bn, [x], node, out=node.output[0])
+
+    def _per_channel(self, value: np.ndarray, channels: int, rank: int) -> np.ndarray | None:
+        """A constant that broadcasts as one value per channel (C x 1 x 1, 1 x C x 1 x 1, scalar), as a vector."""
+        value = np.asarray(value)
+        if value.ndim > rank:
+            return None
+        shape = (1,) * (rank - value.ndim) + value.shape
+        if shape[0] != 1 or shape[1] not in (1, channels) or any(d != 1 for d in shape[2:]):
+            return None
+        return np.broadcast_to(value.reshape(-1), (channels,)).astype(np.float64)
+
+    def _fuse_scale_layer(self, node, scale, bias, rank: int) -> tuple[np.ndarray, np.ndarray]:
+        """Fold a Caffe2 scale layer (``Mul`` by, then ``Add`` of, per-channel constants) into the batch norm."""
+        scale, bias = np.asarray(scale, np.float64).reshape(-1), np.asarray(bias, np.float64).reshape(-1)
+        out = node.output[0]
+        for op in ("Mul", "Add"):
+            users = self.consumers.get(out, [])
+            if len(users) != 1 or out in self.graph_outputs or users[0].op_type != op or len(users[0].input) != 2:
+                break
+            user = users[0]
+            other = [n for n in user.input if n != out]
+            if len(other) != 1 or other[0] not in self.consts:
+                break
+            vec = self._per_channel(self.consts[other[0]], scale.size, rank)
+            if vec is None:
+                break
+            vec = self.finite(vec, other[0])
+            if op == "Mul":
+                scale, bias = scale * vec, bias * vec
+            else:
+                bias = bias + vec
+            self.skip.add(self.index[id(user)])
+            self.fused[user.output[0]] = node.output[0]
+            out = user.output[0]
+        return scale, bias
+
+    def op_Mul(self, node) -> None:
+        ins = list(node.input)
+        tensors = [n for n in ins if n not in self.consts]
+        if not tensors or len(ins) != 2:
+            raise self.unsupported(node, "only constant inputs" if not tensors else f"{len(ins)} inputs")
+        a = self.tensor_in(node, ins.index(tensors[0]))
+        other = ins[1] if ins[0] == tensors[0] else ins[0]
+        if other in self.consts:
+            value = self.finite(self.consts[other], other)
+            b = self.emit_buffer(self.unique(f"{self.stems[a]}_scale"),
+                                 torch.from_numpy(np.array(value, np.float32)))
+        else:
+            b = self.tensor_in(node, ins.index(other))
+        shape = torch.broadcast_shapes(self.vals[a].shape, self.vals[b].shape)
+        if shape != self.vals[a].shape and (other in self.consts or shape != self.vals[b].shape):
+            raise self.unsupported(node, f"a product that broadcasts {list(self.vals[a].shape)} to {list(shape)}")
+        name = self.unique(_node_label(node) if not _is_generic(_node_label(node)) else f"{self.stems[a]}_mul")
+        self.emit_function(operator.mul, (a, b), {}, node, node.output[0], self.stems[a], name=name)
 
     def _simple(self, node, module: nn.Module, suffix: str) -> None:
         x = self.tensor_in(node, 0)
@@ -500,8 +674,8 @@ class _Converter:
 
     def op_Clip(self, node) -> None:
         a = _attrs(node)
-        lo = self.const_in(node, 1, "minimum")
-        hi = self.const_in(node, 2, "maximum")
+        lo = self.const_in(node, 1, "minimum", finite=False)  # an infinite bound is legitimate
+        hi = self.const_in(node, 2, "maximum", finite=False)
         lo = float(lo) if lo is not None else float(a.get("min", -np.inf))
         hi = float(hi) if hi is not None else float(a.get("max", np.inf))
         if lo == 0.0 and hi == 6.0:
@@ -611,8 +785,10 @@ class _Converter:
         rank = self.vals[x].dim()
         axis = int(_attrs(node).get("axis", -1 if self.opset >= 13 else 1))
         axis = axis % rank
-        if self.opset < 13 and axis != rank - 1:
-            raise self.unsupported(node, f"axis {axis} on a {rank}-D input (opset < 13 flattens)")
+        if self.opset < 13 and axis != rank - 1 and any(d != 1 for d in self.vals[x].shape[axis + 1:]):
+            # opset < 13 flattens the axes from ``axis`` on; with only size-1 axes after it, that is a plain softmax
+            raise self.unsupported(node, f"axis {axis} on a {rank}-D input {list(self.vals[x].shape)} "
+                                         "(opset < 13 flattens)")
         self._simple(node, nn.Softmax(dim=axis), "softmax")
 
     def op_Identity(self, node) -> None:
@@ -653,7 +829,7 @@ class _Converter:
                 continue
             if n in self.consts:
                 other = self.emit_buffer(self.unique(f"{stem}_const"),
-                                         torch.from_numpy(np.array(self.consts[n], np.float32)))
+                                         torch.from_numpy(np.array(self.finite(self.consts[n], n), np.float32)))
             else:
                 other = self.tensor_in(node, k)
             out = node.output[0] if n == inputs[-1] else f"{node.output[0]}:{k}"
@@ -692,7 +868,25 @@ class _Converter:
         if list(xv.shape) == target:
             self.alias(node.output[0], x)
             return
+        self._refuse_channel_shuffle(node, xv, target)
         raise self.unsupported(node, f"target shape {shape} on input {list(xv.shape)} (only flattening to N x features)")
+
+    def _refuse_channel_shuffle(self, node, xv: torch.Tensor, target: list[int]) -> None:
+        """Name a ShuffleNet channel shuffle (Reshape to N x g x C/g x H x W, Transpose, Reshape back) when seen."""
+        if xv.dim() != 4 or len(target) != 5 or target[3:] not in ([xv.shape[2], xv.shape[3]], [-1, xv.shape[3]]):
+            return
+        users = self.consumers.get(node.output[0], [])
+        perm = list(_attrs(users[0]).get("perm", [])) if len(users) == 1 and users[0].op_type == "Transpose" else []
+        if perm != [0, 2, 1, 3, 4]:
+            return
+        back = self.consumers.get(users[0].output[0], [])
+        chain = [node] + users[:1] + [b for b in back[:1] if b.op_type == "Reshape"]
+        where = " -> ".join(f"'{n.name or n.output[0]}' ({n.op_type})" for n in chain)
+        c = int(xv.shape[1])
+        groups = int(target[1]) if target[1] > 0 else c // int(target[2]) if target[2] > 0 else 0
+        sizes = f" ({groups} groups of {c // groups} channels)" if groups > 0 else ""
+        raise ModularityError(f"ONNX channel shuffle at nodes {where}{sizes} is not supported yet: it reorders "
+                              "channels between groups, which the channel-graph tracer cannot follow")
 
     def op_Squeeze(self, node) -> None:
         x = self.tensor_in(node, 0)
@@ -710,11 +904,15 @@ class _Converter:
         x = self.tensor_in(node, 0)
         pads = self.const_in(node, 1, "pads")
         pads = [int(p) for p in (pads.reshape(-1) if pads is not None else a.get("pads", []))]
-        value = self.const_in(node, 2, "constant value")
+        value = self.const_in(node, 2, "constant value", finite=False)
         value = float(value) if value is not None and value.size else float(a.get("value", 0.0))
         mode = a.get("mode", "constant")
         if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
             raise self.unsupported(node, f"pads {pads} (only spatial pads of a 4-D tensor)")
+        xs = self.vals[x].shape
+        if any(p < 0 for p in pads):
+            raise self.unsupported(node, f"negative pads {pads}")
+        _check_size(node, [xs[0], xs[1], xs[2] + pads[2] + pads[6], xs[3] + pads[3] + pads[7]], "a feature map")
         lrtb = (pads[3], pads[7], pads[2], pads[6])
         if mode == "constant":
             mod = nn.ZeroPad2d(lrtb) if value == 0 else nn.ConstantPad2d(lrtb, value)
@@ -750,11 +948,14 @@ def onnx_to_graph_module(model, input_size: tuple[int, int] | None = None) -> tu
     ModularityError
         For an unsupported op (naming the op type and node) or attribute.
     """
-    conv = _Converter(model, input_size)
     try:
+        conv = _Converter(model, input_size)
         gm = conv.run()
     except ModularityError:
         raise
+    except MemoryError:
+        raise ModularityError("the ONNX graph needs more memory to convert than this machine has; "
+                              "is it a CNN with a sensible input size?") from None
     except Exception as exc:  # a shape error while running the dummy input, etc.
         msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ModularityError(f"could not convert the ONNX graph ({type(exc).__name__}: {msg})") from None
@@ -780,7 +981,8 @@ def load_onnx(path: str | Path) -> LoadedModel:
     Raises
     ------
     ModularityError
-        If the file is missing, corrupt or truncated, or uses an unsupported op.
+        If the file is missing, corrupt or truncated, holds NaN/Inf weights, uses an
+        unsupported op or construct, or has no layer to analyse.
 
     Examples
     --------
@@ -791,6 +993,10 @@ def load_onnx(path: str | Path) -> LoadedModel:
     path = Path(path)
     model = read_onnx(path)
     gm, size = onnx_to_graph_module(model)
+    if not any(isinstance(m, (nn.Conv2d, nn.Linear)) for m in gm.modules()):
+        ops = sorted({n.op_type for n in model.graph.node})
+        raise ModularityError(f"{path} has no layer to analyse: no Conv, Gemm or MatMul node with constant weights "
+                              f"(its ops: {', '.join(ops[:8])}{', ...' if len(ops) > 8 else ''})")
     return LoadedModel(
         name=path.stem,
         module=gm,

@@ -126,17 +126,26 @@ def load_model(name: str | None = None, weights: str | None = "DEFAULT") -> Load
     weights : str or None
         ``"none"`` (or None) for random initial weights; ``"DEFAULT"`` for the
         source's default trained weights; a torchvision weights name such as
-        ``"IMAGENET1K_V1"``; or a path to a ``.pt``/``.pth``/``.safetensors`` file.
+        ``"IMAGENET1K_V1"``; or a path to a ``.pt``/``.pth``/``.safetensors`` file
+        (auxiliary-head weights the built model lacks, such as googlenet's
+        ``aux1.*``, are dropped). An ONNX model's weights come from the file
+        itself: only None, ``"none"`` and ``"DEFAULT"`` are accepted with one.
 
     Returns
     -------
     LoadedModel
+
+    Raises
+    ------
+    ModularityError
+        One line naming what was wrong: an unknown model or weights name, a
+        bad weights or ONNX file (see :func:`~.checkpoints.load_state_dict_file`
+        and :func:`~.onnx_import.load_onnx`), weights that do not fit the
+        architecture, or a weights file given with an ONNX model.
     """
     name = name or DEFAULT_MODEL
-    if name.lower().endswith(".onnx") or (Path(name).is_file() and not _is_registered(name)):
-        from .onnx_import import load_onnx
-
-        return load_onnx(name)
+    if name.lower().endswith(".onnx") or (_path_is(name, "is_file") and not _is_registered(name)):
+        return _load_onnx_model(name, weights)
     source = get_source(name)
     module = source.build().eval()
     weights_str = "none" if weights is None or str(weights).lower() == "none" else str(weights)
@@ -144,11 +153,17 @@ def load_model(name: str | None = None, weights: str | None = "DEFAULT") -> Load
     if weights_str == "none":
         loaded.provenance = "random initial weights (architecture's own init)"
         return loaded
-    if weights_str.lower().endswith(".onnx") and source.onnx_converter is not None:
+    if weights_str.lower().endswith(".onnx"):
+        if source.onnx_converter is None:
+            raise ModularityError(
+                f"--weights {weights_str}: weights of {name} cannot be read from an ONNX file; analyse the ONNX "
+                f"model itself ('python -m modularity analyze {weights_str}') or pass a .pt/.pth/.safetensors file"
+            )
         state, path = source.onnx_converter(weights_str), weights_str
         loaded.provenance = f"weights converted from ONNX file {path}"
-    elif Path(weights_str).is_file() or any(weights_str.endswith(s) for s in (".pt", ".pth", ".safetensors", ".bin")):
-        state, path = load_state_dict_file(weights_str), weights_str
+    elif _path_is(weights_str, "exists") or weights_str.lower().endswith(_WEIGHTS_SUFFIXES):
+        # auxiliary heads (googlenet aux1/aux2, inception_v3 AuxLogits) are dropped as torchvision's builders do
+        state, path = _drop_aux(module, load_state_dict_file(weights_str)), weights_str
         loaded.provenance = f"weights file {path}"
     elif source.family == "torchvision":
         state, path = tv.load_torchvision_weights(name, weights_str)
@@ -166,6 +181,38 @@ def load_model(name: str | None = None, weights: str | None = "DEFAULT") -> Load
     loaded.weights_path = path
     loaded.weights_sha256 = sha256_file(path)
     return loaded
+
+
+_WEIGHTS_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin", ".ckpt")
+# --weights values that mean "the model's own weights" for an ONNX file (the CLI passes "none" by default).
+_ONNX_OWN_WEIGHTS = ("none", "default", "onnx")
+
+
+def _path_is(path: str, test: str) -> bool:
+    """``Path(path).exists()`` / ``.is_file()`` that is False for names no file can have (too long, NUL)."""
+    try:
+        return bool(getattr(Path(path), test)())
+    except (OSError, ValueError):
+        return False
+
+
+def _load_onnx_model(name: str, weights: str | None) -> LoadedModel:
+    """Import an ONNX file; its weights come from the file itself, so other weights are refused."""
+    from .onnx_import import load_onnx
+
+    if weights is not None and str(weights).lower() not in _ONNX_OWN_WEIGHTS:
+        same = _path_is(str(weights), "is_file") and _path_is(name, "is_file") and Path(str(weights)).samefile(name)
+        if not same:
+            raise ModularityError(
+                f"--weights {weights} cannot be used with the ONNX model {name}: the weights of an ONNX model "
+                "come from the file itself; leave --weights out (or convert the weights into the .onnx file)"
+            )
+    if not name.lower().endswith(".onnx") and name.lower().endswith(_WEIGHTS_SUFFIXES):
+        raise ModularityError(
+            f"{name} looks like a weights file, not a model: name the architecture and pass the file as weights, "
+            f"e.g. 'python -m modularity analyze resnet18 --weights {name}' (or give an .onnx file)"
+        )
+    return load_onnx(name)
 
 
 def _is_registered(name: str) -> bool:

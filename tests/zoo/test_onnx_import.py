@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import re
 
 import numpy as np
 import onnx
@@ -238,3 +239,206 @@ def test_torch_export_of_resnet18_round_trips_with_module_path_names(tmp_path):
         np.testing.assert_allclose(gm(x).numpy(), model(x).numpy(), atol=1e-4, rtol=1e-4)
     names = dict(gm.named_children())
     assert {"conv1", "layer1_0_conv1", "layer2_0_downsample_0", "fc"} <= set(names)
+
+
+# -- issue 8: opset-aware folding, the other light CNNs, and one-line refusals ------------------------------------
+
+@pytest.mark.parametrize("stem", ["light_squeezenet", "light_inception_v2",
+                                  pytest.param("light_densenet121", marks=pytest.mark.slow)])
+def test_more_light_fixtures_match_their_expected_output(light_dir, stem):
+    loaded = load_onnx(light_dir / f"{stem}.onnx")
+    with torch.no_grad():
+        out = loaded.module(torch.zeros(1, 3, 224, 224)).numpy()
+    np.testing.assert_allclose(out, _expected_output(light_dir, stem), rtol=1e-5, atol=1e-7)
+
+
+def test_shufflenet_channel_shuffle_is_refused_naming_the_construct(light_dir):
+    with pytest.raises(ModularityError) as err:
+        load_onnx(light_dir / "light_shufflenet.onnx")
+    msg = str(err.value)
+    assert msg.startswith("ONNX channel shuffle at nodes 'n7' (Reshape) -> 'n8' (Transpose) -> 'n9' (Reshape) "
+                          "(4 groups of 28 channels) is not supported yet")
+    assert "\n" not in msg
+
+
+@pytest.mark.slow
+def test_every_light_cnn_imports_or_is_refused_with_one_line(light_dir):
+    outcome = {}
+    for path in sorted(light_dir.glob("light_*.onnx")):
+        try:
+            load_onnx(path)
+            outcome[path.stem] = "ok"
+        except ModularityError as exc:
+            assert "\n" not in str(exc)
+            outcome[path.stem] = str(exc)
+    assert [k for k, v in outcome.items() if v != "ok"] == ["light_shufflenet"]
+    assert "channel shuffle" in outcome["light_shufflenet"]
+
+
+def _model(nodes, inits, opset, in_shape=(1, 3, 8, 8), out="y", out_shape=None):
+    graph = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, out_shape)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _f32(name, arr):
+    return numpy_helper.from_array(np.asarray(arr, np.float32), name)
+
+
+@pytest.mark.parametrize("opset", [9, 13])
+def test_unsqueeze_is_folded_at_the_models_opset(opset):
+    from modularity.zoo.onnx_import import fold_constants
+
+    inits = [_f32("v", np.arange(4))]
+    if opset >= 13:  # axes became an input in opset 13
+        inits.append(numpy_helper.from_array(np.array([1, 2], np.int64), "axes"))
+        node = helper.make_node("Unsqueeze", ["v", "axes"], ["u"])
+    else:
+        node = helper.make_node("Unsqueeze", ["v"], ["u"], axes=[1, 2])
+    consts, origin, folded = fold_constants(_model([node], inits, opset, out="u"))
+    assert consts["u"].shape == (4, 1, 1) and origin["u"] == "v" and folded == {0}
+
+
+def _bn_scale_model(opset=9, channels=4):
+    rng = np.random.default_rng(5)
+    inits = [_f32("c_w", rng.standard_normal((channels, 3, 3, 3))),
+             _f32("bn_s", rng.random(channels) + 0.5), _f32("bn_b", rng.standard_normal(channels)),
+             _f32("bn_m", rng.standard_normal(channels)), _f32("bn_v", rng.random(channels) + 0.5),
+             _f32("sc_w", rng.standard_normal(channels)), _f32("sc_b", rng.standard_normal(channels))]
+    nodes = [helper.make_node("Conv", ["x", "c_w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "bn_s", "bn_b", "bn_m", "bn_v"], ["bn"], epsilon=1e-3),
+             helper.make_node("Unsqueeze", ["sc_w"], ["sw"], axes=[1, 2]),
+             helper.make_node("Mul", ["bn", "sw"], ["m"]),
+             helper.make_node("Unsqueeze", ["sc_b"], ["sb"], axes=[1, 2]),
+             helper.make_node("Add", ["m", "sb"], ["a"]),
+             helper.make_node("Relu", ["a"], ["y"])]
+    return _model(nodes, inits, opset), {i.name: numpy_helper.to_array(i) for i in inits}
+
+
+def test_batchnorm_scale_layer_is_fused_into_one_batchnorm(tmp_path):
+    model, w = _bn_scale_model()
+    onnx.save(model, str(tmp_path / "bn.onnx"))
+    gm = load_onnx(tmp_path / "bn.onnx").module
+    x = torch.randn(2, 3, 8, 8)
+    t = {k: torch.tensor(v) for k, v in w.items()}
+    c = torch.nn.functional.conv2d(x, t["c_w"], padding=1)
+    bn = torch.nn.functional.batch_norm(c, t["bn_m"], t["bn_v"], t["bn_s"], t["bn_b"], eps=1e-3)
+    ref = torch.relu(bn * t["sc_w"][:, None, None] + t["sc_b"][:, None, None])
+    with torch.no_grad():
+        torch.testing.assert_close(gm(x), ref, atol=1e-5, rtol=1e-5)
+    kinds = [type(m).__name__ for m in gm.children()]
+    assert kinds.count("BatchNorm2d") == 1
+    assert not any(n.target in (operator.mul, operator.add) for n in gm.graph.nodes)
+
+
+def test_mul_by_a_per_channel_constant_becomes_a_mul_node(tmp_path):
+    rng = np.random.default_rng(6)
+    inits = [_f32("c_w", rng.standard_normal((4, 3, 1, 1))), _f32("s", rng.standard_normal((4, 1, 1)))]
+    nodes = [helper.make_node("Conv", ["x", "c_w"], ["c"]), helper.make_node("Mul", ["c", "s"], ["y"])]
+    onnx.save(_model(nodes, inits, 13), str(tmp_path / "mul.onnx"))
+    gm = load_onnx(tmp_path / "mul.onnx").module
+    x = torch.randn(1, 3, 8, 8)
+    ref = torch.nn.functional.conv2d(x, torch.tensor(numpy_helper.to_array(inits[0]))) * torch.tensor(
+        numpy_helper.to_array(inits[1]))
+    with torch.no_grad():
+        torch.testing.assert_close(gm(x), ref)
+    assert any(n.target is operator.mul for n in gm.graph.nodes)
+
+
+def test_opset9_softmax_over_channels_of_a_1x1_map_imports(tmp_path):
+    inits = [_f32("c_w", np.ones((5, 3, 1, 1)))]
+    nodes = [helper.make_node("Conv", ["x", "c_w"], ["c"]), helper.make_node("GlobalAveragePool", ["c"], ["g"]),
+             helper.make_node("Softmax", ["g"], ["y"], axis=1)]
+    onnx.save(_model(nodes, inits, 9), str(tmp_path / "sm.onnx"))
+    gm = load_onnx(tmp_path / "sm.onnx").module
+    assert [m.dim for m in gm.modules() if isinstance(m, nn.Softmax)] == [1]
+    with torch.no_grad():
+        torch.testing.assert_close(gm(torch.randn(1, 3, 8, 8)).sum(), torch.tensor(1.0))
+
+
+def test_opset9_softmax_over_channels_of_a_spatial_map_is_refused(tmp_path):
+    inits = [_f32("c_w", np.ones((5, 3, 1, 1)))]
+    nodes = [helper.make_node("Conv", ["x", "c_w"], ["c"]),
+             helper.make_node("Softmax", ["c"], ["y"], axis=1, name="sm")]
+    onnx.save(_model(nodes, inits, 9), str(tmp_path / "sm.onnx"))
+    with pytest.raises(ModularityError, match=r"ONNX op 'Softmax' at node 'sm' is not supported with axis 1 on a "
+                                              r"4-D input \[1, 5, 8, 8\] \(opset < 13 flattens\)"):
+        load_onnx(tmp_path / "sm.onnx")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_initializer_is_named(tmp_path, bad):
+    w = np.ones((4, 3, 3, 3), np.float32)
+    w[0, 0, 0, :2] = bad
+    nodes = [helper.make_node("Conv", ["x", "conv1_w"], ["y"])]
+    onnx.save(_model(nodes, [_f32("conv1_w", w)], 13), str(tmp_path / "nan.onnx"))
+    with pytest.raises(ModularityError) as err:
+        load_onnx(tmp_path / "nan.onnx")
+    assert str(err.value) == "ONNX initializer 'conv1_w' has 2 NaN/Inf values (of 108); only finite weights can " \
+                             "be analysed"
+
+
+def test_non_finite_constant_node_weight_is_named(tmp_path):
+    value = numpy_helper.from_array(np.full((4, 3, 1, 1), np.nan, np.float32), "v")
+    nodes = [helper.make_node("Constant", [], ["conv_w"], value=value),
+             helper.make_node("Conv", ["x", "conv_w"], ["y"])]
+    onnx.save(_model(nodes, [], 13), str(tmp_path / "nan.onnx"))
+    with pytest.raises(ModularityError, match=r"ONNX initializer 'conv_w' has 12 NaN/Inf values"):
+        load_onnx(tmp_path / "nan.onnx")
+
+
+def test_an_infinite_clip_bound_is_not_a_bad_weight(tmp_path):
+    inits = [_f32("c_w", np.ones((4, 3, 1, 1))), _f32("lo", 0.0), _f32("hi", np.inf)]
+    nodes = [helper.make_node("Conv", ["x", "c_w"], ["c"]), helper.make_node("Clip", ["c", "lo", "hi"], ["y"])]
+    onnx.save(_model(nodes, inits, 13), str(tmp_path / "clip.onnx"))
+    assert any(isinstance(m, nn.ReLU) for m in load_onnx(tmp_path / "clip.onnx").module.modules())
+
+
+def test_a_graph_without_weighted_layers_is_refused(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("MaxPool", ["r"], ["y"], kernel_shape=[2, 2])]
+    onnx.save(_model(nodes, [], 13), str(tmp_path / "empty.onnx"))
+    with pytest.raises(ModularityError, match=r"has no layer to analyse: no Conv, Gemm or MatMul node with constant "
+                                              r"weights \(its ops: MaxPool, Relu\)"):
+        load_onnx(tmp_path / "empty.onnx")
+
+
+def test_a_huge_constant_of_shape_is_refused_before_allocating(tmp_path):
+    shape = numpy_helper.from_array(np.array([1 << 20, 1 << 20], np.int64), "shape")
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["w"], name="bomb"),
+             helper.make_node("Conv", ["x", "w"], ["y"])]
+    onnx.save(_model(nodes, [shape], 13), str(tmp_path / "bomb.onnx"))
+    with pytest.raises(ModularityError, match=r"ONNX node 'bomb' \(ConstantOfShape\) would make a constant of shape "
+                                              r"\[1048576, 1048576\]"):
+        load_onnx(tmp_path / "bomb.onnx")
+
+
+def test_a_huge_declared_input_is_refused(tmp_path):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"])]
+    onnx.save(_model(nodes, [_f32("w", np.ones((2, 3, 1, 1)))], 13, in_shape=(1, 3, 100000, 100000)),
+              str(tmp_path / "big.onnx"))
+    with pytest.raises(ModularityError, match=r"the ONNX graph input 'x' declares 3 x 100000 x 100000 values"):
+        load_onnx(tmp_path / "big.onnx")
+
+
+def test_a_feature_map_too_large_for_memory_is_refused(tmp_path):
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="wide")]
+    onnx.save(_model(nodes, [_f32("w", np.ones((100000, 3, 1, 1)))], 13, in_shape=(1, 3, 224, 224)),
+              str(tmp_path / "wide.onnx"))
+    with pytest.raises(ModularityError, match=r"ONNX node 'wide' \(Conv\) would make a feature map"):
+        load_onnx(tmp_path / "wide.onnx")
+
+
+def test_an_initializer_with_the_wrong_amount_of_data_is_refused(tmp_path):
+    w = _f32("w", np.ones((2, 3, 1, 1)))
+    w.raw_data = w.raw_data[:-4]
+    onnx.save(_model([helper.make_node("Conv", ["x", "w"], ["y"])], [w], 13), str(tmp_path / "short.onnx"))
+    with pytest.raises(ModularityError, match=r"ONNX initializer 'w' cannot be decoded"):
+        load_onnx(tmp_path / "short.onnx")
+
+
+@pytest.mark.parametrize("make, what", [(lambda p: p.mkdir(), "is a folder, not a file"),
+                                        (lambda p: p.write_bytes(b""), "is empty (0 bytes)")])
+def test_folder_and_empty_onnx_files_are_one_line(tmp_path, make, what):
+    make(tmp_path / "m.onnx")
+    with pytest.raises(ModularityError, match=f"ONNX file .*m.onnx {re.escape(what)}"):
+        load_onnx(tmp_path / "m.onnx")
