@@ -62,8 +62,11 @@ def check_output_dir(out: str | Path, option: str = "--out") -> Path:
     folder or one of its ancestors, a non-empty folder without the results
     marker, or a place whose parent cannot be created or written.
     """
+    try:
+        cwd = Path(os.path.abspath(os.getcwd()))
+    except FileNotFoundError:
+        raise ModularityError("the current folder no longer exists; cd into an existing folder first") from None
     path = Path(os.path.abspath(Path(out).expanduser()))
-    cwd = Path(os.path.abspath(os.getcwd()))
     what = f"{option} {out}"
     if path == cwd or path in cwd.parents:
         raise ModularityError(f"{what} is the current folder or one of its ancestors, which modularity will not "

@@ -17,6 +17,9 @@ the fx node, rather than producing a silently wrong graph.
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import operator
 from dataclasses import dataclass, field
 
@@ -659,7 +662,8 @@ def trace(module: nn.Module, input_size: tuple[int, int] = (224, 224), in_channe
         device = param.device if param is not None else torch.device("cpu")
         dummy = torch.zeros(1, in_channels, *input_size, dtype=dtype, device=device)
         try:
-            with torch.no_grad():
+            # ShapeProp prints the failing node's traceback itself: keep stderr to one line.
+            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
                 ShapeProp(gm).propagate(dummy)
         except Exception as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -26,6 +26,7 @@ import contextlib
 import io
 import re
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -261,11 +262,17 @@ def load_arrays(folder: str | Path, result: AnalysisResult) -> dict[str, np.ndar
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise ModularityError(f"{path} is not a readable .npz file ({exc})") from None
-    version = int(arrays["version"]) if "version" in arrays else None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ModularityError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    bad = [k for k, v in arrays.items() if not isinstance(v, np.ndarray)]
+    if bad:
+        raise ModularityError(f"{path}: member '{bad[0]}' is not a .npy array; the file is damaged")
+    try:
+        version = int(arrays["version"]) if "version" in arrays else None
+    except (TypeError, ValueError):
+        version = None
     if version != ARRAYS_VERSION:
-        raise ModularityError(f"{path} has arrays version {version}, this modularity reads version "
+        raise ModularityError(f"{path} has arrays version {arrays.get('version')}, this modularity reads version "
                               f"{ARRAYS_VERSION}; re-run 'python -m modularity analyze'")
     names = [str(n) for n in arrays.get("layer_names", [])]
     expected = [r.name for r in result.layers]

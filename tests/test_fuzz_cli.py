@@ -1,0 +1,553 @@
+"""Fuzz the command line with a generated corpus of bad inputs.
+
+Every case must be refused the same way: exit status 2, exactly one stderr
+line, starting with ``error:``, no traceback, no file left behind in the
+working folder and no existing file changed (the whole tmp tree is hashed
+before and after). The corpus covers corrupt, truncated and adversarial weights
+and ONNX files (including pickles carrying code, which must never run), tampered
+results folders for ``report``, and bad arguments.
+
+Cases run in-process through :func:`modularity.cli.main` (fast); a few run as
+real subprocesses, to see what a user sees.
+
+argparse usage errors (an unknown flag, a value that is not an int, a bad
+choice, a missing argument) print two lines by default, ``usage: ...`` and
+``modularity <cmd>: error: ...``; the CLI turns them into one ``error:`` line
+with status 2 (raised as ``SystemExit``, which the in-process runner reads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import resource
+import shutil
+import struct
+import subprocess
+import sys
+import zipfile
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from modularity.cli import main
+
+pytestmark = pytest.mark.slow
+
+# Loads in well under a second and fails before any analysis for a bad weights file.
+ARCH = "squeezenet1_1"
+SMALL = ["--layers", "features.0", "--permutations", "2", "--quiet"]
+MARKER_NAME = "CODE_RAN"
+
+
+def _light(stem: str) -> Path:
+    return Path(str(resources.files("onnx") / "backend" / "test" / "data" / "light" / f"{stem}.onnx"))
+
+
+# -- snapshots and running ----------------------------------------------------------------------------------------
+
+def _tree(root: Path) -> dict[str, str]:
+    """Every path under ``root`` with its content hash (folders as 'dir', links as their target)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink():
+            out[rel] = "link:" + os.readlink(p)
+        elif p.is_dir():
+            out[rel] = "dir"
+        else:
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def _run_in_process(argv: list[str], cwd: Path, capsys, monkeypatch) -> tuple[int, str]:
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse usage errors
+        status = exc.code if isinstance(exc.code, int) else 1
+    except Exception as exc:  # would be a traceback on the command line
+        _, err = capsys.readouterr()
+        return 1, err + f"Traceback (in-process): {type(exc).__name__}: {exc}\n"
+    _, err = capsys.readouterr()
+    return status, err
+
+
+def _limit_memory() -> None:  # pragma: no cover - runs in the child
+    resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+
+def _run_subprocess(argv: list[str], cwd: Path) -> tuple[int, str]:
+    proc = subprocess.run([sys.executable, "-m", "modularity", *argv], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, preexec_fn=_limit_memory)
+    return proc.returncode, proc.stderr
+
+
+def _assert_refused_cleanly(status: int, err: str, before: dict, after: dict, cwd: Path) -> None:
+    assert not (cwd / MARKER_NAME).exists(), "code pickled in a weights file ran"
+    assert after == before, f"files changed or left behind: {sorted(set(after.items()) ^ set(before.items()))[:6]}"
+    assert "Traceback" not in err, err[-2000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), f"stderr is not one 'error:' line: {err[-2000:]!r}"
+    assert status == 2
+
+
+# -- corpus: weights files ----------------------------------------------------------------------------------------
+
+class _Evil:
+    """Unpickling this creates a marker file: it must never happen."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def _small_state() -> dict[str, torch.Tensor]:
+    return {"features.0.weight": torch.randn(64, 3, 3, 3), "features.0.bias": torch.randn(64)}
+
+
+def _zip_pth(tmp: Path) -> bytes:
+    torch.save(_small_state(), tmp / ".src.pth")
+    data = (tmp / ".src.pth").read_bytes()
+    (tmp / ".src.pth").unlink()
+    return data
+
+
+def _safetensors_bytes(tmp: Path, state=None) -> bytes:
+    from safetensors.torch import save_file
+
+    save_file(state or _small_state(), str(tmp / ".src.safetensors"))
+    data = (tmp / ".src.safetensors").read_bytes()
+    (tmp / ".src.safetensors").unlink()
+    return data
+
+
+def _analyze_weights(name: str, make: Callable[[Path], bytes | None]) -> Callable[[Path], list[str]]:
+    """A case: ``analyze squeezenet1_1 --weights <name>``, where ``make`` writes the file (or returns its bytes)."""
+    def setup(tmp: Path) -> list[str]:
+        data = make(tmp / name)
+        if data is not None:
+            (tmp / name).write_bytes(data)
+        return ["analyze", ARCH, "--weights", name, *SMALL, "--out", "out"]
+    return setup
+
+
+def _analyze_onnx(name: str, make: Callable[[Path], bytes | None], extra: tuple[str, ...] = ()):
+    """A case: ``analyze <name>.onnx``."""
+    def setup(tmp: Path) -> list[str]:
+        data = make(tmp / name)
+        if data is not None:
+            (tmp / name).write_bytes(data)
+        return ["analyze", name, *extra, "--layers", "conv1", "--permutations", "2", "--quiet", "--out", "out"]
+    return setup
+
+
+def _half(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _random(n: int = 4096, seed: int = 0) -> bytes:
+    return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+
+
+def _garbage_zip(path: Path, members: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def _evil_legacy(path: Path) -> None:
+    with open(path, "wb") as fh:
+        pickle.dump({"features.0.weight": _Evil(str(path.parent / MARKER_NAME))}, fh)
+
+
+def _evil_zip(path: Path) -> None:
+    torch.save({"features.0.weight": _Evil(str(path.parent / MARKER_NAME))}, path)
+
+
+def _evil_in_wrapper(path: Path) -> None:
+    torch.save({"state_dict": _small_state(), "hook": _Evil(str(path.parent / MARKER_NAME))}, path)
+
+
+def _nan_pth(path: Path) -> None:
+    state = _small_state()
+    state["features.0.weight"][0, 0, 0, :3] = float("nan")
+    torch.save(state, path)
+
+
+def _inf_safetensors(path: Path) -> bytes:
+    state = _small_state()
+    state["features.0.bias"][5] = float("inf")
+    return _safetensors_bytes(path.parent, state)
+
+
+def _complex_pth(path: Path) -> None:
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3, dtype=torch.complex64)}, path)
+
+
+def _complex_safetensors(path: Path) -> bytes:
+    return _safetensors_bytes(path.parent, {"features.0.weight": torch.zeros(64, 3, 3, 3, dtype=torch.complex64)})
+
+
+def _wrong_shape(path: Path) -> None:
+    import torchvision
+
+    state = torchvision.models.squeezenet1_1(weights=None).state_dict()
+    state["features.0.weight"] = torch.zeros(32, 3, 3, 3)
+    torch.save(state, path)
+
+
+def _non_tensor(path: Path) -> None:
+    torch.save({"features.0.weight": [1.0, 2.0], "features.0.bias": "zero"}, path)
+
+
+def _safetensors_header(header: dict, data: bytes = b"\0" * 8) -> bytes:
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + data
+
+
+def _huge_shape(path: Path) -> bytes:
+    return _safetensors_header({"features.0.weight": {"dtype": "F32", "shape": [1 << 20, 1 << 20, 1 << 10],
+                                                      "data_offsets": [0, 8]}})
+
+
+def _huge_header(path: Path) -> bytes:
+    return struct.pack("<Q", 1 << 62) + b'{"a":' + b"\0" * 32
+
+
+def _legacy_huge_storage(path: Path) -> bytes:
+    """A legacy-format checkpoint whose storage declares 2**31 - 1 floats (8 GB) but holds 123457."""
+    torch.save({"features.0.weight": torch.zeros(123457)}, path, _use_new_zipfile_serialization=False)
+    data = path.read_bytes()
+    numel = b"J" + struct.pack("<i", 123457)  # pickle BININT
+    assert numel in data
+    return data.replace(numel, b"J" + struct.pack("<i", 2 ** 31 - 1))
+
+
+def _mkdir(path: Path) -> None:
+    path.mkdir()
+
+
+def _light_bytes(stem: str) -> Callable[[Path], bytes]:
+    return lambda path: _light(stem).read_bytes()
+
+
+# -- corpus: ONNX files -------------------------------------------------------------------------------------------
+
+def _onnx_model(nodes, inits, in_shape=(1, 3, 16, 16)) -> bytes:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, "fuzz", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
+def _f32(name: str, arr) -> object:
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.asarray(arr, np.float32), name)
+
+
+def _onnx_nan(path: Path) -> bytes:
+    from onnx import helper
+
+    w = np.ones((4, 3, 3, 3), np.float32)
+    w[1, 1, 1, 1] = np.nan
+    return _onnx_model([helper.make_node("Conv", ["x", "conv1_w"], ["y"])], [_f32("conv1_w", w)])
+
+
+def _onnx_no_layers(path: Path) -> bytes:
+    from onnx import helper
+
+    return _onnx_model([helper.make_node("Relu", ["x"], ["y"])], [])
+
+
+def _onnx_unsupported(path: Path) -> bytes:
+    from onnx import helper
+
+    return _onnx_model([helper.make_node("Conv", ["x", "conv1_w"], ["c"]), helper.make_node("Erf", ["c"], ["y"])],
+                       [_f32("conv1_w", np.ones((4, 3, 1, 1)))])
+
+
+def _onnx_huge_constant(path: Path) -> bytes:
+    from onnx import helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array([1 << 16, 1 << 16, 3, 3], np.int64), "shape")
+    return _onnx_model([helper.make_node("ConstantOfShape", ["shape"], ["conv1_w"]),
+                        helper.make_node("Conv", ["x", "conv1_w"], ["y"])], [shape])
+
+
+def _onnx_huge_input(path: Path) -> bytes:
+    from onnx import helper
+
+    return _onnx_model([helper.make_node("Conv", ["x", "conv1_w"], ["y"])], [_f32("conv1_w", np.ones((4, 3, 1, 1)))],
+                       in_shape=(1, 3, 1 << 20, 1 << 20))
+
+
+def _onnx_wrong_weight(path: Path) -> bytes:
+    from onnx import helper
+
+    return _onnx_model([helper.make_node("Conv", ["x", "conv1_w"], ["y"])], [_f32("conv1_w", np.ones((4, 7, 3, 3)))])
+
+
+def _onnx_with_weights(tmp: Path) -> list[str]:
+    shutil.copy(_light("light_squeezenet"), tmp / "m.onnx")
+    torch.save(_small_state(), tmp / "other.pth")
+    return ["analyze", "m.onnx", "--weights", "other.pth", *SMALL, "--out", "out"]
+
+
+def _onnx_as_weights(tmp: Path) -> list[str]:
+    shutil.copy(_light("light_squeezenet"), tmp / "m.onnx")
+    return ["analyze", ARCH, "--weights", "m.onnx", *SMALL, "--out", "out"]
+
+
+def _pth_as_model(tmp: Path) -> list[str]:
+    torch.save(_small_state(), tmp / "w.pth")
+    return ["analyze", "w.pth", *SMALL, "--out", "out"]
+
+
+def _long_weights_name(tmp: Path) -> list[str]:
+    return ["analyze", ARCH, "--weights", "w" * 5000 + ".pth", *SMALL, "--out", "out"]
+
+
+def _missing_weights(tmp: Path) -> list[str]:
+    return ["analyze", ARCH, "--weights", "nope.pth", *SMALL, "--out", "out"]
+
+
+WEIGHTS_CASES = {
+    # .pth / .pt / .safetensors as --weights
+    "pth-truncated": _analyze_weights("w.pth", lambda p: _half(_zip_pth(p.parent))),
+    "pt-truncated-tail": _analyze_weights("w.pt", lambda p: _zip_pth(p.parent)[:-30]),
+    "safetensors-truncated": _analyze_weights("w.safetensors", lambda p: _half(_safetensors_bytes(p.parent))),
+    "pth-random": _analyze_weights("w.pth", lambda p: _random()),
+    "pt-random-pickle-magic": _analyze_weights("w.pt", lambda p: b"\x80\x02" + _random(seed=1)),
+    "safetensors-random": _analyze_weights("w.safetensors", lambda p: _random(seed=2)),
+    "pth-zeros": _analyze_weights("w.pth", lambda p: bytes(4096)),
+    "safetensors-zeros": _analyze_weights("w.safetensors", lambda p: bytes(4096)),
+    "pth-empty": _analyze_weights("w.pth", lambda p: b""),
+    "safetensors-empty": _analyze_weights("w.safetensors", lambda p: b""),
+    "pth-zip-garbage": _analyze_weights("w.pth", lambda p: _garbage_zip(p, {"readme.txt": b"hello"})),
+    "pth-zip-garbage-datapkl": _analyze_weights(
+        "w.pth", lambda p: _garbage_zip(p, {"archive/data.pkl": _random(256), "archive/data/0": _random(64)})),
+    "pth-zip-torchscript-layout": _analyze_weights(
+        "w.pt", lambda p: _garbage_zip(p, {"m/data.pkl": b"", "m/constants.pkl": b"", "m/code/m.py": b"x"})),
+    "pth-pickle-code-legacy": _analyze_weights("w.pth", _evil_legacy),
+    "pt-pickle-code-zip": _analyze_weights("w.pt", _evil_zip),
+    "pth-pickle-code-in-wrapper": _analyze_weights("w.pth", _evil_in_wrapper),
+    "safetensors-pickle-code": _analyze_weights("w.safetensors", _evil_legacy),
+    "pth-nan": _analyze_weights("w.pth", _nan_pth),
+    "safetensors-inf": _analyze_weights("w.safetensors", _inf_safetensors),
+    "pth-complex": _analyze_weights("w.pth", _complex_pth),
+    "safetensors-complex": _analyze_weights("w.safetensors", _complex_safetensors),
+    "pth-legacy-huge-storage": _analyze_weights("w.pth", _legacy_huge_storage),
+    "pth-wrong-shape": _analyze_weights("w.pth", _wrong_shape),
+    "pth-non-tensor-values": _analyze_weights("w.pth", _non_tensor),
+    "pth-list": _analyze_weights("w.pth", lambda p: torch.save([1, 2, 3], p)),
+    "safetensors-huge-shape": _analyze_weights("w.safetensors", _huge_shape),
+    "safetensors-huge-header": _analyze_weights("w.safetensors", _huge_header),
+    "pth-directory": _analyze_weights("x.pth", _mkdir),
+    "safetensors-directory": _analyze_weights("x.safetensors", _mkdir),
+    "pth-missing": _missing_weights,
+    "pth-name-too-long": _long_weights_name,
+    # .onnx as the model
+    "onnx-truncated": _analyze_onnx("m.onnx", lambda p: _half(_light("light_squeezenet").read_bytes())),
+    "onnx-random": _analyze_onnx("m.onnx", lambda p: _random(seed=3)),
+    "onnx-zeros": _analyze_onnx("m.onnx", lambda p: bytes(4096)),
+    "onnx-empty": _analyze_onnx("m.onnx", lambda p: b""),
+    "onnx-directory": _analyze_onnx("m.onnx", _mkdir),
+    "onnx-missing": _analyze_onnx("m.onnx", lambda p: None),
+    "onnx-nan-initializer": _analyze_onnx("m.onnx", _onnx_nan),
+    "onnx-no-layers": _analyze_onnx("m.onnx", _onnx_no_layers),
+    "onnx-unsupported-op": _analyze_onnx("m.onnx", _onnx_unsupported),
+    "onnx-huge-constant": _analyze_onnx("m.onnx", _onnx_huge_constant),
+    "onnx-huge-input": _analyze_onnx("m.onnx", _onnx_huge_input),
+    "onnx-weight-shape-mismatch": _analyze_onnx("m.onnx", _onnx_wrong_weight),
+    "onnx-channel-shuffle": _analyze_onnx("m.onnx", _light_bytes("light_shufflenet")),
+    "onnx-with-weights-file": _onnx_with_weights,
+    "onnx-as-weights": _onnx_as_weights,
+    "pth-as-model": _pth_as_model,
+}
+
+
+@pytest.mark.parametrize("case", list(WEIGHTS_CASES))
+def test_bad_weights_and_model_files_are_refused_cleanly(case, tmp_path, capsys, monkeypatch):
+    argv = WEIGHTS_CASES[case](tmp_path)
+    before = _tree(tmp_path)
+    status, err = _run_in_process(argv, tmp_path, capsys, monkeypatch)
+    _assert_refused_cleanly(status, err, before, _tree(tmp_path), tmp_path)
+
+
+# -- corpus: tampered results folders for 'report' ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def results_folder(tmp_path_factory) -> Path:
+    """A real results folder of a small run, copied and tampered with by each case."""
+    out = tmp_path_factory.mktemp("fuzz-results") / "res"
+    assert main(["analyze", "alexnet", "--weights", "none", *SMALL, "--out", str(out)]) == 0
+    return out
+
+
+def _summary(edit: Callable[[dict], object]) -> Callable[[Path], None]:
+    def tamper(folder: Path) -> None:
+        data = json.loads((folder / "summary.json").read_text())
+        new = edit(data)
+        (folder / "summary.json").write_text(json.dumps(data if new is None else new))
+    return tamper
+
+
+def _write(name: str, content: bytes | str) -> Callable[[Path], None]:
+    def tamper(folder: Path) -> None:
+        path = folder / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return tamper
+
+
+def _truncate(name: str) -> Callable[[Path], None]:
+    def tamper(folder: Path) -> None:
+        data = (folder / name).read_bytes()
+        (folder / name).write_bytes(data[: len(data) // 2])
+    return tamper
+
+
+def _npz(**arrays) -> Callable[[Path], None]:
+    def tamper(folder: Path) -> None:
+        with open(folder / "arrays.npz", "wb") as fh:
+            np.savez(fh, **arrays)
+    return tamper
+
+
+def _unlink(name: str) -> Callable[[Path], None]:
+    return lambda folder: (folder / name).unlink()
+
+
+def _set(key: str, value) -> Callable[[dict], None]:
+    return lambda d: d.__setitem__(key, value)
+
+
+def _set_layer(key: str, value) -> Callable[[dict], None]:
+    def edit(d: dict) -> None:
+        if value is _DROP:
+            d["layers"][0].pop(key)
+        else:
+            d["layers"][0][key] = value
+    return edit
+
+
+_DROP = object()
+
+
+REPORT_CASES = [
+    pytest.param(_write("summary.json", "[]"), id="summary-list"),
+    pytest.param(_write("summary.json", "null"), id="summary-null"),
+    pytest.param(_write("summary.json", "{}"), id="summary-empty-object"),
+    pytest.param(_write("summary.json", "{\"layers\": [1, 2"), id="summary-not-json"),
+    pytest.param(_write("summary.json", _random(512)), id="summary-binary"),
+    pytest.param(_truncate("summary.json"), id="summary-truncated"),
+    pytest.param(_unlink("summary.json"), id="summary-missing"),
+    pytest.param(_summary(_set("layers", 5)), id="layers-int"),
+    pytest.param(_summary(_set("layers", "features.0")), id="layers-string"),
+    pytest.param(_summary(_set("layers", [5])), id="layers-of-ints"),
+    pytest.param(_summary(_set("layers", None)), id="layers-null"),
+    pytest.param(_summary(_set_layer("clusters", _DROP)), id="layer-without-clusters"),
+    pytest.param(_summary(_set_layer("clusters", "abc")), id="layer-clusters-string"),
+    pytest.param(_summary(_set_layer("name", 7)), id="layer-name-int"),
+    pytest.param(_truncate("arrays.npz"), id="arrays-truncated"),
+    pytest.param(_write("arrays.npz", _random(2048, seed=4)), id="arrays-random-bytes"),
+    pytest.param(lambda f: _garbage_zip(f / "arrays.npz", {"version.npy": b"not an npy"}), id="arrays-zip-garbage"),
+    pytest.param(_write("arrays.npz", b""), id="arrays-empty"),
+    pytest.param(_unlink("arrays.npz"), id="arrays-missing"),
+    pytest.param(_npz(version=np.array(-1)), id="arrays-wrong-version"),
+    pytest.param(_npz(version=np.array("one")), id="arrays-version-string"),
+    pytest.param(_unlink(".modularity-results"), id="marker-missing"),
+]
+
+
+@pytest.mark.parametrize("tamper", REPORT_CASES)
+def test_tampered_results_folders_are_refused_cleanly(tamper, results_folder, tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "res"
+    shutil.copytree(results_folder, folder, symlinks=True)
+    tamper(folder)
+    before = _tree(tmp_path)
+    status, err = _run_in_process(["report", "res", "--quiet"], tmp_path, capsys, monkeypatch)
+    _assert_refused_cleanly(status, err, before, _tree(tmp_path), tmp_path)
+
+
+@pytest.mark.parametrize("target", ["nowhere", "file.txt"])
+def test_report_on_a_missing_folder_or_a_file_is_refused_cleanly(target, tmp_path, capsys, monkeypatch):
+    (tmp_path / "file.txt").write_text("mine")
+    before = _tree(tmp_path)
+    status, err = _run_in_process(["report", target, "--quiet"], tmp_path, capsys, monkeypatch)
+    _assert_refused_cleanly(status, err, before, _tree(tmp_path), tmp_path)
+
+
+# -- corpus: bad arguments ----------------------------------------------------------------------------------------
+
+BASE = ["analyze", "alexnet", "--weights", "none", *SMALL, "--out", "out"]
+
+ARG_CASES = [
+    pytest.param(["--layers", "/[/"], id="layers-bad-regex"),
+    pytest.param(["--layers", "nomatch*"], id="layers-no-match"),
+    pytest.param(["--seed", "-1"], id="seed-negative"),
+    pytest.param(["--seed", str(2 ** 70)], id="seed-huge"),
+    pytest.param(["--input-size", "-5", "-5"], id="input-size-negative"),
+    pytest.param(["--input-size", "0", "224"], id="input-size-zero"),
+    pytest.param(["--input-size", "8", "8"], id="input-size-too-small"),
+    pytest.param(["--k", "0"], id="k-zero"),
+    pytest.param(["--k", "-2"], id="k-negative"),
+    pytest.param(["--k", "10000"], id="k-huge"),
+    pytest.param(["--jobs", "-3"], id="jobs-negative"),
+    pytest.param(["--permutations", "-1"], id="permutations-negative"),
+    pytest.param(["--frobnicate"], id="unknown-flag"),
+    pytest.param(["--seed", "abc"], id="seed-not-int"),
+    pytest.param(["--null", "bogus"], id="null-bad-choice"),
+    pytest.param(["--input-size", "5"], id="input-size-one-value"),
+]
+
+
+@pytest.mark.parametrize("extra", ARG_CASES)
+def test_bad_arguments_are_refused_cleanly(extra, tmp_path, capsys, monkeypatch):
+    before = _tree(tmp_path)
+    status, err = _run_in_process([*BASE, *extra], tmp_path, capsys, monkeypatch)
+    _assert_refused_cleanly(status, err, before, _tree(tmp_path), tmp_path)
+
+
+@pytest.mark.parametrize("argv", [pytest.param(["report"], id="report-no-folder"),
+                                  pytest.param(["nonsense"], id="unknown-command")])
+def test_bad_commands_are_refused_cleanly(argv, tmp_path, capsys, monkeypatch):
+    before = _tree(tmp_path)
+    status, err = _run_in_process(argv, tmp_path, capsys, monkeypatch)
+    _assert_refused_cleanly(status, err, before, _tree(tmp_path), tmp_path)
+
+
+# -- a few cases as a user runs them: a real process, under a memory limit ----------------------------------------
+
+def test_subprocess_pickle_with_code_is_refused_and_never_runs(tmp_path):
+    _evil_zip(tmp_path / "w.pt")
+    before = _tree(tmp_path)
+    status, err = _run_subprocess(["analyze", ARCH, "--weights", "w.pt", *SMALL, "--out", "out"], tmp_path)
+    _assert_refused_cleanly(status, err, before, _tree(tmp_path), tmp_path)
+    assert "refused for safety" in err
+
+
+def test_subprocess_nan_onnx_is_refused(tmp_path):
+    (tmp_path / "m.onnx").write_bytes(_onnx_nan(tmp_path / "m.onnx"))
+    before = _tree(tmp_path)
+    status, err = _run_subprocess(["analyze", "m.onnx", "--quiet", "--out", "out"], tmp_path)
+    _assert_refused_cleanly(status, err, before, _tree(tmp_path), tmp_path)
+    assert "initializer 'conv1_w' has 1 NaN/Inf value" in err
+
+
+def test_subprocess_huge_input_size_is_refused(tmp_path):
+    # unchecked, tracing would try to allocate 120 GB: a MemoryError under this 6 GB limit, an OOM kill without it
+    before = _tree(tmp_path)
+    status, err = _run_subprocess([*BASE, "--input-size", "100000", "100000"], tmp_path)
+    _assert_refused_cleanly(status, err, before, _tree(tmp_path), tmp_path)
