@@ -54,6 +54,29 @@ __all__ = ["analyze", "analyze_layer", "select_layers", "matrix_statistics", "un
 N_NULL_SPECTRUM = 20
 
 
+def check_finite(graph: ChannelGraph) -> None:
+    """Refuse weights or batch-norm scales with NaN or infinite values, naming the first layer that has them.
+
+    Raises
+    ------
+    ModularityError
+    """
+    for name, layer in graph.layers.items():
+        if name not in graph.modules or getattr(graph.modules[name], "weight", None) is None:
+            continue
+        w = graph.modules[name].weight.detach()
+        if w.is_complex():
+            raise ModularityError(f"layer '{name}' has complex weights ({w.dtype}); only real weights have the "
+                                  "magnitudes analysed here")
+        bad = int((~torch.isfinite(w)).sum())
+        if bad:
+            raise ModularityError(f"layer '{name}' has {bad} NaN/Inf weight values (of {w.numel()}); analyse a "
+                                  "checkpoint with finite weights")
+        if layer.row_scale is not None and not np.all(np.isfinite(layer.row_scale)):
+            raise ModularityError(f"the batch norm after layer '{name}' has NaN/Inf statistics (running_var, "
+                                  "weight or eps), so its folded scale is not finite")
+
+
 def select_layers(graph: ChannelGraph, pattern: str | None = None) -> list[str]:
     """Producer layers whose names match ``pattern``.
 
@@ -519,6 +542,7 @@ def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, redu
     start = time.perf_counter()
     graph = graph or trace(loaded.module, size)
     names = select_layers(graph, layers)
+    check_finite(graph)
     if n_label_permutations < 1:
         raise ModularityError(f"label permutations must be 1 or more, got {n_label_permutations}")
     if sequential_h < 0:

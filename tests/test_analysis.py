@@ -166,3 +166,28 @@ def test_degree_null_refits_recovery_and_keeps_margins():
     assert not units_exchangeable(g, "block", null="degree")  # column totals are kept: units are not exchangeable
     res = analyze_layer(g, "block", n_permutations=6, seed=0, null="degree", sequential_h=0)
     assert res.recovery.method == "weight-shuffle" and res.structure.ncut.n == 6
+
+
+def test_modules_that_cannot_be_analysed_are_one_clear_error():
+    with torch.device("meta"):
+        meta = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3))
+    with pytest.raises(ModularityError, match="meta device"):
+        analyze(meta, n_permutations=0, input_size=(16, 16))
+    nan = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3))
+    with torch.no_grad():
+        nan[1].weight[0, 0, 0, 0] = float("inf")
+    with pytest.raises(ModularityError, match="layer '1' has 1 NaN/Inf weight values"):
+        analyze(nan, n_permutations=0, input_size=(16, 16))
+
+
+def test_a_submodule_name_that_is_not_an_identifier_is_one_clear_error():
+    class Quoted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.add_module('a"b', nn.Conv2d(3, 4, 3))
+
+        def forward(self, x):
+            return getattr(self, 'a"b')(x)
+
+    with pytest.raises(ModularityError, match="could not trace Quoted"):
+        analyze(Quoted(), n_permutations=0, input_size=(16, 16))

@@ -232,3 +232,16 @@ def test_bad_arguments_are_one_error_line_with_status_2(args, message, capsys):
         main(["analyze", "alexnet", *args])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_the_same_command_twice_gives_the_same_summary_but_for_timing(cheap, tmp_path):
+    out = tmp_path / "a"
+    args = ["analyze", "googlenet", "--layers", "inception3a", "--permutations", "4", "--label-permutations",
+            "1000", "--quiet", "--input-size", "64", "64", "--out", str(out)]
+    assert main(args) == 0
+    first = json.loads((out / "summary.json").read_text())
+    assert main(args) == 0
+    second = json.loads((out / "summary.json").read_text())
+    for d in (first, second):
+        d.pop("runtime_s")
+    assert first == second and len(first["weights_sha256"]) == 64

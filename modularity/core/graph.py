@@ -644,19 +644,24 @@ def trace(module: nn.Module, input_size: tuple[int, int] = (224, 224), in_channe
     """
     was_training = module.training
     module.eval()
+    meta = next((n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta), None)
+    if meta is not None:
+        raise ModularityError(f"the module's tensor '{meta}' is on the meta device (shapes without data); "
+                              "load real weights into it (or build it on the CPU) before analysing")
     try:
         if isinstance(module, fx.GraphModule):
             gm = module
         else:
             try:
                 graph = _Tracer().trace(module)
-            except Exception as exc:  # fx raises many kinds: TraceError, TypeError, ...
+                gm = fx.GraphModule(module, graph)
+            except Exception as exc:  # fx raises many kinds: TraceError, TypeError, SyntaxError in codegen, ...
                 msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ModularityError(
                     f"torch.fx could not trace {type(module).__name__} ({msg}); models with "
-                    "data-dependent control flow need a traceable definition"
+                    "data-dependent control flow, or submodules whose names are not Python identifiers, need a "
+                    "traceable definition"
                 ) from None
-            gm = fx.GraphModule(module, graph)
         param = next(module.parameters(), None)
         dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
         device = param.device if param is not None else torch.device("cpu")
