@@ -12,13 +12,20 @@ import numpy as np
 __all__ = ["contingency", "adjusted_rand", "normalized_mutual_info"]
 
 
-def contingency(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Counts of each (label in ``a``, label in ``b``) pair."""
-    _, ai = np.unique(np.asarray(a), return_inverse=True)
-    _, bi = np.unique(np.asarray(b), return_inverse=True)
-    table = np.zeros((ai.max(initial=-1) + 1, bi.max(initial=-1) + 1), dtype=np.int64)
-    np.add.at(table, (ai, bi), 1)
-    return table
+def contingency(a: np.ndarray, b: np.ndarray, return_labels: bool = False):
+    """Counts of each (label in ``a``, label in ``b``) pair; with ``return_labels``, also the sorted labels.
+
+    Examples
+    --------
+    >>> table, la, lb = contingency(np.array([0, 0, 1]), np.array([5, 5, 5]), return_labels=True)
+    >>> table.tolist(), la.tolist(), lb.tolist()
+    ([[2], [1]], [0, 1], [5])
+    """
+    la, ai = np.unique(np.asarray(a), return_inverse=True)
+    lb, bi = np.unique(np.asarray(b), return_inverse=True)
+    n_a, n_b = len(la), len(lb)
+    table = np.bincount(ai.ravel() * n_b + bi.ravel(), minlength=n_a * n_b).reshape(n_a, n_b).astype(np.int64)
+    return (table, la, lb) if return_labels else table
 
 
 def _comb2(x: np.ndarray) -> float:

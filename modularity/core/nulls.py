@@ -42,7 +42,7 @@ from torch import nn
 from .graph import ChannelGraph
 from .magnitude import layer_magnitude, place_magnitude, reduce_kernel
 
-__all__ = ["MAX_SEED", "NULL_MODELS", "fit_margins", "degree_preserving_magnitude", "null_magnitude", "draw_rng", "shuffle_weight", "resample_weight", "reinit_weight", "null_weight", "empirical_p",
+__all__ = ["MAX_SEED", "study_rng", "as_generator", "NULL_MODELS", "fit_margins", "degree_preserving_magnitude", "null_magnitude", "draw_rng", "shuffle_weight", "resample_weight", "reinit_weight", "null_weight", "empirical_p",
            "NullSummary", "summarise_null", "layer_rng", "benjamini_hochberg", "binomial_ci"]
 
 NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit", "degree")
@@ -69,6 +69,20 @@ def layer_rng(seed: int, name: str, stream: int = 0) -> np.random.Generator:
     key = np.frombuffer(name.encode("utf-8"), dtype=np.uint8).astype(np.uint32).tolist()
     words = [seed & 0xFFFFFFFF, seed >> 32, stream & 0xFFFFFFFF, stream >> 32]
     return np.random.default_rng(np.random.SeedSequence([*words, len(key), *key]))
+
+
+def study_rng(seed: int, study: str) -> np.random.Generator:
+    """The generator of a named study (``clusterability``, ``agreement``, ``units``, ``calibration``, ...).
+
+    A named stream of :func:`layer_rng` (``"study:<name>"``), so no two studies
+    share random numbers and no salt is picked by hand.
+    """
+    return layer_rng(seed, f"study:{study}")
+
+
+def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """A numpy Generator from a seed, or the Generator itself (for functions that accept either)."""
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def draw_rng(seed: int, name: str, draw: int) -> np.random.Generator:

@@ -280,7 +280,7 @@ def cocluster_spectrum(a: np.ndarray, k: int, seed: int | np.random.Generator | 
         row_labels[rows], col_labels[cols] = 0, 0
         return row_labels, col_labels, values
     z = np.vstack([u[:, 1:k] / np.sqrt(dr)[:, None], v[:, 1:k] / np.sqrt(dc)[:, None]])
-    rs = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rs = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)  # see nulls.as_generator
     labels = kmeans(z, k, rs, n_init=n_init)
     row_labels[rows] = labels[: rows.sum()]
     col_labels[cols] = labels[rows.sum():]

@@ -22,8 +22,9 @@ from typing import Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score
 
+from ..core.metrics import adjusted_rand, contingency
+from ..core.nulls import study_rng
 from ..errors import ModularityError
 
 __all__ = ["Agreement", "LayerAgreement", "contingency", "cluster_agreement", "compare_results"]
@@ -80,22 +81,6 @@ class LayerAgreement:
         return {"layer": self.layer, "k_a": self.k_a, "k_b": self.k_b, **self.agreement.to_dict()}
 
 
-def contingency(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Contingency table of two labellings, with the sorted labels of each.
-
-    Examples
-    --------
-    >>> table, la, lb = contingency(np.array([0, 0, 1]), np.array([5, 5, 5]))
-    >>> table.tolist(), la.tolist(), lb.tolist()
-    ([[2], [1]], [0, 1], [5])
-    """
-    la, ia = np.unique(a, return_inverse=True)
-    lb, ib = np.unique(b, return_inverse=True)
-    table = np.zeros((len(la), len(lb)), dtype=int)
-    np.add.at(table, (ia, ib), 1)
-    return table, la, lb
-
-
 def _matched(table: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     rows, cols = linear_sum_assignment(table, maximize=True)
     return int(table[rows, cols].sum()), rows, cols
@@ -136,16 +121,16 @@ def cluster_agreement(labels_a: Sequence[int] | np.ndarray, labels_b: Sequence[i
     a, b = a[keep], b[keep]
     if len(a) == 0:
         raise ModularityError("the clusterings share no labelled unit")
-    table, la, lb = contingency(a, b)
+    table, la, lb = contingency(a, b, return_labels=True)
     hits, rows, cols = _matched(table)
     frac = hits / len(a)
     null_mean = p = None
     if n_permutations:
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xA61]))
-        null = np.array([_matched(contingency(a, rng.permutation(b))[0])[0] / len(a) for _ in range(n_permutations)])
+        rng = study_rng(seed, "agreement")
+        null = np.array([_matched(contingency(a, rng.permutation(b)))[0] / len(a) for _ in range(n_permutations)])
         null_mean = float(null.mean())
         p = float((np.sum(null >= frac - 1e-12) + 1) / (n_permutations + 1))
-    return Agreement(float(frac), float(adjusted_rand_score(a, b)), int(len(a)),
+    return Agreement(float(frac), adjusted_rand(a, b), int(len(a)),
                      [(int(la[r]), int(lb[c])) for r, c in zip(rows, cols)], table.tolist(), null_mean, p)
 
 

@@ -34,6 +34,7 @@ from torch import nn
 
 from ..analysis import analyze_layer
 from .clusterability import clusterability
+from ..core.nulls import study_rng
 from ..errors import ModularityError
 from ..core.graph import trace
 from .units import first_layer_analysis
@@ -83,7 +84,7 @@ class PlantedModules(nn.Module):
         if n_out % n_modules:
             raise ModularityError(f"n_out ({n_out}) must be a multiple of n_modules ({n_modules})")
         g = torch.Generator().manual_seed(int(seed))
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x9A7]))
+        rng = study_rng(seed, "calibration")
         self.mode = mode
         self.stem = nn.Conv2d(3, stem_width, 3, padding=1)
         n_units = n_modules * width

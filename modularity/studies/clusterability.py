@@ -44,10 +44,12 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from ..core.nulls import study_rng
+from ..results import significant
 from ..errors import ModularityError
 from ..core.graph import INPUT, ChannelGraph, trace
-from ..core.magnitude import reduce_kernel
-from ..core.nulls import NULL_MODELS, null_magnitude, summarise_null
+from ..core.magnitude import place_magnitude, reduce_kernel
+from ..core.nulls import NULL_MODELS, as_generator, null_magnitude, summarise_null
 
 __all__ = ["NetworkGraph", "ClusterabilityResult", "network_graph", "network_adjacency", "spectral_clusters",
            "ncut", "clusterability"]
@@ -146,16 +148,8 @@ def _folded_weight(graph: ChannelGraph, name: str) -> torch.Tensor:
 
 
 def _sparse_magnitude(graph: ChannelGraph, name: str, weight: torch.Tensor) -> sp.csr_matrix:
-    """L1 magnitudes of a (BN-folded) weight as a sparse ``(out, in_units)`` matrix (groups kept sparse)."""
-    layer = graph.layers[name]
-    red = reduce_kernel(weight, "l1")
-    out, per_in = red.shape
-    if layer.groups == 1:
-        return sp.csr_matrix(red)
-    per_out = out // layer.groups
-    rows = np.repeat(np.arange(out), per_in)
-    cols = ((np.arange(out) // per_out)[:, None] * per_in + np.arange(per_in)[None, :]).reshape(-1)
-    return sp.csr_matrix((red.reshape(-1), (rows, cols)), shape=(out, layer.in_units))
+    """L1 magnitudes of a (BN-folded) weight as a sparse ``(out, in_units)`` matrix (groups as zero blocks)."""
+    return sp.csr_matrix(place_magnitude(graph, name, reduce_kernel(weight, "l1"), fold_bn=False))
 
 
 def network_adjacency(graph: ChannelGraph, net: NetworkGraph,
@@ -278,7 +272,7 @@ def spectral_clusters(adj: sp.spmatrix | np.ndarray, k: int, seed: int | np.rand
         If ``k`` is below 2 or above the number of non-isolated nodes.
     """
     adj = sp.csr_matrix(adj, dtype=np.float64)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     deg = np.asarray(adj.sum(axis=1)).ravel()
     live = deg > 0
     n_live = int(live.sum())
@@ -366,7 +360,7 @@ class ClusterabilityResult:
         if self.n_shuffles == 0 or self.null_mean is None:
             return base + "; no shuffled networks, so no null (p and z are undefined)."
         z = "undefined (no spread)" if self.z is None else f"{self.z:.2f}"
-        verdict = ("more clusterable than" if self.p_value is not None and self.p_value <= 0.05 and self.ncut
+        verdict = ("more clusterable than" if significant(self.p_value) and self.ncut
                    < self.null_mean else "not detectably more clusterable than")
         return (base + f" vs {self.null_mean:.4f} +- {self.null_sd:.4f} over {self.n_shuffles} within-layer "
                 f"shuffles (z = {z}, empirical p = {self.p_value:.3g}): the network is {verdict} its shuffles. "
@@ -445,7 +439,7 @@ def clusterability(model_or_graph: "nn.Module | ChannelGraph", k: int = 12, n_sh
     net = network_graph(graph, include_linear)
     if k > net.n_nodes:
         raise ModularityError(f"k = {k} is larger than the number of units in the graph ({net.n_nodes})")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x6B1]))
+    rng = study_rng(seed, "clusterability")
     adj = network_adjacency(graph, net)
     labels = spectral_clusters(adj, k, rng, n_init)
     observed = ncut(adj, labels)

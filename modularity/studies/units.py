@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy.stats import rankdata
 
+from ..core.nulls import study_rng
 from ..errors import ModularityError
 from ..core.graph import INPUT, ChannelGraph
 from ..core.magnitude import downstream_profile
@@ -238,7 +239,7 @@ def first_layer_analysis(graph: ChannelGraph, layer: str | None = None, n_vector
     v = np.column_stack([c[2] for c in coords])  # units x tests
     v_rank = np.column_stack([rankdata(v[:, i]) for i in range(v.shape[1])])
     zv, zr = _zscore_cols(v), _zscore_cols(v_rank)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xC01]))
+    rng = study_rng(seed, "units")
     correlations: list[FactorCorrelation] = []
     best = {}
     for prop, x in props.items():

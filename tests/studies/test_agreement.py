@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from modularity.studies.agreement import cluster_agreement, compare_results, contingency
+from modularity.core.metrics import contingency
+from modularity.studies.agreement import cluster_agreement, compare_results
 from modularity.analysis import analyze
 from modularity.errors import ModularityError
 
@@ -45,7 +46,7 @@ def test_length_mismatch_raises():
 
 
 def test_contingency_counts():
-    table, la, lb = contingency(np.array([0, 1, 1]), np.array([2, 2, 3]))
+    table, la, lb = contingency(np.array([0, 1, 1]), np.array([2, 2, 3]), return_labels=True)
     assert table.tolist() == [[1, 0], [1, 1]] and la.tolist() == [0, 1] and lb.tolist() == [2, 3]
 
 
