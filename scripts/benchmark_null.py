@@ -44,7 +44,14 @@ import numpy as np, torch, torchvision
 torch.manual_seed(0)
 model = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True).eval()
 blocks, draws = sys.argv[1].split(","), int(sys.argv[2])
-from modularity.core.graph import trace
+import os, modularity
+NEW = os.path.isdir(os.path.join(os.path.dirname(modularity.__file__), "core"))  # the layout since the restructure
+if NEW:
+    from modularity.core.graph import trace
+    from modularity.core.magnitude import downstream_profile
+else:
+    from modularity.graph import trace
+    from modularity.magnitude import downstream_profile
 graph = trace(model, (224, 224))
 wall, cpu = time.perf_counter(), time.process_time()
 """
@@ -58,10 +65,6 @@ import warnings
 from threadpoolctl import threadpool_limits
 from sklearn.cluster import SpectralCoclustering
 from sklearn.metrics import adjusted_rand_score
-try:
-    from modularity.core.magnitude import downstream_profile
-except ImportError:
-    from modularity.magnitude import downstream_profile
 rng = np.random.default_rng(0)
 extra = {"min_p": None}
 ps = []
@@ -128,11 +131,12 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", tmp], capture_output=True)
     rows.append(("this tree, every draw (sequential_h=0)", _run(OURS, common + ['{"sequential_h": 0}'], str(ROOT))))
     rows.append(("this tree, defaults (sequential, h=10)", _run(OURS, common + ["{}"], str(ROOT))))
+    rows.append(("this tree, defaults, --jobs 2", _run(OURS, common + ['{"jobs": 2}'], str(ROOT))))
     base = rows[0][1]["wall_s"]
     lines = [f"## {date.today().isoformat()}: `python scripts/benchmark_null.py --draws {args.draws}`", "",
              f"googlenet (random init, torch seed 0), 8 Inception block outputs ({BLOCKS.replace(',', ', ')}), "
              f"{args.draws} null draws each; each contender in its own process on one BLAS thread.", "",
-             "| contender | wall (s) | CPU (s) | peak memory (MiB) | speed-up vs scikit-learn loop | smallest recovery p |",
+             "| contender | wall (s) | CPU (s, main process) | peak memory (MiB) | speed-up vs scikit-learn loop | smallest recovery p |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for name, r in rows:
         lines.append(f"| {name} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_rss_mib']:.0f} | "

@@ -191,3 +191,12 @@ def test_a_submodule_name_that_is_not_an_identifier_is_one_clear_error():
 
     with pytest.raises(ModularityError, match="could not trace Quoted"):
         analyze(Quoted(), n_permutations=0, input_size=(16, 16))
+
+
+@pytest.mark.slow
+def test_draws_shared_by_worker_processes_give_the_same_result():
+    model = PlantedNet(signal=0.5, seed=6)
+    one = analyze(model, layers="block", n_permutations=9, seed=2, input_size=(8, 8))
+    two = analyze(model, layers="block", n_permutations=9, seed=2, input_size=(8, 8), jobs=2)
+    assert one.layers[0].null_draws == two.layers[0].null_draws
+    assert one.layers[0].structure == two.layers[0].structure and one.layers[0].recovery == two.layers[0].recovery

@@ -144,10 +144,41 @@ def _top_right(m: np.ndarray, k: int, vectors: bool) -> tuple[np.ndarray, np.nda
             w, vec = out if vectors else (out, None)
             order = np.argsort(w)[::-1]
             return np.clip(w[order], 0.0, None), None if vec is None else vec[:, order]
+    if n >= _FLOAT32_MIN:
+        return _top_right_float32(m, k, vectors)
     out = eigh(m.T @ m, subset_by_index=[n - k, n - 1], eigvals_only=not vectors, driver="evr",
                check_finite=False)
     w, vec = out if vectors else (out, None)
     return np.clip(w[::-1], 0.0, None), None if vec is None else vec[:, ::-1]
+
+
+# From this many Gram columns the float32 route below is faster. Measured on one core on googlenet's
+# normalised Inception profiles: 752 columns 73 ms (float64 eigh) against 49 ms; 360 columns 14 against 9 ms;
+# at 256 columns float64 was faster (8 against 12 ms).
+_FLOAT32_MIN = 320
+_RITZ_EXTRA = 8
+
+
+def _top_right_float32(m: np.ndarray, k: int, vectors: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Top ``k`` eigenpairs of ``m.T @ m`` from a float32 eigensolve refined in float64 (Rayleigh-Ritz).
+
+    The float32 Gram matrix and its top ``k + 8`` eigenvectors cost about half
+    of the float64 solve; projecting ``m`` onto their span in float64 and
+    solving the small ``(k + 8)``-square problem restores double precision:
+    the leading 20 singular values of googlenet's Inception profiles agree with
+    the float64 solve to 1.3e-10 relative, and the leading vectors to a cosine
+    of 1 (six digits). The 8 extra vectors keep the span accurate at the
+    ``k``-th value when the spectrum is flat.
+    """
+    n = m.shape[1]
+    kk = min(n, k + _RITZ_EXTRA)
+    m32 = m.astype(np.float32)
+    _, v = eigh(m32.T @ m32, subset_by_index=[n - kk, n - 1], driver="evr", check_finite=False)
+    q, _ = np.linalg.qr(v.astype(np.float64))
+    b = m @ q
+    w, y = np.linalg.eigh(b.T @ b)
+    w = np.clip(w[::-1][:k], 0.0, None)
+    return w, (q @ y[:, ::-1][:, :k]) if vectors else None
 
 
 def _gram_safe(m: np.ndarray) -> tuple[np.ndarray, float]:

@@ -117,3 +117,14 @@ def test_large_profiles_keep_the_leading_spectrum(rng, monkeypatch):
     a = rng.random((80, 60))
     res = svd_variant(a, "raw")
     np.testing.assert_allclose(res.s, np.linalg.svd(a, compute_uv=False)[:10], rtol=1e-9)
+
+
+def test_float32_route_keeps_double_precision(rng):
+    from modularity.core import spectral as sp
+
+    a = rng.gamma(0.5, size=(500, sp._FLOAT32_MIN + 80))
+    an = sp.normalise_bipartite(a)
+    u, s, v = sp.top_singular(an, 20)
+    u0, s0, vt0 = np.linalg.svd(an, full_matrices=False)
+    np.testing.assert_allclose(s, s0[:20], rtol=1e-9)
+    assert np.all(np.abs(np.sum(v[:, :6] * vt0[:6].T, axis=0)) > 1 - 1e-6)
