@@ -151,6 +151,7 @@ def test_summary_has_the_documented_keys():
     assert layer["singular_values"] == sorted(layer["singular_values"], reverse=True)
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_result():
     model = PlantedNet(signal=1.0, seed=5)
     one = analyze(model, n_permutations=4, seed=3)

@@ -24,6 +24,7 @@ def cheap(monkeypatch):
     monkeypatch.setattr(pipeline, "write_results", write)
 
 
+@pytest.mark.slow
 def test_analyze_writes_summary_figures_and_graph(tmp_path):
     out = tmp_path / "res"
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
@@ -34,6 +35,7 @@ def test_analyze_writes_summary_figures_and_graph(tmp_path):
     assert len(list((out / "figures").glob("000_features.0_*.png"))) >= 2
 
 
+@pytest.mark.slow
 def test_a_previous_results_folder_is_replaced_whole(cheap, tmp_path):
     out = tmp_path / "res"
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
@@ -93,6 +95,7 @@ def test_stale_partial_folders_of_dead_runs_are_removed_and_live_ones_kept(cheap
     assert not dead.exists() and alive.exists() and other.exists()
 
 
+@pytest.mark.slow
 def test_report_refuses_a_partial_folder(cheap, tmp_path, capsys):
     out = tmp_path / "res"
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
@@ -120,6 +123,7 @@ def test_report_rebuilds_in_place_atomically(cheap, tmp_path, monkeypatch):
     assert after == before and sorted(p.name for p in tmp_path.iterdir()) == ["res"]
 
 
+@pytest.mark.slow
 def test_sigterm_while_writing_removes_the_temporary_folder(tmp_path):
     import signal
     import time
@@ -139,6 +143,7 @@ def test_sigterm_while_writing_removes_the_temporary_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_failure_while_writing_leaves_existing_output_untouched(cheap, tmp_path, monkeypatch):
     import modularity.pipeline
 
@@ -183,6 +188,7 @@ def test_corrupt_weights_file_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_mismatched_weights_name_the_keys(tmp_path, capsys):
     path = tmp_path / "r18.pth"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
@@ -197,11 +203,13 @@ def test_models_lists_the_offline_default(capsys):
     assert out.splitlines()[0].startswith("efficientnet_lite0  [offline: yes")
 
 
+@pytest.mark.slow
 def test_python_m_modularity_runs():
     proc = subprocess.run([sys.executable, "-m", "modularity", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "analyze" in proc.stdout
 
 
+@pytest.mark.slow
 def test_offline_default_runs_without_a_model_argument(tmp_path):
     out = tmp_path / "res"
     assert main(["analyze", "--layers", "_conv_stem", "--permutations", "2", "--quiet", "--out", str(out)]) == 0
@@ -234,6 +242,7 @@ def test_bad_arguments_are_one_error_line_with_status_2(args, message, capsys):
     assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ") and message in err
 
 
+@pytest.mark.slow
 def test_the_same_command_twice_gives_the_same_summary_but_for_timing(cheap, tmp_path):
     out = tmp_path / "a"
     args = ["analyze", "googlenet", "--layers", "inception3a", "--permutations", "4", "--label-permutations",

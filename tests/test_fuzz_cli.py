@@ -530,6 +530,7 @@ def test_bad_commands_are_refused_cleanly(argv, tmp_path, capsys, monkeypatch):
 
 # -- a few cases as a user runs them: a real process, under a memory limit ----------------------------------------
 
+@pytest.mark.slow
 def test_subprocess_pickle_with_code_is_refused_and_never_runs(tmp_path):
     _evil_zip(tmp_path / "w.pt")
     before = _tree(tmp_path)
@@ -538,6 +539,7 @@ def test_subprocess_pickle_with_code_is_refused_and_never_runs(tmp_path):
     assert "refused for safety" in err
 
 
+@pytest.mark.slow
 def test_subprocess_nan_onnx_is_refused(tmp_path):
     (tmp_path / "m.onnx").write_bytes(_onnx_nan(tmp_path / "m.onnx"))
     before = _tree(tmp_path)

@@ -34,7 +34,6 @@ def _summaries() -> dict[str, dict]:
     return out
 
 
-@pytest.mark.slow
 def test_summary_numbers_are_unchanged():
     expected = json.loads(GOLDEN.read_text())
     assert json.loads(json.dumps(_summaries())) == expected

@@ -25,6 +25,7 @@ def _executed_weighted_modules(model: nn.Module, size) -> set[str]:
     return seen
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_every_executed_conv_and_linear_becomes_a_layer(name):
     model = build_torchvision(name)
@@ -48,6 +49,7 @@ def test_googlenet_inception3a_branches_and_consumers(aux_logits, transform_inpu
                                           "inception3b.branch3.0.conv", "inception3b.branch4.1.conv"]
 
 
+@pytest.mark.slow
 def test_googlenet_transform_input_maps_rgb_to_conv1_inputs():
     g = trace(tvm.googlenet(weights=None, aux_logits=False, transform_input=True, init_weights=True))
     (edge,) = g.edges_between("input", "conv1.conv")
@@ -127,6 +129,7 @@ def test_wrong_input_size_gives_a_clear_error():
         trace(build_torchvision("alexnet"), (1, 1))
 
 
+@pytest.mark.slow
 def test_block_output_concat_is_named_by_its_block_when_it_also_concatenates_inside():
     g = trace(build_torchvision("inception_v3"), input_size("inception_v3"))
     block = g.layers["Mixed_7b"]

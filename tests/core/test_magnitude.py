@@ -39,6 +39,7 @@ def test_batchnorm_scale_multiplies_rows():
     np.testing.assert_allclose(layer_magnitude(g, "2"), 2 * layer_magnitude(g, "2", fold_bn=False))
 
 
+@pytest.mark.slow
 def test_linear_after_flatten_sums_over_positions():
     g = trace(build_torchvision("alexnet"))
     profile = downstream_profile(g, "features.10")
@@ -46,6 +47,7 @@ def test_linear_after_flatten_sums_over_positions():
     np.testing.assert_allclose(profile.matrix, w)
 
 
+@pytest.mark.slow
 def test_inception_profile_stacks_the_four_consumers():
     g = trace(build_torchvision("googlenet"))
     p = downstream_profile(g, "inception3a")
@@ -98,6 +100,7 @@ def test_replacement_weights_change_the_profile():
     assert np.all(p.matrix == 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", ["l2", "max"])
 def test_linear_after_flatten_combines_positions_with_the_norm(norm):
     g = trace(build_torchvision("alexnet"))

@@ -64,6 +64,7 @@ def test_first_conv_is_the_layer_reading_the_input(planted):
     assert first_conv(graph) == "stem"
 
 
+@pytest.mark.slow
 def test_write_results_writes_every_output(folder):
     names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     expected = {"summary.json", "arrays.npz", "layers.csv", "units.csv", "report.html", "report.pdf",
@@ -75,6 +76,7 @@ def test_write_results_writes_every_output(folder):
     assert any(n.endswith("_confusion.svg") for n in names)
 
 
+@pytest.mark.slow
 def test_rebuild_report_redraws_from_the_folder_alone(folder, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
@@ -105,6 +107,7 @@ def test_load_arrays_rejects_arrays_of_another_run(folder, tmp_path):
         load_arrays(copy, load_summary(copy))
 
 
+@pytest.mark.slow
 def test_cli_report_rebuilds_a_folder(folder, tmp_path, capsys):
     copy = tmp_path / "cli"
     shutil.copytree(folder, copy)

@@ -69,6 +69,7 @@ def test_html_explains_the_method(report_folder):
         assert phrase in html, phrase
 
 
+@pytest.mark.slow
 def test_html_links_only_existing_files(planted, tmp_path):
     result, graph = planted()
     arrays = figure_arrays(graph, result)

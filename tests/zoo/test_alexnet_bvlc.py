@@ -30,6 +30,7 @@ def test_forward_reaches_a_6x6_map_at_both_input_sizes(size):
         assert alexnet_bvlc()(torch.zeros(1, 3, size, size)).shape == (1, 1000)
 
 
+@pytest.mark.slow
 def test_onnx_conversion_matches_the_onnx_reference(random_alexnet, onnx_reference):
     model = alexnet_bvlc()
     model.load_state_dict(state_dict_from_onnx(random_alexnet), strict=True)

@@ -35,6 +35,7 @@ def fetched(tmp_path_factory):
     return out, d / "npm" / "nsfwjs-4.3.0.tgz"
 
 
+@pytest.mark.slow
 def test_script_writes_safetensors_with_provenance(fetched):
     from safetensors import safe_open
 
@@ -45,6 +46,7 @@ def test_script_writes_safetensors_with_provenance(fetched):
     assert meta["fine_tuned_modules"].split(",")[0] == "Mixed_6d.branch1x1"
 
 
+@pytest.mark.slow
 def test_registry_loads_converted_file_with_all_keys(fetched):
     from modularity.zoo.registry import load_model
 
@@ -67,6 +69,7 @@ def _photo() -> torch.Tensor:
     return torch.nn.functional.interpolate(img, size=(299, 299), mode="bilinear", align_corners=True)
 
 
+@pytest.mark.slow
 def test_forward_on_a_photo_is_finite_and_neutral(fetched):
     from modularity.zoo.registry import load_model
 
@@ -90,6 +93,7 @@ def test_tampered_tarball_is_refused(fetched, tmp_path):
     assert not (tmp_path / "x.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_converted_model_traces_with_inception_concat_labels(fetched):
     graph = pytest.importorskip("modularity.core.graph")
     from modularity.zoo.registry import load_model

@@ -42,6 +42,7 @@ def test_state_dict_keys_and_shapes_are_lucents():
     assert got == lucent_shapes()
 
 
+@pytest.mark.slow
 def test_fx_traced_forward_gives_1008_class_probabilities():
     model = inceptionv1_lucid()
     gm = fx.symbolic_trace(model)

@@ -245,6 +245,7 @@ def test_torch_export_of_resnet18_round_trips_with_module_path_names(tmp_path):
 
 @pytest.mark.parametrize("stem", ["light_squeezenet", "light_inception_v2",
                                   pytest.param("light_densenet121", marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_more_light_fixtures_match_their_expected_output(light_dir, stem):
     loaded = load_onnx(light_dir / f"{stem}.onnx")
     with torch.no_grad():

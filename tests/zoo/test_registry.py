@@ -47,6 +47,7 @@ def test_unknown_weights_name_lists_choices():
         load_model("alexnet", "IMAGENET9K")
 
 
+@pytest.mark.slow
 def test_googlenet_pretrained_aux_weights_are_dropped(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     member = resolve_weights_enum("googlenet", "DEFAULT")
