@@ -97,7 +97,7 @@ def select_layers(graph: ChannelGraph, pattern: str | None = None) -> list[str]:
         try:
             rx = re.compile(pattern[1:-1])
         except re.error as exc:
-            raise ModularityError(f"--layers '{pattern}' is not a valid regular expression ({exc}); use shell "
+            raise ModularityError(f"layers '{pattern}' is not a valid regular expression ({exc}); use shell "
                                   "globs such as 'inception*', or /regex/") from None
         chosen = [n for n in names if rx.search(n)]
     else:
@@ -105,7 +105,7 @@ def select_layers(graph: ChannelGraph, pattern: str | None = None) -> list[str]:
         chosen = [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs)]
     if not chosen:
         shown = ", ".join(names[:40]) + (f", ... ({len(names)} in all)" if len(names) > 40 else "")
-        raise ModularityError(f"--layers '{pattern}' matches no layer; available layers: {shown}")
+        raise ModularityError(f"layers '{pattern}' matches no layer; available layers: {shown}")
     return chosen
 
 
@@ -586,7 +586,7 @@ def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, redu
     ('features.0', 64)
     """
     if n_permutations < 0:
-        raise ModularityError(f"--permutations must be 0 or more, got {n_permutations}")
+        raise ModularityError(f"n_permutations must be 0 or more, got {n_permutations}")
     if null not in NULL_MODELS:
         raise ModularityError(f"unknown null model '{null}'; choose one of {', '.join(NULL_MODELS)}")
     if null == "degree" and expand == "signed":
@@ -603,6 +603,9 @@ def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, redu
     start = time.perf_counter()
     graph = graph or trace(loaded.module, size)
     names = select_layers(graph, layers)
+    if not names:
+        raise ModularityError(f"{loaded.name} has no layer to analyse: no conv, linear or concatenation output is "
+                              "read by another layer")
     check_finite(graph)
     if n_label_permutations < 1:
         raise ModularityError(f"label permutations must be 1 or more, got {n_label_permutations}")

@@ -201,3 +201,8 @@ def test_draws_shared_by_worker_processes_give_the_same_result():
     two = analyze(model, layers="block", n_permutations=9, seed=2, input_size=(8, 8), jobs=2)
     assert one.layers[0].null_draws == two.layers[0].null_draws
     assert one.layers[0].structure == two.layers[0].structure and one.layers[0].recovery == two.layers[0].recovery
+
+
+def test_a_module_with_nothing_to_analyse_is_refused():
+    with pytest.raises(ModularityError, match="has no layer to analyse"):
+        analyze(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), n_permutations=0, input_size=(16, 16))
