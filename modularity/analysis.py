@@ -376,6 +376,7 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         clusters=obs.col_labels.tolist(), n_dead=int((obs.col_labels < 0).sum()),
         recovery=recovery, structure=Structure(ncut), shape=list(a.shape),
         blocks=[list(b) for b in profile.blocks], row_clusters=obs.row_labels.tolist(), null_draws=null_draws,
+        profile=profile,
     )
 
 

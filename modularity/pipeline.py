@@ -146,7 +146,8 @@ def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
     """
     folder = Path(folder)
     result.save(folder / "summary.json")
-    profiles = profiles_for(graph, result)
+    kept = {layer.name: layer.profile for layer in result.layers if layer.profile is not None}
+    profiles = kept if len(kept) == len(result.layers) else profiles_for(graph, result)  # the analysis kept them
     arrays = figure_arrays(graph, result, profiles)
     written = [folder / "summary.json", save_arrays(arrays, folder / "arrays.npz")]
     written += write_tables(result, folder)

@@ -11,12 +11,13 @@ import math
 import types
 import typing
 from dataclasses import MISSING as _MISSING
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .core.magnitude import Profile
 from .core.nulls import NullSummary
 from .errors import ModularityError
 
@@ -24,6 +25,7 @@ __all__ = ["SCHEMA_VERSION", "ALPHA", "COLUMNS", "Column", "Control", "NullSumma
            "LayerResult", "AnalysisResult", "load_summary", "significant"]
 
 SCHEMA_VERSION = 1
+TRANSIENT = {"transient": True}  # dataclass field metadata: kept in memory, never in summary.json
 ALPHA = 0.05
 """Significance level of every verdict the tool states (reports, summaries, figures)."""
 
@@ -136,6 +138,10 @@ class LayerResult:
     null_draws : dict of str to list of float
         The statistic of every null draw: ``ncut`` always; ``ari`` and ``nmi``
         where the layer has true branches.
+    profile : Profile or None
+        The downstream profile the analysis measured, kept in memory so that the
+        outputs (figures, unit graph) need not rebuild it; not written to
+        ``summary.json`` (None after :func:`load_summary`).
     """
 
     name: str
@@ -159,6 +165,7 @@ class LayerResult:
     blocks: list[list[Any]]
     row_clusters: list[int] = field(default_factory=list)
     null_draws: dict[str, list[float]] = field(default_factory=dict)
+    profile: Profile | None = field(default=None, repr=False, compare=False, metadata=TRANSIENT)
 
     def __repr__(self) -> str:
         row = self.row()
@@ -238,8 +245,12 @@ class AnalysisResult:
         raise KeyError(name)
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict (the content of ``summary.json``)."""
-        return _jsonable(asdict(self))
+        """A JSON-ready dict (the content of ``summary.json``; in-memory fields such as profiles left out)."""
+        slim = replace(self, layers=[replace(layer, profile=None) for layer in self.layers])
+        data = asdict(slim)
+        for layer in data["layers"]:
+            layer.pop("profile", None)
+        return _jsonable(data)
 
     def save(self, path: str | Path) -> None:
         """Write ``summary.json``: objects indented, lists of numbers on one line, floats to 7 digits."""
@@ -462,6 +473,8 @@ def _build(cls: type, data: Any, path: str) -> Any:
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for f in fields(cls):
+        if f.metadata.get("transient"):
+            continue
         where = f"{path}.{f.name}" if path != "summary.json" else f"summary.json: {f.name}"
         if f.name not in data:
             if f.default is not _MISSING or f.default_factory is not _MISSING:
