@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--jobs", type=_count(0), default=1,
                    help="worker processes for the layers (default: 1; 0: one per CPU core); "
                         "results do not depend on it")
+    a.add_argument("--unit-graph-top-k", type=_count(0), default=16, metavar="K",
+                   help="unit graph: keep each consumer unit's K strongest incoming connections, lowered until "
+                        "the graph has at most 50000 edges (default: 16; the K used is in the graph's "
+                        "metadata); 0 writes every connection as unit_graph.graphml.gz")
     a.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
     m = sub.add_parser("models", help="list the model sources and where their weights come from",
@@ -154,7 +158,7 @@ def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
                      n_permutations=args.permutations, seed=args.seed, null=args.null, input_size=size,
                      n_label_permutations=args.label_permutations, sequential_h=args.stop_after,
                      progress=not args.quiet, command=_command(argv), graph=graph, jobs=args.jobs)
-    pipeline.save_results(result, graph, out, progress=not args.quiet)
+    pipeline.save_results(result, graph, out, progress=not args.quiet, top_k=args.unit_graph_top_k)
     if not args.quiet:
         _print_summary(result, out)
     return 0

@@ -119,7 +119,7 @@ def analyze(model: "nn.Module | LoadedModel | str | None" = None, weights: str |
 
 def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Path, progress: bool = False,
                   top_k: int | None = DEFAULT_TOP_K, max_edges: int | None = DEFAULT_MAX_EDGES,
-                  formats: Sequence[str] = tuple(GRAPH_FORMATS),
+                  formats: Sequence[str] = ("graphml", "gexf", "node_link", "cytoscape"),
                   unit_formats: Sequence[str] = UNIT_FORMATS) -> list[Path]:
     """Write every output of an analysis into ``folder`` (which must exist).
 
@@ -133,7 +133,11 @@ def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
     progress : bool
         Progress bar while drawing figures.
     top_k, max_edges
-        Unit-graph size (see :func:`modularity.output.export.unit_graph`).
+        Unit-graph size: each consumer unit's ``top_k`` strongest incoming
+        edges, lowered until the graph has at most ``max_edges`` edges (see
+        :func:`modularity.output.export.unit_graph`; the ``top_k`` used is in the
+        graph's metadata). ``top_k=0`` writes every connection, as
+        ``unit_graph.graphml.gz``.
     formats, unit_formats
         Formats of the layer-level and the unit-level graph. The unit graph
         defaults to GraphML and GEXF only: for a whole ~50-layer network each
@@ -151,6 +155,8 @@ def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
     arrays = figure_arrays(graph, result, profiles)
     written = [folder / "summary.json", save_arrays(arrays, folder / "arrays.npz")]
     written += write_tables(result, folder)
+    if top_k == 0:  # every connection: as compressed GraphML only, which networkx, Gephi and Cytoscape read
+        top_k, max_edges, unit_formats = None, None, ("graphml_gz",)
     written += write_exports(result, graph, folder, profiles, top_k, max_edges, formats, unit_formats)
     written += build_reports(result, arrays, folder, progress=progress)
     return written

@@ -254,3 +254,17 @@ def test_the_same_command_twice_gives_the_same_summary_but_for_timing(cheap, tmp
     for d in (first, second):
         d.pop("runtime_s")
     assert first == second and len(first["weights_sha256"]) == 64
+
+
+@pytest.mark.slow
+def test_unit_graph_top_k_is_recorded_and_zero_writes_every_connection(tmp_path):
+    import networkx as nx
+
+    out = tmp_path / "res"
+    assert main(["analyze", *SMALL, "--unit-graph-top-k", "2", "--out", str(out)]) == 0
+    assert nx.read_graphml(out / "unit_graph.graphml").graph["top_k"] == 2
+    full = tmp_path / "full"
+    assert main(["analyze", *SMALL, "--unit-graph-top-k", "0", "--out", str(full)]) == 0
+    g = nx.read_graphml(full / "unit_graph.graphml.gz")
+    assert not (full / "unit_graph.graphml").exists()
+    assert g.number_of_edges() > nx.read_graphml(out / "unit_graph.graphml").number_of_edges()

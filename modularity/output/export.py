@@ -44,7 +44,7 @@ DEFAULT_TOP_K = 16
 DEFAULT_MAX_EDGES = 50_000
 # format name -> file suffix
 GRAPH_FORMATS = {"graphml": ".graphml", "gexf": ".gexf", "node_link": ".node_link.json",
-                 "cytoscape": ".cytoscape.json"}
+                 "cytoscape": ".cytoscape.json", "graphml_gz": ".graphml.gz"}
 LAYER_COLUMNS = [c.key for c in COLUMNS]
 
 
@@ -277,8 +277,9 @@ def write_graph(g: nx.Graph, path: str | Path, fmt: str | None = None) -> Path:
     ----------
     g : networkx graph
     path : str or Path
-    fmt : {"graphml", "gexf", "node_link", "cytoscape"}, optional
-        Guessed from the file name when omitted.
+    fmt : {"graphml", "gexf", "node_link", "cytoscape", "graphml_gz"}, optional
+        Guessed from the file name when omitted. ``graphml_gz`` is gzip-compressed
+        GraphML, the compact form for full unit graphs of large models.
 
     Returns
     -------
@@ -286,7 +287,7 @@ def write_graph(g: nx.Graph, path: str | Path, fmt: str | None = None) -> Path:
     """
     path = Path(path)
     fmt = fmt or _guess_format(path)
-    if fmt == "graphml":
+    if fmt in ("graphml", "graphml_gz"):  # networkx compresses a path ending in .gz
         nx.write_graphml(g, str(path))
     elif fmt == "gexf":
         nx.write_gexf(g, str(path))
@@ -326,7 +327,7 @@ def read_graph(path: str | Path, fmt: str | None = None) -> nx.Graph:
     """
     path = Path(path)
     fmt = fmt or _guess_format(path)
-    if fmt == "graphml":
+    if fmt in ("graphml", "graphml_gz"):
         return nx.read_graphml(str(path))
     if fmt == "gexf":
         g = nx.read_gexf(str(path))

@@ -534,7 +534,7 @@ def write_tables(result: AnalysisResult, folder: str | Path) -> list[Path]:
 def write_exports(result: AnalysisResult, graph: ChannelGraph, folder: str | Path,
                   profiles: Mapping[str, Profile] | None = None, top_k: int | None = DEFAULT_TOP_K,
                   max_edges: int | None = DEFAULT_MAX_EDGES,
-                  formats: Sequence[str] = tuple(GRAPH_FORMATS),
+                  formats: Sequence[str] = ("graphml", "gexf", "node_link", "cytoscape"),
                   unit_formats: Sequence[str] | None = None) -> list[Path]:
     """Write the layer-level graph in ``formats`` and the unit-level graph in ``unit_formats``.
 
