@@ -96,7 +96,7 @@ from modularity.analysis import analyze
 kwargs = json.loads(sys.argv[3])
 res = analyze(model, graph=graph, layers=",".join(blocks), n_permutations=draws, **kwargs)
 extra = {"min_p": min(l.recovery.p_value for l in res.layers),
-         "draws_used": sum(l.structure.ncut["n"] if isinstance(l.structure, dict) else l.structure.ncut.n
+         "draws_used": sum(l.structure["ncut"]["n"] if isinstance(l.structure, dict) else l.structure.ncut.n
                            for l in res.layers)}
 """ + _REPORT
 
@@ -107,7 +107,9 @@ def _run(code: str, args: list[str], pythonpath: str | None = None) -> dict:
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False)
+    # cwd: a -c child puts its working folder first on sys.path, ahead of PYTHONPATH
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False,
+                          cwd=pythonpath or tempfile.gettempdir())
     if proc.returncode != 0:
         raise SystemExit(f"benchmark child failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -122,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     common = [BLOCKS, str(args.draws)]
     rows = []
     rows.append(("scikit-learn re-fit loop", _run(SKLEARN, common)))
+    rows.append((f"scikit-learn re-fit loop, {10 * args.draws} draws", _run(SKLEARN, [BLOCKS, str(10 * args.draws)])))
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", tmp, args.previous],
                        capture_output=True, check=True)
