@@ -6,7 +6,14 @@ from modularity.core.methods import DEFAULT_METHOD, METHODS, cocluster_columns
 from modularity.core.metrics import adjusted_rand
 from modularity.errors import ModularityError
 
-ALL = list(METHODS)
+try:
+    import sknetwork  # noqa: F401
+    HAVE_SKNETWORK = True
+except ImportError:  # scikit-network is optional: only the community methods need it
+    HAVE_SKNETWORK = False
+
+ALL = [pytest.param(m, marks=pytest.mark.skipif(not HAVE_SKNETWORK, reason="needs scikit-network"))
+       if m.startswith(("louvain", "leiden")) else m for m in METHODS]
 
 
 def _blocks(rng, k=4, rows=8, cols=6, noise=0.05):
