@@ -44,11 +44,13 @@ from .core.graph import ChannelGraph, trace
 from .core.magnitude import downstream_profile, layer_magnitude
 from .core.nulls import (NULL_MODELS, NullSummary, benjamini_hochberg, draw_rng, layer_rng, null_magnitude,
                          null_weight, summarise_null)
+from .core.methods import DEFAULT_METHOD, METHODS, cocluster_columns
 from .core.permutation import besag_clifford, gpd_tail_p_value, label_permutation_test
 from .results import AnalysisResult, Control, LayerResult, Recovery, Structure
 from .zoo import LoadedModel
 from .core.metrics import adjusted_rand, normalized_mutual_info
-from .core.spectral import SVD_VARIANTS, bipartite_ncut, choose_k, cocluster, cocluster_spectrum, kmeans, svd_variant
+from .core.spectral import (SVD_VARIANTS, bipartite_ncut, choose_k, cocluster_spectrum, kmeans,
+                             normalise_bipartite, svd_variant, top_singular_values)
 
 __all__ = ["analyze", "analyze_layer", "select_layers", "matrix_statistics", "units_exchangeable"]
 
@@ -142,8 +144,37 @@ def _column_norm_labels(a: np.ndarray, k: int, live: np.ndarray, rng: np.random.
     return labels
 
 
+def _rows_from_columns(a: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Each live row joins the column cluster that receives the largest share of its weight (per cluster volume)."""
+    rows = np.full(a.shape[0], -1)
+    live_cols = cols >= 0
+    if not live_cols.any():
+        return rows
+    k = int(cols.max()) + 1
+    h = np.zeros((a.shape[1], k))
+    h[np.flatnonzero(live_cols), cols[live_cols]] = 1.0
+    vol = np.maximum(a.sum(axis=0) @ h, 1e-300)
+    score = (a @ h) / vol
+    live_rows = a.any(axis=1)
+    rows[live_rows] = score[live_rows].argmax(axis=1)
+    return rows
+
+
+def _cocluster(a: np.ndarray, k: int, rng: np.random.Generator, n_top: int,
+               method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and leading normalised singular values by ``method`` (see :mod:`modularity.core.methods`)."""
+    if method == DEFAULT_METHOD:
+        return cocluster_spectrum(a, k, rng, n_values=n_top)
+    cols = cocluster_columns(a, k, method, rng)
+    live_r, live_c = a.any(axis=1), a.any(axis=0)
+    values = top_singular_values(normalise_bipartite(a[np.ix_(live_r, live_c)]), n_top) if live_c.any() else \
+        np.zeros(0)
+    return _rows_from_columns(a, cols), cols, values
+
+
 def matrix_statistics(a: np.ndarray, k: int, branches: np.ndarray | None,
-                      rng: np.random.Generator, n_top: int = N_NULL_SPECTRUM) -> _Stats:
+                      rng: np.random.Generator, n_top: int = N_NULL_SPECTRUM,
+                      method: str = DEFAULT_METHOD) -> _Stats:
     """Co-cluster a profile matrix and compute every statistic that gets a null.
 
     Parameters
@@ -157,7 +188,7 @@ def matrix_statistics(a: np.ndarray, k: int, branches: np.ndarray | None,
     n_top : int
         Leading singular values kept per variant for the null spectrum.
     """
-    rows, cols, s_norm = cocluster_spectrum(a, k, rng, n_values=n_top)
+    rows, cols, s_norm = _cocluster(a, k, rng, n_top, method)
     live = cols >= 0
     ari = nmi = ari_unit = ari_norms = None
     cols_unit = cols_norms = None
@@ -165,7 +196,7 @@ def matrix_statistics(a: np.ndarray, k: int, branches: np.ndarray | None,
         ari, nmi = _ari_nmi(branches, cols, live)
         norms = np.linalg.norm(a, axis=0)
         unit = np.divide(a, norms[None, :], out=np.zeros_like(a), where=norms[None, :] > 0)
-        _, cols_unit = cocluster(unit, k, rng)
+        _, cols_unit, _ = _cocluster(unit, k, rng, 0, method)
         ari_unit, _ = _ari_nmi(branches, cols_unit, live)
         cols_norms = _column_norm_labels(a, k, live, rng)
         ari_norms, _ = _ari_nmi(branches, cols_norms, live)
@@ -224,7 +255,7 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
                   k: int | None = None, k_max: int = 12, n_permutations: int = 100, seed: int = 0,
                   null: str = "shuffle", n_label_permutations: int = N_LABEL_PERMUTATIONS,
                   sequential_h: int = SEQUENTIAL_H, recovery_test: str = "auto",
-                  executor: "Executor | None" = None) -> LayerResult:
+                  executor: "Executor | None" = None, method: str = DEFAULT_METHOD) -> LayerResult:
     """Analyse one producer layer of a traced graph.
 
     Parameters
@@ -263,6 +294,9 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         null and re-fits weight draws elsewhere; the others force one route
         (``label-permutation`` where units are not exchangeable gives a wrong
         null: it exists to compare the two, as ``scripts/null_equivalence.py`` does).
+    method : str
+        How to co-cluster: a name of :data:`modularity.core.methods.METHODS`;
+        the default is the one the recovery benchmark chose (``reports/methods.md``).
     executor : concurrent.futures.Executor, optional
         Computes null draws in parallel, in batches; its workers must hold the
         graph (see :func:`_init_worker`). Every draw has its own seed and the
@@ -288,7 +322,7 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         k_used, k_source = int(len(np.unique(branches))), "branches"
     else:
         k_used, k_source = choose_k(a, k_max), "eigengap"
-    obs = matrix_statistics(a, k_used, branches, layer_rng(seed, name))
+    obs = matrix_statistics(a, k_used, branches, layer_rng(seed, name), method=method)
     if recovery_test not in ("auto", "label-permutation", "weight-shuffle"):
         raise ModularityError(f"unknown recovery test '{recovery_test}'; choose auto, label-permutation or "
                               "weight-shuffle")
@@ -297,7 +331,7 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         or (recovery_test == "auto" and units_exchangeable(graph, name, reduction, expand, null)))
     refit_branches = branches if (branches is not None and not by_labels) else None
 
-    task = _DrawTask(name, tuple(profile.consumers), reduction, expand, null, seed, k_used, refit_branches)
+    task = _DrawTask(name, tuple(profile.consumers), reduction, expand, null, seed, k_used, refit_branches, method)
     null_stats: list[_Stats] = []
     batch = 1 if executor is None else 2 * max(1, getattr(executor, "_max_workers", 2))
     while len(null_stats) < n_permutations:
@@ -398,11 +432,12 @@ class _DrawTask:
     seed: int
     k: int
     branches: np.ndarray | None
+    method: str = DEFAULT_METHOD
 
     def __call__(self, graph: ChannelGraph, index: int) -> _Stats:
         rng = draw_rng(self.seed, self.name, index)
         a_null = _null_profile(graph, self.name, list(self.consumers), self.reduction, self.expand, self.null, rng)
-        return matrix_statistics(a_null, self.k, self.branches, rng)
+        return matrix_statistics(a_null, self.k, self.branches, rng, method=self.method)
 
 
 def _worker_draw(job: tuple[_DrawTask, int]) -> _Stats:
@@ -547,7 +582,7 @@ def _versions() -> dict[str, str]:
 def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, reduction: str = "l1", expand: str = "depthwise", k: int | None = None,
             k_max: int = 12, n_permutations: int = 100, seed: int = 0, null: str = "shuffle",
             n_label_permutations: int = N_LABEL_PERMUTATIONS, sequential_h: int = SEQUENTIAL_H,
-            input_size: tuple[int, int] | None = None,
+            method: str = DEFAULT_METHOD, input_size: tuple[int, int] | None = None,
             progress: bool = False, command: str = "", graph: ChannelGraph | None = None,
             jobs: int = 1) -> AnalysisResult:
     """Analyse every producer layer of a model (or those matching ``layers``).
@@ -560,7 +595,7 @@ def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, redu
         :func:`modularity.pipeline.analyze` (``modularity.analyze``).
     layers : str, optional
         Layer pattern (see :func:`select_layers`).
-    reduction, expand, k, k_max, n_permutations, seed, null, n_label_permutations, sequential_h
+    reduction, expand, k, k_max, n_permutations, seed, null, n_label_permutations, sequential_h, method
         See :func:`analyze_layer`.
     input_size : (int, int), optional
         Input size for tracing (default: the model's own).
@@ -612,13 +647,16 @@ def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, redu
         raise ModularityError(f"label permutations must be 1 or more, got {n_label_permutations}")
     if sequential_h < 0:
         raise ModularityError(f"the sequential stopping count must be 0 or more, got {sequential_h}")
+    if method not in METHODS:
+        raise ModularityError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
     options = dict(reduction=reduction, expand=expand, k=k, k_max=k_max, n_permutations=n_permutations,
-                   seed=seed, null=null, n_label_permutations=n_label_permutations, sequential_h=sequential_h)
+                   seed=seed, null=null, n_label_permutations=n_label_permutations, sequential_h=sequential_h,
+                   method=method)
     results = _run_layers(graph, names, options, jobs, progress, loaded.name)
     _adjust_across_layers(results)
     return AnalysisResult(
         model=loaded.name, weights=loaded.weights, seed=seed, n_permutations=n_permutations, null=null,
-        n_label_permutations=n_label_permutations, sequential_h=sequential_h,
+        n_label_permutations=n_label_permutations, sequential_h=sequential_h, method=method,
         reduction=reduction, expand=expand, layers=results, weights_sha256=loaded.weights_sha256,
         provenance=loaded.provenance, input_size=list(size), versions=_versions(), command=command,
         runtime_s=time.perf_counter() - start,

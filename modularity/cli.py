@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--expand", choices=("none", "depthwise", "product", "signed"), default="depthwise",
                    help="look through depthwise consumers (default), also through 1x1 bottlenecks "
                         "(product / signed), or not at all (none)")
+    a.add_argument("--method", default="dhillon_km1_cols_sv_r10", metavar="NAME",
+                   help="co-clustering method (default: dhillon_km1_cols_sv_r10, chosen by the recovery benchmark "
+                        "in reports/methods.md; also current, sklearn_scc, sklearn_sbc_bistochastic, ...)")
     a.add_argument("--k", type=_count(2), default=None,
                    help="number of co-clusters (default: number of true branches, else eigengap)")
     a.add_argument("--input-size", type=_size, nargs=2, metavar=("H", "W"), default=None,
@@ -157,6 +160,7 @@ def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     result = analyze(loaded, layers=args.layers, reduction=args.reduction, expand=args.expand, k=args.k,
                      n_permutations=args.permutations, seed=args.seed, null=args.null, input_size=size,
                      n_label_permutations=args.label_permutations, sequential_h=args.stop_after,
+                     method=args.method,
                      progress=not args.quiet, command=_command(argv), graph=graph, jobs=args.jobs)
     pipeline.save_results(result, graph, out, progress=not args.quiet, top_k=args.unit_graph_top_k)
     if not args.quiet:

@@ -229,6 +229,7 @@ class AnalysisResult:
     null: str = "shuffle"
     n_label_permutations: int = 0
     sequential_h: int = 0
+    method: str = "current"
     weights_sha256: str | None = None
     provenance: str = ""
     input_size: list[int] = field(default_factory=lambda: [224, 224])

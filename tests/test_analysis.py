@@ -27,17 +27,18 @@ def test_label_permutation_p_values_need_no_refit(monkeypatch):
     import modularity.analysis as analysis
 
     calls = []
-    real = analysis.cocluster
+    real = analysis.cocluster_spectrum
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(analysis, "cocluster", counting)
+    monkeypatch.setattr(analysis, "cocluster_spectrum", counting)
     g = trace(PlantedNet(signal=1.0, seed=1), (8, 8))
     res = analyze_layer(g, "block", n_permutations=7, seed=0, sequential_h=0)
     assert res.structure.ncut.n == 7 and res.recovery.method == "label-permutation"
-    assert len(calls) == 1  # the unit-norm control of the observation only: no control re-fit per draw
+    # The observation and its unit-norm control, then one co-clustering per draw: no control re-fit per draw.
+    assert len(calls) == 2 + 7
 
 
 def test_grouped_consumers_keep_the_weight_shuffle_null():
@@ -206,3 +207,12 @@ def test_draws_shared_by_worker_processes_give_the_same_result():
 def test_a_module_with_nothing_to_analyse_is_refused():
     with pytest.raises(ModularityError, match="has no layer to analyse"):
         analyze(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), n_permutations=0, input_size=(16, 16))
+
+
+def test_another_method_can_be_chosen_and_is_recorded():
+    res = analyze(PlantedNet(signal=2.0, seed=1), layers="block", n_permutations=2, method="sklearn_scc",
+                  input_size=(8, 8))
+    assert res.method == "sklearn_scc" and res.layers[0].recovery.ari > 0.5
+    assert min(res.layers[0].row_clusters) >= 0
+    with pytest.raises(ModularityError, match="unknown method 'nope'"):
+        analyze(PlantedNet(), layers="block", n_permutations=0, method="nope", input_size=(8, 8))

@@ -249,20 +249,33 @@ def choose_k(a: np.ndarray, k_max: int = 12) -> int:
 
 
 def cocluster(a: np.ndarray, k: int, seed: int | np.random.Generator | None = 0,
-              n_init: int = 4) -> tuple[np.ndarray, np.ndarray]:
+              n_init: int = 10, joint: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Spectral co-clustering (see :func:`cocluster_spectrum`, which also returns the spectrum)."""
-    rows, cols, _ = cocluster_spectrum(a, k, seed, n_init)
+    rows, cols, _ = cocluster_spectrum(a, k, seed, n_init, joint=joint)
     return rows, cols
 
 
 def cocluster_spectrum(a: np.ndarray, k: int, seed: int | np.random.Generator | None = 0,
-                       n_init: int = 4, n_values: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       n_init: int = 10, n_values: int = 0,
+                       joint: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spectral co-clustering of the rows and columns of a non-negative matrix.
 
-    Dhillon's bipartite spectral partitioning, with one change: the embedding
-    uses the ``k - 1`` leading non-trivial singular vectors (Ng-Jordan-Weiss
-    style) instead of ``ceil(log2 k)``, which keeps exact block structure exactly
-    recoverable for many clusters.
+    The default (``joint=False``), chosen by the recovery benchmark
+    (``reports/methods.md``, ``dhillon_km1_cols_sv_r10`` there): the ``k``
+    leading singular vectors of ``D_r^-1/2 A D_c^-1/2`` (the ``k - 1`` leading
+    non-trivial ones and the leading one, which is constant after scaling on a
+    connected graph and a block indicator on a disconnected one), each scaled
+    by its singular value and by ``D^-1/2``; k-means (best of ``n_init``) on the
+    **columns alone**; each row then joins the column cluster whose centroid is
+    nearest in the same embedding. On 24 planted and real cases it averaged ARI
+    0.478 against 0.285 for scikit-learn's ``SpectralCoclustering`` and 0.294
+    for the joint variant: clustering rows and columns together lets the rows
+    of a weakly connected consumer (a grouped conv beside a dense one) pull
+    every column into one cluster (ARI 0 where columns alone give 1).
+
+    ``joint=True`` is Dhillon's joint clustering of rows and columns with the
+    ``k - 1`` non-trivial vectors, unscaled (this package's default before the
+    benchmark; ``modularity.core.methods.current``).
 
     Parameters
     ----------
@@ -277,6 +290,8 @@ def cocluster_spectrum(a: np.ndarray, k: int, seed: int | np.random.Generator | 
     n_values : int
         Also return this many leading singular values of the normalised matrix
         (they come from the same decomposition).
+    joint : bool
+        Cluster rows and columns together (see above).
 
     Returns
     -------
@@ -286,12 +301,17 @@ def cocluster_spectrum(a: np.ndarray, k: int, seed: int | np.random.Generator | 
     values : ndarray
         The ``n_values`` leading singular values of ``D_r^-1/2 A D_c^-1/2``.
 
+    References
+    ----------
+    Dhillon, I. S. (2001). Co-clustering documents and words using bipartite
+    spectral graph partitioning. KDD 2001, 269-274.
+
     Examples
     --------
     >>> a = np.kron(np.eye(2), np.ones((3, 2)))
     >>> rows, cols, _ = cocluster_spectrum(a, 2)
-    >>> len(set(cols[:2])), len(set(cols)), bool(cols[0] != cols[2])
-    (1, 2, True)
+    >>> len(set(cols[:2])), len(set(cols)), bool(cols[0] != cols[2]), rows.tolist()
+    (1, 2, True, [0, 0, 0, 1, 1, 1])
     """
     a = np.asarray(a, dtype=np.float64)
     row_labels = np.full(a.shape[0], -1)
@@ -306,15 +326,26 @@ def cocluster_spectrum(a: np.ndarray, k: int, seed: int | np.random.Generator | 
     dr, dc = sub.sum(axis=1), sub.sum(axis=0)
     an = sub / np.sqrt(dr)[:, None] / np.sqrt(dc)[None, :]
     u, values, v = top_singular(an, max(k, n_values))
+    s = values[:k]
     values = values[:n_values]
     if k == 1:
         row_labels[rows], col_labels[cols] = 0, 0
         return row_labels, col_labels, values
-    z = np.vstack([u[:, 1:k] / np.sqrt(dr)[:, None], v[:, 1:k] / np.sqrt(dc)[:, None]])
     rs = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)  # see nulls.as_generator
-    labels = kmeans(z, k, rs, n_init=n_init)
-    row_labels[rows] = labels[: rows.sum()]
-    col_labels[cols] = labels[rows.sum():]
+    if joint:
+        z = np.vstack([u[:, 1:k] / np.sqrt(dr)[:, None], v[:, 1:k] / np.sqrt(dc)[:, None]])
+        labels = kmeans(z, k, rs, n_init=n_init)
+        row_labels[rows] = labels[: rows.sum()]
+        col_labels[cols] = labels[rows.sum():]
+        return (*_relabel(row_labels, col_labels), values)
+    keep = np.flatnonzero(s > 1e-6 * s[0])  # vectors of a zero singular value are arbitrary
+    zc = v[:, keep] * s[keep] / np.sqrt(dc)[:, None]
+    zr = u[:, keep] * s[keep] / np.sqrt(dr)[:, None]
+    labels = kmeans(zc, k, rs, n_init=n_init)
+    centres = np.stack([zc[labels == c].mean(axis=0) if np.any(labels == c) else np.full(len(keep), np.inf)
+                        for c in range(k)])
+    col_labels[cols] = labels
+    row_labels[rows] = ((zr[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1).argmin(axis=1)
     return (*_relabel(row_labels, col_labels), values)
 
 
