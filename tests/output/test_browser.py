@@ -12,10 +12,8 @@ import shutil
 
 import pytest
 
-from modularity.output.figures import figure_arrays, profiles_for
-from modularity.output.report import build_reports
 
-from tests.output.test_report import WEIRD
+from tests.output.conftest import WEIRD  # noqa: F401 - the name the report must render
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
@@ -41,17 +39,6 @@ pytestmark = [
                        reason="Chromium or chromedriver is not installed "
                               "(Debian: apt-get install chromium chromium-driver); CI installs them"),
 ]
-
-
-@pytest.fixture(scope="module")
-def report_folder(planted, tmp_path_factory):
-    """Reports of a PlantedNet result whose concat layer got a non-ASCII, markup-like, very long name."""
-    result, graph = planted()
-    arrays = figure_arrays(graph, result, profiles_for(graph, result))
-    result.layers[-1].name = WEIRD
-    folder = tmp_path_factory.mktemp("report")
-    build_reports(result, arrays, folder)
-    return folder
 
 
 @pytest.fixture
@@ -100,7 +87,8 @@ def png_width(path) -> int:
 @pytest.mark.slow  # about 10 s, mostly building the report
 def test_html_renders_in_headless_chromium(report_folder, driver, tmp_path):
     set_width(driver, 1280)
-    driver.get((report_folder / "report.html").as_uri())  # returns after the load event
+    folder, _ = report_folder
+    driver.get((folder / "report.html").as_uri())  # returns after the load event
     state = driver.execute_script(
         "return {check: document.documentElement.dataset.check, images: document.images.length,"
         " broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length}")

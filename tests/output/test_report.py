@@ -6,21 +6,10 @@ import re
 
 import pytest
 
-from modularity.output.figures import figure_arrays, profiles_for
+from modularity.output.figures import figure_arrays
 from modularity.output.report import build_reports, findings
 
-WEIRD = "blöck_ユニット_<b>&\"x\"_" + "very_long_layer_name_" * 6 + "$a$"
-
-
-@pytest.fixture(scope="module")
-def report_folder(planted, tmp_path_factory):
-    """Reports of a PlantedNet result whose concat layer got a non-ASCII, markup-like, very long name."""
-    result, graph = planted()
-    arrays = figure_arrays(graph, result, profiles_for(graph, result))
-    result.layers[-1].name = WEIRD
-    folder = tmp_path_factory.mktemp("report")
-    build_reports(result, arrays, folder)
-    return folder, result
+from tests.output.conftest import WEIRD
 
 
 def test_findings_count_layers_beyond_null(planted):
