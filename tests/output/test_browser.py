@@ -13,7 +13,6 @@ import shutil
 import pytest
 
 
-from tests.output.conftest import WEIRD  # noqa: F401 - the name the report must render
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
