@@ -41,7 +41,7 @@ from torch import nn
 
 from .errors import ModularityError
 from .core.graph import ChannelGraph, trace
-from .core.magnitude import downstream_profile, layer_magnitude
+from .core.magnitude import downstream_profile
 from .core.nulls import (NULL_MODELS, NullSummary, benjamini_hochberg, draw_rng, layer_rng, null_magnitude,
                          null_weight, summarise_null)
 from .core.methods import DEFAULT_METHOD, METHODS, cocluster_columns

@@ -27,7 +27,7 @@ from . import analysis
 from .core.graph import ChannelGraph, trace
 from .errors import ModularityError
 from .folders import MARKER, atomic_output_dir, check_output_dir, is_results_dir
-from .output.export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, GRAPH_FORMATS, clusterability_rows, write_csv)
+from .output.export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, clusterability_rows, write_csv)
 from .output.figures import figure_arrays, load_arrays, profiles_for, save_arrays, write_exports, write_tables
 from .output.plots import clusterability_figure
 from .output.report import build_reports, rebuild_report

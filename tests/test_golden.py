@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 GOLDEN = Path(__file__).parent / "data" / "golden_summary.json"
 VOLATILE = ("versions", "command", "runtime_s")

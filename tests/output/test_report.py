@@ -9,7 +9,6 @@ import pytest
 from modularity.output.figures import figure_arrays
 from modularity.output.report import build_reports, findings
 
-from tests.output.conftest import WEIRD
 
 
 def test_findings_count_layers_beyond_null(planted):
