@@ -46,7 +46,7 @@ __all__ = [
     "ARRAYS_VERSION", "MATRIX_MAX", "FigureInfo", "layer_file_stem", "profiles_for", "matrix_view",
     "first_conv", "filter_view", "figure_arrays", "save_arrays", "load_arrays", "confusion_table",
     "cluster_fractions", "network_data", "featured_layers", "draw_figures", "write_tables", "write_exports",
-    "UNIT_FORMATS", "quiet_glyphs",
+    "quiet_glyphs",
 ]
 
 ARRAYS_VERSION = 1
