@@ -32,13 +32,13 @@ import fnmatch
 import platform
 import re
 import time
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from .backends import BACKENDS, Backend, make_backend
 from .errors import ModularityError
 from .core.graph import ChannelGraph, trace
 from .core.magnitude import downstream_profile
@@ -255,7 +255,7 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
                   k: int | None = None, k_max: int = 12, n_permutations: int = 100, seed: int = 0,
                   null: str = "shuffle", n_label_permutations: int = N_LABEL_PERMUTATIONS,
                   sequential_h: int = SEQUENTIAL_H, recovery_test: str = "auto",
-                  executor: "Executor | None" = None, method: str = DEFAULT_METHOD) -> LayerResult:
+                  backend: Backend | None = None, method: str = DEFAULT_METHOD) -> LayerResult:
     """Analyse one producer layer of a traced graph.
 
     Parameters
@@ -276,8 +276,11 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         Upper bound for the eigengap choice.
     n_permutations : int
         Most draws of every consumer's weights from the null model, each
-        re-fitted (0 skips the null). Draws stop early once ``sequential_h``
-        of them are at least as extreme as the observation.
+        re-fitted, for the n-cut, the null spectrum band and, where the units
+        are not exchangeable, the recovery (0 skips them; recovery p-values
+        from label permutations need no draws and are computed regardless).
+        Draws stop early once ``sequential_h`` of them are at least as extreme
+        as the observation.
     seed : int
         Seeds the null draws, permutations and k-means; the result depends only
         on the seed and the layer.
@@ -297,11 +300,11 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
     method : str
         How to co-cluster: a name of :data:`modularity.core.methods.METHODS`;
         the default is the one the recovery benchmark chose (``reports/methods.md``).
-    executor : concurrent.futures.Executor, optional
-        Computes null draws in parallel, in batches; its workers must hold the
-        graph (see :func:`_init_worker`). Every draw has its own seed and the
-        sequential test reads them in index order, so results are identical
-        with or without it.
+    backend : Backend, optional
+        Computes null draws in parallel, in batches (see
+        :mod:`modularity.backends`; its shared object must be ``graph``). Every
+        draw has its own seed and the sequential test reads them in index
+        order, so results are identical with or without it.
 
     Returns
     -------
@@ -326,18 +329,17 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
     if recovery_test not in ("auto", "label-permutation", "weight-shuffle"):
         raise ModularityError(f"unknown recovery test '{recovery_test}'; choose auto, label-permutation or "
                               "weight-shuffle")
-    by_labels = branches is not None and n_permutations > 0 and (
+    by_labels = branches is not None and (  # needs no weight draws: also with n_permutations = 0
         recovery_test == "label-permutation"
         or (recovery_test == "auto" and units_exchangeable(graph, name, reduction, expand, null)))
     refit_branches = branches if (branches is not None and not by_labels) else None
 
     task = _DrawTask(name, tuple(profile.consumers), reduction, expand, null, seed, k_used, refit_branches, method)
     null_stats: list[_Stats] = []
-    batch = 1 if executor is None else 2 * max(1, getattr(executor, "_max_workers", 2))
+    batch = 1 if backend is None or backend.workers <= 1 else 2 * backend.workers
     while len(null_stats) < n_permutations:
         indices = range(len(null_stats), min(n_permutations, len(null_stats) + batch))
-        drawn = [task(graph, i) for i in indices] if executor is None else list(executor.map(_worker_draw, [
-            (task, i) for i in indices]))
+        drawn = [task(graph, i) for i in indices] if batch == 1 else backend.map(_draw, [(task, i) for i in indices])
         for stats in drawn:  # the same prefix as one at a time: results do not depend on the batch size
             null_stats.append(stats)
             if sequential_h and _stop(obs, null_stats, sequential_h, refit_branches is not None):
@@ -440,9 +442,9 @@ class _DrawTask:
         return matrix_statistics(a_null, self.k, self.branches, rng, method=self.method)
 
 
-def _worker_draw(job: tuple[_DrawTask, int]) -> _Stats:
+def _draw(graph: ChannelGraph, job: tuple[_DrawTask, int]) -> _Stats:
     task, index = job
-    return task(_WORKER_GRAPH, index)
+    return task(graph, index)
 
 
 def _control_permutations(n: int) -> int:
@@ -463,53 +465,19 @@ def _stop(obs: _Stats, draws: list[_Stats], h: int, recovery: bool) -> bool:
     return not recovery or sum(d.ari >= obs.ari - tol for d in draws) >= h
 
 
-_WORKER_GRAPH: ChannelGraph | None = None
-
-
-class _one_thread:
-    """Run BLAS and torch on one thread inside the block, restoring the settings after.
-
-    The matrices here are small to mid-sized and decomposed hundreds of times;
-    multi-threaded BLAS spends more time synchronising (and spinning, when the
-    machine is busy) than computing: one thread per process measured 3-6x faster
-    per null draw on two cores, and parallelism comes from ``jobs`` instead.
-    """
-
-    def __enter__(self) -> "_one_thread":
-        from threadpoolctl import threadpool_limits
-
-        self._torch = torch.get_num_threads()
-        self._limits = threadpool_limits(1)
-        torch.set_num_threads(1)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._limits.restore_original_limits()
-        torch.set_num_threads(self._torch)
-
-
-def _init_worker(graph: ChannelGraph) -> None:
-    global _WORKER_GRAPH
-    _WORKER_GRAPH = graph
-    torch.set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        pass
-
-
-def _worker_layer(name: str, options: dict) -> LayerResult:
-    return analyze_layer(_WORKER_GRAPH, name, **options)
+def _layer(graph: ChannelGraph, job: tuple[str, dict]) -> LayerResult:
+    name, options = job
+    return analyze_layer(graph, name, **options)
 
 
 def _run_layers(graph: ChannelGraph, names: list[str], options: dict, jobs: int, progress: bool,
-                label: str) -> list[LayerResult]:
-    """Analyse ``names`` in order, in this process or in ``jobs`` worker processes."""
-    import os
+                label: str, backend: str = "local", scheduler: str | None = None) -> list[LayerResult]:
+    """Analyse ``names`` in order on ``backend`` (see :mod:`modularity.backends`).
 
-    jobs = (os.cpu_count() or 1) if jobs == 0 else jobs
+    With at least as many layers as workers, each worker analyses whole
+    layers; with fewer, the layers run here one by one and the workers share
+    each layer's null draws. Either way the numbers are the same.
+    """
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -517,37 +485,17 @@ def _run_layers(graph: ChannelGraph, names: list[str], options: dict, jobs: int,
         bar = tqdm(total=len(names), desc=f"analysing {label}", unit="layer", leave=False)
     results: dict[str, LayerResult] = {}
     try:
-        if jobs <= 1:
-            with _one_thread():
+        with make_backend(graph, jobs, backend, scheduler) as runner:
+            if runner.workers <= 1 or len(names) < runner.workers:
                 for name in names:
                     if bar is not None:
                         bar.set_postfix_str(name[-40:])
-                    results[name] = analyze_layer(graph, name, **options)
+                    results[name] = analyze_layer(graph, name, backend=runner, **options)
                     if bar is not None:
                         bar.update()
-        elif len(names) < jobs:  # fewer layers than workers: the workers share each layer's null draws
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(graph,)) as pool, \
-                    _one_thread():
-                for name in names:
-                    if bar is not None:
-                        bar.set_postfix_str(name[-40:])
-                    results[name] = analyze_layer(graph, name, executor=pool, **options)
-                    if bar is not None:
-                        bar.update()
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(min(jobs, len(names)), mp_context=ctx, initializer=_init_worker,
-                                     initargs=(graph,)) as pool:
-                futures = {pool.submit(_worker_layer, name, options): name for name in names}
-                for fut in as_completed(futures):
-                    results[futures[fut]] = fut.result()
+            else:
+                for i, result in runner.as_completed(_layer, [(name, options) for name in names]):
+                    results[names[i]] = result
                     if bar is not None:
                         bar.update()
     finally:
@@ -567,16 +515,18 @@ def _adjust_across_layers(results: list[LayerResult]) -> None:
 
 
 def _versions() -> dict[str, str]:
-    import networkx
-    import scipy
-    import sklearn
-    import torchvision
+    """Versions of what the numbers depend on, read from package metadata (importing scikit-learn costs 0.5 s)."""
+    from importlib.metadata import PackageNotFoundError, version
 
     from . import __version__
 
-    return {"modularity": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
-            "scikit-learn": sklearn.__version__, "networkx": networkx.__version__}
+    out = {"modularity": __version__, "python": platform.python_version(), "torch": torch.__version__}
+    for dist in ("torchvision", "numpy", "scipy", "scikit-learn", "networkx"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
+            out[dist] = "unknown"
+    return out
 
 
 def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, reduction: str = "l1", expand: str = "depthwise", k: int | None = None,
@@ -584,7 +534,7 @@ def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, redu
             n_label_permutations: int = N_LABEL_PERMUTATIONS, sequential_h: int = SEQUENTIAL_H,
             method: str = DEFAULT_METHOD, input_size: tuple[int, int] | None = None,
             progress: bool = False, command: str = "", graph: ChannelGraph | None = None,
-            jobs: int = 1) -> AnalysisResult:
+            jobs: int = 1, backend: str = "local", scheduler: str | None = None) -> AnalysisResult:
     """Analyse every producer layer of a model (or those matching ``layers``).
 
     Parameters
@@ -606,9 +556,15 @@ def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, redu
     graph : ChannelGraph, optional
         A graph already traced from this model.
     jobs : int
-        Worker processes for the layers (1: in this process; 0: one per CPU core).
-        Results do not depend on it: each layer's randomness depends only on
-        ``seed`` and the layer's name.
+        Worker processes (1: in this process; 0: one per CPU core), or the
+        workers of a local Dask cluster. Results do not depend on it: each
+        draw's randomness depends only on ``seed``, the layer's name and the
+        draw's index.
+    backend : {"local", "dask"}
+        Where the work runs (see :mod:`modularity.backends`).
+    scheduler : str, optional
+        Address of a running Dask scheduler; without one, ``backend="dask"``
+        starts a ``LocalCluster`` of ``jobs`` workers.
 
     Returns
     -------
@@ -649,10 +605,12 @@ def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, redu
         raise ModularityError(f"the sequential stopping count must be 0 or more, got {sequential_h}")
     if method not in METHODS:
         raise ModularityError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+    if backend not in BACKENDS:
+        raise ModularityError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
     options = dict(reduction=reduction, expand=expand, k=k, k_max=k_max, n_permutations=n_permutations,
                    seed=seed, null=null, n_label_permutations=n_label_permutations, sequential_h=sequential_h,
                    method=method)
-    results = _run_layers(graph, names, options, jobs, progress, loaded.name)
+    results = _run_layers(graph, names, options, jobs, progress, loaded.name, backend, scheduler)
     _adjust_across_layers(results)
     return AnalysisResult(
         model=loaded.name, weights=loaded.weights, seed=seed, n_permutations=n_permutations, null=null,
