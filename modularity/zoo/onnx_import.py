@@ -28,6 +28,26 @@ opset (an opset-9 ``Unsqueeze`` takes its axes as an attribute, an opset-13 one 
 an input) before conversion. A Caffe2-style scale layer after a batch norm
 (``BatchNormalization`` -> ``Mul`` by a per-channel constant -> ``Add`` of one) is
 folded into the ``nn.BatchNorm2d``, so the tracer sees one batch norm.
+Shape arithmetic that exporters emit (``Shape`` -> ``Gather`` -> ``Unsqueeze`` ->
+``Concat`` -> ``Reshape`` or ``Resize``) is folded the same way once the shapes of
+the dummy input are known, so the module is specialised to the import's input size.
+
+Modern exports: elementwise ``Add``/``Sub``/``Mul``/``Div``/``Pow`` broadcast as in
+ONNX (a per-channel constant, or a squeeze-and-excitation gate of N x C x 1 x 1
+that scales the feature map; the gate's convs are layers of their own). The
+exporters' spellings of SiLU (``x * Sigmoid(x)``) and hard-swish (``x *
+HardSigmoid(x)``, Paddle's ``x * Clip(x + 3, 0, 6) / 6``) become ``nn.SiLU`` and
+``nn.Hardswish``. ``Split``/``Slice`` along channels or positions become
+``torch.split`` / indexing, ``Resize``/``Upsample`` an ``nn.Upsample``.
+
+Where the channels stop being channels (a detection head's ``Reshape`` to N x C x
+HW or ``Transpose`` to channels-last, a ``ConvTranspose``, a reduction over
+channels, ...), the graph *ends*: every layer up to there is imported, the tensors
+read there become the module's outputs, and nothing after them is converted.
+``module.meta["onnx_import"]`` records each end (node, op, reason, tensors kept)
+and how many weighted ONNX nodes lie beyond; :func:`import_notes` says it in a line.
+An op the importer does not know still refuses the model with one line naming
+the op and the node, unless it lies beyond an end.
 
 Bad files are refused with one line: a missing, empty or unreadable file, a
 corrupt protobuf, weights holding NaN or infinite values (naming the
@@ -53,13 +73,28 @@ from .checkpoints import check_readable_file, sha256_file
 from .source import LoadedModel
 
 __all__ = ["SUPPORTED_OPS", "load_onnx", "read_onnx", "onnx_to_graph_module", "fold_constants",
-           "sanitize_name"]
+           "sanitize_name", "import_notes"]
 
 SUPPORTED_OPS = (
-    "Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh",
-    "Clip", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LRN", "Dropout",
-    "Softmax", "Concat", "Add", "Sum", "Mul", "Flatten", "Reshape", "Squeeze", "Identity", "Pad",
+    "Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "LeakyRelu", "PRelu", "Elu", "Sigmoid",
+    "HardSigmoid", "HardSwish", "Softplus", "Mish", "Tanh", "Clip", "Sqrt", "Exp", "Abs", "Neg",
+    "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LRN", "Dropout", "Softmax",
+    "Concat", "Split", "Slice", "Add", "Sub", "Mul", "Div", "Pow", "Sum", "Flatten", "Reshape",
+    "Squeeze", "Unsqueeze", "Transpose", "Expand", "Identity", "Cast", "Pad", "Resize", "Upsample",
+    "ReduceMean", "ReduceMax", "ReduceSum", "Shape", "ConvTranspose",
 )
+# Ops that always end the channel graph when they read a feature map (their outputs are not channels the
+# tracer can follow); the value is the reason recorded.
+_ENDING_OPS = {
+    "ConvTranspose": "a transposed convolution, which the channel tracer does not follow",
+    "Gather": "indexing a feature map",
+    "GatherElements": "indexing a feature map",
+    "TopK": "selecting values of a feature map",
+    "ArgMax": "an arg-max over a feature map",
+    "NonMaxSuppression": "non-maximum suppression of detections",
+    "Range": "a range built from a feature map",
+    "Tile": "tiling a feature map",
+}
 _FOLDABLE_ONLY = ("Constant", "ConstantOfShape")
 _DEFAULT_SIZE = (224, 224)
 # Guards against files that declare absurd sizes: no CNN weight, constant or feature map needs more values
@@ -317,6 +352,24 @@ def _input_spec(model, consts) -> tuple[str, tuple[int, int], int, bool]:
     return inp.name, size, channels, static
 
 
+def _resolve_shape(src: list[int], shape: list[int], allowzero: bool) -> list[int] | None:
+    """An ONNX Reshape target with its 0 (copy) and -1 (infer) entries resolved; None if it does not fit."""
+    out = [src[i] if d == 0 and not allowzero and i < len(src) else d for i, d in enumerate(shape)]
+    total = int(np.prod(src))
+    if out.count(-1) > 1:
+        return None
+    if -1 in out:
+        rest = int(np.prod([d for d in out if d != -1]))
+        if rest == 0 or total % rest:
+            return None
+        out[out.index(-1)] = total // rest
+    return out if int(np.prod(out)) == total else None
+
+
+class _End(Exception):
+    """Raised by an op handler before it emits anything: the channels stop being channels here."""
+
+
 class _Converter:
     """Builds the fx graph node by node, running each new op on a dummy input for shapes."""
 
@@ -343,6 +396,9 @@ class _Converter:
             for n in node.input:
                 self.consumers[n].append(node)
         self.graph_outputs = {o.name for o in model.graph.output}
+        self.dead: set[str] = set()  # ONNX tensors beyond an end of the channel graph
+        self.ends: list[dict[str, Any]] = []
+        self.kept: list[str] = []  # feature maps read where the graph ends: the module's extra outputs
 
     # -- naming --------------------------------------------------------------
     def unique(self, base: str) -> str:
@@ -470,21 +526,96 @@ class _Converter:
         for i, node in enumerate(self.onnx_nodes):
             if i in self.folded or i in self.skip:
                 continue
+            ins = [self.fused.get(n, n) for n in node.input if n]
+            if any(n in self.dead for n in ins):
+                self._beyond_end(node, ins)
+                continue
+            if node.domain in ("", "ai.onnx") and ins and all(n in self.consts for n in ins):
+                self._fold_now(i, node)  # shape arithmetic on a feature map's (now known) shape
+                continue
             if node.domain not in ("", "ai.onnx"):
                 raise self.unsupported(node)
-            handler = getattr(self, f"op_{node.op_type}", None)
-            if handler is None or node.op_type not in SUPPORTED_OPS:
-                raise self.unsupported(node)
-            handler(node)
-        outs = []
+            try:
+                if node.op_type in _ENDING_OPS:
+                    raise _End(_ENDING_OPS[node.op_type])
+                handler = getattr(self, f"op_{node.op_type}", None)
+                if handler is None or node.op_type not in SUPPORTED_OPS:
+                    raise self.unsupported(node)
+                handler(node)
+            except _End as end:
+                self._end(node, ins, str(end))
+        outs, names = [], []
         for o in self.model.graph.output:
             name = self.fused.get(o.name, o.name)
+            if name in self.dead or (self.ends and name in self.consts):
+                continue
             if name not in self.nodes:
                 raise ModularityError(f"ONNX graph output '{o.name}' is a constant or is not produced")
             outs.append(self.nodes[name])
+            names.append(o.name)
+        for name in self.kept:
+            if self.nodes[name] not in outs:
+                outs.append(self.nodes[name])
+                names.append(name)
+        if not outs or (self.ends and all(n.op == "placeholder" for n in outs)):
+            first = self.ends[0] if self.ends else {"onnx_node": "?", "op": "?", "reason": "no output"}
+            raise ModularityError(f"the ONNX graph ends at node '{first['onnx_node']}' ({first['op']}: "
+                                  f"{first['reason']}) before any feature map")
         self.graph.output(outs[0] if len(outs) == 1 else tuple(outs))
         gm = fx.GraphModule(self.root, self.graph, class_name="OnnxModel")
+        gm.graph.eliminate_dead_code()
+        gm.delete_all_unused_submodules()
+        gm.recompile()
+        gm.meta["onnx_import"] = self._record(names)
         return gm.eval()
+
+    # -- ends of the channel graph -------------------------------------------
+    def _keep(self, names) -> None:
+        for n in names:
+            if n in self.nodes and n not in self.consts and n not in self.kept and self.vals[n].dim() >= 2:
+                self.kept.append(n)
+
+    def _end(self, node, ins: list[str], reason: str) -> None:
+        """The channel graph ends at ``node``: keep the feature maps it reads as outputs, skip what follows."""
+        live = [n for n in ins if n in self.nodes and n not in self.consts]
+        shapes = ", ".join(str(list(self.vals[n].shape)) for n in live)
+        self.ends.append({"onnx_node": node.name or node.output[0], "op": node.op_type,
+                          "reason": f"{reason} (input {shapes})" if shapes else reason,
+                          "kept": [n for n in live if self.vals[n].dim() >= 2]})
+        self._keep(live)
+        self.dead.update(o for o in node.output if o)
+
+    def _beyond_end(self, node, ins: list[str]) -> None:
+        self._keep(n for n in ins if n not in self.dead)
+        self.dead.update(o for o in node.output if o)
+
+    def _fold_now(self, i: int, node) -> None:
+        feeds = {n: self.consts[n] for n in node.input if n}
+        try:
+            results = _fold_one(node, _onnx_opsets(self.model), feeds)
+        except ModularityError:
+            raise
+        except Exception as exc:
+            raise ModularityError(f"cannot evaluate constant ONNX node '{node.name or node.output[0]}' "
+                                  f"({node.op_type}, opset {self.opset}): {_first_line(exc)}") from None
+        for out, val in zip(node.output, results):
+            if out:
+                self.consts[out] = np.asarray(val)
+                self.origin[out] = out
+        self.folded.add(i)
+
+    def _record(self, outputs: list[str]) -> dict[str, Any]:
+        weighted = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+        beyond = [n for n in self.onnx_nodes if n.op_type in weighted and any(o in self.dead for o in n.output)]
+        return {
+            "input_size": list(self.input_size),
+            "outputs": outputs,
+            "ends": self.ends,
+            "weighted_nodes_beyond_ends": len(beyond),
+            "weighted_nodes_beyond_ends_ops": dict(sorted(
+                {op: sum(1 for n in beyond if n.op_type == op) for op in weighted if
+                 any(n.op_type == op for n in beyond)}.items())),
+        }
 
     def _check_extra_outputs(self, node, what: str) -> None:
         for extra in node.output[1:]:
@@ -545,7 +676,8 @@ class _Converter:
 
     def _linear(self, node, x: str, weight: np.ndarray, bias: np.ndarray | None, out: str) -> None:
         if self.vals[x].dim() != 2:
-            raise self.unsupported(node, f"a {self.vals[x].dim()}-D input (only N x features)")
+            raise _End(f"a matrix product over the last axis of a {self.vals[x].dim()}-D tensor "
+                       "(only N x features is a linear layer on channels)")
         name = self.unique(self.weight_stem(node, node.input[1]))
         lin = nn.Linear(int(weight.shape[1]), int(weight.shape[0]), bias=bias is not None)
         with torch.no_grad():
@@ -570,6 +702,8 @@ class _Converter:
 
     def op_MatMul(self, node) -> None:
         x = self.tensor_in(node, 0)
+        if node.input[1] not in self.consts:
+            raise _End("a product of two feature maps (attention)")
         b = self.const_in(node, 1, "weight (B)")
         if b.ndim != 2:
             raise self.unsupported(node, f"a {b.ndim}-D weight")
@@ -637,25 +771,6 @@ class _Converter:
             out = user.output[0]
         return scale, bias
 
-    def op_Mul(self, node) -> None:
-        ins = list(node.input)
-        tensors = [n for n in ins if n not in self.consts]
-        if not tensors or len(ins) != 2:
-            raise self.unsupported(node, "only constant inputs" if not tensors else f"{len(ins)} inputs")
-        a = self.tensor_in(node, ins.index(tensors[0]))
-        other = ins[1] if ins[0] == tensors[0] else ins[0]
-        if other in self.consts:
-            value = self.finite(self.consts[other], other)
-            b = self.emit_buffer(self.unique(f"{self.stems[a]}_scale"),
-                                 torch.from_numpy(np.array(value, np.float32)))
-        else:
-            b = self.tensor_in(node, ins.index(other))
-        shape = torch.broadcast_shapes(self.vals[a].shape, self.vals[b].shape)
-        if shape != self.vals[a].shape and (other in self.consts or shape != self.vals[b].shape):
-            raise self.unsupported(node, f"a product that broadcasts {list(self.vals[a].shape)} to {list(shape)}")
-        name = self.unique(_node_label(node) if not _is_generic(_node_label(node)) else f"{self.stems[a]}_mul")
-        self.emit_function(operator.mul, (a, b), {}, node, node.output[0], self.stems[a], name=name)
-
     def _simple(self, node, module: nn.Module, suffix: str) -> None:
         x = self.tensor_in(node, 0)
         self.emit_module(self.unique(self.plain_stem(node, suffix)), module, [x], node, out=node.output[0])
@@ -667,6 +782,8 @@ class _Converter:
         self._simple(node, nn.LeakyReLU(float(_attrs(node).get("alpha", 0.01))), "leakyrelu")
 
     def op_Sigmoid(self, node) -> None:
+        if self._fuse_product(node, self.tensor_in(node, 0), nn.SiLU(), "silu"):
+            return
         self._simple(node, nn.Sigmoid(), "sigmoid")
 
     def op_Tanh(self, node) -> None:
@@ -798,6 +915,8 @@ class _Converter:
         axis = int(_attrs(node)["axis"])
         ins = [self.tensor_in(node, k) for k in range(len(node.input))]
         rank = self.vals[ins[0]].dim()
+        if rank >= 2 and axis % rank != 1:
+            raise _End(f"a concatenation along axis {axis % rank}, not the channels")
         name = self._concat_name(node, ins)
         self.emit_function(torch.cat, (ins,), {"dim": axis % rank}, node, node.output[0], stem=name, name=name)
         self.nodes[node.output[0]].meta["onnx_name"] = name
@@ -837,7 +956,9 @@ class _Converter:
             acc = self.emit_function(operator.add, (acc, other), {}, node, out, stem, name=name)
 
     def op_Add(self, node) -> None:
-        self._add_like(node, list(node.input))
+        if self._fuse_paddle_hardswish(node):
+            return
+        self._binary(node)
 
     def op_Sum(self, node) -> None:
         if len(node.input) == 1:
@@ -853,7 +974,7 @@ class _Converter:
         x = self.tensor_in(node, 0)
         axis = int(_attrs(node).get("axis", 1)) % max(self.vals[x].dim(), 1)
         if axis != 1:
-            raise self.unsupported(node, f"axis {axis} (only axis 1, keeping the batch dimension)")
+            raise _End(f"flattening from axis {axis} moves the channel axis")
         self._flatten_to_2d(node, x)
 
     def op_Reshape(self, node) -> None:
@@ -868,8 +989,18 @@ class _Converter:
         if list(xv.shape) == target:
             self.alias(node.output[0], x)
             return
+        full = _resolve_shape(list(xv.shape), shape, bool(_attrs(node).get("allowzero", 0)))
+        if full is None:
+            raise self.unsupported(node, f"target shape {shape} on input {list(xv.shape)} (the sizes do not match)")
+        if xv.dim() == 2 and len(full) == 4 and full[:2] == list(xv.shape) and full[2:] == [1, 1]:
+            self._unsqueeze_hw(node, x)  # N x C back to N x C x 1 x 1 (a gate)
+            return
+        if xv.dim() == 4 and len(full) == 4 and full[:2] == list(xv.shape[:2]):
+            self.emit_function(torch.reshape, (x, tuple(full)), {}, node, node.output[0], self.stems[x],
+                               name=self.unique(self.plain_stem(node, "reshape")))
+            return
         self._refuse_channel_shuffle(node, xv, target)
-        raise self.unsupported(node, f"target shape {shape} on input {list(xv.shape)} (only flattening to N x features)")
+        raise _End(f"a reshape from {list(xv.shape)} to {full} (channels no longer on their own axis)")
 
     def _refuse_channel_shuffle(self, node, xv: torch.Tensor, target: list[int]) -> None:
         """Name a ShuffleNet channel shuffle (Reshape to N x g x C/g x H x W, Transpose, Reshape back) when seen."""
@@ -897,7 +1028,10 @@ class _Converter:
         if xv.dim() == 4 and axes == [2, 3] and xv.shape[2] == xv.shape[3] == 1:
             self._flatten_to_2d(node, x)
             return
-        raise self.unsupported(node, f"axes {axes} on input {list(xv.shape)} (only N x C x 1 x 1 to N x C)")
+        if not axes:
+            self.alias(node.output[0], x)
+            return
+        raise _End(f"squeezing axes {axes} of {list(xv.shape)} (only N x C x 1 x 1 to N x C keeps channels)")
 
     def op_Pad(self, node) -> None:
         a = _attrs(node)
@@ -907,6 +1041,14 @@ class _Converter:
         value = self.const_in(node, 2, "constant value", finite=False)
         value = float(value) if value is not None and value.size else float(a.get("value", 0.0))
         mode = a.get("mode", "constant")
+        axes = self.const_in(node, 3, "axes")
+        if axes is not None and pads:  # opset 18: pads only for the listed axes
+            rank = self.vals[x].dim()
+            axes = [int(v) % rank for v in axes.reshape(-1)]
+            full = [0] * (2 * rank)
+            for k, ax in enumerate(axes):
+                full[ax], full[rank + ax] = pads[k], pads[len(axes) + k]
+            pads = full
         if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
             raise self.unsupported(node, f"pads {pads} (only spatial pads of a 4-D tensor)")
         xs = self.vals[x].shape
@@ -923,6 +1065,410 @@ class _Converter:
         else:
             raise self.unsupported(node, f"mode '{mode}'")
         self._simple(node, mod, "pad")
+
+
+    # -- modern exports: elementwise arithmetic, activations, gates ----------
+    def _sole_user(self, out: str, op_type: str):
+        """The one ONNX node that reads ``out``, if it is an ``op_type`` and ``out`` is not a graph output."""
+        users = self.consumers.get(out, [])
+        if len(users) == 1 and users[0].op_type == op_type and out not in self.graph_outputs:
+            return users[0]
+        return None
+
+    def _scalar(self, name: str) -> float | None:
+        if name not in self.consts or np.size(self.consts[name]) != 1:
+            return None
+        return float(np.asarray(self.consts[name]).reshape(()))
+
+    def _fuse_product(self, node, x: str, module: nn.Module, suffix: str) -> bool:
+        """``node`` computes f(x); if its one reader is ``Mul(x, f(x))``, emit ``module`` for the product."""
+        mul = self._sole_user(node.output[0], "Mul")
+        if mul is None or len(mul.input) != 2 or sorted(mul.input) != sorted([node.input[0], node.output[0]]):
+            return False
+        self.skip.add(self.index[id(mul)])
+        self.emit_module(self.unique(self.plain_stem(node, suffix)), module, [x], node, out=mul.output[0])
+        return True
+
+    def _fuse_paddle_hardswish(self, node) -> bool:
+        """Paddle's hard-swish: ``Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)`` becomes one ``nn.Hardswish``."""
+        if len(node.input) != 2 or node.input[1] not in self.consts or self._scalar(node.input[1]) != 3.0:
+            return False
+        x = node.input[0]
+        clip = self._sole_user(node.output[0], "Clip")
+        if clip is None or x in self.consts:
+            return False
+        ca = _attrs(clip)
+        lo = self._scalar(clip.input[1]) if len(clip.input) > 1 and clip.input[1] else ca.get("min")
+        hi = self._scalar(clip.input[2]) if len(clip.input) > 2 and clip.input[2] else ca.get("max")
+        mul = self._sole_user(clip.output[0], "Mul")
+        if lo != 0.0 or hi != 6.0 or mul is None or sorted(mul.input) != sorted([x, clip.output[0]]):
+            return False
+        div = self._sole_user(mul.output[0], "Div")
+        six = self._scalar(div.input[1]) if div is not None and len(div.input) == 2 else None
+        if six != 6.0 or div.input[0] != mul.output[0]:
+            return False
+        self.tensor_in(node, 0)
+        self.skip.update(self.index[id(n)] for n in (clip, mul, div))
+        self.emit_module(self.unique(self.plain_stem(div, "hardswish")), nn.Hardswish(), [x], node,
+                         out=div.output[0])
+        return True
+
+    def _binary(self, node) -> None:
+        """Elementwise ``Add``/``Sub``/``Mul``/``Div`` with ONNX (numpy) broadcasting."""
+        fn, suffix = {"Add": (operator.add, "add"), "Sub": (operator.sub, "sub"), "Mul": (operator.mul, "mul"),
+                      "Div": (operator.truediv, "div")}[node.op_type]
+        ins = list(node.input)
+        if len(ins) != 2:
+            raise self.unsupported(node, f"{len(ins)} inputs")
+        live = [k for k, n in enumerate(ins) if n not in self.consts]
+        first = self.tensor_in(node, live[0])
+        rank = self.vals[first].dim()
+        stem = self.stems[first]
+        values = {k: np.asarray(self.finite(self.consts[n], n)) for k, n in enumerate(ins) if n in self.consts}
+        if any(v.dtype.kind not in "fiub" for v in values.values()):
+            raise self.unsupported(node, f"a constant of type {next(iter(values.values())).dtype}")
+        shapes = [values[k].shape if k in values else tuple(self.vals[self.tensor_in(node, k)].shape)
+                  for k in range(2)]
+        try:
+            out = tuple(np.broadcast_shapes(*shapes))
+        except ValueError:
+            raise self.unsupported(node, f"shapes {[list(t) for t in shapes]} that do not broadcast") from None
+        full = [k for k in live if shapes[k] == out]
+        for k in live:
+            sk = shapes[k]
+            gate = len(sk) == len(out) == 4 and sk[:2] == out[:2] and sk[2:] == (1, 1) and full
+            if sk != out and not gate:
+                raise _End(f"an elementwise {suffix} that broadcasts a feature map {list(sk)} to {list(out)}")
+        if not full:
+            raise _End(f"an elementwise {suffix} with a constant larger than the feature map ({list(out)})")
+        args = []
+        for k in range(2):
+            value = values.get(k)
+            if value is None:
+                args.append(self.tensor_in(node, k))
+            elif value.size == 1 and value.ndim <= rank:
+                args.append(float(value.reshape(())))  # a scalar stays a Python number in the graph
+            else:
+                args.append(self.emit_buffer(self.unique(f"{stem}_{suffix}_const"),
+                                             torch.from_numpy(np.array(value, np.float32))))
+        name = self.unique(_node_label(node) if not _is_generic(_node_label(node)) else f"{stem}_{suffix}")
+        self.emit_function(fn, tuple(args), {}, node, node.output[0], stem, name=name)
+
+    def op_Sub(self, node) -> None:
+        self._binary(node)
+
+    def op_Mul(self, node) -> None:
+        self._binary(node)
+
+    def op_Div(self, node) -> None:
+        self._binary(node)
+
+    def op_Pow(self, node) -> None:
+        if node.input[0] in self.consts:
+            raise _End("a power with a feature map as the exponent")
+        x = self.tensor_in(node, 0)
+        p = self._scalar(node.input[1])
+        if p is None:
+            raise _End("a power whose exponent is not one constant")
+        if p == 1.0:
+            self.alias(node.output[0], x)
+            return
+        fn = {2.0: torch.square, 0.5: torch.sqrt}.get(p)
+        if fn is None:
+            raise _End(f"a power with exponent {p:g} (the channel tracer knows squares and square roots)")
+        self.emit_function(fn, (x,), {}, node, node.output[0], self.stems[x],
+                           name=self.unique(self.plain_stem(node, "pow")))
+
+    def _unary(self, node, fn: Callable, suffix: str) -> None:
+        x = self.tensor_in(node, 0)
+        self.emit_function(fn, (x,), {}, node, node.output[0], self.stems[x],
+                           name=self.unique(self.plain_stem(node, suffix)))
+
+    def op_Sqrt(self, node) -> None:
+        self._unary(node, torch.sqrt, "sqrt")
+
+    def op_Exp(self, node) -> None:
+        self._unary(node, torch.exp, "exp")
+
+    def op_Abs(self, node) -> None:
+        self._unary(node, torch.abs, "abs")
+
+    def op_Neg(self, node) -> None:
+        self._unary(node, operator.neg, "neg")
+
+    def op_HardSigmoid(self, node) -> None:
+        a = _attrs(node)
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        x = self.tensor_in(node, 0)
+        if math.isclose(alpha, 1 / 6, rel_tol=1e-5) and beta == 0.5:
+            if self._fuse_product(node, x, nn.Hardswish(), "hardswish"):
+                return
+            self._simple(node, nn.Hardsigmoid(), "hardsigmoid")
+            return
+        # Paddle's and Keras' hard sigmoid (alpha 0.2): clip(alpha * x + beta, 0, 1)
+        stem = self.plain_stem(node, "hardsigmoid")
+        scaled = self.emit_function(operator.mul, (x, alpha), {}, node, f"{node.output[0]}:scaled", self.stems[x],
+                                    name=self.unique(f"{stem}_scale"))
+        shifted = self.emit_function(operator.add, (scaled, beta), {}, node, f"{node.output[0]}:shifted",
+                                     self.stems[x], name=self.unique(f"{stem}_shift"))
+        self.emit_module(self.unique(stem), nn.Hardtanh(0.0, 1.0), [shifted], node, out=node.output[0])
+
+    def op_HardSwish(self, node) -> None:
+        self._simple(node, nn.Hardswish(), "hardswish")
+
+    def op_Softplus(self, node) -> None:
+        self._simple(node, nn.Softplus(), "softplus")
+
+    def op_Mish(self, node) -> None:
+        self._simple(node, nn.Mish(), "mish")
+
+    def op_Elu(self, node) -> None:
+        self._simple(node, nn.ELU(float(_attrs(node).get("alpha", 1.0))), "elu")
+
+    def op_PRelu(self, node) -> None:
+        x = self.tensor_in(node, 0)
+        slope = np.asarray(self.const_in(node, 1, "slope"), np.float32)
+        xv = self.vals[x]
+        c = int(xv.shape[1]) if xv.dim() >= 2 else 1
+        vec = self._per_channel(slope, c, xv.dim()) if slope.size in (1, c) else None
+        if vec is None:
+            raise self.unsupported(node, f"a slope of shape {list(slope.shape)} (only one per channel)")
+        mod = nn.PReLU(int(slope.size))
+        with torch.no_grad():
+            mod.weight.copy_(torch.from_numpy(np.array(slope.reshape(-1), np.float32)))
+        self._simple(node, mod, "prelu")
+
+    def op_Cast(self, node) -> None:
+        from onnx import TensorProto
+
+        to = int(_attrs(node).get("to", TensorProto.FLOAT))
+        if to not in (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16):
+            raise _End("a cast of a feature map to a non-float type")
+        self.alias(node.output[0], self.tensor_in(node, 0))
+
+    def op_Shape(self, node) -> None:
+        x = self.tensor_in(node, 0)
+        a = _attrs(node)
+        shape = np.array(self.vals[x].shape, np.int64)
+        start, end = int(a.get("start", 0)), a.get("end")
+        self.consts[node.output[0]] = shape[start:None if end is None else int(end)]
+        self.origin[node.output[0]] = node.output[0]
+
+    # -- splitting, slicing, shapes ---------------------------------------------
+    def op_Split(self, node) -> None:
+        x = self.tensor_in(node, 0)
+        xv = self.vals[x]
+        a = _attrs(node)
+        axis = int(a.get("axis", 0)) % xv.dim()
+        sizes = self.const_in(node, 1, "split sizes")
+        sizes = [int(v) for v in (sizes.reshape(-1) if sizes is not None else a.get("split", []))]
+        n_out = len(node.output)
+        if not sizes:
+            dim = int(xv.shape[axis])
+            step = math.ceil(dim / n_out)
+            sizes = [min(step, dim - k * step) for k in range(n_out)]
+        if sum(sizes) != xv.shape[axis] or len(sizes) != n_out or min(sizes) < 0:
+            raise self.unsupported(node, f"sizes {sizes} on axis {axis} of {list(xv.shape)}")
+        if axis == 0:
+            raise _End("a split along the batch axis")
+        stem = self.plain_stem(node, "split")
+        bounds = np.cumsum([0] + sizes)
+        if axis == 1:
+            parts = self.emit_function(torch.split, (x, sizes), {"dim": 1}, node, f"{node.output[0]}:parts",
+                                       self.stems[x], name=self.unique(stem))
+            for k, out in enumerate(node.output):
+                if out:
+                    self.emit_function(operator.getitem, (parts, k), {}, node, out, self.stems[x],
+                                       name=self.unique(f"{stem}_{k}"))
+            return
+        for k, out in enumerate(node.output):
+            if out:
+                index = (slice(None),) * axis + (slice(int(bounds[k]), int(bounds[k + 1])),)
+                self.emit_function(operator.getitem, (x, index), {}, node, out, self.stems[x],
+                                   name=self.unique(f"{stem}_{k}"))
+
+    def op_Slice(self, node) -> None:
+        x = self.tensor_in(node, 0)
+        xv = self.vals[x]
+        a = _attrs(node)
+        if self.opset < 10:
+            starts, ends = list(a["starts"]), list(a["ends"])
+            axes = list(a.get("axes", range(len(starts))))
+            steps = [1] * len(starts)
+        else:
+            starts = [int(v) for v in self.const_in(node, 1, "starts").reshape(-1)]
+            ends = [int(v) for v in self.const_in(node, 2, "ends").reshape(-1)]
+            axes = self.const_in(node, 3, "axes")
+            axes = [int(v) for v in axes.reshape(-1)] if axes is not None else list(range(len(starts)))
+            steps = self.const_in(node, 4, "steps")
+            steps = [int(v) for v in steps.reshape(-1)] if steps is not None else [1] * len(starts)
+        index = [slice(None)] * xv.dim()
+        for start, end, axis, step in zip(starts, ends, axes, steps):
+            axis %= xv.dim()
+            if step <= 0:
+                raise _End(f"a slice with step {step} (reversing an axis)")
+            dim = int(xv.shape[axis])
+            lo, hi, step = slice(max(min(start, dim), -dim - 1), max(min(end, dim), -dim - 1), step).indices(dim)
+            if (lo, hi, step) == (0, dim, 1):
+                continue
+            if axis == 0:
+                raise _End("a slice of the batch axis")
+            index[axis] = slice(lo, hi, None if step == 1 else step)
+        while len(index) > 1 and index[-1] == slice(None):
+            index.pop()
+        if all(i == slice(None) for i in index):
+            self.alias(node.output[0], x)
+            return
+        self.emit_function(operator.getitem, (x, tuple(index)), {}, node, node.output[0], self.stems[x],
+                           name=self.unique(self.plain_stem(node, "slice")))
+
+    def _unsqueeze_hw(self, node, x: str) -> None:
+        """N x C to N x C x 1 x 1 as two ``torch.unsqueeze`` (the tracer follows those)."""
+        stem = self.plain_stem(node, "unsqueeze")
+        mid = self.emit_function(torch.unsqueeze, (x, -1), {}, node, f"{node.output[0]}:h", self.stems[x],
+                                 name=self.unique(stem))
+        self.emit_function(torch.unsqueeze, (mid, -1), {}, node, node.output[0], self.stems[x],
+                           name=self.unique(f"{stem}_w"))
+
+    def op_Unsqueeze(self, node) -> None:
+        x = self.tensor_in(node, 0)
+        xv = self.vals[x]
+        axes = self.const_in(node, 1, "axes")
+        axes = [int(v) for v in (axes.reshape(-1) if axes is not None else _attrs(node).get("axes", []))]
+        rank = xv.dim() + len(axes)
+        axes = sorted(a % rank for a in axes)
+        if xv.dim() == 2 and axes == [2, 3]:
+            self._unsqueeze_hw(node, x)
+            return
+        raise _End(f"inserting axes {axes} into {list(xv.shape)}")
+
+    def op_Transpose(self, node) -> None:
+        x = self.tensor_in(node, 0)
+        rank = self.vals[x].dim()
+        perm = [int(p) for p in _attrs(node).get("perm", list(range(rank))[::-1])]
+        if perm == list(range(rank)):
+            self.alias(node.output[0], x)
+            return
+        if perm[:2] == [0, 1]:
+            raise _End(f"a transpose {perm} of positions, which the channel tracer does not follow yet")
+        raise _End(f"a transpose {perm} that moves the channel axis")
+
+    def op_Expand(self, node) -> None:
+        x = self.tensor_in(node, 0)
+        shape = [int(v) for v in self.const_in(node, 1, "shape").reshape(-1)]
+        xs = tuple(self.vals[x].shape)
+        if tuple(np.broadcast_shapes(xs, tuple(shape))) == xs:
+            self.alias(node.output[0], x)
+            return
+        raise _End(f"expanding {list(xs)} to {shape}")
+
+    def _reduce(self, node, fn: Callable, suffix: str) -> None:
+        x = self.tensor_in(node, 0)
+        xv = self.vals[x]
+        a = _attrs(node)
+        axes = self.const_in(node, 1, "axes") if len(node.input) > 1 else None
+        axes = [int(v) for v in (axes.reshape(-1) if axes is not None else a.get("axes", []))]
+        if not axes and a.get("noop_with_empty_axes", 0):
+            self.alias(node.output[0], x)
+            return
+        axes = sorted({v % xv.dim() for v in axes} if axes else set(range(xv.dim())))
+        keep = bool(a.get("keepdims", 1))
+        if xv.dim() < 3 or axes[0] < 2:
+            raise _End(f"a reduction over axes {axes} of {list(xv.shape)} (only positions keep channels)")
+        if fn is torch.mean and keep and xv.dim() == 4 and axes == [2, 3]:
+            self._simple(node, nn.AdaptiveAvgPool2d(1), suffix)
+            return
+        self.emit_function(fn, (x,), {"dim": tuple(axes), "keepdim": keep}, node, node.output[0], self.stems[x],
+                           name=self.unique(self.plain_stem(node, suffix)))
+
+    def op_ReduceMean(self, node) -> None:
+        self._reduce(node, torch.mean, "mean")
+
+    def op_ReduceMax(self, node) -> None:
+        self._reduce(node, torch.amax, "max")
+
+    def op_ReduceSum(self, node) -> None:
+        self._reduce(node, torch.sum, "sum")
+
+    # -- resizing ---------------------------------------------------------------
+    def _resize(self, node, mode: str, ctm: str, nearest: str, scales, sizes, cubic_a: float = -0.75,
+                exclude_outside: int = 0) -> None:
+        x = self.tensor_in(node, 0)
+        xv = self.vals[x]
+        if xv.dim() != 4:
+            raise self.unsupported(node, f"a {xv.dim()}-D input (only N x C x H x W)")
+        h, w = int(xv.shape[2]), int(xv.shape[3])
+        if sizes is not None and np.size(sizes):
+            sizes = [int(v) for v in np.asarray(sizes).reshape(-1)]
+            if len(sizes) != 4 or sizes[:2] != list(xv.shape[:2]):
+                raise self.unsupported(node, f"output sizes {sizes} on {list(xv.shape)} (only H and W may change)")
+            out = sizes[2:]
+            factors = [out[0] / h, out[1] / w]
+        elif scales is not None and np.size(scales):
+            factors = [float(v) for v in np.asarray(scales).reshape(-1)]
+            if len(factors) != 4 or factors[:2] != [1.0, 1.0]:
+                raise self.unsupported(node, f"scales {factors} (only H and W may change)")
+            factors = factors[2:]
+            out = [int(math.floor(h * factors[0])), int(math.floor(w * factors[1]))]
+        else:
+            raise self.unsupported(node, "neither scales nor sizes")
+        _check_size(node, [xv.shape[0], xv.shape[1], *out], "a feature map")
+        integer = all(f == int(f) and f >= 1 for f in factors)
+        if mode == "nearest":
+            if ctm == "asymmetric" and nearest == "floor":
+                kind, align = "nearest", None
+            elif ctm in ("half_pixel", "pytorch_half_pixel") and (
+                    nearest == "round_prefer_ceil" or (integer and nearest == "round_prefer_floor")):
+                kind, align = ("nearest" if integer else "nearest-exact"), None
+            else:
+                raise self.unsupported(node, f"nearest mode '{nearest}' with coordinate mode '{ctm}'")
+        elif mode in ("linear", "cubic"):
+            if mode == "cubic" and (cubic_a != -0.75 or exclude_outside):
+                raise self.unsupported(node, f"cubic coefficient {cubic_a} / exclude_outside {exclude_outside}")
+            kind = "bilinear" if mode == "linear" else "bicubic"
+            if ctm == "align_corners":
+                align = True
+            elif ctm == "half_pixel" or (ctm == "pytorch_half_pixel" and min(out) > 1):
+                align = False
+            else:
+                raise self.unsupported(node, f"{mode} mode with coordinate mode '{ctm}'")
+        else:
+            raise self.unsupported(node, f"mode '{mode}'")
+        if integer:  # a whole-number factor also fits other input sizes
+            mod = nn.Upsample(scale_factor=tuple(float(f) for f in factors), mode=kind, align_corners=align)
+        elif sizes is not None and np.size(sizes):
+            mod = nn.Upsample(size=tuple(out), mode=kind, align_corners=align)
+        else:
+            mod = nn.Upsample(scale_factor=tuple(factors), mode=kind, align_corners=align,
+                              recompute_scale_factor=False)
+        self._simple(node, mod, "upsample")
+
+    def op_Resize(self, node) -> None:
+        a = _attrs(node)
+        if self.opset < 11:
+            scales, sizes = self.const_in(node, 1, "scales"), None
+            ctm, nearest = "asymmetric", "floor"
+        else:
+            if len(node.input) > 4 and node.input[4]:
+                raise self.unsupported(node, "axes")
+            scales = self.const_in(node, 2, "scales")
+            sizes = self.const_in(node, 3, "sizes")
+            ctm = a.get("coordinate_transformation_mode", "half_pixel")
+            nearest = a.get("nearest_mode", "round_prefer_floor")
+        if ctm == "tf_crop_and_resize" or a.get("antialias", 0) or a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+            raise self.unsupported(node, f"coordinate mode '{ctm}' / antialias / aspect-ratio policy")
+        self._resize(node, a.get("mode", "nearest"), ctm, nearest, scales, sizes,
+                     float(a.get("cubic_coeff_a", -0.75)), int(a.get("exclude_outside", 0)))
+
+    def op_Upsample(self, node) -> None:
+        a = _attrs(node)
+        scales = self.const_in(node, 1, "scales")
+        if scales is None:
+            scales = np.asarray(a.get("scales", []), np.float32)
+        mode = a.get("mode", "nearest")
+        if mode not in ("nearest",):
+            raise self.unsupported(node, f"mode '{mode}' (Upsample's linear mode uses asymmetric coordinates)")
+        self._resize(node, mode, "asymmetric", "floor", scales, None)
 
 
 def onnx_to_graph_module(model, input_size: tuple[int, int] | None = None) -> tuple[fx.GraphModule, tuple[int, int]]:
@@ -962,7 +1508,34 @@ def onnx_to_graph_module(model, input_size: tuple[int, int] | None = None) -> tu
     return gm, conv.input_size
 
 
-def load_onnx(path: str | Path) -> LoadedModel:
+def import_notes(module: nn.Module) -> str:
+    """One line on where an imported graph ended early, or ``""`` when it was imported whole.
+
+    Parameters
+    ----------
+    module : nn.Module
+        A module returned by :func:`onnx_to_graph_module` (its ``meta["onnx_import"]``).
+
+    Returns
+    -------
+    str
+        E.g. ``channel graph ends at 3 ONNX nodes (first '/model.22/Reshape' (Reshape): a reshape from
+        [1, 65, 40, 40] to [1, 65, 1600] ...); 1 weighted node beyond (Conv: 1)``.
+    """
+    record = getattr(module, "meta", {}).get("onnx_import") if isinstance(module, fx.GraphModule) else None
+    if not record or not record["ends"]:
+        return ""
+    ends = record["ends"]
+    first = ends[0]
+    n = record["weighted_nodes_beyond_ends"]
+    ops = ", ".join(f"{k}: {v}" for k, v in record["weighted_nodes_beyond_ends_ops"].items())
+    return (f"channel graph ends at {len(ends)} ONNX node{'s' if len(ends) != 1 else ''} (first "
+            f"'{first['onnx_node']}' ({first['op']}): {first['reason']}); {n} weighted node{'s' if n != 1 else ''} "
+            f"beyond{f' ({ops})' if ops else ''}; outputs: {len(record['outputs'])} feature map"
+            f"{'s' if len(record['outputs']) != 1 else ''}")
+
+
+def load_onnx(path: str | Path, input_size: tuple[int, int] | None = None) -> LoadedModel:
     """Import an ``.onnx`` file as a model ready to analyse.
 
     Parameters
@@ -970,13 +1543,18 @@ def load_onnx(path: str | Path) -> LoadedModel:
     path : str or Path
         An ONNX CNN (e.g. the ONNX Model Zoo ``bvlc_alexnet`` or
         ``bvlc_googlenet`` files, or a torch export of a classifier).
+    input_size : (int, int) or None
+        Height and width to import at; None takes it from the graph input when
+        static, else 224 x 224. Shape arithmetic is folded at this size.
 
     Returns
     -------
     LoadedModel
         ``module`` is a ``torch.fx.GraphModule`` of stock torch modules;
         ``input_size`` comes from the graph input when static (else 224 x 224);
-        provenance names the file and ``weights_sha256`` is its SHA-256.
+        provenance names the file and ``weights_sha256`` is its SHA-256; where the
+        channel graph ends early (a detection head), provenance says where
+        (:func:`import_notes`) and ``module.meta["onnx_import"]`` has the details.
 
     Raises
     ------
@@ -992,7 +1570,7 @@ def load_onnx(path: str | Path) -> LoadedModel:
     """
     path = Path(path)
     model = read_onnx(path)
-    gm, size = onnx_to_graph_module(model)
+    gm, size = onnx_to_graph_module(model, input_size)
     if not any(isinstance(m, (nn.Conv2d, nn.Linear)) for m in gm.modules()):
         ops = sorted({n.op_type for n in model.graph.node})
         raise ModularityError(f"{path} has no layer to analyse: no Conv, Gemm or MatMul node with constant weights "
@@ -1004,5 +1582,5 @@ def load_onnx(path: str | Path) -> LoadedModel:
         weights_path=str(path),
         weights_sha256=sha256_file(path),
         input_size=size,
-        provenance=f"ONNX file {path}",
+        provenance=f"ONNX file {path}" + (f"; {import_notes(gm)}" if import_notes(gm) else ""),
     )
