@@ -19,7 +19,6 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -29,7 +28,6 @@ from .errors import ModularityError
 from .folders import MARKER, atomic_output_dir, check_output_dir, is_results_dir
 from .output.export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, clusterability_rows, write_csv)
 from .output.figures import figure_arrays, load_arrays, profiles_for, save_arrays, write_exports, write_tables
-from .output.plots import clusterability_figure
 from .output.report import build_reports, rebuild_report
 from .results import AnalysisResult, load_summary
 from .studies.clusterability import ClusterabilityResult, clusterability
@@ -197,23 +195,29 @@ def rebuild(folder: str | Path, progress: bool = False) -> list[Path]:
     return [Path(folder) / p.relative_to(tmp) for p in written]
 
 
-def write_clusterability(result: ClusterabilityResult, out: str | Path, loaded: LoadedModel | None = None) -> Path:
-    """Write ``clusterability.json``, ``clusterability_layers.csv`` and ``clusterability_null.png`` at ``out``."""
+def write_clusterability(result: ClusterabilityResult, out: str | Path, loaded: LoadedModel | None = None,
+                         progress: bool = False) -> Path:
+    """Write a clusterability folder at ``out``, all at once (see :mod:`modularity.folders`).
+
+    It holds ``clusterability.json`` (every number, each unit's cluster),
+    ``clusterability_layers.csv`` (units per layer and cluster), ``figures/``
+    (the n-cut against its null, the clusters across the layers; PNG and
+    SVG), ``clusterability_null.png``, and ``report.html`` and ``report.pdf``
+    in the style of the ``analyze`` report.
+    """
+    from .output.report import build_clusterability_report
+
     with atomic_output_dir(out, kind="clusterability") as tmp:
         data = result.to_dict()
+        extra = {}
         if loaded is not None:
-            data["weights_sha256"] = loaded.weights_sha256
-            data["provenance"] = loaded.provenance
+            extra = {"weights_sha256": loaded.weights_sha256, "provenance": loaded.provenance}
+            data.update(extra)
         (tmp / "clusterability.json").write_text(json.dumps(data, indent=1, allow_nan=False) + "\n",
                                                  encoding="utf-8")
         write_csv(clusterability_rows(result.layers, result.layer_sizes, result.cluster_sizes, result.k),
                   tmp / "clusterability_layers.csv")
-        title = result.model
-        if result.p_value is not None:
-            title += f": z = {result.z:.2f}, p = {result.p_value:.3g}" if result.z is not None else \
-                f": p = {result.p_value:.3g}"
-        fig = clusterability_figure(np.asarray(result.null_ncuts), result.ncut, result.k, title)
-        fig.savefig(tmp / "clusterability_null.png", dpi=120)
+        build_clusterability_report(result, tmp, extra, progress=progress)
     return Path(out)
 
 
@@ -231,3 +235,46 @@ def run_clusterability(model: str | None, weights: str | None, out: str | Path |
     result.command = command
     write_clusterability(result, out, loaded)
     return result, out
+
+
+def write_sweep(result, out: str | Path) -> Path:
+    """Write a sweep's folder at ``out`` (``result``: a :class:`modularity.sweep.SweepResult`), all at once.
+
+    ``out`` may be a new folder, an empty one or a results folder modularity
+    wrote (see :mod:`modularity.folders`); anything else is refused before
+    anything is written.
+
+    Files: ``sweep.csv`` (one row per checkpoint and layer; also
+    ``sweep.parquet`` where pyarrow is installed), ``sweep.png`` and
+    ``sweep.svg`` (every statistic across checkpoints, one line per layer),
+    ``figures/<statistic>.png`` (one statistic each), ``sweep.json`` (settings,
+    checkpoints with their SHA-256 and summary file, columns) and
+    ``checkpoints/NNN_<label>/summary.json`` (each checkpoint's complete
+    summary, readable with :func:`modularity.load_summary`).
+    """
+    import importlib.util
+
+    from .output.sweep_figures import STATISTIC_LABELS, sweep_figure
+    from .sweep import FIGURE_STATISTICS
+
+    with atomic_output_dir(out, kind="sweep") as tmp:
+        table = result.to_frame()
+        table.to_csv(tmp / "sweep.csv", index=False)
+        if importlib.util.find_spec("pyarrow") is not None:
+            table.to_parquet(tmp / "sweep.parquet", index=False)
+        for folder, res in zip(result.folder_names(), result.results):
+            (tmp / folder).mkdir(parents=True)
+            res.save(tmp / folder / "summary.json")
+        (tmp / "sweep.json").write_text(json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n",
+                                        encoding="utf-8")
+        values = {key: result.pivot(key).to_numpy(dtype=float) for key in FIGURE_STATISTICS}
+        title = f"{result.arch}: {len(result.checkpoints)} checkpoints"
+        fig = sweep_figure(result.labels, result.layers, values, title)
+        fig.savefig(tmp / "sweep.png", dpi=120)
+        fig.savefig(tmp / "sweep.svg")
+        (tmp / "figures").mkdir()
+        for key in FIGURE_STATISTICS:
+            fig = sweep_figure(result.labels, result.layers, {key: values[key]},
+                               f"{result.arch}: {STATISTIC_LABELS.get(key, key)}")
+            fig.savefig(tmp / "figures" / f"{key}.png", dpi=120)
+    return Path(out)

@@ -42,7 +42,7 @@ from torch import nn
 from .graph import ChannelGraph
 from .magnitude import layer_magnitude, place_magnitude, reduce_kernel
 
-__all__ = ["MAX_SEED", "study_rng", "as_generator", "NULL_MODELS", "fit_margins", "degree_preserving_magnitude", "null_magnitude", "draw_rng", "shuffle_weight", "resample_weight", "reinit_weight", "null_weight", "empirical_p",
+__all__ = ["MAX_SEED", "study_rng", "as_generator", "NULL_MODELS", "fit_margins", "degree_preserving_magnitude", "null_magnitude", "MagnitudeShuffle", "draw_rng", "shuffle_weight", "resample_weight", "reinit_weight", "null_weight", "empirical_p",
            "NullSummary", "summarise_null", "layer_rng", "benjamini_hochberg", "binomial_ci"]
 
 NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit", "degree")
@@ -101,17 +101,80 @@ def _shuffled_abs(weight: torch.Tensor, rng: np.random.Generator, norm: str) -> 
     1x1 conv or a linear layer the "kernel" is one entry, so this *is* a
     permutation of the reduced ``|W|`` matrix: the same null, exactly.
     """
-    w = weight.detach().to("cpu")
-    flat = w.reshape(-1).abs().to(torch.float32)
-    g = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-    r = flat[torch.randperm(flat.numel(), generator=g)].reshape(w.shape[0], w.shape[1], -1)
-    if norm == "l1":
-        red = r.sum(-1)
-    elif norm == "l2":
-        red = r.pow(2).sum(-1).sqrt()
-    else:
-        red = r.amax(-1)
-    return red.numpy().astype(np.float64)
+    return MagnitudeShuffle.of_weight(weight, norm).reduced(rng)
+
+
+class MagnitudeShuffle:
+    """Draws of the ``shuffle`` null of one layer's kernel magnitudes, with ``|W|`` read once.
+
+    Exact shortcuts (the null is the same, draw for draw):
+
+    - The magnitude of a kernel depends only on the absolute values of its
+      entries, so shuffling the signed weight and then taking ``|.|`` is
+      shuffling ``|W|``: the flat ``|W|`` (float32, as :func:`_shuffled_abs`
+      computes it) is kept once per layer, and a draw is one
+      ``torch.randperm`` seeded from ``rng``, one gather and, for ``k x k``
+      kernels, one reshape-sum in float32. No weight tensor is read, copied
+      or converted per draw.
+    - For a 1x1 conv, or a linear layer (which reads no spatial positions),
+      a kernel is one entry: its reduced magnitude is ``|w|`` itself
+      (``l1`` and ``max``), so the draw is a permutation of the observed
+      reduced ``|W|`` matrix and no reduction runs at all.
+    - Batch-norm row scales are applied after the draw, as
+      :func:`null_magnitude` does: the raw weights are permuted and every
+      output row keeps its own scale (``fold_first`` permutes the folded
+      weights instead).
+
+    Each draw takes exactly the random numbers of :func:`_shuffled_abs` (one
+    ``rng.integers`` seeding one ``torch.randperm``) and gives the same
+    magnitudes to the bit, so a draw depends on ``rng`` alone, as before.
+
+    Parameters
+    ----------
+    graph : ChannelGraph
+    name : str
+        A conv or linear layer.
+    norm : {"l1", "l2", "max"}
+    fold_first : bool
+        See :func:`null_magnitude`.
+    """
+
+    def __init__(self, graph: ChannelGraph | None, name: str | None, norm: str = "l1", fold_first: bool = False,
+                 *, weight: torch.Tensor | None = None) -> None:
+        self.graph, self.name, self.norm = graph, name, norm
+        w = graph.weight(name) if weight is None else weight
+        w = w.detach().to("cpu")
+        self.fold_bn = True
+        scale = graph.layers[name].row_scale if graph is not None else None
+        if fold_first and scale is not None:
+            w = w * torch.as_tensor(scale, dtype=w.dtype).reshape(-1, *([1] * (w.dim() - 1)))
+            self.fold_bn = False
+        self.shape = (w.shape[0], w.shape[1], -1)
+        self.flat = w.reshape(-1).abs().to(torch.float32)
+        self.point = w[0, 0].numel() == 1 if w.numel() else False  # one entry per kernel: 1x1 conv or linear
+
+    @classmethod
+    def of_weight(cls, weight: torch.Tensor, norm: str = "l1") -> "MagnitudeShuffle":
+        """A shuffler of a bare weight tensor (no graph: :meth:`reduced` only)."""
+        return cls(None, None, norm, weight=weight)
+
+    def reduced(self, rng: np.random.Generator) -> np.ndarray:
+        """One draw's reduced magnitudes ``(out, in / groups)``, float64, before any batch-norm scale."""
+        g = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+        r = self.flat[torch.randperm(self.flat.numel(), generator=g)].reshape(self.shape)
+        if self.point and self.norm in ("l1", "max"):  # the reduction of one entry is the entry
+            red = r[:, :, 0]
+        elif self.norm == "l1":
+            red = r.sum(-1)
+        elif self.norm == "l2":
+            red = r.pow(2).sum(-1).sqrt()
+        else:
+            red = r.amax(-1)
+        return red.numpy().astype(np.float64)
+
+    def __call__(self, rng: np.random.Generator) -> np.ndarray:
+        """One draw's ``(units, in_units)`` magnitude matrix, groups placed and scales folded as observed."""
+        return place_magnitude(self.graph, self.name, self.reduced(rng), fold_bn=self.fold_bn)
 
 
 def fit_margins(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, row_sums: np.ndarray,
@@ -159,13 +222,19 @@ def degree_preserving_magnitude(magnitude: np.ndarray, allowed: np.ndarray, rng:
 
 
 def null_magnitude(graph: ChannelGraph, name: str, kind: str, rng: np.random.Generator,
-                   norm: str = "l1") -> np.ndarray:
+                   norm: str = "l1", fold_first: bool = False) -> np.ndarray:
     """Magnitudes of one null draw of layer ``name``'s weights (see :func:`modularity.core.magnitude.layer_magnitude`).
 
     ``shuffle`` takes the fast exact route of :func:`_shuffled_abs`; ``degree``
     randomises the folded magnitudes with their margins kept
     (:func:`degree_preserving_magnitude`); the other nulls draw a weight with
     :func:`null_weight` and reduce it.
+
+    With ``fold_first``, ``shuffle`` permutes the weights *after* the batch-norm
+    scale is multiplied into each output row, as Filan et al. shuffle networks
+    for whole-network clusterability; by default the raw weights are permuted
+    and every row keeps its own scale (the per-layer analysis). The other nulls
+    always draw raw weights and fold after.
     """
     if kind == "degree":
         observed = layer_magnitude(graph, name, norm)
@@ -173,9 +242,8 @@ def null_magnitude(graph: ChannelGraph, name: str, kind: str, rng: np.random.Gen
         allowed = place_magnitude(graph, name, np.ones((w.shape[0], w.shape[1])), fold_bn=False) > 0
         return degree_preserving_magnitude(observed, allowed, rng)
     if kind == "shuffle":
-        red = _shuffled_abs(graph.weight(name), rng, norm)
-    else:
-        red = reduce_kernel(null_weight(kind, graph.weight(name), rng, graph.modules[name]), norm)
+        return MagnitudeShuffle(graph, name, norm, fold_first)(rng)
+    red = reduce_kernel(null_weight(kind, graph.weight(name), rng, graph.modules[name]), norm)
     return place_magnitude(graph, name, red)
 
 

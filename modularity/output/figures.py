@@ -14,6 +14,11 @@ A results folder holds::
     unit_graph.*            unit-level graph (same formats; strongest edges only)
     report.html, report.pdf
 
+A clusterability folder (``python -m modularity clusterability``) holds
+``clusterability.json``, ``clusterability_layers.csv``, ``figures/`` (the
+null histogram and the clusters across layers) and its own ``report.html``
+and ``report.pdf`` (:func:`modularity.output.report.build_clusterability_report`).
+
 Everything except the graph files can be rebuilt from ``summary.json`` and
 ``arrays.npz`` alone (``python -m modularity report DIR``). This module
 prepares data for the figures (reordering, binning, counting); the drawing is
@@ -32,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 
 from . import plots
 from ..errors import ModularityError
@@ -45,8 +50,8 @@ from ..results import AnalysisResult, LayerResult, significant
 __all__ = [
     "ARRAYS_VERSION", "MATRIX_MAX", "FigureInfo", "layer_file_stem", "profiles_for", "matrix_view",
     "first_conv", "filter_view", "figure_arrays", "save_arrays", "load_arrays", "confusion_table",
-    "cluster_fractions", "network_data", "featured_layers", "draw_figures", "write_tables", "write_exports",
-    "quiet_glyphs",
+    "cluster_fractions", "cluster_counts", "network_data", "featured_layers", "layer_figures", "draw_figures",
+    "clusterability_data", "draw_clusterability_figures", "write_tables", "write_exports", "quiet_glyphs",
 ]
 
 ARRAYS_VERSION = 1
@@ -75,6 +80,17 @@ class FigureInfo:
         The PNG first, then the SVG where one was written (relative to the folder).
     layer : str or None
         The layer it belongs to.
+    draw : callable or None
+        ``draw(fig)`` draws the figure again into ``fig`` (a ``Figure`` or
+        ``SubFigure``, e.g. a cell of a PDF page; None: a new figure of its
+        own size) and returns it. Not saved anywhere.
+    pdf_height : float
+        Height in inches the figure wants on a PDF page.
+    pdf_span : int
+        Columns it spans in the PDF's two-column grid (1 or 2).
+    pdf_draw : callable or None
+        Like ``draw``, for a PDF page where the figure is laid out otherwise
+        (the layer sheets: three panels a row on portrait pages).
     """
 
     key: str
@@ -82,6 +98,14 @@ class FigureInfo:
     caption: str
     files: list[Path] = field(default_factory=list)
     layer: str | None = None
+    draw: Callable[[FigureBase | None], FigureBase] | None = field(default=None, repr=False, compare=False)
+    pdf_height: float = 3.0
+    pdf_span: int = 2
+    pdf_draw: Callable[[FigureBase | None], FigureBase] | None = field(default=None, repr=False, compare=False)
+
+    def draw_for_pdf(self, fig: FigureBase) -> FigureBase:
+        """Draw into a cell of a PDF page (``pdf_draw`` where the page wants another arrangement, else ``draw``)."""
+        return (self.pdf_draw or self.draw)(fig)
 
     @property
     def png(self) -> Path:
@@ -319,6 +343,19 @@ def cluster_fractions(clusters: Sequence[int]) -> tuple[list[float], float]:
     return (counts / c.size).tolist(), float((c < 0).mean())
 
 
+def cluster_counts(clusters: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Units per cluster label, in label order with dead units (``-1``) last: (counts, labels).
+
+    Examples
+    --------
+    >>> cluster_counts([1, 0, 1, -1])
+    ([1, 2, 1], [0, 1, -1])
+    """
+    c = np.asarray(clusters, dtype=int)
+    labels = sorted(int(v) for v in np.unique(c) if v >= 0) + ([-1] if (c < 0).any() else [])
+    return [int((c == v).sum()) for v in labels], labels
+
+
 def network_data(result: AnalysisResult) -> dict[str, list]:
     """Per-layer inputs of :func:`modularity.plots.network_figure`."""
     data: dict[str, list] = {k: [] for k in ("names", "fractions", "dead", "ncut_z", "ncut_significant", "ari",
@@ -355,26 +392,36 @@ def featured_layers(result: AnalysisResult, n: int = N_FEATURED) -> list[int]:
 CAPTIONS = {
     "overview": (
         "Each row is an analysed layer, in network order. Left: how its units split into co-clusters "
-        "(largest first; grey hatched: dead units with no outgoing weight). Middle: z-score of the layer's "
-        "normalised cut against the same layer with shuffled weights; negative means more clusterable than "
-        "chance, filled dots have a BH-adjusted p < 0.05. Right: adjusted Rand index between the clusters "
-        "and the true branches, where the layer has branches. Look for filled dots: layers whose weights "
-        "carry group structure beyond what their shapes alone produce."),
+        "(largest first; grey hatched: dead units with no outgoing weight).{panels} Look for filled dots: "
+        "layers whose weights carry group structure beyond what their shapes alone produce."),
+    "overview_z": (
+        " Clusterability: z-score of the layer's normalised cut against its null (the same layer with "
+        "shuffled weights); negative means more clusterable than chance, filled dots have a BH-adjusted "
+        "p < 0.05."),
+    "overview_ari": (
+        " Branch recovery: adjusted Rand index between the clusters and the true branches, for the layers "
+        "that have branches; filled dots have a BH-adjusted p < 0.05."),
     "filters": (
         "Filters of the first conv layer, {layer}, as RGB images (each scaled to its own largest weight; "
         "grey is zero), ordered by their {order}. Frame colour: the unit's co-cluster, where the layer was "
         "analysed. In trained networks one end of the order tends to hold colour blobs and the other "
         "black-and-white edge detectors; random initial weights show noise."),
     "spectrum": (
-        "Singular values of the downstream profile ({shape}; raw |W| left, degree-normalised right) with "
-        "the mean and 95% band of shuffled weights. Values above the band mean more low-rank structure than "
-        "chance; a drop after the k-th value suggests k groups. The first raw value is mostly overall "
-        "magnitude."),
+        "Singular values of the downstream profile ({shape}; raw |W| left, degree-normalised right, whose "
+        "first value is always 1 and is left out) against the null: its mean (dashed) and 95% band (shaded "
+        "orange) over shuffled weights, where the run stored them. Values above the band mean more low-rank "
+        "structure than chance; a drop after the k-th value suggests k groups. The first raw value is mostly "
+        "overall magnitude."),
     "embedding": (
         "Each dot is a unit of {layer}, placed by its coordinates on singular vectors 2 and 3 of the "
         "degree-normalised profile (the first is trivial). Left: true branch; right: the co-cluster found "
         "from the weights. Separate colour groups on the left mean the weights tell the branches apart; "
         "matching colourings mean the clusters recover them."),
+    "embedding_plain": (
+        "Each dot is a unit of {layer}, placed by its coordinates on singular vectors 2 and 3 of the "
+        "degree-normalised profile (the first is trivial), coloured by the co-cluster found from the "
+        "weights. The layer has no true branches, so there is no ground truth to colour by. Well separated "
+        "colour groups mean the clusters are distinct in the spectral embedding."),
     "matrix": (
         "Connection magnitudes from the units of {layer} (columns) to their consumers' units (rows), both "
         "ordered by co-cluster, with white lines between clusters; values divided by the 99th percentile{binned}. "
@@ -383,12 +430,26 @@ CAPTIONS = {
         "Units of {layer} counted by true branch (rows) and co-cluster (columns). One dominant cell per row "
         "and column means the branches are recovered from the weights; spread rows mean they are mixed."),
     "null": (
-        "Observed statistics of {layer} (orange line) against the null of {n} shuffled-weights draws (grey): "
+        "Observed statistics of {layer} (red line) against the null of {n} shuffled-weights draws (grey): "
         "{how}. p = (r + 1) / (n + 1), r counting null draws at least as extreme."),
     "sheet": "All per-layer views of {layer}: spectrum, units on the singular vectors, ordered magnitudes, "
-             "clusters versus branches, nulls and the key numbers.",
+             "{middle}, nulls and the key numbers.",
+    "clusterability": (
+        "The normalised cut of the whole network's spectral clustering into k = {k} clusters (red line) "
+        "against {n} null networks (grey histogram; '{null}' null: {null_what}). Lower n-cut means less "
+        "weight crosses between clusters: a network left of its null is more clusterable than chance. "
+        "p = (r + 1) / (n + 1), r counting null networks whose n-cut is at most the observed one."),
+    "composition": (
+        "Top: units in each of the k = {k} clusters of the whole network. Bottom: for each layer (rows, "
+        "network order), the fraction of its units in each cluster (isolated units, with no weight, are in "
+        "none). Clusters confined to a few consecutive layers follow depth; clusters spread across many "
+        "layers cut across it."),
 }
 
+NULL_WHAT = {
+    "shuffle": "every layer's BN-folded weights permuted within the layer",
+    "degree": "every layer's magnitudes redrawn keeping each unit's total incoming and outgoing magnitude",
+}
 
 FigureSink = Callable[[Figure, FigureInfo], None]
 
@@ -434,28 +495,94 @@ def quiet_glyphs() -> Iterator[None]:
         yield
 
 
-def _layer_figures(res: LayerResult, i: int, matrix: dict | None) -> list[tuple[str, Figure, str]]:
-    """(kind, figure, caption) for the individual figures of one layer."""
+def _overview_info(result: AnalysisResult) -> FigureInfo:
+    nd = network_data(result)
+    has_z = any(v is not None for v in nd["ncut_z"])
+    has_ari = any(v is not None for v in nd["ari"])
+    caption = CAPTIONS["overview"].format(panels=(CAPTIONS["overview_z"] if has_z else "")
+                                          + (CAPTIONS["overview_ari"] if has_ari else ""))
+
+    def draw(fig: FigureBase | None = None) -> FigureBase:
+        return plots.network_figure(nd["names"], nd["fractions"], nd["dead"], nd["ncut_z"], nd["ncut_significant"],
+                                    nd["ari"], nd["ari_significant"], fig=fig)
+
+    n = len(result.layers)
+    return FigureInfo("overview", "Structure across the network", caption, draw=draw,
+                      pdf_height=min(9.6, 1.5 + 0.17 * max(n, 3)), pdf_span=2)
+
+
+def _filters_info(arrays: Mapping[str, np.ndarray]) -> FigureInfo | None:
+    if "filters" not in arrays:
+        return None
+    layer, order = str(arrays["filters_layer"]), str(arrays["filters_order"])
+    labels = arrays["filters_labels"] if len(arrays["filters_labels"]) else None
+    images = arrays["filters"].astype(float)
+
+    def draw(fig: FigureBase | None = None) -> FigureBase:
+        return plots.filters_figure(images, labels, layer, order, fig=fig)
+
+    rows = int(np.ceil(len(images) / 16)) if len(images) else 1
+    return FigureInfo("filters", "First-layer filters", CAPTIONS["filters"].format(layer=layer, order=order),
+                      layer=layer, draw=draw, pdf_height=min(9.0, 0.8 + 0.46 * rows), pdf_span=2)
+
+
+def layer_figures(res: LayerResult, i: int, matrix: Mapping[str, Any] | None) -> list[FigureInfo]:
+    """The individual figures of one layer (spectrum, embedding, matrix, confusion, null), not yet drawn.
+
+    A layer without true branches gets no confusion table, the cluster
+    colouring alone in the embedding and the n-cut null alone.
+    """
     shape = f"{res.shape[0]} consumer units x {res.shape[1]} units" if len(res.shape) == 2 else "profile"
-    out = [("spectrum", plots.spectrum_figure(res), CAPTIONS["spectrum"].format(shape=shape)),
-           ("embedding", plots.embedding_figure(res), CAPTIONS["embedding"].format(layer=res.name))]
+    branched = res.branches is not None
+    infos = [
+        FigureInfo(f"spectrum:{i}", f"{res.name}: spectrum", CAPTIONS["spectrum"].format(shape=shape),
+                   layer=res.name, draw=lambda fig=None: plots.spectrum_figure(res, fig=fig), pdf_height=2.9,
+                   pdf_span=2),
+        FigureInfo(f"embedding:{i}", f"{res.name}: embedding",
+                   CAPTIONS["embedding" if branched else "embedding_plain"].format(layer=res.name), layer=res.name,
+                   draw=lambda fig=None: plots.embedding_figure(res, fig=fig), pdf_height=3.2,
+                   pdf_span=2 if branched else 1),
+    ]
     if matrix is not None:
         binned = ", then averaged into at most {0} x {0} bins".format(MATRIX_MAX) \
             if tuple(matrix["shape"]) != matrix["matrix"].shape else ""
-        fig = plots.matrix_figure(matrix["matrix"], matrix["row_labels"], matrix["col_labels"],
-                                  matrix["col_branches"], matrix["shape"], res.name)
-        out.append(("matrix", fig, CAPTIONS["matrix"].format(layer=res.name, binned=binned)))
-    if res.branches is not None and res.branch_names:
+        infos.append(FigureInfo(
+            f"matrix:{i}", f"{res.name}: matrix", CAPTIONS["matrix"].format(layer=res.name, binned=binned),
+            layer=res.name, pdf_height=3.4, pdf_span=1,
+            draw=lambda fig=None: plots.matrix_figure(matrix["matrix"], matrix["row_labels"], matrix["col_labels"],
+                                                      matrix["col_branches"], matrix["shape"], res.name, fig=fig)))
+    if branched and res.branch_names:
         table, _ = confusion_table(res.branches, res.clusters)
-        out.append(("confusion", plots.confusion_figure(table, res.branch_names, res.name, res.recovery.ari
-                                                        if res.recovery else None),
-                     CAPTIONS["confusion"].format(layer=res.name)))
+        ari = res.recovery.ari if res.recovery else None
+        infos.append(FigureInfo(
+            f"confusion:{i}", f"{res.name}: confusion", CAPTIONS["confusion"].format(layer=res.name),
+            layer=res.name, pdf_height=min(4.5, max(2.4, 0.3 * table.shape[0] + 1.6)), pdf_span=1,
+            draw=lambda fig=None: plots.confusion_figure(table, res.branch_names, res.name, ari, fig=fig)))
     draws = getattr(res, "null_draws", None)
     how = "histogram of the raw null draws" if draws else \
         "drawn as a normal curve with the null's mean and sd, because summary.json keeps only those"
-    n = res.structure.ncut.n
-    out.append(("null", plots.null_figure(res), CAPTIONS["null"].format(layer=res.name, n=n, how=how)))
-    return out
+    infos.append(FigureInfo(
+        f"null:{i}", f"{res.name}: null", CAPTIONS["null"].format(layer=res.name, n=res.structure.ncut.n, how=how),
+        layer=res.name, draw=lambda fig=None: plots.null_figure(res, fig=fig), pdf_height=2.6,
+        pdf_span=2 if res.recovery is not None else 1))
+    return infos
+
+
+def _sheet_info(res: LayerResult, i: int, matrix: Mapping[str, Any] | None) -> FigureInfo:
+    table = confusion_table(res.branches, res.clusters)[0] if res.branches is not None else None
+    counts = None if table is not None else cluster_counts(res.clusters)
+    middle = "clusters versus branches" if table is not None else "units per cluster"
+
+    def draw(fig: FigureBase | None = None) -> FigureBase:
+        return plots.layer_sheet(res, matrix, table, counts=counts, fig=fig)
+
+    def draw_pdf(fig: FigureBase | None = None) -> FigureBase:  # portrait pages: three panels a row
+        return plots.layer_sheet(res, matrix, table, counts=counts, fig=fig, columns=3)
+
+    # a page holds two sheets without branches (3 x 2 panels) or one with branches (3 x 3 panels)
+    height = 8.6 if plots.sheet_grid(res, table is not None, 3)[0] > 2 else 4.35
+    return FigureInfo(f"sheet:{i}", res.name, CAPTIONS["sheet"].format(layer=res.name, middle=middle),
+                      layer=res.name, draw=draw, pdf_height=height, pdf_span=2, pdf_draw=draw_pdf)
 
 
 def draw_figures(result: AnalysisResult, arrays: Mapping[str, np.ndarray], folder: str | Path,
@@ -475,8 +602,7 @@ def draw_figures(result: AnalysisResult, arrays: Mapping[str, np.ndarray], folde
     folder : str or Path
         The results folder.
     sink : callable, optional
-        Called with each figure (still open) and its info after it is saved,
-        e.g. to append it to a PDF (per-layer sheets included: check ``info.key``).
+        Called with each figure (still open) and its info after it is saved.
     progress : bool
         Show a progress bar over the layers.
     featured : sequence of int, optional
@@ -485,28 +611,19 @@ def draw_figures(result: AnalysisResult, arrays: Mapping[str, np.ndarray], folde
     Returns
     -------
     list of FigureInfo
-        In report order.
+        In report order; each can draw itself again (``info.draw``), e.g. into a PDF page.
     """
     folder = Path(folder)
-    infos = []
-    nd = network_data(result)
-    fig = plots.network_figure(nd["names"], nd["fractions"], nd["dead"], nd["ncut_z"], nd["ncut_significant"],
-                               nd["ari"], nd["ari_significant"])
-    infos.append(_save(fig, folder, "figures/overview", FigureInfo("overview", "Structure across the network",
-                                                                   CAPTIONS["overview"]), True, FIGURE_DPI, sink))
-    if "filters" in arrays:
-        layer, order = str(arrays["filters_layer"]), str(arrays["filters_order"])
-        labels = arrays["filters_labels"] if len(arrays["filters_labels"]) else None
-        fig = plots.filters_figure(arrays["filters"].astype(float), labels, layer, order)
-        info = FigureInfo("filters", "First-layer filters", CAPTIONS["filters"].format(layer=layer, order=order),
-                          layer=layer)
-        infos.append(_save(fig, folder, "figures/filters", info, True, FIGURE_DPI, sink))
+    infos: list[FigureInfo] = []
+    for info in (_overview_info(result), _filters_info(arrays)):
+        if info is not None:
+            infos.append(_save(info.draw(), folder, f"figures/{info.key}", info, True, FIGURE_DPI, sink))
     featured = featured_layers(result) if featured is None else list(featured)
     for i in featured:
         res = result.layers[i]
-        for kind, fig, caption in _layer_figures(res, i, _matrix_entry(arrays, i)):
-            info = FigureInfo(f"{kind}:{i}", f"{res.name}: {kind}", caption, layer=res.name)
-            infos.append(_save(fig, folder, f"figures/{layer_file_stem(i, res.name)}_{kind}", info, True,
+        for info in layer_figures(res, i, _matrix_entry(arrays, i)):
+            kind = info.key.split(":")[0]
+            infos.append(_save(info.draw(), folder, f"figures/{layer_file_stem(i, res.name)}_{kind}", info, True,
                                FIGURE_DPI, sink))
     layers = list(enumerate(result.layers))
     if progress:
@@ -514,11 +631,66 @@ def draw_figures(result: AnalysisResult, arrays: Mapping[str, np.ndarray], folde
 
         layers = tqdm(layers, desc="figures", unit="layer", leave=False)
     for i, res in layers:
-        table = confusion_table(res.branches, res.clusters)[0] if res.branches is not None else None
-        fig = plots.layer_sheet(res, _matrix_entry(arrays, i), table)
-        info = FigureInfo(f"sheet:{i}", res.name, CAPTIONS["sheet"].format(layer=res.name), layer=res.name)
-        infos.append(_save(fig, folder, f"figures/layers/{layer_file_stem(i, res.name)}", info, False, SHEET_DPI,
-                           sink, SHEET_COLOURS))
+        info = _sheet_info(res, i, _matrix_entry(arrays, i))
+        infos.append(_save(info.draw(), folder, f"figures/layers/{layer_file_stem(i, res.name)}", info, False,
+                           SHEET_DPI, sink, SHEET_COLOURS))
+    return infos
+
+
+def clusterability_data(result: Any) -> dict[str, Any]:
+    """Per-layer cluster composition of a :class:`~modularity.studies.clusterability.ClusterabilityResult`.
+
+    Returns
+    -------
+    dict
+        ``names`` (layers, network order), ``counts`` (layers x k units per
+        cluster), ``fractions`` (counts over each layer's units), ``totals``
+        (units per cluster), ``isolated`` (per layer) and ``spread`` (per
+        cluster, the number of layers holding at least one of its units).
+    """
+    k = int(result.k)
+    names = list(result.layers)
+    counts = np.zeros((len(names), k), dtype=int)
+    for r, name in enumerate(names):
+        row = list(result.cluster_sizes.get(name, []))[:k]
+        counts[r, :len(row)] = row
+    sizes = np.asarray(result.layer_sizes, dtype=float)
+    fractions = counts / np.where(sizes > 0, sizes, 1.0)[:, None]
+    return {"names": names, "counts": counts, "fractions": fractions, "totals": counts.sum(axis=0).tolist(),
+            "isolated": (np.asarray(result.layer_sizes, dtype=int) - counts.sum(axis=1)).tolist(),
+            "spread": (counts > 0).sum(axis=0).tolist()}
+
+
+def draw_clusterability_figures(result: Any, folder: str | Path) -> list[FigureInfo]:
+    """Draw and save the figures of a clusterability report (PNG + SVG in ``figures/``).
+
+    Also writes ``clusterability_null.png`` at the top of the folder (the file
+    earlier versions wrote).
+    """
+    folder = Path(folder)
+    data = clusterability_data(result)
+    title = f"{result.model}: whole-network n-cut vs its null"
+    null_what = NULL_WHAT.get(result.null, f"the '{result.null}' null model")
+
+    def draw_null(fig: FigureBase | None = None) -> FigureBase:
+        return plots.clusterability_figure(result.null_ncuts, result.ncut, result.k, title, result.p_value, fig=fig)
+
+    def draw_composition(fig: FigureBase | None = None) -> FigureBase:
+        return plots.composition_figure(data["names"], data["fractions"], data["totals"], fig=fig)
+
+    infos = [
+        FigureInfo("clusterability", "Observed n-cut against the null",
+                   CAPTIONS["clusterability"].format(k=result.k, n=len(result.null_ncuts), null=result.null,
+                                                     null_what=null_what),
+                   draw=draw_null, pdf_height=3.4, pdf_span=2),
+        FigureInfo("composition", "Clusters across the layers", CAPTIONS["composition"].format(k=result.k),
+                   draw=draw_composition, pdf_height=min(9.4, 2.4 + 0.15 * max(len(data["names"]), 4)),
+                   pdf_span=2),
+    ]
+    for info in infos:
+        _save(info.draw(), folder, f"figures/{info.key}", info, True, FIGURE_DPI, None)
+    with quiet_glyphs():
+        infos[0].draw().savefig(folder / "clusterability_null.png", dpi=120)
     return infos
 
 

@@ -3,21 +3,28 @@
 Every ``draw_*`` function draws into a given ``Axes``; every ``*_figure``
 function builds a ``matplotlib.figure.Figure`` from a
 :class:`~modularity.results.LayerResult` or from arrays prepared by
-:mod:`modularity.outputs` (which does the reordering, binning and counting).
-Callers save or show the figure; nothing is written here.
+:mod:`modularity.output.figures` (which does the reordering, binning and
+counting). A ``*_figure`` function given ``fig=`` (a ``Figure`` or a
+``SubFigure``, e.g. one cell of a PDF page) draws into it instead of making
+a new one. Callers save or show the figure; nothing is written here.
 
 One style throughout: the Okabe-Ito palette (distinguishable with the common
 colour-vision deficiencies), grey for dead units and null models, viridis for
-magnitudes, labelled axes, titles that name the layer.
+magnitudes, labelled axes, titles that name the layer and fit the figure
+(long layer names wrap at dots), integer ticks on every count axis, and one
+p-value format (:func:`format_p`) in figures, tables and text.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import textwrap
 from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.colors import to_rgb
@@ -26,10 +33,11 @@ from matplotlib.ticker import MaxNLocator
 from ..results import LayerResult
 
 __all__ = [
-    "PALETTE", "MARKERS", "label_colour", "display_name",
-    "draw_spectrum", "draw_embedding", "draw_matrix", "draw_confusion", "draw_null", "draw_filters",
-    "spectrum_figure", "embedding_figure", "matrix_figure", "confusion_figure", "null_figure",
-    "filters_figure", "network_figure", "layer_sheet", "clusterability_figure",
+    "PALETTE", "MARKERS", "NULL_BAND", "P_FLOOR", "label_colour", "display_name", "format_p", "p_text",
+    "fit_title", "draw_spectrum", "draw_embedding", "draw_matrix", "draw_confusion", "draw_null", "draw_filters",
+    "draw_counts", "spectrum_figure", "embedding_figure", "matrix_figure", "confusion_figure", "null_figure",
+    "filters_figure", "network_figure", "layer_sheet", "sheet_grid", "SHEET_PANEL_IN", "clusterability_figure",
+    "composition_figure",
 ]
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
@@ -38,7 +46,11 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 MARKERS = ["o", "s", "^", "D", "v", "P"]
 DEAD = "#9A9A9A"
 NULL_GREY = "0.55"
+NULL_BAND = "#E69F00"  # the null's 95% band on spectra: a colour the observed line (blue) never takes
+P_FLOOR = 1e-5
+"""p-values below this are shown as ``< 1e-5`` (the resolution of 10^5 label permutations)."""
 _FONT = 8
+_CHAR_EM = 0.6  # average advance of a DejaVu Sans character, in em (generous: titles must not be clipped)
 
 
 def label_colour(label: int) -> str:
@@ -59,11 +71,101 @@ def display_name(name: str, width: int = 48) -> str:
     return name[:keep] + "…" + name[-(width - 1 - keep):]
 
 
+def format_p(p: float | None, floor: float = P_FLOOR) -> str:
+    """The one format of a p-value in every table, figure and text: two significant digits, ``< 1e-5`` below.
+
+    Examples
+    --------
+    >>> [format_p(v) for v in (0.0099, 0.01, 1 / 21, 0.5, 1.0, 3.2e-4, 2.5e-5, 1e-7, None)]
+    ['0.0099', '0.01', '0.048', '0.5', '1', '0.00032', '2.5e-5', '< 1e-5', '–']
+    """
+    if p is None or not math.isfinite(p):
+        return "–"
+    if p < floor:
+        mantissa, exponent = f"{floor:.0e}".split("e")
+        return f"< {mantissa}e{int(exponent)}"
+    text = f"{p:.2g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text
+
+
+def p_text(p: float | None, label: str = "p") -> str:
+    """``p = 0.0099``, ``p < 1e-5`` or ``p: none`` (no null), with :func:`format_p`."""
+    shown = format_p(p)
+    if shown == "–":
+        return f"{label}: none"
+    return f"{label} {shown}" if shown.startswith("<") else f"{label} = {shown}"
+
+
+def _pieces(name: str) -> list[str]:
+    """A layer name cut after each dot (and, for very long parts, after underscores)."""
+    return [p for p in re.split(r"(?<=[._])", name) if p]
+
+
+def _wrap_name(name: str, per_line: int, max_lines: int) -> list[str]:
+    lines: list[str] = []
+    for piece in _pieces(name):
+        while len(piece) > per_line:  # a piece longer than a line: hard cut
+            if lines and len(lines[-1]) < per_line:
+                room = per_line - len(lines[-1])
+                lines[-1], piece = lines[-1] + piece[:room], piece[room:]
+            else:
+                lines.append(piece[:per_line])
+                piece = piece[per_line:]
+        if lines and len(lines[-1]) + len(piece) <= per_line:
+            lines[-1] += piece
+        elif piece:
+            lines.append(piece)
+    if len(lines) > max_lines:
+        return [display_name(name, per_line)]
+    return lines or [""]
+
+
+def fit_title(name: str, what: str, width_in: float, fontsize: float) -> str:
+    """A title ``"<name>: <what>"`` that fits ``width_in`` inches at ``fontsize`` points.
+
+    When it does not fit on one line, the layer name goes on its own line(s),
+    wrapped after dots (at most two lines, else shortened in the middle), and
+    ``what`` below it. ``$`` is escaped (no mathtext).
+
+    Examples
+    --------
+    >>> fit_title("_blocks.8._expand_conv", "observed vs shuffled weights", 3.4, 10)
+    '_blocks.8._expand_conv\\nobserved vs shuffled weights'
+    >>> fit_title("conv1", "singular spectrum", 6.6, 10)
+    'conv1: singular spectrum'
+    """
+    per_line = max(12, int(width_in * 72 / (_CHAR_EM * fontsize)))
+    escaped = name.replace("$", r"\$")
+    one = f"{escaped}: {what}" if what else escaped
+    if len(one) <= per_line:
+        return one
+    lines = [line.replace("$", r"\$") for line in _wrap_name(name, per_line, 2)]
+    if what:
+        lines += textwrap.wrap(what, per_line) or [what]
+    return "\n".join(lines)
+
+
+def _width_in(fig: FigureBase) -> float:
+    return float(fig.bbox.width) / float(fig.dpi)
+
+
+def _suptitle(fig: FigureBase, name: str, what: str, fontsize: float = _FONT + 2) -> None:
+    fig.suptitle(fit_title(name, what, _width_in(fig), fontsize), fontsize=fontsize)
+
+
 def _figure(width: float, height: float, caption_space: float = 0.0) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     if caption_space:
         fig.get_layout_engine().set(rect=(0, caption_space, 1, 1 - caption_space))
     return fig
+
+
+def _target(fig: FigureBase | None, width: float, height: float) -> FigureBase:
+    """The figure to draw into: the one given, else a new constrained-layout figure of this size."""
+    return fig if fig is not None else _figure(width, height)
 
 
 def _style(ax: Axes) -> None:
@@ -84,13 +186,21 @@ def _message(ax: Axes, text: str) -> None:
             wrap=True)
     ax.set_xticks([])
     ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(False)
+
+
+def _integer_counts(axis) -> None:
+    """Ticks at whole numbers only: for axes that count things."""
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 # ---------------------------------------------------------------------------------------- axes-level
 
 def draw_spectrum(ax: Axes, values: Sequence[float], null: Mapping[str, Sequence[float]] | None = None,
-                  variant: str = "normalised", n_show: int = 40, title: str | None = None) -> None:
-    """Singular values (descending) as a line, over the null band when given.
+                  variant: str = "normalised", n_show: int = 40, title: str | None = None,
+                  start: int = 1) -> None:
+    """Singular values (descending) as a line, over the null's 95% band when given.
 
     Parameters
     ----------
@@ -98,25 +208,37 @@ def draw_spectrum(ax: Axes, values: Sequence[float], null: Mapping[str, Sequence
     values : sequence of float
         Observed singular values.
     null : mapping, optional
-        ``{"mean": [...], "lo": [...], "hi": [...]}``: the shuffled-weights mean and 95% band.
+        ``{"mean": [...], "lo": [...], "hi": [...]}``: the null's mean and 95% band,
+        drawn as a shaded orange band with its edges and a dashed mean line.
     variant : str
         SVD variant, for the axis label.
     n_show : int
         How many leading values to draw.
     title : str, optional
+    start : int
+        Index (1-based) of the first value drawn: 2 leaves out the trivial
+        first value of the degree-normalised form (always 1), which would
+        squash the rest of the spectrum and the band against the axis.
     """
-    s = np.asarray(values, dtype=float)[:n_show]
-    x = np.arange(1, len(s) + 1)
+    skip = max(0, int(start) - 1)
+    s = np.asarray(values, dtype=float)[skip:n_show]
+    x = np.arange(skip + 1, skip + len(s) + 1)
     if null and null.get("mean"):
-        m = min(len(null["mean"]), len(s))
-        ax.fill_between(x[:m], null["lo"][:m], null["hi"][:m], color="0.85", lw=0, label="shuffled weights, 95%")
-        ax.plot(x[:m], null["mean"][:m], color=NULL_GREY, lw=1, ls="--", label="shuffled mean")
-    ax.plot(x, s, "o-", color=PALETTE[0], ms=2.5, lw=1.1, label="observed")
+        m = max(0, min(len(null["mean"]), n_show) - skip)
+        m = min(m, len(s))
+        lo, hi = np.asarray(null["lo"], dtype=float)[skip:skip + m], np.asarray(null["hi"], dtype=float)[skip:skip + m]
+        ax.fill_between(x[:m], lo, hi, color=NULL_BAND, alpha=0.35, lw=0, label="null, 95% band")
+        for edge in (lo, hi):
+            ax.plot(x[:m], edge, color=NULL_BAND, lw=0.7)
+        ax.plot(x[:m], np.asarray(null["mean"], dtype=float)[skip:skip + m], color="#9C6B00", lw=0.9, ls="--",
+                label="null mean")
+    ax.plot(x, s, "o-", color=PALETTE[0], ms=2.5, lw=1.0, label="observed", zorder=3)
     positive = s[s > 0]
     if positive.size and positive.max() > 20 * positive.min():
         ax.set_yscale("log")
-    ax.set_xlabel("index of singular value", fontsize=_FONT)
+    ax.set_xlabel("index of singular value" + (" (from 2)" if skip == 1 else ""), fontsize=_FONT)
     ax.set_ylabel(f"singular value ({variant})", fontsize=_FONT)
+    ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
     if title:
         ax.set_title(title, fontsize=_FONT + 1)
     ax.legend(frameon=False, fontsize=_FONT - 1, loc="upper right")
@@ -128,7 +250,7 @@ def draw_embedding(ax: Axes, x: Sequence[float], y: Sequence[float], labels: Seq
                    xlabel: str = "", ylabel: str = "", legend_max: int = 12) -> None:
     """Units as points, coloured (and, past eight labels, shaped) by label.
 
-    ``labels=None`` draws every unit in one colour (no true branches).
+    ``labels=None`` draws every unit in one colour.
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if labels is None:
@@ -141,7 +263,7 @@ def draw_embedding(ax: Axes, x: Sequence[float], y: Sequence[float], labels: Seq
                        alpha=0.85, linewidths=0 if lab >= 0 else 0.8, label=_label_text(int(lab), names, what),
                        rasterized=len(x) > 2000)
         if len(np.unique(labels)) <= legend_max:
-            ax.legend(frameon=False, fontsize=_FONT - 1, markerscale=1.4, loc="upper right")
+            ax.legend(frameon=False, fontsize=_FONT - 1, markerscale=1.4, loc="best")
     ax.set_xlabel(xlabel, fontsize=_FONT)
     ax.set_ylabel(ylabel, fontsize=_FONT)
     if title:
@@ -220,13 +342,29 @@ def draw_confusion(ax: Axes, table: np.ndarray, branch_names: Sequence[str], tit
         ax.set_title(title, fontsize=_FONT + 1)
 
 
+def draw_counts(ax: Axes, counts: Sequence[int], labels: Sequence[int], title: str | None = None,
+                what: str = "cluster") -> None:
+    """Units per cluster as bars in the cluster colours (``-1``: dead units, grey), on an integer axis."""
+    counts, labels = list(counts), [int(v) for v in labels]
+    x = np.arange(len(counts))
+    ax.bar(x, counts, color=[label_colour(v) for v in labels], width=0.75)
+    ax.set_xticks(x, ["dead" if v < 0 else str(v) for v in labels], fontsize=_FONT - 1)
+    ax.set_xlabel(what, fontsize=_FONT)
+    ax.set_ylabel("units", fontsize=_FONT)
+    _integer_counts(ax.yaxis)
+    if title:
+        ax.set_title(title, fontsize=_FONT + 1)
+    _style(ax)
+
+
 def draw_null(ax: Axes, observed: float | None, null_mean: float | None, null_sd: float | None,
               draws: Sequence[float] | None = None, statistic: str = "statistic", p_value: float | None = None,
               alternative: str = "greater") -> None:
     """The null distribution of a statistic with the observed value as a vertical line.
 
-    With ``draws`` (the raw null values) a histogram is drawn; otherwise a
-    normal curve with the null's mean and sd stands in for it (the axis says so).
+    With ``draws`` (the raw null values) a histogram of counts is drawn (integer
+    axis); otherwise a normal curve with the null's mean and sd stands in for
+    it (the axis says so). ``p_value`` is shown with :func:`p_text`.
     """
     draws = [v for v in (draws or []) if v is not None and np.isfinite(v)]  # strict JSON stores NaN as null
     if observed is None or (null_mean is None and not draws):
@@ -234,8 +372,9 @@ def draw_null(ax: Axes, observed: float | None, null_mean: float | None, null_sd
         return
     if draws:
         ax.hist(np.asarray(draws, dtype=float), bins=min(30, max(5, len(draws) // 3)), color="0.75",
-                edgecolor="white", label=f"null draws (n={len(draws)})")
+                edgecolor="white", label=f"null draws (n = {len(draws)})")
         ax.set_ylabel("count", fontsize=_FONT)
+        _integer_counts(ax.yaxis)
     else:
         sd = null_sd if null_sd and null_sd > 0 else max(abs(null_mean) * 1e-3, 1e-6)
         lo, hi = min(null_mean - 4 * sd, observed), max(null_mean + 4 * sd, observed)
@@ -244,15 +383,18 @@ def draw_null(ax: Axes, observed: float | None, null_mean: float | None, null_sd
                         label="null (normal, mean ± sd)")
         ax.set_ylabel("relative density", fontsize=_FONT)
         ax.set_yticks([])
-    p = "" if p_value is None else f", p = {p_value:.3g}"
+    p = "" if p_value is None else ", " + p_text(p_value)
     ax.axvline(observed, color=PALETTE[5], lw=1.6, label=f"observed{p}")
     side = "lower" if alternative == "less" else "higher"
     ax.set_xlabel(f"{statistic} ({side}: more structure)", fontsize=_FONT)
-    ax.legend(frameon=False, fontsize=_FONT - 1, loc="upper left")
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.legend(frameon=False, fontsize=_FONT - 1, loc="best")
+    ax.margins(y=0.25)  # room for the legend above the bars
     _style(ax)
 
 
-def draw_filters(fig: Figure, images: np.ndarray, labels: Sequence[int] | None = None, n_cols: int = 16) -> None:
+def draw_filters(fig: FigureBase, images: np.ndarray, labels: Sequence[int] | None = None,
+                 n_cols: int = 16) -> None:
     """First-layer filters as RGB tiles in the given order, framed in their cluster colour.
 
     ``images`` has shape (n, kh, kw, 3) with values in [0, 1] (0.5 = zero weight).
@@ -260,7 +402,8 @@ def draw_filters(fig: Figure, images: np.ndarray, labels: Sequence[int] | None =
     n = len(images)
     n_cols = max(1, min(n_cols, n))
     n_rows = int(np.ceil(n / n_cols)) if n else 1
-    axes = fig.subplots(n_rows, n_cols, squeeze=False, gridspec_kw={"wspace": 0.08, "hspace": 0.08})
+    spacing = {} if fig.get_layout_engine() is not None else {"wspace": 0.08, "hspace": 0.08}
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, gridspec_kw=spacing)
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -276,48 +419,58 @@ def draw_filters(fig: Figure, images: np.ndarray, labels: Sequence[int] | None =
 
 # --------------------------------------------------------------------------------------- figure-level
 
-def spectrum_figure(layer: LayerResult, variants: Sequence[str] = ("raw", "normalised"), n_show: int = 40) -> Figure:
+def _start(variant: str) -> int:
+    """First singular value drawn: the degree-normalised form's first is trivially 1, so it starts at 2."""
+    return 2 if variant == "normalised" else 1
+
+
+def spectrum_figure(layer: LayerResult, variants: Sequence[str] = ("raw", "normalised"), n_show: int = 40,
+                    fig: FigureBase | None = None) -> FigureBase:
     """Singular spectra of a layer's downstream profile, one panel per SVD variant, with the null band."""
-    fig = _figure(3.3 * len(variants), 3.0)
+    fig = _target(fig, 3.3 * len(variants), 3.0)
     axes = fig.subplots(1, len(variants), squeeze=False)[0]
     for ax, variant in zip(axes, variants):
         values = layer.spectra.get(variant, layer.singular_values if variant == "raw" else [])
-        draw_spectrum(ax, values, layer.null_spectra.get(variant), variant, n_show, title=f"{variant} |W|")
-    fig.suptitle(f"{display_name(layer.name)}: singular spectrum", fontsize=_FONT + 2)
+        null = layer.null_spectra.get(variant)
+        draw_spectrum(ax, values, null, variant, n_show, start=_start(variant),
+                      title=f"{variant} |W|" + ("" if null else " (no null stored)"))
+    _suptitle(fig, layer.name, "singular spectrum")
     return fig
 
 
 def _embedding_panels(axes: Sequence[Axes], layer: LayerResult, variant: str) -> None:
+    """Branch colouring on the first axes (only with true branches), cluster colouring on the last."""
     v = np.asarray(layer.embedding.get(variant, []), dtype=float)
     if v.ndim != 2 or v.shape[1] < 3:
         for ax in axes:
             _message(ax, "fewer than 3 singular vectors")
         return
     xl, yl = f"singular vector 2 ({variant})", f"singular vector 3 ({variant})"
-    if layer.branches is not None:
+    if layer.branches is not None and len(axes) > 1:
         draw_embedding(axes[0], v[:, 1], v[:, 2], layer.branches, layer.branch_names, "branch",
                        "coloured by true branch", xl, yl)
-    else:
-        draw_embedding(axes[0], v[:, 1], v[:, 2], None, title="no true branches in this layer", xlabel=xl,
-                       ylabel=yl)
-    draw_embedding(axes[1], v[:, 1], v[:, 2], layer.clusters, None, "cluster",
+    draw_embedding(axes[-1], v[:, 1], v[:, 2], layer.clusters, None, "cluster",
                    f"coloured by cluster (k = {layer.k})", xl, yl)
 
 
-def embedding_figure(layer: LayerResult, variant: str = "normalised") -> Figure:
-    """Units on singular vectors 2 and 3, coloured by true branch (left) and by cluster (right)."""
-    fig = _figure(7.6, 3.5)
-    axes = fig.subplots(1, 2, sharex=True, sharey=True)
-    _embedding_panels(axes, layer, variant)
-    fig.suptitle(f"{display_name(layer.name)}: units on the singular vectors", fontsize=_FONT + 2)
+def embedding_figure(layer: LayerResult, variant: str = "normalised", fig: FigureBase | None = None) -> FigureBase:
+    """Units on singular vectors 2 and 3, coloured by true branch (left) and by cluster (right).
+
+    A layer without true branches gets the cluster panel only.
+    """
+    n = 2 if layer.branches is not None else 1
+    fig = _target(fig, 3.8 * n, 3.5)
+    axes = fig.subplots(1, n, sharex=True, sharey=True, squeeze=False)[0]
+    _embedding_panels(list(axes), layer, variant)
+    _suptitle(fig, layer.name, "units on the singular vectors")
     return fig
 
 
 def matrix_figure(matrix: np.ndarray, row_labels: Sequence[int] | None, col_labels: Sequence[int] | None,
                   col_branches: Sequence[int] | None = None, shape: Sequence[int] | None = None,
-                  name: str = "") -> Figure:
+                  name: str = "", fig: FigureBase | None = None) -> FigureBase:
     """The downstream magnitude matrix reordered by cluster, with a true-branch strip above when given."""
-    fig = _figure(4.8, 4.4)
+    fig = _target(fig, 4.8, 4.4)
     if col_branches is not None and len(col_branches):
         top, ax = fig.subplots(2, 1, gridspec_kw={"height_ratios": [1, 18]}, sharex=True)
         _strip(top, np.asarray(col_branches), horizontal=True)
@@ -325,75 +478,77 @@ def matrix_figure(matrix: np.ndarray, row_labels: Sequence[int] | None, col_labe
     else:
         ax = fig.subplots()
     draw_matrix(ax, matrix, row_labels, col_labels, shape)
-    fig.suptitle(f"{display_name(name)}: magnitudes ordered by co-cluster", fontsize=_FONT + 2)
+    _suptitle(fig, name, "magnitudes ordered by co-cluster")
     return fig
 
 
 def confusion_figure(table: np.ndarray, branch_names: Sequence[str], name: str = "",
-                     ari: float | None = None) -> Figure:
+                     ari: float | None = None, fig: FigureBase | None = None) -> FigureBase:
     """Cluster-versus-branch counts for one layer."""
     t = np.asarray(table)
-    fig = _figure(max(3.6, 0.45 * t.shape[1] + 2.2), max(2.6, 0.35 * t.shape[0] + 1.6))
+    fig = _target(fig, max(3.6, 0.45 * t.shape[1] + 2.2), max(2.6, 0.35 * t.shape[0] + 1.6))
     draw_confusion(fig.subplots(), t, branch_names)
     extra = "" if ari is None else f" (ARI {ari:.2f})"
-    fig.suptitle(f"{display_name(name)}: clusters vs branches{extra}", fontsize=_FONT + 2)
+    _suptitle(fig, name, f"clusters vs branches{extra}")
     return fig
 
 
 def _null_panels(axes: Sequence[Axes], layer: LayerResult) -> None:
+    """The n-cut null on the first axes; the ARI null on the second, where there is one."""
     draws = getattr(layer, "null_draws", None) or {}
     ncut = layer.structure.ncut
     draw_null(axes[0], ncut.observed, ncut.null_mean, ncut.null_sd, draws.get("ncut"), "n-cut", ncut.p_value,
               ncut.alternative)
     axes[0].set_title("clusterability (n-cut)", fontsize=_FONT + 1)
-    if len(axes) > 1:
+    if len(axes) > 1 and layer.recovery is not None:
         rec = layer.recovery
-        if rec is None:
-            _message(axes[1], "no true branches:\nno recovery test")
-        else:
-            draw_null(axes[1], rec.ari, rec.null_ari_mean, rec.null_ari_sd, draws.get("ari"),
-                      "ARI", rec.p_value)
+        draw_null(axes[1], rec.ari, rec.null_ari_mean, rec.null_ari_sd, draws.get("ari"), "ARI", rec.p_value)
         axes[1].set_title("branch recovery (ARI)", fontsize=_FONT + 1)
 
 
-def null_figure(layer: LayerResult) -> Figure:
-    """Observed n-cut and ARI against their shuffled-weights nulls.
+def null_figure(layer: LayerResult, fig: FigureBase | None = None) -> FigureBase:
+    """Observed n-cut and ARI against their shuffled-weights nulls (the ARI only with true branches).
 
     Uses ``layer.null_draws`` (``{"ncut": [...], "ari": [...]}``) as histograms
     when the result carries them, else a normal curve from the null mean and sd.
     """
     n = 2 if layer.recovery is not None else 1
-    fig = _figure(3.4 * n, 2.8)
+    fig = _target(fig, 3.4 * n, 2.8)
     _null_panels(fig.subplots(1, n, squeeze=False)[0], layer)
-    fig.suptitle(f"{display_name(layer.name)}: observed vs shuffled weights", fontsize=_FONT + 2)
+    _suptitle(fig, layer.name, "observed vs shuffled weights")
     return fig
 
 
 def filters_figure(images: np.ndarray, labels: Sequence[int] | None = None, name: str = "",
-                   order: str = "", n_cols: int = 16) -> Figure:
+                   order: str = "", n_cols: int = 16, fig: FigureBase | None = None) -> FigureBase:
     """First-layer filters as images in the given order (``order`` describes it in the title)."""
     n = len(images)
     n_cols = max(1, min(n_cols, n))
     n_rows = int(np.ceil(n / n_cols)) if n else 1
-    tile, top, bottom = 0.5, 0.45, 0.45 if labels is not None else 0.15
+    tile, top, bottom = 0.5, 0.6, 0.45 if labels is not None else 0.15
     width, height = max(4.0, tile * 1.08 * n_cols + 0.3), tile * 1.08 * n_rows + top + bottom
-    fig = Figure(figsize=(width, height))
-    fig.subplots_adjust(left=0.15 / width, right=1 - 0.15 / width, top=1 - top / height, bottom=bottom / height)
+    if fig is None:
+        fig = Figure(figsize=(width, height))
+        fig.subplots_adjust(left=0.15 / width, right=1 - 0.15 / width, top=1 - top / height,
+                            bottom=bottom / height)
     draw_filters(fig, images, labels, n_cols)
-    fig.suptitle(f"{display_name(name)}: filters ordered by {order}" if order else display_name(name),
-                 fontsize=_FONT + 1)
+    _suptitle(fig, name, f"filters ordered by {order}" if order else "", _FONT + 1)
     if labels is not None:
         present = sorted(set(int(v) for v in labels))
         fig.legend(handles=[Patch(color=label_colour(v), label="dead" if v < 0 else f"cluster {v}")
-                            for v in present[:12]], loc="lower center", ncol=min(6, len(present)),
-                   frameon=False, fontsize=_FONT - 1)
+                            for v in present[:12]], loc="outside lower center" if fig.get_layout_engine()
+                   is not None else "lower center", ncol=min(6, len(present)), frameon=False, fontsize=_FONT - 1)
     return fig
 
 
 def network_figure(names: Sequence[str], fractions: Sequence[Sequence[float]], dead: Sequence[float],
                    ncut_z: Sequence[float | None], ncut_significant: Sequence[bool],
-                   ari: Sequence[float | None], ari_significant: Sequence[bool]) -> Figure:
+                   ari: Sequence[float | None], ari_significant: Sequence[bool],
+                   fig: FigureBase | None = None) -> FigureBase:
     """Clusters across the whole network: one row per analysed layer.
+
+    Panels: cluster sizes; the n-cut z-score (only when some layer has a
+    null); the ARI with the true branches (only when some layer has branches).
 
     Parameters
     ----------
@@ -409,10 +564,15 @@ def network_figure(names: Sequence[str], fractions: Sequence[Sequence[float]], d
         BH-adjusted p < 0.05 for the n-cut and the ARI.
     ari : sequence of float or None
         Per layer, the ARI with the true branches (None where there are none).
+    fig : Figure or SubFigure, optional
     """
     n = len(names)
-    fig = _figure(10.0, 1.4 + 0.2 * max(n, 3))
-    axes = fig.subplots(1, 3, sharey=True, gridspec_kw={"width_ratios": [3.0, 1.3, 1.3]})
+    has_z = any(v is not None and np.isfinite(v) for v in ncut_z)
+    has_ari = any(v is not None and np.isfinite(v) for v in ari)
+    ratios = [3.0] + [1.3] * (has_z + has_ari)
+    fig = _target(fig, 4.6 + 2.0 * (has_z + has_ari), 1.4 + 0.2 * max(n, 3))
+    axes = list(fig.subplots(1, len(ratios), sharey=True, squeeze=False,
+                             gridspec_kw={"width_ratios": ratios})[0])
     y = np.arange(n)
     for i, (fr, d) in enumerate(zip(fractions, dead)):
         left = 0.0
@@ -424,19 +584,26 @@ def network_figure(names: Sequence[str], fractions: Sequence[Sequence[float]], d
     axes[0].set_yticks(y, [display_name(s, 40) for s in names], fontsize=max(5, _FONT - 1 - n // 40))
     axes[0].invert_yaxis()
     axes[0].set_xlim(0, 1)
-    axes[0].set_xlabel("fraction of units per cluster (largest first; grey: dead)", fontsize=_FONT)
+    axes[0].set_xlabel("fraction of units per cluster\n(largest first; grey: dead)", fontsize=_FONT)
     axes[0].set_title("cluster sizes", fontsize=_FONT + 1)
-    _dots(axes[1], y, ncut_z, ncut_significant, "n-cut z vs shuffles (left = more clusterable)")
-    axes[1].axvline(0, color=NULL_GREY, lw=0.8)
-    _dots(axes[2], y, ari, ari_significant, "ARI with true branches")
-    axes[2].axvline(0, color=NULL_GREY, lw=0.8)
-    axes[1].xaxis.set_major_locator(MaxNLocator(4))
-    if all(v is None for v in ari):
-        axes[2].text(0.5, 0.5, "no layer has\ntrue branches", transform=axes[2].transAxes, ha="center",
-                     va="center", fontsize=_FONT, color="0.3")
-    handles = [Line2D([], [], marker="o", ls="", color=PALETTE[0], label="BH p < 0.05"),
-               Line2D([], [], marker="o", ls="", mfc="white", color=PALETTE[0], label="not significant")]
-    axes[2].legend(handles=handles, frameon=False, fontsize=_FONT - 1, loc="lower right")
+    panels = axes[1:]
+    if has_z:
+        ax = panels.pop(0)
+        _dots(ax, y, ncut_z, ncut_significant, "n-cut z vs null\n(left: more clusterable)")
+        ax.axvline(0, color=NULL_GREY, lw=0.8)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.set_title("clusterability", fontsize=_FONT + 1)
+    if has_ari:
+        ax = panels.pop(0)
+        _dots(ax, y, ari, ari_significant, "ARI with true branches")
+        ax.axvline(0, color=NULL_GREY, lw=0.8)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.set_title("branch recovery", fontsize=_FONT + 1)
+    if has_z or has_ari:
+        handles = [Line2D([], [], marker="o", ls="", color=PALETTE[0], label="BH p < 0.05"),
+                   Line2D([], [], marker="o", ls="", mfc="white", color=PALETTE[0], label="not significant")]
+        fig.legend(handles=handles, frameon=False, fontsize=_FONT - 1, ncol=2,
+                   loc="outside lower right" if fig.get_layout_engine() is not None else "lower right")
     for ax in axes:
         _style(ax)
     fig.suptitle("Structure across the network", fontsize=_FONT + 2)
@@ -452,41 +619,92 @@ def _dots(ax: Axes, y: np.ndarray, values: Sequence[float | None], significant: 
     ax.grid(axis="y", color="0.93", lw=0.5)
 
 
+_SHEET_MARGINS_IN = {"left": 0.6, "right": 0.12, "top": 0.62, "bottom": 0.5}
+SHEET_PANEL_IN = (3.0, 3.0)
+"""Width and height of one panel of a stand-alone layer sheet, in inches."""
+
+
+def sheet_grid(layer: LayerResult, branched: bool | None = None, columns: int | None = None) -> tuple[int, int]:
+    """(rows, columns) of a layer sheet: 8 panels with true branches (4 x 2), else 6 (3 x 2)."""
+    branched = layer.branches is not None and bool(layer.branch_names) if branched is None else branched
+    n = 8 if branched else 6
+    columns = columns or (4 if branched else 3)
+    return -(-n // columns), columns
+
+
 def layer_sheet(layer: LayerResult, matrix: Mapping[str, np.ndarray] | None = None,
-                table: np.ndarray | None = None, variant: str = "normalised") -> Figure:
-    """Every per-layer view on one sheet: spectrum, embeddings, reordered matrix, confusion and nulls.
+                table: np.ndarray | None = None, variant: str = "normalised",
+                counts: tuple[Sequence[int], Sequence[int]] | None = None,
+                fig: FigureBase | None = None, columns: int | None = None) -> FigureBase:
+    """Every per-layer view on one sheet, without repeats.
+
+    With true branches (8 panels): spectrum, units coloured by branch and by
+    cluster, reordered matrix, cluster-versus-branch counts, the n-cut and ARI
+    nulls, the key numbers. Without (6 panels): spectrum, units coloured by
+    cluster, matrix, units per cluster, the n-cut null, the key numbers.
 
     Parameters
     ----------
     layer : LayerResult
     matrix : mapping, optional
         ``{"matrix", "row_labels", "col_labels", "shape"}`` as prepared by
-        :func:`modularity.outputs.matrix_view`; omitted when unavailable.
+        :func:`modularity.output.figures.matrix_view`; omitted when unavailable.
     table : ndarray, optional
         Cluster-versus-branch counts (layers with true branches).
+    counts : (counts, labels), optional
+        Units per cluster label (layers without true branches).
+    fig : Figure or SubFigure, optional
+        Drawn into with its own layout engine (if any); else a new figure of
+        :data:`SHEET_PANEL_IN` per panel with fixed margins (about 50 sheets
+        must draw in seconds).
+    columns : int, optional
+        Panels per row (default 4 with true branches, else 3).
     """
-    # Fixed margins instead of constrained layout: ~50 sheets must draw in seconds.
-    fig = Figure(figsize=(12.0, 6.2))
-    grid = fig.add_gridspec(2, 4, left=0.055, right=0.99, top=0.9, bottom=0.08, wspace=0.32, hspace=0.42)
-    draw_spectrum(fig.add_subplot(grid[0, 0]), layer.spectra.get(variant, layer.singular_values),
-                  layer.null_spectra.get(variant), variant, title="singular spectrum")
-    _embedding_panels([fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[0, 2])], layer, variant)
-    ax = fig.add_subplot(grid[0, 3])
+    branched = table is not None and bool(layer.branch_names)
+    n_rows, n_cols = sheet_grid(layer, branched, columns)
+    if fig is None:
+        pw, ph = SHEET_PANEL_IN
+        fig = Figure(figsize=(pw * n_cols, ph * n_rows * 0.85 + 0.3))
+    if fig.get_layout_engine() is None:  # fixed margins in inches: fast, for many sheets
+        width, height = _width_in(fig), float(fig.bbox.height) / float(fig.dpi)
+        m = _SHEET_MARGINS_IN
+        margins = {"left": m["left"] / width, "right": 1 - m["right"] / width, "top": 1 - m["top"] / height,
+                   "bottom": m["bottom"] / height, "wspace": 0.42, "hspace": 0.55}
+    else:
+        margins = {}
+    grid = fig.add_gridspec(n_rows, n_cols, **margins)
+    cells = iter(grid[r, c] for r in range(n_rows) for c in range(n_cols))
+
+    def panel() -> Axes:
+        return fig.add_subplot(next(cells))
+
+    draw_spectrum(panel(), layer.spectra.get(variant, layer.singular_values), layer.null_spectra.get(variant),
+                  variant, title="singular spectrum", start=_start(variant))
+    if branched:
+        _embedding_panels([panel(), panel()], layer, variant)
+    else:
+        _embedding_panels([panel()], layer, variant)
+    ax = panel()
     if matrix is not None and np.size(matrix["matrix"]):
         draw_matrix(ax, matrix["matrix"], matrix.get("row_labels"), matrix.get("col_labels"), matrix.get("shape"),
                     "magnitudes by co-cluster", colorbar=False)
     else:
         _message(ax, "magnitude matrix not stored")
-    ax = fig.add_subplot(grid[1, 0])
-    if table is not None and layer.branch_names:
-        draw_confusion(ax, table, layer.branch_names, "clusters vs branches")
+    if branched:
+        draw_confusion(panel(), table, layer.branch_names, "clusters vs branches")
+        _null_panels([panel(), panel()], layer)
     else:
-        draw_spectrum(ax, layer.spectra.get("raw", layer.singular_values), layer.null_spectra.get("raw"), "raw",
-                      title="raw spectrum (no true branches)")
-    _null_panels([fig.add_subplot(grid[1, 1]), fig.add_subplot(grid[1, 2])], layer)
-    ax = fig.add_subplot(grid[1, 3])
-    _facts(ax, layer)
-    fig.suptitle(f"{display_name(layer.name, 90)} ({layer.kind}, {layer.n_units} units)", fontsize=_FONT + 3)
+        ax = panel()
+        if counts is not None:
+            draw_counts(ax, counts[0], counts[1], "units per cluster")
+        else:
+            _message(ax, "cluster sizes not given")
+        _null_panels([panel()], layer)
+    _facts(panel(), layer)
+    for rest in cells:
+        fig.add_subplot(rest).set_axis_off()
+    fig.suptitle(fit_title(layer.name, f"{layer.kind}, {layer.n_units} units", _width_in(fig), _FONT + 3),
+                 fontsize=_FONT + 3)
     return fig
 
 
@@ -495,36 +713,83 @@ def _facts(ax: Axes, layer: LayerResult) -> None:
     ncut = layer.structure.ncut
     lines = [f"k = {layer.k} ({layer.k_source})", f"dead units: {layer.n_dead}",
              f"profile: {layer.shape[0]} x {layer.shape[1]}",
-             f"consumers: {display_name(', '.join(layer.consumers), 34)}"]
+             f"consumers: {display_name(', '.join(layer.consumers), 24)}"]
     if ncut.observed is not None:
         lines.append(f"n-cut {ncut.observed:.3f}")
     if ncut.null_mean is not None:
         lines.append(f"  null {ncut.null_mean:.3f} ± {ncut.null_sd or 0:.3f}")
-    if ncut.p_value_bh is not None:
-        lines.append(f"  p = {ncut.p_value:.3g}, BH {ncut.p_value_bh:.3g}")
+    if ncut.p_value is not None:
+        lines.append(f"  {p_text(ncut.p_value)}, {p_text(ncut.p_value_bh, 'BH')}")
     rec = layer.recovery
     if rec is not None:
         lines.append(f"ARI {rec.ari:.3f}, NMI {rec.nmi:.3f}")
-        if rec.p_value_bh is not None:
-            lines.append(f"  p = {rec.p_value:.3g}, BH {rec.p_value_bh:.3g}")
+        if rec.p_value is not None:
+            lines.append(f"  {p_text(rec.p_value)}, {p_text(rec.p_value_bh, 'BH')}")
         for key, c in rec.controls.items():
             if c.ari is not None:
                 lines.append(f"  {key.replace('_', ' ')}: ARI {c.ari:.3f}")
-    ax.text(0, 1, "\n".join(lines), va="top", ha="left", fontsize=_FONT, family="monospace",
+    ax.text(0, 1, "\n".join(lines), va="top", ha="left", fontsize=_FONT - 1, family="monospace",
             transform=ax.transAxes)
+    ax.set_title("key numbers", fontsize=_FONT + 1, loc="left")
 
 
-def clusterability_figure(null_ncuts: Sequence[float], ncut: float, k: int, title: str) -> Figure:
-    """Histogram of the shuffled networks' n-cuts with the observed n-cut marked."""
-    fig = Figure(figsize=(5.5, 3.5), layout="constrained")
+# ------------------------------------------------------------------------------- whole-network clusterability
+
+def clusterability_figure(null_ncuts: Sequence[float], ncut: float, k: int, title: str,
+                          p_value: float | None = None, fig: FigureBase | None = None) -> FigureBase:
+    """Histogram of the null networks' n-cuts (integer count axis) with the observed n-cut marked."""
+    fig = _target(fig, 5.5, 3.5)
     ax = fig.subplots()
     if len(null_ncuts):
-        ax.hist(null_ncuts, bins=min(30, max(5, len(null_ncuts) // 3)), color="0.7",
-                label=f"{len(null_ncuts)} shuffled networks")
-    ax.axvline(ncut, color="C3", lw=2, label=f"observed {ncut:.4f}")
-    ax.set_xlabel(f"n-cut (k = {k})")
-    ax.set_ylabel("networks")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(display_name(title, 70), fontsize=10)
-    ax.legend(fontsize=8)
+        ax.hist(np.asarray(null_ncuts, dtype=float), bins=min(30, max(5, len(null_ncuts) // 3)), color="0.75",
+                edgecolor="white", label=f"null networks (n = {len(null_ncuts)})")
+    else:
+        ax.text(0.5, 0.6, "no null networks (0 shuffles)", ha="center", transform=ax.transAxes, fontsize=_FONT,
+                color="0.3")
+    p = "" if p_value is None else ", " + p_text(p_value)
+    ax.axvline(ncut, color=PALETTE[5], lw=1.8, label=f"observed {ncut:.4f}{p}")
+    ax.set_xlabel(f"n-cut of the whole network, k = {k} (lower: more clusterable)", fontsize=_FONT)
+    ax.set_ylabel("networks", fontsize=_FONT)
+    _integer_counts(ax.yaxis)
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.margins(y=0.25)
+    ax.legend(frameon=False, fontsize=_FONT - 1, loc="upper left")
+    _style(ax)
+    fig.suptitle(fit_title(title, "", _width_in(fig), _FONT + 2), fontsize=_FONT + 2)
+    return fig
+
+
+def composition_figure(names: Sequence[str], fractions: np.ndarray, totals: Sequence[int],
+                       fig: FigureBase | None = None) -> FigureBase:
+    """Where the whole-network clusters lie: per layer (rows, network order), the fraction of its units
+    in each cluster (columns), under a bar chart of each cluster's size in units.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Layer names in network order.
+    fractions : ndarray, shape (layers, k)
+        Fraction of each layer's units in each cluster (isolated units excluded from none: rows may sum below 1).
+    totals : sequence of int
+        Units in each cluster.
+    """
+    f = np.asarray(fractions, dtype=float)
+    n, k = f.shape
+    fig = _target(fig, max(4.5, 2.6 + 0.32 * k), 2.2 + 0.16 * max(n, 4))
+    top, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.0, max(2.0, 0.16 * n)]})
+    x = np.arange(k)
+    top.bar(x, totals, color=PALETTE[0], width=0.75)
+    top.set_ylabel("units", fontsize=_FONT)
+    _integer_counts(top.yaxis)
+    top.set_title("cluster sizes", fontsize=_FONT + 1)
+    _style(top)
+    im = ax.imshow(f, aspect="auto", interpolation="nearest", cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_yticks(np.arange(n), [display_name(s, 40) for s in names], fontsize=max(4.5, _FONT - 1 - n // 40))
+    ax.set_xticks(x, [str(j) for j in x], fontsize=_FONT - 1)
+    ax.set_xlabel("cluster of the whole network", fontsize=_FONT)
+    ax.set_ylabel("layer (network order)", fontsize=_FONT)
+    bar = fig.colorbar(im, ax=[top, ax], fraction=0.04, pad=0.02, shrink=0.6, location="right")
+    bar.set_label("fraction of the layer's units", fontsize=_FONT - 1)
+    bar.ax.tick_params(labelsize=_FONT - 2)
+    fig.suptitle("Clusters across the layers", fontsize=_FONT + 2)
     return fig

@@ -36,7 +36,9 @@ def test_spectrum_figure_draws_observed_and_null_band(planted):
     result, _ = planted()
     fig = plots.spectrum_figure(result.layer("block"), variants=("normalised",))
     ax = fig.axes[0]
-    assert len(ax.lines) == 2 and len(ax.collections) == 1 and _labelled(fig)
+    labels = sorted(line.get_label() for line in ax.lines if not line.get_label().startswith("_"))
+    # observed, the null mean, and the 95% band (filled, with both edges drawn so it stays visible)
+    assert (labels, len(ax.lines), len(ax.collections), _labelled(fig)) == (["null mean", "observed"], 4, 1, True)
 
 
 def test_embedding_figure_colours_left_by_branch_and_right_by_cluster(planted):
