@@ -108,8 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--input-size", type=_size, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for tracing (default: the model's own)")
     a.add_argument("--jobs", type=_count(0), default=1,
-                   help="worker processes for the layers (default: 1; 0: one per CPU core); "
-                        "results do not depend on it")
+                   help="worker processes (default: 1; 0: one per CPU core), or the workers of a local Dask "
+                        "cluster; results do not depend on it")
+    a.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="where layers and null draws run: this machine's processes (default) or a Dask "
+                        "cluster (needs the 'distributed' package); results are the same")
+    a.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --backend dask: a running scheduler (tcp://host:8786); default: a LocalCluster "
+                        "of --jobs workers")
     a.add_argument("--unit-graph-top-k", type=_count(0), default=16, metavar="K",
                    help="unit graph: keep each consumer unit's K strongest incoming connections, lowered until "
                         "the graph has at most 50000 edges (default: 16; the K used is in the graph's "
@@ -144,7 +150,27 @@ def build_parser() -> argparse.ArgumentParser:
                                    "replaced only when everything was rebuilt.")
     r.add_argument("folder", help="a results folder written by 'analyze'")
     r.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+
+    w = sub.add_parser("sweep", help="analyse many checkpoints of one architecture and tabulate them",
+                       description="Analyse every checkpoint (e.g. of a training run) with the same settings and "
+                                   "write one table (checkpoint x layer: ARI, p, n-cut z, effect sizes, k), a "
+                                   "figure of each statistic across checkpoints, and each checkpoint's "
+                                   "summary.json. Every checkpoint is checked before any analysis starts.")
+    w.add_argument("arch", help="architecture: a registry name ('python -m modularity models'), e.g. googlenet")
+    w.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
+                   help="state dicts (.pt/.pth/.safetensors) of that architecture, in the order to show them "
+                        "(e.g. by training step); 'none' (random init from --seed) and 'DEFAULT' also work")
+    w.add_argument("--out", default=None, help="results folder (default: results/<arch>-sweep)")
+    for action in a._actions:  # the analysis options of 'analyze', shared as argparse's parents= shares them
+        if action.dest not in _NOT_SWEPT:
+            w._add_action(action)
+    w.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     return parser
+
+
+# Options of 'analyze' that 'sweep' does not take: the model and weights (the checkpoints are the weights),
+# and the outputs of a single analysis.
+_NOT_SWEPT = frozenset({"help", "model", "weights", "out", "unit_graph_top_k", "quiet"})
 
 
 def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -152,6 +178,8 @@ def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .analysis import analyze
     from .core.graph import trace
 
+    if args.scheduler and args.backend != "dask":
+        raise ModularityError("--scheduler needs --backend dask")
     out = Path(args.out) if args.out else pipeline.default_out(args.model)
     check_output_dir(out)  # before any work: never after a long run
     loaded = pipeline.load_model(args.model, args.weights, seed=args.seed)
@@ -161,7 +189,8 @@ def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
                      n_permutations=args.permutations, seed=args.seed, null=args.null, input_size=size,
                      n_label_permutations=args.label_permutations, sequential_h=args.stop_after,
                      method=args.method,
-                     progress=not args.quiet, command=_command(argv), graph=graph, jobs=args.jobs)
+                     progress=not args.quiet, command=_command(argv), graph=graph, jobs=args.jobs,
+                     backend=args.backend, scheduler=args.scheduler)
     pipeline.save_results(result, graph, out, progress=not args.quiet, top_k=args.unit_graph_top_k)
     if not args.quiet:
         _print_summary(result, out)
@@ -237,6 +266,47 @@ def _cmd_clusterability(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from . import pipeline
+    from .sweep import sweep
+
+    parallel = {key: getattr(args, key) for key in ("backend", "scheduler") if hasattr(args, key)}
+    if parallel.get("scheduler") and parallel.get("backend") != "dask":
+        raise ModularityError("--scheduler needs --backend dask")
+    out = Path(args.out) if args.out else pipeline.default_out(args.arch, "-sweep")
+    check_output_dir(out)  # before any work: never after a long run
+    result = sweep(args.arch, args.checkpoints, layers=args.layers, reduction=args.reduction, expand=args.expand,
+                   k=args.k, n_permutations=args.permutations, seed=args.seed, null=args.null,
+                   n_label_permutations=args.label_permutations, sequential_h=args.stop_after, method=args.method,
+                   input_size=tuple(args.input_size) if args.input_size else None, jobs=args.jobs,
+                   progress=not args.quiet, command=_command(argv), **parallel)
+    pipeline.write_sweep(result, out)
+    if not args.quiet:
+        _print_sweep(result, out)
+    return 0
+
+
+def _print_sweep(result, out: Path) -> None:
+    from .results import significant
+
+    first = result.results[0]
+    print(f"{result.arch}: {len(result.checkpoints)} checkpoints x {len(result.layers)} layers in "
+          f"{result.runtime_s:.1f} s; null: '{first.null}', up to {first.n_permutations} draws per layer")
+    print(f"  {'checkpoint':<34} {'mean ARI':>8} {'ARI*':>5} {'n-cut*':>6}")
+    for label, res in list(zip(result.labels, result.results))[:30]:
+        aris = [layer.recovery.ari for layer in res.layers if layer.recovery is not None]
+        mean = f"{sum(aris) / len(aris):.3f}" if aris else "-"
+        n_ari = sum(layer.recovery is not None and significant(layer.recovery.p_value_bh) for layer in res.layers)
+        n_cut = sum(significant(layer.structure.ncut.p_value_bh) for layer in res.layers)
+        name = label if len(label) <= 34 else "…" + label[-33:]
+        print(f"  {name:<34} {mean:>8} {n_ari:>5} {n_cut:>6}")
+    if len(result.results) > 30:
+        print(f"  ... and {len(result.results) - 30} more checkpoints (sweep.csv has them all)")
+    print(f"  ARI*, n-cut*: layers with BH-adjusted p < 0.05 (of {len(result.layers)})")
+    print(f"results in {out}/: sweep.csv (checkpoint x layer), sweep.png, figures/, sweep.json, checkpoints/ "
+          "(each checkpoint's summary.json)")
+
+
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM: unwind like Ctrl-C, so temporary output folders are removed."""
     raise KeyboardInterrupt
@@ -262,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args)
         if args.command == "clusterability":
             return _cmd_clusterability(args, argv)
+        if args.command == "sweep":
+            return _cmd_sweep(args, argv)
         parser.print_help()
         return 1
     except ModularityError as exc:
