@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "in reports/methods.md; also current, sklearn_scc, sklearn_sbc_bistochastic, ...)")
     a.add_argument("--k", type=_count(2), default=None,
                    help="number of co-clusters (default: number of true branches, else eigengap)")
+    a.add_argument("--control", choices=("none", "random-init"), default="none",
+                   help="random-init: also analyse the same architecture at random initialisation with the same "
+                        "settings, and put it beside the trained result (summary.json 'control', comparison.csv, "
+                        "the report); needs trained weights")
     a.add_argument("--input-size", type=_size, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for tracing (default: the model's own)")
     a.add_argument("--jobs", type=_count(0), default=1,
@@ -170,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Options of 'analyze' that 'sweep' does not take: the model and weights (the checkpoints are the weights),
 # and the outputs of a single analysis.
-_NOT_SWEPT = frozenset({"help", "model", "weights", "out", "unit_graph_top_k", "quiet"})
+_NOT_SWEPT = frozenset({"help", "model", "weights", "out", "unit_graph_top_k", "quiet", "control"})
 
 
 def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -182,6 +186,9 @@ def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise ModularityError("--scheduler needs --backend dask")
     out = Path(args.out) if args.out else pipeline.default_out(args.model)
     check_output_dir(out)  # before any work: never after a long run
+    if args.control != "none" and pipeline.default_weights(args.model, args.weights).lower() == "none":
+        raise ModularityError("--control random-init compares trained weights with random initialisation, but "
+                              "--weights is none (the default for a named model); give --weights DEFAULT or a file")
     loaded = pipeline.load_model(args.model, args.weights, seed=args.seed)
     size = tuple(args.input_size) if args.input_size else loaded.input_size
     graph = trace(loaded.module, size)
@@ -191,6 +198,9 @@ def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
                      method=args.method,
                      progress=not args.quiet, command=_command(argv), graph=graph, jobs=args.jobs,
                      backend=args.backend, scheduler=args.scheduler)
+    if args.control != "none":
+        pipeline.add_control(result, loaded, args.control, k=args.k, jobs=args.jobs, backend=args.backend,
+                             scheduler=args.scheduler, progress=not args.quiet)
     pipeline.save_results(result, graph, out, progress=not args.quiet, top_k=args.unit_graph_top_k)
     if not args.quiet:
         _print_summary(result, out)
@@ -223,6 +233,12 @@ def _print_summary(result, out: Path) -> None:
     if len(result.layers) > len(shown):
         print(f"  ... and {len(result.layers) - len(shown)} more layers (layers.csv has them all)")
     print("  * BH-adjusted p < 0.05 for the ARI or the n-cut; effect: n-cut reduction against the null mean")
+    rows = result.comparison_rows()
+    if rows:
+        n_t = sum(significant(r["ncut_p_bh"]) for r in rows)
+        n_c = sum(significant(r["ncut_p_bh_control"]) for r in rows)
+        print(f"random-init control: {n_c} of {len(rows)} layers more clusterable than their null (trained: {n_t}); "
+              "comparison.csv has trained and control side by side")
     print(f"results in {out}/: open {out / 'report.html'} (also report.pdf, summary.json, figures/, "
           "graph files and CSV tables)")
 

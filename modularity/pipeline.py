@@ -14,8 +14,10 @@ results; only this module and the CLI load models by name or write folders.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -35,7 +37,11 @@ from .zoo import DEFAULT_MODEL, LoadedModel
 from .zoo import load_model as _zoo_load_model
 
 __all__ = ["DEFAULT_MODEL", "UNIT_FORMATS", "default_weights", "default_out", "load_model", "state_dict_sha256",
-           "analyze", "write_results", "save_results", "rebuild", "write_clusterability"]
+           "analyze", "write_results", "save_results", "rebuild", "write_clusterability", "CONTROLS",
+           "random_init", "add_control"]
+
+CONTROLS = ("none", "random-init")
+"""Built-in controls: ``random-init`` analyses the same architecture at random initialisation."""
 
 UNIT_FORMATS = ("graphml", "gexf")
 
@@ -93,13 +99,80 @@ def load_model(model: str | None = None, weights: str | None = None, seed: int =
     return loaded
 
 
+def random_init(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
+    """The same architecture at random initialisation, seeded by ``seed``: the random-init control.
+
+    A registered architecture is built again with its own initialisation (as
+    ``weights="none"`` builds it); any other module (an ONNX import, a module
+    passed in) is copied and every submodule's ``reset_parameters()`` is
+    called, which resets convolutions and linear layers to PyTorch's default
+    initialisation and batch norms to identity statistics.
+    """
+    from .zoo.registry import SOURCES, _ensure_registered
+
+    _ensure_registered()
+    if loaded.name in SOURCES:
+        control = load_model(loaded.name, "none", seed=seed)
+    else:
+        module = copy.deepcopy(loaded.module)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            for sub in module.modules():
+                if callable(getattr(sub, "reset_parameters", None)):
+                    sub.reset_parameters()
+        control = LoadedModel(name=loaded.name, module=module, weights="none", input_size=loaded.input_size,
+                              provenance="random initial weights (each module's reset_parameters(): PyTorch's "
+                                         "default initialisation, not necessarily the architecture's own)")
+        control.weights_sha256 = state_dict_sha256(module)
+    control.weights = "none (random-init control)"
+    return control
+
+
+def _check_control_weights(weights: str) -> None:
+    if str(weights).lower() == "none":
+        raise ModularityError("the random-init control compares trained weights with the same architecture at random "
+                              "initialisation, but these weights are already random (weights='none'); give trained "
+                              "weights, or leave the control out")
+
+
+def add_control(result: AnalysisResult, loaded: LoadedModel, control: str = "random-init",
+                **options) -> AnalysisResult:
+    """Analyse the random-init control of ``loaded`` with ``result``'s settings and attach it as ``result.control``.
+
+    The control analyses exactly the layers of ``result``; ``options`` are
+    further keywords of :func:`modularity.analysis.analyze` that
+    ``result`` does not record (``jobs``, ``backend``, ``progress``, ...).
+
+    Raises
+    ------
+    ModularityError
+        For an unknown control, or a model that is itself at random
+        initialisation (its control would be the same network).
+    """
+    if control not in CONTROLS:
+        raise ModularityError(f"unknown control '{control}'; choose one of {', '.join(CONTROLS)}")
+    if control == "none":
+        return result
+    _check_control_weights(loaded.weights)
+    twin = random_init(loaded, seed=result.seed)
+    names = "/^(" + "|".join(re.escape(layer.name) for layer in result.layers) + ")$/"
+    result.control = analysis.analyze(
+        twin, layers=names, reduction=result.reduction, expand=result.expand, seed=result.seed,
+        n_permutations=result.n_permutations, null=result.null, n_label_permutations=result.n_label_permutations,
+        sequential_h=result.sequential_h, method=result.method, input_size=tuple(result.input_size),
+        k=options.pop("k", None), command=result.command, **options)
+    return result
+
+
 def analyze(model: "nn.Module | LoadedModel | str | None" = None, weights: str | None = None, *,
-            seed: int = 0, **options) -> AnalysisResult:
+            seed: int = 0, control: str = "none", **options) -> AnalysisResult:
     """Analyse a model given by name, file, module or :class:`LoadedModel` (see :func:`modularity.analysis.analyze`).
 
     A name or None is loaded with :func:`load_model` (the command line's
     defaults, random weights seeded by ``seed``); every other keyword goes to
-    :func:`modularity.analysis.analyze`.
+    :func:`modularity.analysis.analyze`. ``control="random-init"`` also
+    analyses the same architecture at random initialisation with the same
+    settings (:func:`add_control`), as ``result.control``.
 
     Examples
     --------
@@ -112,7 +185,17 @@ def analyze(model: "nn.Module | LoadedModel | str | None" = None, weights: str |
     elif weights is not None:
         raise ModularityError("weights= applies to a model given by name; load the weights into the module "
                               "yourself, or pass the model's name")
-    return analysis.analyze(model, seed=seed, **options)
+    if control not in CONTROLS:
+        raise ModularityError(f"unknown control '{control}'; choose one of {', '.join(CONTROLS)}")
+    if control != "none" and isinstance(model, LoadedModel):
+        _check_control_weights(model.weights)  # before the long run, not after it
+    result = analysis.analyze(model, seed=seed, **options)
+    if control != "none":
+        loaded = model if isinstance(model, LoadedModel) else LoadedModel(
+            name=result.model, module=model, weights=result.weights, input_size=tuple(result.input_size))
+        extra = {key: options[key] for key in ("k", "jobs", "backend", "scheduler", "progress") if key in options}
+        add_control(result, loaded, control, **extra)
+    return result
 
 
 def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Path, progress: bool = False,

@@ -21,7 +21,7 @@ from .core.magnitude import Profile
 from .core.nulls import NullSummary
 from .errors import ModularityError
 
-__all__ = ["SCHEMA_VERSION", "ALPHA", "COLUMNS", "Column", "Control", "NullSummary", "Recovery", "Structure",
+__all__ = ["SCHEMA_VERSION", "ALPHA", "COLUMNS", "COMPARISON", "Column", "Control", "NullSummary", "Recovery", "Structure",
            "LayerResult", "AnalysisResult", "load_summary", "significant"]
 
 SCHEMA_VERSION = 1
@@ -237,6 +237,9 @@ class AnalysisResult:
     command: str = ""
     runtime_s: float = 0.0
     schema_version: int = SCHEMA_VERSION
+    control: "AnalysisResult | None" = None
+    """The same architecture analysed at random initialisation with the same settings
+    (``--control random-init``), or None."""
 
     def layer(self, name: str) -> LayerResult:
         """The result for one producer layer by name."""
@@ -247,10 +250,11 @@ class AnalysisResult:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (the content of ``summary.json``; in-memory fields such as profiles left out)."""
-        slim = replace(self, layers=[replace(layer, profile=None) for layer in self.layers])
+        slim = replace(self, layers=[replace(layer, profile=None) for layer in self.layers], control=None)
         data = asdict(slim)
         for layer in data["layers"]:
             layer.pop("profile", None)
+        data["control"] = None if self.control is None else self.control.to_dict()
         return _jsonable(data)
 
     def save(self, path: str | Path) -> None:
@@ -289,6 +293,36 @@ class AnalysisResult:
         frame = pd.DataFrame([layer.row(self.n_permutations) for layer in self.layers],
                              columns=[c.key for c in COLUMNS])
         return frame.set_index("name")
+
+    def comparison_rows(self) -> list[dict[str, Any]]:
+        """Trained against the random-init control, one row per layer analysed in both (keys of :data:`COMPARISON`).
+
+        Empty without a control. ``*_control`` values come from the control
+        result; ``ncut_effect_gap`` is the trained n-cut effect minus the
+        control's (how much more clusterable training made the layer, beyond
+        what the architecture gives at initialisation).
+        """
+        if self.control is None:
+            return []
+        control = {layer.name: layer.row() for layer in self.control.layers}
+        rows = []
+        for layer in self.layers:
+            if layer.name not in control:
+                continue
+            mine, theirs = layer.row(), control[layer.name]
+            row = {"name": layer.name}
+            for key in _COMPARED:
+                row[key], row[f"{key}_control"] = mine[key], theirs[key]
+            a, b = mine["ncut_effect"], theirs["ncut_effect"]
+            row["ncut_effect_gap"] = None if a is None or b is None else a - b
+            rows.append({c.key: row[c.key] for c in COMPARISON})
+        return rows
+
+    def comparison_frame(self):
+        """:meth:`comparison_rows` as a pandas DataFrame indexed by layer name (empty without a control)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.comparison_rows(), columns=[c.key for c in COMPARISON]).set_index("name")
 
     def units_frame(self):
         """One row per unit of every analysed layer as a pandas DataFrame.
@@ -356,6 +390,18 @@ COLUMNS: list[Column] = [
     Column("consumers", "consumers", "layers whose weights form the profile"),
 ]
 """The per-layer table, in order: ``layers.csv``, the HTML and PDF tables, the overview and the CLI summary."""
+
+_COMPARED = ("ari", "ari_effect", "p_bh", "ncut_effect", "ncut_p_bh")
+_LABELS = {c.key: c for c in COLUMNS}
+COMPARISON: list[Column] = [Column("name", "layer", "producer layer (dotted name from named_modules)")]
+for _key in _COMPARED:
+    COMPARISON += [Column(_key, f"{_LABELS[_key].label} trained", f"{_LABELS[_key].help}; trained weights"),
+                   Column(f"{_key}_control", f"{_LABELS[_key].label} control",
+                          f"{_LABELS[_key].help}; the same architecture at random initialisation")]
+COMPARISON.append(Column("ncut_effect_gap", "n-cut effect gap",
+                         "trained n-cut effect minus the control's: clusterability that training added"))
+"""Trained against the random-init control (:meth:`AnalysisResult.comparison_rows`): ``comparison.csv``, the
+report's comparison table and figure."""
 
 
 def _jsonable(obj: Any) -> Any:

@@ -45,7 +45,7 @@ from .export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, GRAPH_FORMATS, LAYER_COLU
                      unit_graph, unit_rows, write_csv, write_graph)
 from ..core.graph import ChannelGraph
 from ..core.magnitude import Profile, downstream_profile
-from ..results import AnalysisResult, LayerResult, significant
+from ..results import COMPARISON, AnalysisResult, LayerResult, significant
 
 __all__ = [
     "ARRAYS_VERSION", "MATRIX_MAX", "FigureInfo", "layer_file_stem", "profiles_for", "matrix_view",
@@ -390,6 +390,13 @@ def featured_layers(result: AnalysisResult, n: int = N_FEATURED) -> list[int]:
 # ---------------------------------------------------------------------------------------------- figures
 
 CAPTIONS = {
+    "control": (
+        "Trained weights (circles) against the same architecture at random initialisation with the same "
+        "settings (squares), one row per layer; the grey line is what training changed. {panels}Filled "
+        "markers: BH-adjusted p < 0.05. A structure the control shows as well comes from the architecture "
+        "and the null, not from training."),
+    "control_ncut": "n-cut effect: reduction of the n-cut relative to the null mean (right: more clusterable). ",
+    "control_ari": "ARI effect: ARI above its null mean (true branches only). ",
     "overview": (
         "Each row is an analysed layer, in network order. Left: how its units split into co-clusters "
         "(largest first; grey hatched: dead units with no outgoing weight).{panels} Look for filled dots: "
@@ -511,6 +518,31 @@ def _overview_info(result: AnalysisResult) -> FigureInfo:
                       pdf_height=min(9.6, 1.5 + 0.17 * max(n, 3)), pdf_span=2)
 
 
+def _control_info(result: AnalysisResult) -> FigureInfo | None:
+    """Trained against the random-init control (:meth:`AnalysisResult.comparison_rows`), when there is one."""
+    rows = result.comparison_rows()
+    if not rows:
+        return None
+    names = [r["name"] for r in rows]
+    panels, text = [], ""
+    if any(r["ncut_effect"] is not None for r in rows):
+        panels.append(("n-cut effect (right: more clusterable)", [r["ncut_effect"] for r in rows],
+                       [r["ncut_effect_control"] for r in rows], [significant(r["ncut_p_bh"]) for r in rows],
+                       [significant(r["ncut_p_bh_control"]) for r in rows]))
+        text += CAPTIONS["control_ncut"]
+    if any(r["ari_effect"] is not None for r in rows):
+        panels.append(("ARI effect (above its null mean)", [r["ari_effect"] for r in rows],
+                       [r["ari_effect_control"] for r in rows], [significant(r["p_bh"]) for r in rows],
+                       [significant(r["p_bh_control"]) for r in rows]))
+        text += CAPTIONS["control_ari"]
+
+    def draw(fig: FigureBase | None = None) -> FigureBase:
+        return plots.control_figure(names, panels, model=result.model, fig=fig)
+
+    return FigureInfo("control", "Trained against the random-init control", CAPTIONS["control"].format(panels=text),
+                      draw=draw, pdf_height=min(9.6, 1.7 + 0.17 * max(len(names), 3)), pdf_span=2)
+
+
 def _filters_info(arrays: Mapping[str, np.ndarray]) -> FigureInfo | None:
     if "filters" not in arrays:
         return None
@@ -590,7 +622,8 @@ def draw_figures(result: AnalysisResult, arrays: Mapping[str, np.ndarray], folde
                  featured: Sequence[int] | None = None) -> list[FigureInfo]:
     """Draw and save every figure of a results folder.
 
-    Writes ``figures/overview`` and ``figures/filters`` (PNG + SVG), the
+    Writes ``figures/overview``, ``figures/control`` (with a random-init
+    control) and ``figures/filters`` (PNG + SVG), the
     individual figures of the featured layers (PNG + SVG), and one sheet per
     layer in ``figures/layers/`` (PNG only, to keep ~50-layer runs fast).
 
@@ -615,7 +648,7 @@ def draw_figures(result: AnalysisResult, arrays: Mapping[str, np.ndarray], folde
     """
     folder = Path(folder)
     infos: list[FigureInfo] = []
-    for info in (_overview_info(result), _filters_info(arrays)):
+    for info in (_overview_info(result), _control_info(result), _filters_info(arrays)):
         if info is not None:
             infos.append(_save(info.draw(), folder, f"figures/{info.key}", info, True, FIGURE_DPI, sink))
     featured = featured_layers(result) if featured is None else list(featured)
@@ -697,10 +730,15 @@ def draw_clusterability_figures(result: Any, folder: str | Path) -> list[FigureI
 # ------------------------------------------------------------------------------------- tables and graphs
 
 def write_tables(result: AnalysisResult, folder: str | Path) -> list[Path]:
-    """Write ``layers.csv`` (one row per analysed layer) and ``units.csv`` (one row per unit)."""
+    """Write ``layers.csv`` (one row per analysed layer), ``units.csv`` (one row per unit) and, with a
+    random-init control, ``comparison.csv`` (trained against control) and ``control_layers.csv``."""
     folder = Path(folder)
-    return [write_csv(layer_rows(result), folder / "layers.csv", LAYER_COLUMNS),
-            write_csv(unit_rows(result), folder / "units.csv")]
+    written = [write_csv(layer_rows(result), folder / "layers.csv", LAYER_COLUMNS),
+               write_csv(unit_rows(result), folder / "units.csv")]
+    if result.control is not None:
+        written += [write_csv(result.comparison_rows(), folder / "comparison.csv", [c.key for c in COMPARISON]),
+                    write_csv(layer_rows(result.control), folder / "control_layers.csv", LAYER_COLUMNS)]
+    return written
 
 
 def write_exports(result: AnalysisResult, graph: ChannelGraph, folder: str | Path,

@@ -37,7 +37,7 @@ __all__ = [
     "fit_title", "draw_spectrum", "draw_embedding", "draw_matrix", "draw_confusion", "draw_null", "draw_filters",
     "draw_counts", "spectrum_figure", "embedding_figure", "matrix_figure", "confusion_figure", "null_figure",
     "filters_figure", "network_figure", "layer_sheet", "sheet_grid", "SHEET_PANEL_IN", "clusterability_figure",
-    "composition_figure",
+    "composition_figure", "control_figure",
 ]
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
@@ -607,6 +607,57 @@ def network_figure(names: Sequence[str], fractions: Sequence[Sequence[float]], d
     for ax in axes:
         _style(ax)
     fig.suptitle("Structure across the network", fontsize=_FONT + 2)
+    return fig
+
+
+def control_figure(names: Sequence[str], panels: Sequence[tuple[str, Sequence[float | None], Sequence[float | None],
+                                                               Sequence[bool], Sequence[bool]]],
+                   model: str = "", fig: FigureBase | None = None) -> FigureBase:
+    """Trained against the random-init control, one row per layer and one panel per statistic.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Layer names, in network order (drawn top to bottom).
+    panels : sequence of (label, trained, control, trained_significant, control_significant)
+        One panel each: the statistic's axis label, its value per layer for the
+        trained weights and for the control (None where not computed), and
+        whether each is significant (BH-adjusted p < 0.05: filled marker).
+    model : str
+        For the title.
+    fig : Figure or SubFigure, optional
+
+    Notes
+    -----
+    Each layer is a grey line from its control value (square) to its trained
+    value (circle), so the length and direction of the line is what training
+    changed beyond what the architecture gives at initialisation.
+    """
+    n = len(names)
+    fig = _target(fig, 2.2 + 2.4 * max(len(panels), 1), 1.5 + 0.2 * max(n, 3))
+    axes = list(fig.subplots(1, max(len(panels), 1), sharey=True, squeeze=False)[0])
+    y = np.arange(n)
+    for ax, (label, trained, control, sig_t, sig_c) in zip(axes, panels):
+        for yi, a, b, sa, sb in zip(y, trained, control, sig_t, sig_c):
+            ok_a, ok_b = a is not None and np.isfinite(a), b is not None and np.isfinite(b)
+            if ok_a and ok_b:
+                ax.plot([b, a], [yi, yi], color="0.75", lw=1.2, zorder=1)
+            if ok_b:
+                ax.plot(b, yi, "s", ms=4, color=PALETTE[1], mfc=PALETTE[1] if sb else "white", zorder=2)
+            if ok_a:
+                ax.plot(a, yi, "o", ms=4, color=PALETTE[0], mfc=PALETTE[0] if sa else "white", zorder=3)
+        ax.axvline(0, color=NULL_GREY, lw=0.8)
+        ax.set_xlabel(label, fontsize=_FONT)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.grid(axis="y", color="0.93", lw=0.5)
+        ax.tick_params(labelsize=_FONT - 1)
+    axes[0].set_yticks(y, [display_name(s, 40) for s in names], fontsize=max(5, _FONT - 1 - n // 40))
+    axes[0].set_ylim(n - 0.5, -0.5)
+    handles = [Line2D([], [], marker="o", ls="", color=PALETTE[0], label="trained"),
+               Line2D([], [], marker="s", ls="", color=PALETTE[1], label="random-init control"),
+               Line2D([], [], marker="o", ls="", color="0.3", mfc="white", label="open: not significant (BH)")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=_FONT - 1, frameon=False)
+    _suptitle(fig, model, "trained against random initialisation")
     return fig
 
 

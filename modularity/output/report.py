@@ -39,7 +39,7 @@ from ..errors import ModularityError
 from .figures import (FigureInfo, clusterability_data, draw_clusterability_figures, draw_figures, load_arrays,
                       quiet_glyphs, write_tables)
 from .plots import format_p, p_text
-from ..results import ALPHA, COLUMNS, AnalysisResult, Column, LayerResult, load_summary
+from ..results import ALPHA, COLUMNS, COMPARISON, AnalysisResult, Column, LayerResult, load_summary
 from ..results import significant as _sig
 
 __all__ = ["findings", "method_sections", "run_metadata", "summary_columns", "build_reports",
@@ -109,11 +109,42 @@ def findings(result: AnalysisResult) -> list[str]:
                        "connection magnitudes look like random rearrangements of themselves, as expected of "
                        "untrained (randomly initialised) weights or of layers without modules.")
     out.extend(_branch_findings(result))
+    out.extend(control_findings(result))
     dead = sum(r.n_dead for r in layers)
     if dead:
         worst = max(layers, key=lambda r: r.n_dead)
         out.append(f"{dead} units have no outgoing weight (dead) and were left out of the clustering; "
                    f"most in {worst.name} ({worst.n_dead} of {worst.n_units}).")
+    return out
+
+
+def control_findings(result: AnalysisResult) -> list[str]:
+    """What the random-init control says: how many significant layers it shares, and what training added."""
+    rows = result.comparison_rows()
+    if not rows:
+        return []
+    n = len(rows)
+    trained = [r for r in rows if _sig(r["ncut_p_bh"])]
+    control = [r for r in rows if _sig(r["ncut_p_bh_control"])]
+    out = [f"Random-init control (the same architecture with {result.control.provenance or 'random initial weights'}, "
+           f"analysed with the same settings): {len(control)} of {n} layers are more "
+           f"clusterable than their null at random initialisation, against {len(trained)} of {n} with the trained "
+           "weights."]
+    gaps = sorted((r for r in trained if r["ncut_effect_gap"] is not None), key=lambda r: -r["ncut_effect_gap"])
+    if gaps:
+        shown = ", ".join(f"{r['name']} ({100 * r['ncut_effect']:.1f}% against {100 * r['ncut_effect_control']:.1f}%)"
+                          for r in gaps[:3] if r["ncut_effect_control"] is not None)
+        if shown:
+            out.append(f"Largest n-cut effects added by training (trained against control): {shown}.")
+    if control:
+        out.append(f"{len(control)} layer{'s are' if len(control) != 1 else ' is'} significant in the control too "
+                   f"({_names([result.control.layer(r['name']) for r in control])}): there the null, not training, "
+                   "makes the structure; compare effect sizes rather than p-values.")
+    branched = [r for r in rows if r["ari"] is not None]
+    if branched:
+        better = sum((r["ari_effect"] or 0.0) > (r["ari_effect_control"] or 0.0) for r in branched)
+        out.append(f"Branch recovery: the trained ARI effect exceeds the control's in {better} of {len(branched)} "
+                   "layers with true branches.")
     return out
 
 
@@ -345,6 +376,8 @@ _FILES = [
     ("report.pdf", "the same report as a PDF"),
     ("summary.json", "every number of the analysis (read with modularity.load_summary)"),
     ("layers.csv", "one row per analysed layer"), ("units.csv", "one row per unit: branch, cluster, coordinates"),
+    ("comparison.csv", "trained against the random-init control, one row per layer"),
+    ("control_layers.csv", "the random-init control's per-layer table"),
     ("arrays.npz", "reordered magnitude matrices and first-layer filters used by the figures"),
     ("channel_graph.graphml", "layer-level graph (GraphML: networkx, yEd)"),
     ("channel_graph.gexf", "layer-level graph (GEXF: Gephi)"),
@@ -415,7 +448,14 @@ def write_html(result: AnalysisResult, figures: Sequence[FigureInfo], folder: st
         groups[-1]["figures"].append(_embed(folder, f, n))
     sheets = [_embed(folder, f) for f in figures if f.key.startswith("sheet:")]
     files = [{"href": name, "name": name, "what": what} for name, what in _FILES if (folder / name).exists()]
+    comparison = None
+    if result.control is not None:
+        rows = result.comparison_rows()
+        shown = [c for c in COMPARISON if c.key == "name" or not _empty([r[c.key] for r in rows])]
+        comparison = _table(shown, [[r[c.key] for c in shown] for r in rows],
+                            [_sig(r["ncut_p_bh"]) or _sig(r["p_bh"]) for r in rows])
     html = _environment().get_template(_TEMPLATE).render(
+        comparison=comparison, control_weights=None if result.control is None else result.control.provenance,
         title=f"What the weights of {result.model} say about its structure", page_title=result.model,
         model=result.model, findings=findings(result), meta=run_metadata(result), command=result.command,
         table=table, table_note=_table_note(result, columns), n_permutations=result.n_permutations,
