@@ -783,6 +783,14 @@ def _pdf_front(pdf: PdfReport, result: AnalysisResult) -> None:
     rows = [[_shown(v, c.key) for c, v in zip(columns, _summary_values(r, columns))] for r in result.layers]
     note = (f"Bold: BH-adjusted p < {ALPHA} for the n-cut or the ARI. " + _table_note(result, columns)).strip()
     pdf.table_pages(header, rows, "Per-layer summary", bold=[_row_significant(r) for r in result.layers], note=note)
+    comparison = result.comparison_rows()
+    if comparison:
+        shown = [c for c in COMPARISON if c.key == "name" or not _empty([r[c.key] for r in comparison])]
+        pdf.table_pages([c.label for c in shown], [[_shown(r[c.key], c.key) for c in shown] for r in comparison],
+                        "Trained against the random-init control",
+                        bold=[_sig(r["ncut_p_bh"]) or _sig(r["p_bh"]) for r in comparison],
+                        note=f"The same architecture with {result.control.provenance}, the same settings and layers. "
+                             "n-cut effect gap: the trained n-cut effect minus the control's.")
 
 
 def _method_blocks(title: str, sections: Sequence[tuple[str, list[str]]]) -> list[tuple[str, str]]:
