@@ -32,18 +32,19 @@ import fnmatch
 import platform
 import re
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from .backends import BACKENDS, Backend, make_backend
+from .backends import BACKENDS, Backend, make_backend, one_thread
 from .errors import ModularityError
 from .core.graph import ChannelGraph, trace
-from .core.magnitude import downstream_profile
-from .core.nulls import (NULL_MODELS, NullSummary, benjamini_hochberg, draw_rng, layer_rng, null_magnitude,
-                         null_weight, summarise_null)
+from .core.magnitude import ProfileBuilder, downstream_profile, layer_magnitude
+from .core.nulls import (NULL_MODELS, MagnitudeShuffle, NullSummary, benjamini_hochberg, draw_rng, layer_rng,
+                         null_magnitude, null_weight, summarise_null)
 from .core.methods import DEFAULT_METHOD, METHODS, cocluster_columns
 from .core.permutation import besag_clifford, gpd_tail_p_value, label_permutation_test
 from .results import AnalysisResult, Control, LayerResult, Recovery, Structure
@@ -236,12 +237,67 @@ def units_exchangeable(graph: ChannelGraph, name: str, reduction: str = "l1", ex
 
 def _null_profile(graph: ChannelGraph, name: str, consumers: list[str], reduction: str, expand: str, null: str,
                   rng: np.random.Generator) -> np.ndarray:
-    """The profile of ``name`` under one draw of the null for every consumer."""
+    """The profile of ``name`` under one draw of the null for every consumer (the general route)."""
     if expand == "signed":  # composes the signed kernels: needs the drawn weights themselves
         drawn = {c: null_weight(null, graph.weight(c), rng, graph.modules[c]) for c in consumers}
         return downstream_profile(graph, name, reduction, expand, weights=drawn).matrix
     mags = {c: null_magnitude(graph, c, null, rng, reduction) for c in consumers}
     return downstream_profile(graph, name, reduction, expand, magnitude_fn=mags.__getitem__).matrix
+
+
+class _NullDraws:
+    """What every null draw of one layer shares, prepared once per layer (and per worker process).
+
+    ``shuffle`` keeps each consumer's flat ``|W|`` (:class:`~modularity.core.nulls.MagnitudeShuffle`:
+    no weight is read or converted per draw) and the profile's layout
+    (:class:`~modularity.core.magnitude.ProfileBuilder`: no edge is looked up per
+    draw). A draw takes the same random numbers, consumer by consumer, and
+    gives the same profile to the bit as :func:`_null_profile`.
+    """
+
+    def __init__(self, graph: ChannelGraph, task: "_DrawTask") -> None:
+        self.task = task
+        self.builder = ProfileBuilder(graph, task.name, task.reduction, task.expand) if task.fast else None
+        self.shufflers = {c: MagnitudeShuffle(graph, c, task.reduction) for c in task.consumers} \
+            if task.fast and task.null == "shuffle" else {}
+
+    def profile(self, graph: ChannelGraph, rng: np.random.Generator) -> np.ndarray:
+        t = self.task
+        if self.builder is None:
+            return _null_profile(graph, t.name, list(t.consumers), t.reduction, t.expand, t.null, rng)
+        mags = {c: self.shufflers[c](rng) if c in self.shufflers else null_magnitude(graph, c, t.null, rng, t.reduction)
+                for c in t.consumers}  # in consumer order: each consumer's draw takes the next random numbers
+        return self.builder(mags.__getitem__)
+
+
+_PREPARED: dict = {}  # at most one layer's _NullDraws: {(id(graph), task key): (weak reference to graph, draws)}
+
+
+def _prepared(graph: ChannelGraph, task: "_DrawTask", fresh: bool = False) -> _NullDraws:
+    """The layer's :class:`_NullDraws`, built on first use in this process (``fresh``: rebuilt from the weights now)."""
+    key = (id(graph), task.name, task.consumers, task.reduction, task.expand, task.null, task.fast)
+    hit = _PREPARED.get(key)
+    if not fresh and hit is not None and hit[0]() is graph:
+        return hit[1]
+    draws = _NullDraws(graph, task)
+    _PREPARED.clear()
+    try:
+        _PREPARED[key] = (weakref.ref(graph), draws)
+    except TypeError:  # pragma: no cover - a graph without weak references: prepare per draw
+        pass
+    return draws
+
+
+def _fast_profile_ok(graph: ChannelGraph, name: str, reduction: str, expand: str, observed: np.ndarray) -> bool:
+    """Whether :class:`ProfileBuilder` rebuilds this layer's observed profile to the bit (else draws take the general route)."""
+    if expand == "signed":
+        return False
+    try:
+        builder = ProfileBuilder(graph, name, reduction, expand)
+        rebuilt = builder(lambda c: layer_magnitude(graph, c, reduction))
+    except ModularityError:
+        return False
+    return rebuilt.shape == observed.shape and bool(np.array_equal(rebuilt, observed))
 
 
 def _label_test(truth: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator,
@@ -334,9 +390,13 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         or (recovery_test == "auto" and units_exchangeable(graph, name, reduction, expand, null)))
     refit_branches = branches if (branches is not None and not by_labels) else None
 
-    task = _DrawTask(name, tuple(profile.consumers), reduction, expand, null, seed, k_used, refit_branches, method)
+    fast = n_permutations > 0 and _fast_profile_ok(graph, name, reduction, expand, a)
+    task = _DrawTask(name, tuple(profile.consumers), reduction, expand, null, seed, k_used, refit_branches, method,
+                     fast)
     null_stats: list[_Stats] = []
     batch = 1 if backend is None or backend.workers <= 1 else 2 * backend.workers
+    if n_permutations and batch == 1:
+        _prepared(graph, task, fresh=True)  # this call's weights, not a previous analysis' (workers: their own)
     while len(null_stats) < n_permutations:
         indices = range(len(null_stats), min(n_permutations, len(null_stats) + batch))
         drawn = [task(graph, i) for i in indices] if batch == 1 else backend.map(_draw, [(task, i) for i in indices])
@@ -347,6 +407,7 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         else:
             continue
         break
+    _PREPARED.clear()  # the consumers' |W| copies are not kept past the layer's draws
     n_drawn = len(null_stats)
     stopped = n_drawn < n_permutations
     method = "sequential" if sequential_h else "weight-shuffle"
@@ -435,10 +496,11 @@ class _DrawTask:
     k: int
     branches: np.ndarray | None
     method: str = DEFAULT_METHOD
+    fast: bool = False  # the profile of a draw rebuilt by ProfileBuilder (checked on the observed profile)
 
     def __call__(self, graph: ChannelGraph, index: int) -> _Stats:
         rng = draw_rng(self.seed, self.name, index)
-        a_null = _null_profile(graph, self.name, list(self.consumers), self.reduction, self.expand, self.null, rng)
+        a_null = _prepared(graph, self).profile(graph, rng)
         return matrix_statistics(a_null, self.k, self.branches, rng, method=self.method)
 
 
@@ -598,7 +660,8 @@ def analyze(model: "nn.Module | LoadedModel", *, layers: str | None = None, redu
     if not names:
         raise ModularityError(f"{loaded.name} has no layer to analyse: no conv, linear or concatenation output is "
                               "read by another layer")
-    check_finite(graph)
+    with one_thread():  # torch's default threads spin on these small reductions: 2.4 s for googlenet on a busy machine
+        check_finite(graph)
     if n_label_permutations < 1:
         raise ModularityError(f"label permutations must be 1 or more, got {n_label_permutations}")
     if sequential_h < 0:

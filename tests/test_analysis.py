@@ -216,3 +216,69 @@ def test_another_method_can_be_chosen_and_is_recorded():
     assert min(res.layers[0].row_clusters) >= 0
     with pytest.raises(ModularityError, match="unknown method 'nope'"):
         analyze(PlantedNet(), layers="block", n_permutations=0, method="nope", input_size=(8, 8))
+
+
+class _DepthwiseFlattenNet(nn.Module):
+    """conv -> depthwise conv -> 1x1 conv -> flatten -> linear: expansion and combined flatten columns."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.bn = nn.BatchNorm2d(8)
+        self.pw = nn.Conv2d(8, 6, 1)
+        self.pool = nn.AdaptiveAvgPool2d(2)
+        self.fc = nn.Linear(6 * 4, 5)
+
+    def forward(self, x):
+        x = torch.relu(self.a(x))
+        x = torch.relu(self.bn(self.dw(x)))
+        return self.fc(torch.flatten(self.pool(self.pw(x)), 1))
+
+
+def test_profile_builder_rebuilds_downstream_profiles_to_the_bit():
+    from modularity.core.magnitude import ProfileBuilder, downstream_profile, layer_magnitude
+
+    torch.manual_seed(0)
+    graphs = [trace(PlantedNet(signal=1.0, seed=2).eval(), (8, 8)), trace(grouped_net(seed=1), (12, 12)),
+              trace(_DepthwiseFlattenNet().eval(), (8, 8))]
+    for g in graphs:
+        for name in g.producer_names():
+            for expand in ("none", "depthwise", "product"):
+                for norm in ("l1", "l2", "max"):
+                    ref = downstream_profile(g, name, norm, expand)
+                    builder = ProfileBuilder(g, name, norm, expand)
+                    assert builder.consumers == ref.consumers
+                    rebuilt = builder(lambda c: layer_magnitude(g, c, norm))
+                    assert np.array_equal(rebuilt, ref.matrix), (name, expand, norm)
+
+
+@pytest.mark.parametrize("null", ["shuffle", "resample"])
+def test_prepared_null_draws_equal_the_general_route(null):
+    """The per-layer preparation (|W| read once, profile layout once) changes no draw: same profile to the bit."""
+    from modularity.analysis import _DrawTask, _null_profile, _prepared
+    from modularity.core.magnitude import downstream_profile
+    from modularity.core.nulls import draw_rng
+
+    for g, name in ((trace(PlantedNet(signal=1.0, seed=2).eval(), (8, 8)), "block"),
+                    (trace(grouped_net(seed=1), (12, 12)), "0"),
+                    (trace(_DepthwiseFlattenNet().eval(), (8, 8)), "a")):
+        consumers = tuple(downstream_profile(g, name, "l1", "depthwise").consumers)
+        task = _DrawTask(name, consumers, "l1", "depthwise", null, 5, 2, None, fast=True)
+        prepared = _prepared(g, task, fresh=True)
+        for i in range(4):
+            expected = _null_profile(g, name, list(consumers), "l1", "depthwise", null, draw_rng(5, name, i))
+            assert np.array_equal(prepared.profile(g, draw_rng(5, name, i)), expected)
+
+
+def test_prepared_draws_follow_weights_changed_between_analyses():
+    """Weights changed in place between two analyses of one graph: the second draws from the new weights."""
+    net = PlantedNet(signal=1.0, seed=2).eval()
+    g = trace(net, (8, 8))
+    first = analyze_layer(g, "block", n_permutations=4, seed=1, sequential_h=0)
+    with torch.no_grad():
+        net.head.weight.mul_(torch.linspace(0.1, 3.0, net.head.weight.shape[0])[:, None, None, None])
+    second = analyze_layer(g, "block", n_permutations=4, seed=1, sequential_h=0)
+    fresh = analyze_layer(trace(net, (8, 8)), "block", n_permutations=4, seed=1, sequential_h=0)
+    assert second.null_draws == fresh.null_draws
+    assert second.null_draws != first.null_draws

@@ -251,6 +251,11 @@ def downstream_profile(graph: ChannelGraph, producer: str, norm: str = "l1", exp
     return Profile(producer, np.vstack(rows), blocks, list(dict.fromkeys(used)))
 
 
+def _is_range(index: np.ndarray) -> bool:
+    """Whether ``index`` is ``start, start + 1, ..., end``."""
+    return bool(np.array_equal(index, np.arange(index[0], index[0] + len(index))))
+
+
 class _Block:
     """Where ``_edge_block`` puts a magnitude matrix's columns, worked out once."""
 
@@ -259,8 +264,12 @@ class _Block:
         units = np.concatenate([e.producer_units for e in edges])
         self.n_units, self.norm = n_units, norm
         self.unique = len(np.unique(units)) == len(units)
+        self.slices = None
         if self.unique:
             self.units = units
+            if len(units) and _is_range(self.cols) and _is_range(units):  # e.g. a concat read whole: plain slices
+                self.slices = (slice(int(self.cols[0]), int(self.cols[-1]) + 1),
+                               slice(int(units[0]), int(units[-1]) + 1))
         else:  # _combine's sort, once
             order = np.argsort(units, kind="stable")
             self.cols, index = self.cols[order], units[order]
@@ -271,6 +280,9 @@ class _Block:
         """The block (as :func:`_edge_block` makes it), written into ``out`` (zeros) when given."""
         if out is None:
             out = np.zeros((magnitude.shape[0], self.n_units))
+        if self.slices is not None:
+            out[:, self.slices[1]] = magnitude[:, self.slices[0]]
+            return out
         values = magnitude[:, self.cols]
         if self.unique:
             out[:, self.units] = values

@@ -152,6 +152,8 @@ class MagnitudeShuffle:
         self.shape = (w.shape[0], w.shape[1], -1)
         self.flat = w.reshape(-1).abs().to(torch.float32)
         self.point = w[0, 0].numel() == 1 if w.numel() else False  # one entry per kernel: 1x1 conv or linear
+        if self.point and norm in ("l1", "max"):  # the reduced |W| itself, widened once (exact: float32 -> 64)
+            self.flat = self.flat.to(torch.float64)
 
     @classmethod
     def of_weight(cls, weight: torch.Tensor, norm: str = "l1") -> "MagnitudeShuffle":
@@ -161,10 +163,11 @@ class MagnitudeShuffle:
     def reduced(self, rng: np.random.Generator) -> np.ndarray:
         """One draw's reduced magnitudes ``(out, in / groups)``, float64, before any batch-norm scale."""
         g = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-        r = self.flat[torch.randperm(self.flat.numel(), generator=g)].reshape(self.shape)
+        perm = torch.randperm(self.flat.numel(), generator=g)
+        r = torch.index_select(self.flat, 0, perm).reshape(self.shape)  # the gather flat[perm], 3x faster on one core
         if self.point and self.norm in ("l1", "max"):  # the reduction of one entry is the entry
-            red = r[:, :, 0]
-        elif self.norm == "l1":
+            return r[:, :, 0].numpy()
+        if self.norm == "l1":
             red = r.sum(-1)
         elif self.norm == "l2":
             red = r.pow(2).sum(-1).sqrt()

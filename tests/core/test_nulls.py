@@ -162,3 +162,65 @@ def test_degree_null_leaves_forbidden_connections_empty(rng):
     draw = null_magnitude(g, "2", "degree", rng)
     assert np.all(draw[observed == 0] == 0)
     np.testing.assert_allclose(draw.sum(axis=0), observed.sum(axis=0), rtol=1e-8)
+
+
+def _bn_conv_graph(kernel: int = 1, seed: int = 0):
+    """conv (8 units) -> conv ``kernel`` x ``kernel`` with batch norm (6 units): the second reads the first."""
+    from modularity.core.graph import trace
+
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 6, kernel), nn.BatchNorm2d(6)).eval()
+    with torch.no_grad():
+        net[3].weight.copy_(torch.rand(6) + 0.5)
+        net[3].running_var.copy_(torch.rand(6) + 0.5)
+    return trace(net, (12, 12))
+
+
+def test_magnitude_shuffle_of_a_1x1_conv_permutes_the_observed_reduced_magnitudes():
+    """The exact shortcut: for a 1x1 conv the null draw is a permutation of the observed reduced |W|."""
+    from modularity.core.magnitude import reduce_kernel
+    from modularity.core.nulls import MagnitudeShuffle
+
+    g = _bn_conv_graph(kernel=1)
+    scale = g.layers["2"].row_scale
+    assert scale is not None and np.ptp(scale) > 0
+    observed = reduce_kernel(g.weight("2"), "l1").astype(np.float32).astype(np.float64)  # |w| as the null reads it
+    shuffler = MagnitudeShuffle(g, "2", "l1")
+    for seed in range(5):
+        red = shuffler.reduced(np.random.default_rng(seed))
+        assert red.shape == observed.shape
+        assert np.array_equal(np.sort(red, axis=None), np.sort(observed, axis=None))  # the same multiset
+        # Batch-norm scales stay with their rows: the raw entries move, every row keeps its own scale.
+        placed = shuffler(np.random.default_rng(seed))
+        np.testing.assert_array_equal(placed, red * scale[:, None])
+
+
+def test_magnitude_shuffle_is_the_weight_shuffle_draw_for_draw():
+    """A draw equals shuffling the weight with the same permutation and reducing it (1x1 and 3x3 kernels)."""
+    from modularity.core.magnitude import place_magnitude
+    from modularity.core.nulls import MagnitudeShuffle, null_magnitude
+
+    for kernel, norm in ((1, "l1"), (1, "max"), (1, "l2"), (3, "l1"), (3, "l2"), (3, "max")):
+        g = _bn_conv_graph(kernel=kernel, seed=kernel)
+        w = g.weight("2")
+        seed = 7
+        # The permutation a draw uses: torch.randperm seeded by the draw's first integer.
+        gen = torch.Generator().manual_seed(int(np.random.default_rng(seed).integers(2**63 - 1)))
+        perm = torch.randperm(w.numel(), generator=gen)
+        shuffled = w.reshape(-1)[perm].reshape(w.shape)
+        r = shuffled.abs().reshape(w.shape[0], w.shape[1], -1)
+        red = {"l1": r.sum(-1), "l2": r.pow(2).sum(-1).sqrt(), "max": r.amax(-1)}[norm].double().numpy()
+        expected = place_magnitude(g, "2", red)
+        got = MagnitudeShuffle(g, "2", norm)(np.random.default_rng(seed))
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(null_magnitude(g, "2", "shuffle", np.random.default_rng(seed), norm), expected)
+
+
+def test_magnitude_shuffle_fold_first_permutes_the_folded_weights():
+    from modularity.core.nulls import MagnitudeShuffle
+
+    g = _bn_conv_graph(kernel=1)
+    scale = torch.as_tensor(g.layers["2"].row_scale, dtype=torch.float32)
+    folded = (g.weight("2") * scale[:, None, None, None]).abs().reshape(-1).double().numpy()
+    got = MagnitudeShuffle(g, "2", "l1", fold_first=True)(np.random.default_rng(3))
+    assert np.array_equal(np.sort(got, axis=None), np.sort(folded))  # the folded magnitudes, moved as a whole

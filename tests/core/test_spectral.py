@@ -128,3 +128,93 @@ def test_float32_route_keeps_double_precision(rng):
     u0, s0, vt0 = np.linalg.svd(an, full_matrices=False)
     np.testing.assert_allclose(s, s0[:20], rtol=1e-9)
     assert np.all(np.abs(np.sum(v[:, :6] * vt0[:6].T, axis=0)) > 1 - 1e-6)
+
+
+def _kmeans_one_by_one(x, k, rng, n_init=4, max_iter=100):
+    """The reference: every restart on its own (the implementation before the restarts were batched)."""
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    k = min(k, n)
+    sq = np.einsum("ij,ij->i", x, x)
+    best, best_inertia = np.zeros(n, dtype=int), np.inf
+    for _ in range(n_init):
+        centres = x[[rng.integers(n)]]
+        d2 = np.maximum(sq - 2 * x @ centres[0] + centres[0] @ centres[0], 0)
+        for _ in range(1, k):
+            total = d2.sum()
+            nxt = rng.choice(n, p=d2 / total) if total > 0 else rng.integers(n)
+            centres = np.vstack([centres, x[nxt]])
+            d2 = np.minimum(d2, np.maximum(sq - 2 * x @ x[nxt] + x[nxt] @ x[nxt], 0))
+        labels = np.full(n, -1)
+        for _ in range(max_iter):
+            dist = sq[:, None] - 2 * x @ centres.T + np.einsum("ij,ij->i", centres, centres)[None, :]
+            new = dist.argmin(axis=1)
+            if np.array_equal(new, labels):
+                break
+            labels = new
+            counts = np.bincount(labels, minlength=k)
+            sums = np.stack([np.bincount(labels, weights=col, minlength=k) for col in x.T], axis=1)
+            centres = np.where((counts == 0)[:, None], centres, sums / np.maximum(counts, 1)[:, None])
+        inertia = float(np.maximum(dist[np.arange(n), labels], 0).sum())
+        if inertia < best_inertia:
+            best, best_inertia = labels, inertia
+    return best
+
+
+def test_batched_kmeans_restarts_give_the_one_by_one_labels(rng):
+    """Restarts iterated together: the same random numbers, the same arithmetic, the same labels."""
+    from modularity.core.spectral import kmeans
+
+    for trial in range(60):
+        n, d, k = int(rng.integers(3, 400)), int(rng.integers(1, 5)), int(rng.integers(2, 7))
+        x = rng.normal(size=(n, d)) * rng.exponential(size=d)
+        if trial % 3 == 0:
+            x = np.round(x, 1)  # tied points and distances
+        max_iter = 3 if trial % 5 == 0 else 100  # also restarts stopped by max_iter
+        seed = int(rng.integers(2**31))
+        expected = _kmeans_one_by_one(x, k, np.random.default_rng(seed), n_init=10, max_iter=max_iter)
+        got = kmeans(x, k, np.random.default_rng(seed), n_init=10, max_iter=max_iter)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_relabel_numbers_clusters_by_first_appearance():
+    from modularity.core.spectral import _relabel
+
+    rows, cols = _relabel(np.array([2, -1, 0, 5]), np.array([-1, 5, 2, 5, 3]))
+    assert cols.tolist() == [-1, 0, 1, 0, 2] and rows.tolist() == [1, -1, 3, 0]
+    rows, cols = _relabel(np.array([-1, -1]), np.array([-1]))
+    assert rows.tolist() == [-1, -1] and cols.tolist() == [-1]
+
+
+def test_float32_route_gives_the_float64_values_and_clusters(rng, monkeypatch):
+    """Above the switch the Gram eigensolve runs in float32 and is refined: values to 1e-6, identical clusters."""
+    from modularity.core import spectral as sp
+
+    truth = np.repeat(np.arange(4), 100)
+    a = rng.gamma(0.5, size=(360, 400)) * (1 + 1.5 * (np.repeat(np.arange(4), 90)[:, None] == truth[None, :]))
+    results = {}
+    for label, switch in (("float32", 1), ("float64", 10**9)):
+        monkeypatch.setattr(sp, "_FLOAT32_MIN", switch)
+        results[label] = sp.cocluster_spectrum(a, 4, np.random.default_rng(0), n_init=10, n_values=20)
+    rows32, cols32, s32 = results["float32"]
+    rows64, cols64, s64 = results["float64"]
+    np.testing.assert_allclose(s32, s64, rtol=1e-6)
+    np.testing.assert_array_equal(cols32, cols64)
+    np.testing.assert_array_equal(rows32, rows64)
+    assert adjusted_rand_score(truth, cols64) > 0.9
+
+
+def test_choice_draws_what_generator_choice_draws():
+    """k-means++ seeding's inverse-CDF draw: the index and the generator state of ``Generator.choice(n, p=p)``."""
+    from modularity.core.spectral import _choice
+
+    for seed in range(300):
+        g = np.random.default_rng(seed)
+        n = int(g.integers(1, 500))
+        w = g.random(n) * (g.random(n) < 0.7)
+        if w.sum() == 0:
+            continue
+        p = w / w.sum()
+        a, b = np.random.default_rng(seed + 1000), np.random.default_rng(seed + 1000)
+        assert _choice(a, p) == b.choice(n, p=p)
+        assert a.random() == b.random()
