@@ -45,7 +45,7 @@ from .core.graph import ChannelGraph, trace
 from .core.magnitude import ProfileBuilder, downstream_profile, layer_magnitude
 from .core.nulls import (NULL_MODELS, MagnitudeShuffle, NullSummary, benjamini_hochberg, draw_rng, layer_rng,
                          null_magnitude, null_weight, summarise_null)
-from .core.methods import DEFAULT_METHOD, METHODS, cocluster_columns
+from .core.methods import DEFAULT_METHOD, METHODS, cocluster_columns, cocluster_default
 from .core.permutation import besag_clifford, gpd_tail_p_value, label_permutation_test
 from .results import AnalysisResult, Control, LayerResult, Recovery, Structure
 from .zoo import LoadedModel
@@ -163,14 +163,23 @@ def _rows_from_columns(a: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 def _cocluster(a: np.ndarray, k: int, rng: np.random.Generator, n_top: int,
                method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, columns and leading normalised singular values by ``method`` (see :mod:`modularity.core.methods`)."""
-    if method == DEFAULT_METHOD:
-        return cocluster_spectrum(a, k, rng, n_values=n_top)
+    """Rows, columns and leading normalised singular values by ``method`` (see :mod:`modularity.core.methods`).
+
+    The default and the previous default have co-clusterings of their own that
+    also return the singular values from their one decomposition; any other
+    method groups the columns, and each row joins the column cluster that
+    receives the largest share of its weight.
+    """
+    if method in _COCLUSTER:
+        return _COCLUSTER[method](a, k, rng, n_values=n_top)
     cols = cocluster_columns(a, k, method, rng)
     live_r, live_c = a.any(axis=1), a.any(axis=0)
     values = top_singular_values(normalise_bipartite(a[np.ix_(live_r, live_c)]), n_top) if live_c.any() else \
         np.zeros(0)
     return _rows_from_columns(a, cols), cols, values
+
+
+_COCLUSTER = {DEFAULT_METHOD: cocluster_default, "dhillon_km1_cols_sv_r10": cocluster_spectrum}
 
 
 def matrix_statistics(a: np.ndarray, k: int, branches: np.ndarray | None,

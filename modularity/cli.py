@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .core.defaults import DEFAULT_METHOD
 from .errors import ModularityError
 from .folders import check_output_dir
 
@@ -100,9 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--expand", choices=("none", "depthwise", "product", "signed"), default="depthwise",
                    help="look through depthwise consumers (default), also through 1x1 bottlenecks "
                         "(product / signed), or not at all (none)")
-    a.add_argument("--method", default="dhillon_km1_cols_sv_r10", metavar="NAME",
-                   help="co-clustering method (default: dhillon_km1_cols_sv_r10, chosen by the recovery benchmark "
-                        "in reports/methods.md; also current, sklearn_scc, sklearn_sbc_bistochastic, ...)")
+    a.add_argument("--method", default=DEFAULT_METHOD, metavar="NAME",
+                   help=f"co-clustering method (default: {DEFAULT_METHOD}, chosen by the recovery benchmark in "
+                        "reports/methods.md; also dhillon_km1_cols_sv_r10 (the previous default), select_ncut, "
+                        "current, sklearn_scc, sklearn_sbc_bistochastic, ...)")
     a.add_argument("--k", type=_count(2), default=None,
                    help="number of co-clusters (default: number of true branches, else eigengap)")
     a.add_argument("--control", choices=("none", "random-init"), default="none",

@@ -27,13 +27,13 @@ def test_label_permutation_p_values_need_no_refit(monkeypatch):
     import modularity.analysis as analysis
 
     calls = []
-    real = analysis.cocluster_spectrum
+    real = analysis._COCLUSTER[analysis.DEFAULT_METHOD]
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(analysis, "cocluster_spectrum", counting)
+    monkeypatch.setitem(analysis._COCLUSTER, analysis.DEFAULT_METHOD, counting)
     g = trace(PlantedNet(signal=1.0, seed=1), (8, 8))
     res = analyze_layer(g, "block", n_permutations=7, seed=0, sequential_h=0)
     assert res.structure.ncut.n == 7 and res.recovery.method == "label-permutation"

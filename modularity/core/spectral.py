@@ -263,8 +263,10 @@ def cocluster_spectrum(a: np.ndarray, k: int, seed: int | np.random.Generator | 
                        joint: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spectral co-clustering of the rows and columns of a non-negative matrix.
 
-    The default (``joint=False``), chosen by the recovery benchmark
-    (``reports/methods.md``, ``dhillon_km1_cols_sv_r10`` there): the ``k``
+    ``joint=False`` is ``dhillon_km1_cols_sv_r10`` of the recovery benchmark
+    (``reports/methods.md``; the package's default from 2026-11-25 until the
+    noise-edge method of :func:`modularity.core.methods.cocluster_default`
+    replaced it, and still selectable): the ``k``
     leading singular vectors of ``D_r^-1/2 A D_c^-1/2`` (the ``k - 1`` leading
     non-trivial ones and the leading one, which is constant after scaling on a
     connected graph and a block indicator on a disconnected one), each scaled

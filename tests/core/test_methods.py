@@ -119,3 +119,195 @@ def test_disconnected_blocks_keep_every_block_indicator():
     for method in ("dhillon_km1_cols_r10", "dhillon_km1_joint_r10", "dhillon_log2k_cols_r10"):
         for seed in range(3):
             assert adjusted_rand(truth, cocluster_columns(a, 4, method, seed)) == 1.0
+
+
+# ---------------------------------------------------------------- adaptive methods and cocluster_default
+
+ADAPTIVE = [m for m in METHODS if m.startswith("adaptive_") or m == "dhillon_km1_cols_sqrt_unit_r10"]
+
+
+def test_adaptive_candidates_are_registered():
+    assert DEFAULT_METHOD == "adaptive_sqrt_unit_r10"
+    assert "dhillon_km1_cols_sv_r10" in METHODS  # the previous default stays selectable
+    assert {"adaptive_sqrt_unit_r10", "adaptive_sqrt_r10", "adaptive_sv_r10", "adaptive_one_unit_r10",
+            "adaptive_shrink_r10"} <= set(ADAPTIVE)
+
+
+@pytest.mark.parametrize("method", ADAPTIVE)
+def test_adaptive_exact_recovery_dead_columns_and_determinism(method, rng):
+    a, truth = _blocks(rng, k=4, noise=0.1)
+    a[:, [3, 13]] = 0
+    a[[5]] = 0
+    live = np.ones(a.shape[1], bool)
+    live[[3, 13]] = False
+    one = cocluster_columns(a, 4, method, np.random.default_rng(3))
+    two = cocluster_columns(a, 4, method, np.random.default_rng(3))
+    assert np.array_equal(one, two)
+    assert one[3] == -1 and one[13] == -1 and np.all(one[live] >= 0)
+    assert adjusted_rand(truth[live], one[live]) == 1.0
+
+
+def test_noise_edge_matches_the_top_singular_value_of_noise():
+    from modularity.core.methods import noise_edge
+
+    rng = np.random.default_rng(0)
+    from modularity.core.spectral import top_singular_values
+
+    a = rng.random((240, 160))
+    dr, dc = a.sum(axis=1), a.sum(axis=0)
+    an = a / np.sqrt(dr)[:, None] / np.sqrt(dc)[None, :]
+    s = top_singular_values(an, 2)
+    tau = noise_edge(an, dr, dc)
+    assert np.isfinite(tau) and abs(s[1] / tau - 1) < 0.05  # s[0] = 1 is the trivial value
+
+
+def test_edge_count_is_clipped_between_log2k_and_k_minus_one():
+    from modularity.core.methods import _edge_count
+
+    s = np.array([1.0, 0.2, 0.15, 0.12, 0.05, 0.04])
+    assert _edge_count(s, 4, tau=0.5) == 2  # nothing above the edge: ceil(log2 4)
+    assert _edge_count(s, 4, tau=0.1) == 3  # three above: k - 1
+    assert _edge_count(s, 4, tau=0.01) == 3  # never more than k - 1
+    assert _edge_count(s, 3, tau=0.5) == 2
+    assert _edge_count(s, 2, tau=0.5) == 1
+
+
+def test_adaptive_uses_fewer_vectors_at_the_noise_level():
+    from modularity.core.methods import _adaptive_embedding
+
+    rng = np.random.default_rng(1)
+    noise = rng.random((120, 80))
+    zc, zr, _ = _adaptive_embedding(noise, 4)
+    assert zc.shape == (80, 1 + 2) and zr.shape == (120, 3)  # trivial + ceil(log2 4)
+    strong, _ = _blocks(rng, k=4, rows=30, cols=20, noise=0.3)
+    zc, _, _ = _adaptive_embedding(strong, 4)
+    assert zc.shape == (80, 1 + 3)  # trivial + k - 1
+    assert np.allclose(np.linalg.norm(zc, axis=1), 1.0)
+
+
+def test_cocluster_default_recovers_rows_and_columns(rng):
+    from modularity.core.methods import cocluster_default
+
+    a, truth = _blocks(rng, k=3, rows=5, cols=4, noise=0.05)
+    row_truth = np.repeat(np.arange(3), 5)
+    rows, cols, values = cocluster_default(a, 3, np.random.default_rng(0), n_values=4)
+    assert adjusted_rand(truth, cols) == 1.0 and adjusted_rand(row_truth, rows) == 1.0
+    # rows share the label of their block's columns; labels numbered by first appearance
+    assert np.array_equal(rows, np.repeat(cols[::4], 5))
+    assert cols[0] == 0 and list(dict.fromkeys(cols.tolist())) == [0, 1, 2]
+    dr, dc = a.sum(axis=1), a.sum(axis=0)
+    expect = np.linalg.svd(a / np.sqrt(dr)[:, None] / np.sqrt(dc)[None, :], compute_uv=False)[:4]
+    assert values.shape == (4,) and np.allclose(values, expect, atol=1e-9)
+    # the columns are exactly those of the registered default method with the same generator
+    assert np.array_equal(cols, cocluster_columns(a, 3, DEFAULT_METHOD, np.random.default_rng(0)))
+
+
+def test_cocluster_default_dead_rows_columns_and_determinism(rng):
+    from modularity.core.methods import cocluster_default
+
+    a, truth = _blocks(rng, k=4)
+    a[:, [0, 9]] = 0
+    a[[2, 17]] = 0
+    one = cocluster_default(a, 4, np.random.default_rng(5), n_values=3)
+    two = cocluster_default(a, 4, np.random.default_rng(5), n_values=3)
+    for x, y in zip(one, two):
+        assert np.array_equal(x, y)
+    rows, cols, values = one
+    assert cols[0] == -1 and cols[9] == -1 and rows[2] == -1 and rows[17] == -1
+    assert (rows >= 0).sum() == a.shape[0] - 2 and (cols >= 0).sum() == a.shape[1] - 2
+    assert np.all(np.isfinite(values)) and len(values) == 3
+    live = cols >= 0
+    assert adjusted_rand(truth[live], cols[live]) == 1.0
+
+
+def test_cocluster_default_degenerate_inputs():
+    from modularity.core.methods import cocluster_default
+
+    rows, cols, values = cocluster_default(np.zeros((4, 3)), 2, 0, n_values=2)
+    assert rows.tolist() == [-1] * 4 and cols.tolist() == [-1] * 3 and len(values) == 0
+    a = np.zeros((3, 4))
+    a[1, 2] = 2.0  # one live unit: one group, k clipped
+    rows, cols, values = cocluster_default(a, 3, 0, n_values=2)
+    assert rows.tolist() == [-1, 0, -1] and cols.tolist() == [-1, -1, 0, -1]
+    assert np.allclose(values, [1.0])
+    with pytest.raises(ModularityError):
+        cocluster_default(-np.ones((3, 3)), 2, 0)
+
+
+# ---------------------------------------------------------------- selection among candidates
+
+SELECT = [f"select_{c}" for c in ("modularity", "stability", "silhouette", "ncut")]
+
+
+def _grouped_mixed(rng, signal=0.1):
+    """A dense reader of all 24 columns plus a weak grouped reader (4 groups of 6): the grouped_mixed case."""
+    dense = 1 + 0.3 * rng.random((32, 24))
+    grouped = signal * np.kron(np.eye(4), np.ones((8, 6))) * (1 + 0.3 * rng.random((32, 24)))
+    return np.vstack([dense, grouped]), np.repeat(np.arange(4), 6)
+
+
+def test_select_methods_are_registered():
+    assert set(SELECT) <= set(METHODS)
+
+
+def test_select_modularity_and_ncut_of_known_partitions():
+    from modularity.core.methods import _bipartite_modularity, _bipartite_ncut
+
+    a = np.kron(np.eye(2), np.ones((3, 2)))
+    rows, cols = np.repeat([0, 1], 3), np.repeat([0, 1], 2)
+    assert _bipartite_modularity(a, rows, cols, 2) == pytest.approx(0.5)  # 1 - 1/k for k equal blocks
+    assert _bipartite_ncut(a, rows, cols, 2) == pytest.approx(0.0)
+    assert _bipartite_modularity(a, np.zeros(6, int), np.zeros(4, int), 2) == pytest.approx(0.0)
+    # rows put with the wrong columns: everything is cut
+    assert _bipartite_ncut(a, 1 - rows, cols, 2) == pytest.approx(2.0)
+
+
+def test_select_silhouette_matches_scikit_learn(rng):
+    from sklearn.metrics import silhouette_score
+
+    from modularity.core.methods import _silhouette
+
+    z = rng.normal(size=(40, 3))
+    lab = rng.integers(0, 3, 40)
+    assert _silhouette(z, lab) == pytest.approx(silhouette_score(z, lab), abs=1e-7)
+    assert _silhouette(z, np.zeros(40, int)) == -1.0
+
+
+def test_select_stability_is_one_on_exact_blocks_and_lower_on_noise(rng):
+    from modularity.core.methods import _select_candidates, _stability
+
+    a, _ = _blocks(rng, k=3, rows=10, cols=6, noise=0.01)
+    cands, _, shared = _select_candidates(a, 3, np.random.default_rng(0))
+    assert all(_stability(c, 3, np.random.default_rng(1), shared) == pytest.approx(1.0) for c in cands)
+    noise = rng.random((60, 40))
+    cands, _, shared = _select_candidates(noise, 3, np.random.default_rng(0))
+    assert all(_stability(c, 3, np.random.default_rng(1), shared) < 0.9 for c in cands)
+
+
+@pytest.mark.parametrize("method", SELECT)
+def test_select_rejects_a_joint_candidate_that_loses_column_groups(method):
+    from modularity.core.methods import _select_candidates
+
+    rng = np.random.default_rng(0)
+    a, truth = _grouped_mixed(rng)
+    cands, _, _ = _select_candidates(a, 4, np.random.default_rng(1))
+    joint = next(c for c in cands if c["name"] == "log2k_joint")
+    assert len(np.unique(joint["cols"])) < 4  # the rows took clusters of their own
+    for seed in range(2):
+        assert adjusted_rand(truth, cocluster_columns(a, 4, method, seed)) == 1.0
+
+
+def test_select_returns_one_of_its_candidates_and_rejects_unknown_names(rng):
+    from modularity.core.methods import _select_candidates, select
+
+    a, _ = _blocks(rng, k=4, noise=0.6)
+    options = [c["cols"] for c in _select_candidates(a, 4, np.random.default_rng(7))[0]]
+    for criterion in ("modularity", "stability", "silhouette", "ncut"):
+        labels = select(a, 4, np.random.default_rng(7), criterion)
+        assert labels.shape == (a.shape[1],)
+        # the candidates are built first from the same generator, so the choice is one of them
+        assert any(adjusted_rand(o, labels) == 1.0 for o in options)
+    with pytest.raises(ModularityError):
+        select(a, 4, np.random.default_rng(0), "no-such-criterion")
+    with pytest.raises(ModularityError):
+        select(a, 4, np.random.default_rng(0), "modularity", candidates=("no-such-candidate",))
