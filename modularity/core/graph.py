@@ -128,7 +128,9 @@ class Layer:
     branches : ndarray of int or None
         Ground-truth branch label of each unit, where the architecture has one.
     branch_names : list of str or None
-        A name for each branch label.
+        A name for each branch label: for a concatenation, the layer each input
+        comes from, with its unit range (``cv1[0:16]``) or a count (``cv1#2``)
+        where one layer gives several inputs (YOLOv8's C2f, SPP's pools).
     branch_source : str or None
         Where the labels came from: ``"concat"`` (which input of the
         concatenation), ``"consumer_groups"`` (which group of a grouped consumer
@@ -339,6 +341,11 @@ _PASS_METHODS = {
     "type_as", "clamp", "clamp_", "clip", "neg", "abs", "exp", "sqrt", "softmax", "cpu",
     "double", "half", "requires_grad_", "sigmoid_", "tanh_", "square",
 }
+# Channel-preserving operations that are the identity in eval mode: a norm after one of them (Swin v2's
+# ``norm2(mlp(x))``, whose MLP ends in dropout) folds its scale into the layer before, as if it were not there.
+_IDENTITY_MODULES = (nn.Dropout, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
+_IDENTITY_FUNCTIONS = {F.dropout, F.dropout2d, torch.dropout}
+_IDENTITY_METHODS = {"contiguous", "clone", "detach", "float", "to", "cpu", "requires_grad_"}
 _ADD_OPS = {operator.add, operator.iadd, operator.sub, operator.isub, torch.add, torch.sub}
 _MUL_OPS = {operator.mul, operator.imul, operator.truediv, operator.itruediv, torch.mul, torch.div}
 _DIV_OPS = {operator.truediv, operator.itruediv, torch.div}
@@ -383,6 +390,7 @@ def _stochastic_depth_funcs() -> set:
 
 
 _PASS_FUNCTIONS |= _stochastic_depth_funcs()
+_IDENTITY_FUNCTIONS |= _stochastic_depth_funcs()
 _SWIN_ATTENTION = _torchvision_function("torchvision.models.swin_transformer", "shifted_window_attention")
 _SWIN_PATCH_MERGING = _torchvision_function("torchvision.models.swin_transformer", "_patch_merging_pad")
 
@@ -591,6 +599,8 @@ class _Builder:
         if isinstance(mod, _PASS_MODULES):
             if not isinstance(v, _V):
                 self._fail(node, "its input is not a traced tensor")
+            if isinstance(mod, _IDENTITY_MODULES):
+                self.chain_src[node] = x  # the identity in eval: a norm after it folds into the layer before
             return self._pass(node, x, shape, spatial=isinstance(mod, _SPATIAL_MODULES))
         if not any(True for _ in mod.parameters()) and isinstance(v, _V) and _shape(x) == shape:
             self._fail(node, f"unknown module type {type(mod).__name__}; "
@@ -660,24 +670,28 @@ class _Builder:
     def _positions(self, v: _V, s_in: tuple[int, ...]) -> torch.Tensor:
         """A tensor of ``s_in`` holding, at every element, 1 + the flat index of its channel in ``v``."""
         lin_shape = [s_in[a] for a in v.axes]
-        ids = torch.arange(1, int(np.prod(lin_shape, dtype=np.int64)) + 1, dtype=torch.int64).reshape(lin_shape)
+        ids = torch.arange(1, int(np.prod(lin_shape, dtype=np.int64)) + 1, dtype=torch.int32).reshape(lin_shape)
         view = [s_in[a] if a in v.axes else 1 for a in range(len(s_in))]
         return ids.reshape(view).expand(*s_in).contiguous()
 
     def _from_positions(self, v: _V, r: torch.Tensor) -> _V:
         """The value whose channel-index tensor is ``r`` (0 where an element holds no channel, e.g. padding)."""
+        # An axis holds channels where some line along it has two different (positive) indices. Each axis
+        # found not to is reduced away at once (largest index, and smallest positive one), so the later
+        # axes are tested on ever smaller tensors: a window partition's 6-axis tensors of 10^5 to 10^6
+        # elements (MaxViT, Swin) made one full-size pass per axis and per reduction the tracer's main cost.
+        big = torch.iinfo(r.dtype).max
+        hi_t, lo_t = r, torch.where(r > 0, r, big)
         axes = []
         for k in range(r.dim()):
             if r.shape[k] <= 1:
                 continue
-            hi = r.amax(dim=k)
-            lo = torch.where(r > 0, r, torch.iinfo(torch.int64).max).amin(dim=k)
+            hi, lo = hi_t.amax(dim=k, keepdim=True), lo_t.amin(dim=k, keepdim=True)
             if bool(((hi > 0) & (lo < hi)).any()):
                 axes.append(k)
-        red = r
-        for k in reversed(range(r.dim())):
-            if k not in axes:
-                red = red.amax(dim=k)
+            else:
+                hi_t, lo_t = hi, lo
+        red = hi_t.reshape([r.shape[k] for k in axes])
         pos = red.numpy().astype(np.int64) - 1  # -1: no channel
         terms = []
         for src, idx in v.terms:
@@ -777,6 +791,8 @@ class _Builder:
                 axis = 1
             return self._norm(node, x, shape, self._attr(w), axis)
         if fn and t in _PASS_FUNCTIONS or meth and t in _PASS_METHODS:
+            if fn and t in _IDENTITY_FUNCTIONS or meth and t in _IDENTITY_METHODS:
+                self.chain_src[node] = x
             return self._pass(node, x, shape, spatial=fn and t in _SPATIAL_FUNCTIONS)
         if fn and t in _NEW_FUNCTIONS or meth and t in _NEW_METHODS:
             return _const()
@@ -821,6 +837,11 @@ class _Builder:
         dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
         d = dim % len(shape)
         vals = [self.val[p] for p in parts]
+        if len(parts) == 1:
+            # torch.cat([x]) is x (DenseNet's first dense layer concatenates a list of one tensor): not a
+            # concatenation layer with a single branch.
+            self.chain_src[node] = parts[0]
+            return vals[0]
         live = [v for v in vals if not v.const]
         channel = any(d in v.axes for v in live) or (d == 1 and all(not v.axes for v in live))
         if not channel:
@@ -828,7 +849,7 @@ class _Builder:
         terms: Lineage = []
         sizes = [_shape(p)[d] for p in parts]
         offsets, branch_names, total = [], [], sum(sizes)
-        scales = []
+        scales, part_units = [], []
         start = 0
         for p, v, c in zip(parts, vals, sizes):
             if v.const:
@@ -842,7 +863,9 @@ class _Builder:
             scales.append(np.ones(c) if p_scale is None else p_scale)
             offsets.append((start, start + c))
             branch_names.append(self._branch_name(p, node.meta.get("module_path") or ""))
+            part_units.append(next((i[i >= 0] for s_, i in p_terms if s_ == self._source_of(p)), None))
             start += c
+        branch_names = self._distinct_branch_names(branch_names, part_units)
         scale = np.concatenate(scales) if any(v.scale is not None for v in vals) else None
         terms = _merge(terms)
         sources = {s for s, _ in terms}
@@ -869,6 +892,32 @@ class _Builder:
             if not _same_scale(v.scale, first.scale):
                 self._fail(node, f"a concatenation along axis {d} of tensors normalised differently")
         return first
+
+    def _source_of(self, node: fx.Node) -> str | None:
+        src = self.val.get(node)
+        return src.terms[-1][0] if isinstance(src, _V) and src.terms else None
+
+    @staticmethod
+    def _distinct_branch_names(names: list[str], units: list[np.ndarray | None]) -> list[str]:
+        """Tell apart branches that come from the same layer (YOLOv8's C2f concatenates both halves of one
+        conv's split, and SPP concatenates one conv through several pools): add the unit range, else a count."""
+        out = list(names)
+        for name in set(names):
+            where = [k for k, n in enumerate(names) if n == name]
+            if len(where) < 2:
+                continue
+            ranges = []
+            for k in where:
+                u = units[k]
+                contiguous = u is not None and len(u) and np.array_equal(u, np.arange(u.min(), u.max() + 1))
+                ranges.append(f"[{int(u.min())}:{int(u.max()) + 1}]" if contiguous else None)
+            if all(ranges) and len(set(ranges)) == len(ranges):
+                for k, r in zip(where, ranges):
+                    out[k] = f"{name}{r}"
+            else:
+                for j, k in enumerate(where):
+                    out[k] = f"{name}#{j}"
+        return out
 
     def _branch_name(self, node: fx.Node, concat_path: str) -> str:
         """The layer a concat input comes from, relative to the concat's module (``branch2``).
