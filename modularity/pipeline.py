@@ -337,8 +337,7 @@ def write_sweep(result, out: str | Path) -> Path:
     """
     import importlib.util
 
-    from .output.sweep_figures import STATISTIC_LABELS, sweep_figure
-    from .sweep import FIGURE_STATISTICS
+    from .output.sweep_figures import FIGURE_STATISTICS, STATISTIC_LABELS, sweep_figure
 
     with atomic_output_dir(out, kind="sweep") as tmp:
         table = result.to_frame()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import ModularityError
+from .output.sweep_figures import FIGURE_STATISTICS
 from .results import AnalysisResult
 
 __all__ = ["SweepResult", "SWEEP_COLUMNS", "FIGURE_STATISTICS", "sweep", "checkpoint_labels"]
@@ -46,8 +47,6 @@ the rest are the per-layer columns of ``layers.csv`` (:data:`modularity.results.
 _INTEGER_COLUMNS = ("checkpoint_index", "n_units", "n_branches", "k", "p_permutations", "ncut_draws", "n_dead")
 _TEXT_COLUMNS = ("checkpoint", "layer", "kind", "k_source", "p_method", "ncut_method")
 
-FIGURE_STATISTICS: tuple[str, ...] = ("ari", "p", "ari_effect", "ncut_z", "ncut_effect")
-"""The statistics drawn across checkpoints (one panel each)."""
 
 
 @dataclass

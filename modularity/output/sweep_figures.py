@@ -19,7 +19,10 @@ from matplotlib.lines import Line2D
 from ..results import ALPHA
 from .plots import MARKERS, NULL_GREY, PALETTE, display_name
 
-__all__ = ["STATISTIC_LABELS", "sweep_figure"]
+__all__ = ["FIGURE_STATISTICS", "STATISTIC_LABELS", "sweep_figure"]
+
+FIGURE_STATISTICS: tuple[str, ...] = ("ari", "p", "ari_effect", "ncut_z", "ncut_effect")
+"""The statistics drawn across checkpoints (one panel each)."""
 
 STATISTIC_LABELS: dict[str, str] = {
     "ari": "ARI (clusters vs true branches)",
