@@ -469,6 +469,11 @@ def bipartite_ncut(a: np.ndarray, row_labels: np.ndarray, col_labels: np.ndarray
     where ``vol`` is the total edge weight incident to the cluster's nodes and
     ``cut`` the weight leaving it. Unlabelled (``-1``) nodes are ignored. Lower
     means more clusterable; it ranges over ``[0, k]``.
+
+    It is :func:`modularity.studies.clusterability.ncut` of the graph
+    ``[[0, a], [a^T, 0]]`` (tested equal), computed on the dense biadjacency
+    because it runs once per null draw: about 1 ms on an Inception block's
+    profile, against several for building the sparse block adjacency first.
     """
     a = np.asarray(a, dtype=np.float64)
     total = 0.0

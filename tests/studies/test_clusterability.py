@@ -190,3 +190,15 @@ def test_cli_reports_a_too_large_k_as_one_line_and_writes_nothing(tmp_path, caps
 def test_degree_null_runs_and_is_recorded():
     res = clusterability(PlantedNet(), k=3, n_shuffles=3, input_size=(8, 8), null="degree")
     assert res.null == "degree" and len(res.null_ncuts) == 3 and all(np.isfinite(res.null_ncuts))
+
+
+def test_graph_ncut_of_the_bipartite_graph_equals_the_bipartite_ncut():
+    # One formula, two data layouts: the per-layer statistic (dense biadjacency, per null draw)
+    # and the whole-network one (sparse adjacency of 21k nodes) must agree on a bipartite graph.
+    from modularity.core.spectral import bipartite_ncut
+
+    rng = np.random.default_rng(3)
+    a = rng.random((7, 9)) * (rng.random((7, 9)) < 0.6)
+    rows, cols = rng.integers(0, 3, 7), rng.integers(0, 3, 9)
+    adj = sp.bmat([[None, sp.csr_matrix(a)], [sp.csr_matrix(a.T), None]]).tocsr()
+    assert ncut(adj, np.concatenate([rows, cols])) == pytest.approx(bipartite_ncut(a, rows, cols), rel=1e-12)
