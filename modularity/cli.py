@@ -191,7 +191,8 @@ def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.control != "none" and pipeline.default_weights(args.model, args.weights).lower() == "none":
         raise ModularityError("--control random-init compares trained weights with random initialisation, but "
                               "--weights is none (the default for a named model); give --weights DEFAULT or a file")
-    loaded = pipeline.load_model(args.model, args.weights, seed=args.seed)
+    loaded = pipeline.load_model(args.model, args.weights, seed=args.seed,
+                                 input_size=tuple(args.input_size) if args.input_size else None)
     size = tuple(args.input_size) if args.input_size else loaded.input_size
     graph = trace(loaded.module, size)
     result = analyze(loaded, layers=args.layers, reduction=args.reduction, expand=args.expand, k=args.k,

@@ -68,7 +68,8 @@ def state_dict_sha256(module: nn.Module) -> str:
     return h.hexdigest()
 
 
-def load_model(model: str | None = None, weights: str | None = None, seed: int = 0) -> LoadedModel:
+def load_model(model: str | None = None, weights: str | None = None, seed: int = 0,
+               input_size: tuple[int, int] | None = None) -> LoadedModel:
     """Load a model with the command line's defaults.
 
     Parameters
@@ -82,6 +83,9 @@ def load_model(model: str | None = None, weights: str | None = None, seed: int =
     seed : int
         Seeds random initial weights (``weights="none"``), so that the same
         seed gives the same network.
+    input_size : (int, int) or None
+        Height and width an ONNX file is imported at (see
+        :func:`modularity.zoo.load_model`); None: its own.
 
     Returns
     -------
@@ -92,9 +96,9 @@ def load_model(model: str | None = None, weights: str | None = None, seed: int =
     if weights.lower() == "none":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            loaded = _zoo_load_model(model, weights)
+            loaded = _zoo_load_model(model, weights, input_size)
     else:
-        loaded = _zoo_load_model(model, weights)
+        loaded = _zoo_load_model(model, weights, input_size)
     loaded.weights_sha256 = state_dict_sha256(loaded.module)
     return loaded
 

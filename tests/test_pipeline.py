@@ -13,7 +13,7 @@ from tests.nets import PlantedNet
 
 
 def test_run_clusterability_writes_json_csv_and_figure(tmp_path, monkeypatch):
-    monkeypatch.setattr(pipeline, "_zoo_load_model", lambda name, weights: LoadedModel(
+    monkeypatch.setattr(pipeline, "_zoo_load_model", lambda name, weights, input_size=None: LoadedModel(
         name="planted", module=PlantedNet(), weights=weights, input_size=(8, 8)))
     out = tmp_path / "res"
     result, written = pipeline.run_clusterability("planted", None, out, k=3, n_shuffles=4)

@@ -115,7 +115,8 @@ def get_source(name: str) -> ModelSource:
     )
 
 
-def load_model(name: str | None = None, weights: str | None = "DEFAULT") -> LoadedModel:
+def load_model(name: str | None = None, weights: str | None = "DEFAULT",
+               input_size: tuple[int, int] | None = None) -> LoadedModel:
     """Build a registered model (or import an ONNX file) and load its weights.
 
     Parameters
@@ -130,6 +131,11 @@ def load_model(name: str | None = None, weights: str | None = "DEFAULT") -> Load
         (auxiliary-head weights the built model lacks, such as googlenet's
         ``aux1.*``, are dropped). An ONNX model's weights come from the file
         itself: only None, ``"none"`` and ``"DEFAULT"`` are accepted with one.
+    input_size : (int, int) or None
+        For an ONNX file: the height and width to import at (shape arithmetic is
+        folded at this size; a detector's own size, say); None takes the graph
+        input's static size, else 224 x 224. A registered architecture is built
+        the same at any size (the analysis traces at its own ``input_size``).
 
     Returns
     -------
@@ -145,7 +151,7 @@ def load_model(name: str | None = None, weights: str | None = "DEFAULT") -> Load
     """
     name = name or DEFAULT_MODEL
     if name.lower().endswith(".onnx") or (_path_is(name, "is_file") and not _is_registered(name)):
-        return _load_onnx_model(name, weights)
+        return _load_onnx_model(name, weights, input_size)
     source = get_source(name)
     module = source.build().eval()
     weights_str = "none" if weights is None or str(weights).lower() == "none" else str(weights)
@@ -196,7 +202,7 @@ def _path_is(path: str, test: str) -> bool:
         return False
 
 
-def _load_onnx_model(name: str, weights: str | None) -> LoadedModel:
+def _load_onnx_model(name: str, weights: str | None, input_size: tuple[int, int] | None = None) -> LoadedModel:
     """Import an ONNX file; its weights come from the file itself, so other weights are refused."""
     from .onnx_import import load_onnx
 
@@ -212,7 +218,7 @@ def _load_onnx_model(name: str, weights: str | None) -> LoadedModel:
             f"{name} looks like a weights file, not a model: name the architecture and pass the file as weights, "
             f"e.g. 'python -m modularity analyze resnet18 --weights {name}' (or give an .onnx file)"
         )
-    return load_onnx(name)
+    return load_onnx(name, input_size)
 
 
 def _is_registered(name: str) -> bool:

@@ -157,3 +157,15 @@ def test_a_folder_named_like_an_onnx_file_is_refused(tmp_path):
     (tmp_path / "m.onnx").mkdir()
     with pytest.raises(ModularityError, match=r"ONNX file .*m.onnx is a folder, not a file"):
         load_model(str(tmp_path / "m.onnx"), "none")
+
+
+def test_an_onnx_file_with_a_dynamic_size_is_imported_at_the_size_asked_for(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1)).eval()
+    path = tmp_path / "dynamic.onnx"
+    try:
+        torch.onnx.export(net, (torch.randn(1, 3, 32, 32),), str(path), dynamo=False, opset_version=13,
+                          input_names=["x"], dynamic_axes={"x": {2: "h", 3: "w"}})
+    except Exception as exc:  # the TorchScript exporter may be unavailable in a future torch
+        pytest.skip(f"torch.onnx.export failed: {type(exc).__name__}")
+    assert (load_model(str(path)).input_size, load_model(str(path), input_size=(48, 64)).input_size) == \
+        ((224, 224), (48, 64))
