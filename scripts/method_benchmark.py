@@ -119,8 +119,7 @@ at s=0.3 and 0.5), and on one case of all eight blocks (inception3a s=0.2, by 0.
 default `current` it is better at s=0.2 on six of the eight blocks, by 0.010 to 0.042. No case has a gap of
 0.22 in `sklearn_scc`'s favour; gaps of that size run the other way (inception4c s=0.3: 0.825 against 0.561).
 
-**Selection among candidates (`select_*`, this run; the other averages quoted above come from the previous run
-of 15 methods with the same profiles and seeds).** Three co-clusterings from one decomposition: the default,
+**Selection among candidates (`select_*`).** Three co-clusterings from one decomposition: the default,
 `ceil(log2 k)` unweighted vectors clustered jointly (scikit-learn's method) and the same columns alone;
 candidates whose columns fill fewer than `k` groups are rejected (this removes the joint candidate's
 grouped_mixed failure: ARI 1.000 on every grouped_mixed case for all four); an internal criterion chooses among
