@@ -165,7 +165,7 @@ from scipy.spatial.distance import squareform
 
 from .defaults import DEFAULT_METHOD
 from ..errors import ModularityError
-from .spectral import cocluster_spectrum, kmeans, top_singular
+from .spectral import cocluster_spectrum, kmeans, nearest_centre, relabel, top_singular
 
 __all__ = ["METHODS", "DEFAULT_METHOD", "cocluster_columns", "dhillon", "current", "sklearn_scc",
            "sklearn_sbc", "consensus", "adaptive", "noise_edge", "cocluster_default", "select", "SELECT_CRITERIA",
@@ -509,16 +509,9 @@ def cocluster_default(a: np.ndarray, k: int, rng: np.random.Generator | int | No
         return row_labels, col_labels, values
     zc, zr, values = _adaptive_embedding(sub, k, n_values)
     labels = kmeans(zc, k, rng, n_init=10)
-    centres = np.stack([zc[labels == c].mean(axis=0) if np.any(labels == c) else np.full(zc.shape[1], np.inf)
-                        for c in range(k)])
     col_labels[cols] = labels
-    row_labels[rows] = ((zr[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1).argmin(axis=1)
-    order = list(dict.fromkeys([int(x) for x in col_labels if x >= 0] + [int(x) for x in row_labels if x >= 0]))
-    mapping = np.full(k, -1)
-    mapping[order] = np.arange(len(order))
-    row_labels = np.where(row_labels >= 0, mapping[np.maximum(row_labels, 0)], -1)
-    col_labels = np.where(col_labels >= 0, mapping[np.maximum(col_labels, 0)], -1)
-    return row_labels, col_labels, values
+    row_labels[rows] = nearest_centre(zc, zr, labels, k)
+    return (*relabel(row_labels, col_labels), values)
 
 
 # ---------------------------------------------------------------- selection among candidates
@@ -567,13 +560,6 @@ def _silhouette(z: np.ndarray, labels: np.ndarray) -> float:
     return float(s.mean())
 
 
-def _nearest_centre(zc: np.ndarray, zr: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Each row of ``zr`` joins the cluster (of the columns ``zc``) whose centroid is nearest."""
-    centres = np.stack([zc[labels == c].mean(axis=0) if np.any(labels == c) else np.full(zc.shape[1], np.inf)
-                        for c in range(k)])
-    return ((zr[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1).argmin(axis=1)
-
-
 def _select_candidates(sub: np.ndarray, k: int, rng: np.random.Generator, n_values: int = 0,
                        candidates: tuple[str, ...] = SELECT_CANDIDATES):
     """The candidate co-clusterings of :func:`select`, all from one decomposition.
@@ -609,7 +595,7 @@ def _select_candidates(sub: np.ndarray, k: int, rng: np.random.Generator, n_valu
             rows, cols = lab[:len(zr)], lab[len(zr):]
         else:
             cols = kmeans(zc, k, rng, n_init=10)
-            rows = _nearest_centre(zc, zr, cols, k)
+            rows = nearest_centre(zc, zr, cols, k)
         out.append({"name": name, "cols": cols, "rows": rows, "zc": zc, "zr": zr, "keep": keep, "w": w,
                     "unit": unit, "joint": joint})
     return out, s[:n_values], (an, u, s, dr, dc)

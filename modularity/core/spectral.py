@@ -26,6 +26,8 @@ __all__ = [
     "choose_k",
     "bipartite_ncut",
     "kmeans",
+    "nearest_centre",
+    "relabel",
 ]
 
 SVD_VARIANTS = ("raw", "centred", "normalised")
@@ -342,16 +344,30 @@ def cocluster_spectrum(a: np.ndarray, k: int, seed: int | np.random.Generator | 
         labels = kmeans(z, k, rs, n_init=n_init)
         row_labels[rows] = labels[: rows.sum()]
         col_labels[cols] = labels[rows.sum():]
-        return (*_relabel(row_labels, col_labels), values)
+        return (*relabel(row_labels, col_labels), values)
     keep = np.flatnonzero(s > 1e-6 * s[0])  # vectors of a zero singular value are arbitrary
     zc = v[:, keep] * s[keep] / np.sqrt(dc)[:, None]
     zr = u[:, keep] * s[keep] / np.sqrt(dr)[:, None]
     labels = kmeans(zc, k, rs, n_init=n_init)
-    centres = np.stack([zc[labels == c].mean(axis=0) if np.any(labels == c) else np.full(len(keep), np.inf)
-                        for c in range(k)])
     col_labels[cols] = labels
-    row_labels[rows] = ((zr[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1).argmin(axis=1)
-    return (*_relabel(row_labels, col_labels), values)
+    row_labels[rows] = nearest_centre(zc, zr, labels, k)
+    return (*relabel(row_labels, col_labels), values)
+
+
+def nearest_centre(zc: np.ndarray, zr: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """The cluster of each row of ``zr``: the one whose centroid of the columns ``zc`` (labelled ``labels``) is nearest.
+
+    An empty cluster has no centroid and takes no rows.
+
+    Examples
+    --------
+    >>> zc = np.array([[0.0], [0.2], [1.0]])
+    >>> nearest_centre(zc, np.array([[0.9], [0.05]]), np.array([0, 0, 1]), 2).tolist()
+    [1, 0]
+    """
+    centres = np.stack([zc[labels == c].mean(axis=0) if np.any(labels == c) else np.full(zc.shape[1], np.inf)
+                        for c in range(k)])
+    return ((zr[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1).argmin(axis=1)
 
 
 def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 4, max_iter: int = 100) -> np.ndarray:
@@ -445,7 +461,7 @@ def _choice(rng: np.random.Generator, p: np.ndarray) -> int:
     return int(cdf.searchsorted(rng.random(), side="right"))
 
 
-def _relabel(row_labels: np.ndarray, col_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def relabel(row_labels: np.ndarray, col_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Renumber labels by first appearance among the columns (then rows), so outputs are canonical."""
     seen = np.concatenate([np.asarray(col_labels)[np.asarray(col_labels) >= 0],
                            np.asarray(row_labels)[np.asarray(row_labels) >= 0]]).astype(np.int64)

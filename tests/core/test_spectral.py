@@ -178,11 +178,11 @@ def test_batched_kmeans_restarts_give_the_one_by_one_labels(rng):
 
 
 def test_relabel_numbers_clusters_by_first_appearance():
-    from modularity.core.spectral import _relabel
+    from modularity.core.spectral import relabel
 
-    rows, cols = _relabel(np.array([2, -1, 0, 5]), np.array([-1, 5, 2, 5, 3]))
+    rows, cols = relabel(np.array([2, -1, 0, 5]), np.array([-1, 5, 2, 5, 3]))
     assert cols.tolist() == [-1, 0, 1, 0, 2] and rows.tolist() == [1, -1, 3, 0]
-    rows, cols = _relabel(np.array([-1, -1]), np.array([-1]))
+    rows, cols = relabel(np.array([-1, -1]), np.array([-1]))
     assert rows.tolist() == [-1, -1] and cols.tolist() == [-1]
 
 
