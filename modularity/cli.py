@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "or another null model, e.g. 'degree' (every unit's total in and out kept)")
     c.add_argument("--out", default=None, help="results folder (default: results/<model>-clusterability)")
     c.add_argument("--seed", type=_seed, default=0, help="seed for random init, shuffles and k-means (default: 0)")
+    c.add_argument("--jobs", type=_count(0), default=1,
+                   help="worker processes for the shuffled networks (default: 1; 0: one per CPU core), or the "
+                        "workers of a local Dask cluster; results do not depend on it")
+    c.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="where the shuffled networks run: this machine's processes (default) or a Dask cluster")
+    c.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --backend dask: a running scheduler (tcp://host:8786); default: a LocalCluster")
     c.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
     r = sub.add_parser("report", help="rebuild figures and reports of a results folder without recomputing",
@@ -276,12 +283,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_clusterability(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .pipeline import run_clusterability
 
+    if args.scheduler and args.backend != "dask":
+        raise ModularityError("--scheduler needs --backend dask")
     result, out = run_clusterability(args.model, args.weights, args.out, k=args.k, n_shuffles=args.shuffles,
                                      seed=args.seed, include_linear=args.include_linear,
-                                     progress=not args.quiet, command=_command(argv), null=args.null)
+                                     progress=not args.quiet, command=_command(argv), null=args.null,
+                                     jobs=args.jobs, backend=args.backend, scheduler=args.scheduler)
     if not args.quiet:
         print(result.summary())
-        print(f"results in {out}/ (clusterability.json, clusterability_layers.csv, clusterability_null.png)")
+        print(f"results in {out}/: open {out / 'report.html'} (also report.pdf, clusterability.json, "
+              "clusterability_layers.csv, figures/)")
     return 0
 
 

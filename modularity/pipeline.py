@@ -310,14 +310,20 @@ def write_clusterability(result: ClusterabilityResult, out: str | Path, loaded: 
 
 def run_clusterability(model: str | None, weights: str | None, out: str | Path | None, *, k: int = 12,
                        n_shuffles: int = 100, seed: int = 0, include_linear: bool = False, progress: bool = False,
-                       command: str = "", null: str = "shuffle") -> tuple[ClusterabilityResult, Path]:
-    """Load, trace, compute whole-network clusterability and write its folder (output checked first)."""
+                       command: str = "", null: str = "shuffle", jobs: int = 1, backend: str = "local",
+                       scheduler: str | None = None) -> tuple[ClusterabilityResult, Path]:
+    """Load, trace, compute whole-network clusterability and write its folder (output checked first).
+
+    ``jobs``, ``backend`` and ``scheduler`` say where the shuffled networks run
+    (:mod:`modularity.backends`); the numbers do not depend on them.
+    """
     out = Path(out) if out else default_out(model, "-clusterability")
     check_output_dir(out)
     loaded = load_model(model, weights, seed=seed)
     graph = trace(loaded.module, loaded.input_size)
     result = clusterability(graph, k=k, n_shuffles=n_shuffles, seed=seed, include_linear=include_linear,
-                            progress=progress, name=loaded.name, null=null)
+                            progress=progress, name=loaded.name, null=null, jobs=jobs, backend=backend,
+                            scheduler=scheduler)
     result.weights = loaded.weights
     result.command = command
     write_clusterability(result, out, loaded)

@@ -202,3 +202,10 @@ def test_graph_ncut_of_the_bipartite_graph_equals_the_bipartite_ncut():
     rows, cols = rng.integers(0, 3, 7), rng.integers(0, 3, 9)
     adj = sp.bmat([[None, sp.csr_matrix(a)], [sp.csr_matrix(a.T), None]]).tocsr()
     assert ncut(adj, np.concatenate([rows, cols])) == pytest.approx(bipartite_ncut(a, rows, cols), rel=1e-12)
+
+
+def test_the_shuffled_networks_are_the_same_for_any_number_of_workers():
+    graph = trace(PlantedNet(signal=1.0, seed=2), (8, 8))
+    one = clusterability(graph, k=3, n_shuffles=4, seed=5, jobs=1)
+    two = clusterability(graph, k=3, n_shuffles=4, seed=5, jobs=2)
+    assert (two.null_ncuts, two.ncut) == (one.null_ncuts, one.ncut)
