@@ -42,7 +42,7 @@ from torch import nn
 from .backends import BACKENDS, Backend, make_backend, one_thread
 from .errors import ModularityError
 from .core.graph import ChannelGraph, trace
-from .core.magnitude import ProfileBuilder, downstream_profile, layer_magnitude
+from .core.magnitude import ProfileBuilder, downstream_profile
 from .core.nulls import (NULL_MODELS, MagnitudeShuffle, NullSummary, benjamini_hochberg, draw_rng, layer_rng,
                          null_magnitude, null_weight, summarise_null)
 from .core.methods import DEFAULT_METHOD, METHODS, cocluster_columns, cocluster_default
@@ -266,9 +266,10 @@ class _NullDraws:
 
     def __init__(self, graph: ChannelGraph, task: "_DrawTask") -> None:
         self.task = task
-        self.builder = ProfileBuilder(graph, task.name, task.reduction, task.expand) if task.fast else None
+        composes = task.expand != "signed"  # magnitudes, not signed kernels: the layout can be reused
+        self.builder = ProfileBuilder(graph, task.name, task.reduction, task.expand) if composes else None
         self.shufflers = {c: MagnitudeShuffle(graph, c, task.reduction) for c in task.consumers} \
-            if task.fast and task.null == "shuffle" else {}
+            if composes and task.null == "shuffle" else {}
 
     def profile(self, graph: ChannelGraph, rng: np.random.Generator) -> np.ndarray:
         t = self.task
@@ -284,7 +285,7 @@ _PREPARED: dict = {}  # at most one layer's _NullDraws: {(id(graph), task key): 
 
 def _prepared(graph: ChannelGraph, task: "_DrawTask", fresh: bool = False) -> _NullDraws:
     """The layer's :class:`_NullDraws`, built on first use in this process (``fresh``: rebuilt from the weights now)."""
-    key = (id(graph), task.name, task.consumers, task.reduction, task.expand, task.null, task.fast)
+    key = (id(graph), task.name, task.consumers, task.reduction, task.expand, task.null)
     hit = _PREPARED.get(key)
     if not fresh and hit is not None and hit[0]() is graph:
         return hit[1]
@@ -295,18 +296,6 @@ def _prepared(graph: ChannelGraph, task: "_DrawTask", fresh: bool = False) -> _N
     except TypeError:  # pragma: no cover - a graph without weak references: prepare per draw
         pass
     return draws
-
-
-def _fast_profile_ok(graph: ChannelGraph, name: str, reduction: str, expand: str, observed: np.ndarray) -> bool:
-    """Whether :class:`ProfileBuilder` rebuilds this layer's observed profile to the bit (else draws take the general route)."""
-    if expand == "signed":
-        return False
-    try:
-        builder = ProfileBuilder(graph, name, reduction, expand)
-        rebuilt = builder(lambda c: layer_magnitude(graph, c, reduction))
-    except ModularityError:
-        return False
-    return rebuilt.shape == observed.shape and bool(np.array_equal(rebuilt, observed))
 
 
 def _label_test(truth: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator,
@@ -399,9 +388,7 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         or (recovery_test == "auto" and units_exchangeable(graph, name, reduction, expand, null)))
     refit_branches = branches if (branches is not None and not by_labels) else None
 
-    fast = n_permutations > 0 and _fast_profile_ok(graph, name, reduction, expand, a)
-    task = _DrawTask(name, tuple(profile.consumers), reduction, expand, null, seed, k_used, refit_branches, method,
-                     fast)
+    task = _DrawTask(name, tuple(profile.consumers), reduction, expand, null, seed, k_used, refit_branches, method)
     null_stats: list[_Stats] = []
     batch = 1 if backend is None or backend.workers <= 1 else 2 * backend.workers
     if n_permutations and batch == 1:
@@ -505,7 +492,6 @@ class _DrawTask:
     k: int
     branches: np.ndarray | None
     method: str = DEFAULT_METHOD
-    fast: bool = False  # the profile of a draw rebuilt by ProfileBuilder (checked on the observed profile)
 
     def __call__(self, graph: ChannelGraph, index: int) -> _Stats:
         rng = draw_rng(self.seed, self.name, index)

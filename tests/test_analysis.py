@@ -264,7 +264,7 @@ def test_prepared_null_draws_equal_the_general_route(null):
                     (trace(grouped_net(seed=1), (12, 12)), "0"),
                     (trace(_DepthwiseFlattenNet().eval(), (8, 8)), "a")):
         consumers = tuple(downstream_profile(g, name, "l1", "depthwise").consumers)
-        task = _DrawTask(name, consumers, "l1", "depthwise", null, 5, 2, None, fast=True)
+        task = _DrawTask(name, consumers, "l1", "depthwise", null, 5, 2, None)
         prepared = _prepared(g, task, fresh=True)
         for i in range(4):
             expected = _null_profile(g, name, list(consumers), "l1", "depthwise", null, draw_rng(5, name, i))
