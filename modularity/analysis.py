@@ -11,8 +11,10 @@ producer's units (every consumer reads all units alike and the null draws
 each consumer's entries exchangeably: ``shuffle``, ``resample``, ``reinit``),
 the clusters are independent of the branches under the null, and the exact
 null is the label-permutation distribution of the observed contingency table
-(:func:`modularity.core.permutation.label_permutation_test`, 10^5 permutations
-by default, no re-fit). Where the architecture ties units to groups (grouped
+(:func:`modularity.core.permutation.label_permutation_test`, up to 10^5
+permutations by default, no re-fit; with the same Besag-Clifford stopping as
+the draws, so agreement at chance level is settled after the first 1000 and
+only a significant one costs all 10^5). Where the architecture ties units to groups (grouped
 consumers, a consumer reading a slice of the channels) or the null keeps
 zeros in place (``shuffle-nonzero``), the weight draws are re-fitted instead.
 The check (:func:`units_exchangeable`) profiles the layer with every
@@ -299,10 +301,10 @@ def _prepared(graph: ChannelGraph, task: "_DrawTask", fresh: bool = False) -> _N
 
 
 def _label_test(truth: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator,
-                statistics: tuple[str, ...] = ("ari", "nmi")) -> dict:
+                statistics: tuple[str, ...] = ("ari", "nmi"), h: int = 0) -> dict:
     live = labels >= 0
     return label_permutation_test(truth[live], labels[live], n, rng=rng, statistics=statistics,
-                                  keep_draws=N_KEPT_DRAWS)
+                                  keep_draws=N_KEPT_DRAWS, sequential_h=h)
 
 
 def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expand: str = "depthwise",
@@ -345,7 +347,9 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         exchangeable under the null (see the module docstring).
     sequential_h : int
         Besag-Clifford ``h``: stop drawing once this many draws are at least as
-        extreme for every re-fitted statistic; 0 always uses every draw.
+        extreme for every re-fitted statistic, and stop the label permutations
+        likewise (after at least 1000 of them); 0 always uses every draw and
+        every permutation.
     recovery_test : {"auto", "label-permutation", "weight-shuffle"}
         ``auto`` permutes labels where the units are exchangeable under the
         null and re-fits weight draws elsewhere; the others force one route
@@ -430,7 +434,7 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
     if branches is not None:
         if by_labels:
             rng = layer_rng(seed, name, _LABEL_STREAM)
-            tests = _label_test(branches, obs.col_labels, n_label_permutations, rng)
+            tests = _label_test(branches, obs.col_labels, n_label_permutations, rng, h=sequential_h)
             ari_t, nmi_t = tests["ari"], tests["nmi"]
             null_draws.update(ari=[float(v) for v in ari_t.draws], nmi=[float(v) for v in nmi_t.draws])
             ari_null = summarise_null(obs.ari, ari_t.draws, p_value=ari_t.p_value)
@@ -438,7 +442,8 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
             ari_null.z = ari_t.z
             controls = {}
             for key, labels in (("unit_norm_columns", obs.cols_unit_norm), ("column_norms_only", obs.cols_norms)):
-                t = _label_test(branches, labels, _control_permutations(n_label_permutations), rng, ("ari",))["ari"]
+                t = _label_test(branches, labels, _control_permutations(n_label_permutations), rng, ("ari",),
+                                h=sequential_h)["ari"]
                 controls[key] = Control(getattr(obs, _CONTROL_ATTR[key]), t.p_value, t.null_mean, _LABEL_METHODS[t.method])
             recovery = Recovery(obs.ari, obs.nmi, ari_t.p_value, ari_t.n, ari_t.null_mean, ari_t.null_sd, ari_t.z,
                                 nmi_t.p_value, controls, method=_LABEL_METHODS[ari_t.method], effect=ari_null.effect,
@@ -473,7 +478,8 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
     )
 
 
-_LABEL_METHODS = {"monte-carlo": "label-permutation", "exact": "exact", "degenerate": "degenerate"}
+_LABEL_METHODS = {"monte-carlo": "label-permutation", "sequential": "sequential label-permutation", "exact": "exact",
+                  "degenerate": "degenerate"}
 N_KEPT_DRAWS = 200  # label-permutation draws kept in summary.json, for the null histogram
 _LABEL_STREAM = 2**31 - 1  # the label permutations' own stream, apart from every draw's
 _CONTROL_ATTR = {"unit_norm_columns": "ari_unit_norm", "column_norms_only": "ari_column_norms"}
@@ -522,6 +528,12 @@ def _stop(obs: _Stats, draws: list[_Stats], h: int, recovery: bool) -> bool:
     return not recovery or sum(d.ari >= obs.ari - tol for d in draws) >= h
 
 
+def _layer_cost(graph: ChannelGraph, name: str) -> int:
+    """A rough cost of analysing ``name``: its units times the units of its consumers (the profile's size)."""
+    rows = sum(graph.layers[c].n_units for c in graph.consumers(name) if c in graph.layers)
+    return (graph.layers[name].n_units if name in graph.layers else 1) * max(rows, 1)
+
+
 def _layer(graph: ChannelGraph, job: tuple[str, dict]) -> LayerResult:
     name, options = job
     return analyze_layer(graph, name, **options)
@@ -551,8 +563,9 @@ def _run_layers(graph: ChannelGraph, names: list[str], options: dict, jobs: int,
                     if bar is not None:
                         bar.update()
             else:
-                for i, result in runner.as_completed(_layer, [(name, options) for name in names]):
-                    results[names[i]] = result
+                order = sorted(names, key=lambda n: -_layer_cost(graph, n))  # longest first: no straggler at the end
+                for i, result in runner.as_completed(_layer, [(name, options) for name in order]):
+                    results[order[i]] = result
                     if bar is not None:
                         bar.update()
     finally:

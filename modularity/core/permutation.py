@@ -79,7 +79,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -148,8 +148,9 @@ class PermutationTest:
 
     ``method`` is ``"exact"`` (all contingency tables enumerated; ``n`` is their
     number and the mean, sd and p are exact), ``"monte-carlo"`` (``n`` sampled
-    tables, ``p = (r + 1) / (n + 1)``) or ``"degenerate"`` (nothing left to
-    permute).  ``draws`` holds at most ``keep_draws`` null values, for
+    tables, ``p = (r + 1) / (n + 1)``), ``"sequential"`` (Monte Carlo with
+    Besag-Clifford stopping: ``p = h / l``, see :func:`label_permutation_test`)
+    or ``"degenerate"`` (nothing left to permute).  ``draws`` holds at most ``keep_draws`` null values, for
     histograms (for the exact route, a sample from the exact null).  ``tail``
     is a generalised Pareto estimate when one was asked for.
     """
@@ -418,7 +419,8 @@ def label_permutation_test(truth: np.ndarray | Sequence[int], labels: np.ndarray
                            statistics: Sequence[str] = STATISTICS, batch: int | None = None,
                            alternative: str = "greater", exact: bool | None = None,
                            max_exact_tables: int = 500_000, keep_draws: int = 1000,
-                           tail: bool | dict = False) -> dict[str, PermutationTest]:
+                           tail: bool | dict = False, sequential_h: int = 0,
+                           min_permutations: int = 1000) -> dict[str, PermutationTest]:
     """Permutation test of the agreement between true branches and clusters.
 
     Parameters
@@ -450,6 +452,19 @@ def label_permutation_test(truth: np.ndarray | Sequence[int], labels: np.ndarray
         Monte Carlo draws (a dict: with these keyword arguments, e.g.
         ``{"min_tail_fraction": 1e-3}``); its estimate is in ``result.tail``.
         The exact route needs none.
+    sequential_h : int
+        Besag-Clifford stopping on the Monte Carlo route (0: draw all
+        ``n_permutations``): tables are drawn in doubling batches from
+        ``min_permutations`` and drawing stops after the first batch in which
+        every statistic has ``h`` draws at least as extreme as observed.  A
+        statistic's p-value is then ``h / l``, ``l`` the position of its
+        ``h``-th extreme draw [3]_ (exactly valid; later draws do not change
+        it), and its method ``"sequential"``.  Null mean, sd, z and ``n`` use
+        every table drawn.  Agreement at chance level stops after the first
+        batch; a significant one still gets all ``n_permutations`` tables.
+    min_permutations : int
+        The first batch of the sequential route: the null mean and sd (and the
+        effect sizes built on them) always rest on at least this many tables.
 
     Returns
     -------
@@ -481,6 +496,8 @@ def label_permutation_test(truth: np.ndarray | Sequence[int], labels: np.ndarray
     .. [2] Patefield, W. M. (1981). Algorithm AS 159: an efficient method of
        generating random R x C tables with given row and column totals.
        *Applied Statistics*, 30(1), 91-97.
+    .. [3] Besag, J., & Clifford, P. (1991). Sequential Monte Carlo p-values.
+       *Biometrika*, 78(2), 301-304.
 
     Examples
     --------
@@ -538,14 +555,29 @@ def label_permutation_test(truth: np.ndarray | Sequence[int], labels: np.ndarray
     c2, xl = _comb2_lut(n_units), _xlogx_lut(n_units)
     sampler = stats.random_table(rows, cols, seed=rng)
     draws = {s: np.empty(n_permutations) for s in statistics}
-    for start in range(0, n_permutations, batch):
-        size = min(batch, n_permutations - start)
+    h = max(0, int(sequential_h))
+    start = 0
+    while start < n_permutations:
+        size = min(batch, n_permutations - start) if not h else \
+            min(batch, n_permutations - start, max(int(min_permutations), start))  # doubling batches
         tables = sampler.rvs(size=size, method="patefield")
         if "ari" in statistics:
             draws["ari"][start:start + size] = _ari_from(c2[tables].sum(axis=(1, 2)), m)
         if "nmi" in statistics:
             draws["nmi"][start:start + size] = _nmi_from(xl[tables].sum(axis=(1, 2)), m)
-    return {s: _summary_mc(s, observed[s], draws[s], alternative, keep_draws, tail) for s in statistics}
+        start += size
+        if h and all(int(_extreme(draws[s][:start], observed[s], alternative).sum()) >= h for s in statistics):
+            break
+    out = {}
+    for s in statistics:
+        res = _summary_mc(s, observed[s], draws[s][:start], alternative, keep_draws, tail if start == n_permutations
+                          else False)
+        if h:
+            p, used = besag_clifford(draws[s][:start], observed[s], alternative, h)
+            if used < start or start < n_permutations:
+                res = replace(res, p_value=p, method="sequential")
+        out[s] = res
+    return out
 
 
 # ----------------------------------------------------------------------------- sequential Monte Carlo

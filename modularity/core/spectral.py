@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import eigh
+from scipy.linalg.blas import dsyrk
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "svd_variant",
     "top_singular",
     "top_singular_values",
+    "singular_values",
     "normalise_bipartite",
     "cocluster",
     "cocluster_spectrum",
@@ -112,12 +114,41 @@ def svd_variant(a: np.ndarray, variant: str = "raw", n_vectors: int = 3) -> SVDR
     if min(m.shape) > FULL_SPECTRUM_MAX:
         s = top_singular_values(m, LARGE_SPECTRUM_TOP)
     else:
-        s = np.linalg.svd(m, compute_uv=False)
+        s = singular_values(m)
     u, _, v = top_singular(m, n_vectors)
     k = u.shape[1]
     sign = np.sign(v[np.abs(v).argmax(axis=0), np.arange(k)]) if k else np.ones(0)
     sign[sign == 0] = 1
     return SVDResult(variant, s, u * sign, v * sign)
+
+
+def singular_values(m: np.ndarray) -> np.ndarray:
+    """Every singular value of ``m`` (descending), from the eigenvalues of its Gram matrix on the smaller side.
+
+    Forming the Gram matrix is one BLAS-3 product (``syrk``), and its
+    symmetric eigenvalues cost far less than the bidiagonalisation of a
+    singular-value decomposition: on googlenet's Inception profiles
+    (one core, 2026-12-02) 2.9 against 5.7 ms at 352 x 256, 18 against 77 ms at
+    576 x 832 and 35 against 117 ms at 752 x 832. Squaring the matrix costs
+    relative accuracy only in the smallest values: the leading 20 agree with
+    ``np.linalg.svd`` to 5e-15 relative, and every value to 3e-8 of the largest.
+    Eigenvalues of the Gram matrix below ``max(m, n) * eps`` of the largest are
+    at its rounding level (the rank tolerance of ``numpy.linalg.matrix_rank``,
+    applied to the Gram matrix), so singular values below
+    ``sqrt(max(m, n) * eps)`` of the largest (4.3e-7 at 832 units) are returned
+    as 0: exact zeros, such as the double-centred variant's, stay zeros
+    rather than rounding noise. Magnitudes of float32 weights carry no more
+    digits than that anyway.
+    """
+    m, scale = _gram_safe(np.asarray(m, dtype=np.float64))
+    if m.size == 0:
+        return np.zeros(0)
+    side = m.T if m.shape[0] < m.shape[1] else m
+    # side.T @ side (lower triangle), given to BLAS in the memory order it has: no copy
+    gram = dsyrk(1.0, side, trans=1, lower=1) if side.flags.f_contiguous else dsyrk(1.0, side.T, trans=0, lower=1)
+    w = eigh(gram, eigvals_only=True, lower=True, overwrite_a=True, check_finite=False)[::-1]
+    w[w <= w[0] * max(m.shape) * np.finfo(np.float64).eps] = 0.0
+    return np.sqrt(w) * scale
 
 
 _DENSE_MAX = 2048

@@ -96,6 +96,41 @@ def test_perfect_recovery_of_four_branches_gets_the_smallest_p():
         assert res[s].z > 20
 
 
+def test_sequential_label_test_stops_after_the_first_batch_at_chance_level():
+    rng = np.random.default_rng(5)
+    truth = np.repeat(np.arange(4), 32)
+    labels = rng.integers(0, 4, 128)
+    res = label_permutation_test(truth, labels, n_permutations=100_000, rng=0, sequential_h=10,
+                                 min_permutations=1000)
+    full = label_permutation_test(truth, labels, n_permutations=1000, rng=0)
+    for s in ("ari", "nmi"):
+        assert res[s].method == "sequential" and res[s].n == 1000
+        extreme = np.flatnonzero(np.cumsum(full[s].draws >= res[s].observed - 1e-12) >= 10)
+        assert res[s].p_value == pytest.approx(10 / (extreme[0] + 1))  # h / l over the same 1000 tables
+
+
+def test_sequential_label_test_draws_everything_for_a_significant_agreement():
+    truth = np.repeat(np.arange(4), 32)
+    res = label_permutation_test(truth, truth, n_permutations=20_000, rng=0, sequential_h=10)
+    for s in ("ari", "nmi"):
+        assert res[s].method == "monte-carlo" and res[s].n == 20_000
+        assert res[s].p_value == pytest.approx(1 / 20_001)
+
+
+def test_sequential_label_p_values_keep_their_level_under_independence():
+    rng = np.random.default_rng(6)
+    truth = np.repeat(np.arange(4), 32)
+    p = []
+    for i in range(300):
+        res = label_permutation_test(truth, rng.integers(0, 4, 128), n_permutations=4000, rng=2000 + i,
+                                     statistics=("ari",), keep_draws=0, sequential_h=10, min_permutations=200)
+        p.append(res["ari"].p_value)
+    p = np.asarray(p)
+    lo, hi = binomial_ci(int((p <= 0.05).sum()), len(p), level=0.99)
+    assert lo <= 0.05 <= hi
+    assert stats.kstest(p, "uniform").pvalue > 0.01
+
+
 def test_perfect_recovery_of_two_branches_is_exact():
     truth = np.repeat([0, 1], 32)
     res = label_permutation_test(truth, 1 - truth, rng=0)

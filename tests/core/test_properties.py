@@ -100,8 +100,8 @@ def test_cocluster_is_equivariant_under_unit_permutations(case):
 def test_spectra_are_invariant_under_unit_permutations(case):
     a, _, _, rp, cp = case
     ap = a[rp][:, cp]
-    for variant in SVD_VARIANTS:
-        assert _close(svd_variant(a, variant).s, svd_variant(ap, variant).s), variant
+    for variant in SVD_VARIANTS:  # full spectra come from the Gram matrix: the smallest values to ~sqrt(eps)
+        assert _close(svd_variant(a, variant).s, svd_variant(ap, variant).s, rel=1e-7), variant
 
 
 # ---------------------------------------------------------------- scaling

@@ -218,3 +218,18 @@ def test_choice_draws_what_generator_choice_draws():
         a, b = np.random.default_rng(seed + 1000), np.random.default_rng(seed + 1000)
         assert _choice(a, p) == b.choice(n, p=p)
         assert a.random() == b.random()
+
+
+def test_singular_values_match_a_full_svd_and_keep_exact_zeros():
+    from modularity.core.spectral import singular_values
+
+    rng = np.random.default_rng(0)
+    for shape in ((40, 25), (25, 40)):
+        a = rng.random(shape)
+        s = singular_values(a)
+        ref = np.linalg.svd(a, compute_uv=False)
+        assert np.allclose(s, ref, rtol=0, atol=1e-7 * ref[0])
+        assert np.allclose(s[:10], ref[:10], rtol=1e-12)
+    low_rank = rng.random((30, 2)) @ rng.random((2, 20))  # rank 2: 18 exact zeros
+    s = singular_values(low_rank)
+    assert np.count_nonzero(s) == 2 and s[0] == pytest.approx(np.linalg.svd(low_rank, compute_uv=False)[0])
