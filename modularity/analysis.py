@@ -74,7 +74,8 @@ def check_finite(graph: ChannelGraph) -> None:
         if w.is_complex():
             raise ModularityError(f"layer '{name}' has complex weights ({w.dtype}); only real weights have the "
                                   "magnitudes analysed here")
-        bad = int((~torch.isfinite(w)).sum())
+        # in blocks of 4 M entries: isfinite makes temporaries the size of its input (alexnet: 0.25 GB at once)
+        bad = sum(int((~torch.isfinite(part)).sum()) for part in w.reshape(-1).split(1 << 22))
         if bad:
             raise ModularityError(f"layer '{name}' has {bad} NaN/Inf weight values (of {w.numel()}); analyse a "
                                   "checkpoint with finite weights")
@@ -277,7 +278,8 @@ class _NullDraws:
         t = self.task
         if self.builder is None:
             return _null_profile(graph, t.name, list(t.consumers), t.reduction, t.expand, t.null, rng)
-        mags = {c: self.shufflers[c](rng) if c in self.shufflers else null_magnitude(graph, c, t.null, rng, t.reduction)
+        mags = {c: self.shufflers[c](rng, widen=False) if c in self.shufflers else
+                null_magnitude(graph, c, t.null, rng, t.reduction)
                 for c in t.consumers}  # in consumer order: each consumer's draw takes the next random numbers
         return self.builder(mags.__getitem__)
 

@@ -64,7 +64,7 @@ def state_dict_sha256(module: nn.Module) -> str:
     for key, value in module.state_dict().items():
         t = value.detach().to("cpu").contiguous()
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()) if t.numel() else b"")  # no copy of the bytes
     return h.hexdigest()
 
 

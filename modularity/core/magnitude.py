@@ -61,15 +61,31 @@ def reduce_kernel(weight: torch.Tensor | np.ndarray, norm: str = "l1") -> np.nda
     array([[3.]])
     """
     _check_norm(norm)
-    w = torch.as_tensor(weight, dtype=torch.float64)
+    w = torch.as_tensor(weight).detach()
     w = w.reshape(w.shape[0], w.shape[1], -1)
-    if norm == "l1":
-        r = w.abs().sum(-1)
-    elif norm == "l2":
-        r = w.pow(2).sum(-1).sqrt()
-    else:
-        r = w.abs().amax(-1)
-    return r.numpy()
+    out = np.empty((w.shape[0], w.shape[1]), dtype=np.float64)
+    if w.shape[2] == 1:  # one entry per kernel (1x1 conv, linear): every norm is |w|, exactly
+        flat = w[:, :, 0]
+        step = max(1, _REDUCE_BLOCK // max(1, w.shape[1]))
+        for start in range(0, w.shape[0], step):
+            out[start:start + step] = flat[start:start + step].to(torch.float64).abs().numpy()
+        return out
+    # In float64, a block of output rows at a time: the same numbers as converting the whole tensor at once,
+    # without its float64 copies (alexnet's classifier.1: 0.6 GB of temporaries; now about 64 MB).
+    step = max(1, _REDUCE_BLOCK // max(1, w.shape[1] * w.shape[2]))
+    for start in range(0, w.shape[0], step):
+        block = w[start:start + step].to(torch.float64)
+        if norm == "l1":
+            r = block.abs().sum(-1)
+        elif norm == "l2":
+            r = block.pow(2).sum(-1).sqrt()
+        else:
+            r = block.abs().amax(-1)
+        out[start:start + step] = r.numpy()
+    return out
+
+
+_REDUCE_BLOCK = 1 << 22  # weight entries converted to float64 at once (32 MiB)
 
 
 def _densify(reduced: np.ndarray, in_units: int, groups: int) -> np.ndarray:
@@ -261,15 +277,20 @@ class _Block:
         if self.slices is not None:
             out[:, self.slices[1]] = magnitude[:, self.slices[0]]
             return out
-        values = magnitude[:, self.cols]
         if self.unique:
-            out[:, self.units] = values
-        elif self.norm == "l1":
-            out[:, self.units] = np.add.reduceat(values, self.starts, axis=1)
-        elif self.norm == "l2":
-            out[:, self.units] = np.sqrt(np.add.reduceat(values ** 2, self.starts, axis=1))
-        else:
-            out[:, self.units] = np.maximum.reduceat(values, self.starts, axis=1)
+            out[:, self.units] = magnitude[:, self.cols]
+            return out
+        # a block of rows at a time, widened to float64 there: no full-size copy of the gathered columns
+        # (alexnet's classifier.1 reads 256 channels at 36 positions: 0.3 GB), the same sums as all at once
+        step = max(1, _REDUCE_BLOCK // max(1, len(self.cols)))
+        for start in range(0, magnitude.shape[0], step):
+            values = magnitude[start:start + step, self.cols].astype(np.float64, copy=False)
+            if self.norm == "l1":
+                out[start:start + step, self.units] = np.add.reduceat(values, self.starts, axis=1)
+            elif self.norm == "l2":
+                out[start:start + step, self.units] = np.sqrt(np.add.reduceat(values ** 2, self.starts, axis=1))
+            else:
+                out[start:start + step, self.units] = np.maximum.reduceat(values, self.starts, axis=1)
         return out
 
 

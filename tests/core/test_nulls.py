@@ -224,3 +224,11 @@ def test_magnitude_shuffle_fold_first_permutes_the_folded_weights():
     folded = (g.weight("2") * scale[:, None, None, None]).abs().reshape(-1).double().numpy()
     got = MagnitudeShuffle(g, "2", "l1", fold_first=True)(np.random.default_rng(3))
     assert np.array_equal(np.sort(got, axis=None), np.sort(folded))  # the folded magnitudes, moved as a whole
+
+
+def test_int32_randperm_is_the_int64_permutation():
+    """MagnitudeShuffle draws int32 indices: the permutation must be the one int64 indices give."""
+    for n in (7, 1000, 3_000_001):
+        a = torch.randperm(n, generator=torch.Generator().manual_seed(11))
+        b = torch.randperm(n, generator=torch.Generator().manual_seed(11), dtype=torch.int32)
+        assert torch.equal(a, b.long())
