@@ -251,15 +251,16 @@ def test_select_methods_are_registered():
 
 
 def test_select_modularity_and_ncut_of_known_partitions():
-    from modularity.core.methods import _bipartite_modularity, _bipartite_ncut
+    from modularity.core.methods import _bipartite_modularity
+    from modularity.core.spectral import bipartite_ncut
 
     a = np.kron(np.eye(2), np.ones((3, 2)))
     rows, cols = np.repeat([0, 1], 3), np.repeat([0, 1], 2)
     assert _bipartite_modularity(a, rows, cols, 2) == pytest.approx(0.5)  # 1 - 1/k for k equal blocks
-    assert _bipartite_ncut(a, rows, cols, 2) == pytest.approx(0.0)
+    assert bipartite_ncut(a, rows, cols) == 0.0  # exactly: no edge leaves a block
     assert _bipartite_modularity(a, np.zeros(6, int), np.zeros(4, int), 2) == pytest.approx(0.0)
     # rows put with the wrong columns: everything is cut
-    assert _bipartite_ncut(a, 1 - rows, cols, 2) == pytest.approx(2.0)
+    assert bipartite_ncut(a, 1 - rows, cols) == pytest.approx(2.0)
 
 
 def test_select_silhouette_matches_scikit_learn(rng):
@@ -311,3 +312,32 @@ def test_select_returns_one_of_its_candidates_and_rejects_unknown_names(rng):
         select(a, 4, np.random.default_rng(0), "no-such-criterion")
     with pytest.raises(ModularityError):
         select(a, 4, np.random.default_rng(0), "modularity", candidates=("no-such-candidate",))
+
+
+def test_select_sklearn_returns_one_of_its_two_candidates(rng):
+    from modularity.core.methods import select_sklearn, sklearn_scc
+
+    a, truth = _blocks(rng, k=4, noise=0.6)
+    for seed in range(3):
+        labels = select_sklearn(a, 4, np.random.default_rng(seed))
+        _check_labels(labels, a.shape[1], 4)
+        # scikit-learn is seeded by the first draw, so its candidate equals sklearn_scc for the same seed
+        ref = sklearn_scc(a, 4, np.random.default_rng(seed))
+        r = np.random.default_rng(seed)
+        r.integers(2 ** 31 - 1)  # the draw that seeded scikit-learn; the default's k-means follows it
+        ours = METHODS[DEFAULT_METHOD](a, 4, r)
+        assert adjusted_rand(ref, labels) == 1.0 or adjusted_rand(ours, labels) == 1.0
+        assert np.array_equal(labels, select_sklearn(a, 4, np.random.default_rng(seed)))
+    # grouped_mixed: scikit-learn's columns fill fewer than 4 groups, so the default is kept
+    g, gtruth = _grouped_mixed(np.random.default_rng(0))
+    assert adjusted_rand(gtruth, cocluster_columns(g, 4, "select_sklearn_ncut", 1)) == 1.0
+
+
+def test_select_sklearn_floor_takes_scikit_learn_at_the_noise_level():
+    from modularity.core.methods import _adaptive_embedding, sklearn_scc
+
+    noise = np.random.default_rng(3).random((60, 40))
+    assert _adaptive_embedding(noise, 4)[0].shape[1] - 1 < 3  # fewer than k - 1 vectors above the edge
+    for seed in range(2):
+        labels = cocluster_columns(noise, 4, "select_sklearn_ncut_floor", seed)
+        assert np.array_equal(labels, sklearn_scc(noise, 4, np.random.default_rng(seed)))
