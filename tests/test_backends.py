@@ -59,3 +59,15 @@ def test_a_dask_local_cluster_gives_the_numbers_of_one_process():
     # One layer, two workers: they share its draws.
     one_layer = analyze(model, layers="block", backend="dask", jobs=2, **kwargs)
     assert one_layer.layers[0].null_draws == one.layers[[x.name for x in one.layers].index("block")].null_draws
+
+
+@pytest.mark.slow
+def test_a_scheduler_address_gets_the_shared_object_scattered():
+    """With an address the workers are not ours to fork: the graph is scattered to them (the remote route)."""
+    distributed = pytest.importorskip("distributed")
+    model = PlantedNet(signal=0.5, seed=6)
+    kwargs = dict(layers="block", n_permutations=6, seed=2, input_size=(8, 8), sequential_h=0)
+    one = analyze(model, **kwargs)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        remote = analyze(model, backend="dask", scheduler=cl.scheduler_address, **kwargs)
+    assert _numbers(one) == _numbers(remote)
