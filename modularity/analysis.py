@@ -394,7 +394,18 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         or (recovery_test == "auto" and units_exchangeable(graph, name, reduction, expand, null)))
     refit_branches = branches if (branches is not None and not by_labels) else None
 
+    spectra = {}
+    embedding = {}
+    for variant in SVD_VARIANTS:
+        res = svd_variant(a, variant, n_vectors=3)
+        spectra[variant] = res.s.tolist()
+        embedding[variant] = res.v.tolist()
+    shape = list(a.shape)
     task = _DrawTask(name, tuple(profile.consumers), reduction, expand, null, seed, k_used, refit_branches, method)
+    rebuild = n_permutations > 0 and a.nbytes > _KEEP_PROFILE_BYTES
+    if rebuild:  # not held through the draws: rebuilt after them (alexnet's classifier.1: 134 MB less at the peak)
+        del a
+        profile = None
     null_stats: list[_Stats] = []
     batch = 1 if backend is None or backend.workers <= 1 else 2 * backend.workers
     if n_permutations and batch == 1:
@@ -413,13 +424,9 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
     n_drawn = len(null_stats)
     stopped = n_drawn < n_permutations
     method = "sequential" if sequential_h else "weight-shuffle"
+    if rebuild:
+        profile = downstream_profile(graph, name, reduction, expand)  # the same matrix: built from the same weights
 
-    spectra = {}
-    embedding = {}
-    for variant in SVD_VARIANTS:
-        res = svd_variant(a, variant, n_vectors=3)
-        spectra[variant] = res.s.tolist()
-        embedding[variant] = res.v.tolist()
     null_spectra = {}
     recovery = None
     null_draws = {"ncut": [s.ncut for s in null_stats]}
@@ -474,12 +481,13 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
         k=k_used, k_source=k_source,
         singular_values=spectra["raw"], spectra=spectra, null_spectra=null_spectra, embedding=embedding,
         clusters=obs.col_labels.tolist(), n_dead=int((obs.col_labels < 0).sum()),
-        recovery=recovery, structure=Structure(ncut), shape=list(a.shape),
+        recovery=recovery, structure=Structure(ncut), shape=shape,
         blocks=[list(b) for b in profile.blocks], row_clusters=obs.row_labels.tolist(), null_draws=null_draws,
         profile=profile,
     )
 
 
+_KEEP_PROFILE_BYTES = 64 << 20  # a larger observed profile is dropped during the draws and rebuilt after them
 _LABEL_METHODS = {"monte-carlo": "label-permutation", "sequential": "sequential label-permutation", "exact": "exact",
                   "degenerate": "degenerate"}
 N_KEPT_DRAWS = 200  # label-permutation draws kept in summary.json, for the null histogram

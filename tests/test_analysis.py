@@ -282,3 +282,18 @@ def test_prepared_draws_follow_weights_changed_between_analyses():
     fresh = analyze_layer(trace(net, (8, 8)), "block", n_permutations=4, seed=1, sequential_h=0)
     assert second.null_draws == fresh.null_draws
     assert second.null_draws != first.null_draws
+
+
+def test_a_profile_dropped_during_the_draws_is_rebuilt_the_same(monkeypatch):
+    import modularity.analysis as analysis_module
+
+    model = PlantedNet(signal=0.5, seed=3).eval()
+    kwargs = dict(layers="block", n_permutations=4, seed=1, input_size=(8, 8), sequential_h=0)
+    kept = analyze(model, **kwargs).to_dict()
+    monkeypatch.setattr(analysis_module, "_KEEP_PROFILE_BYTES", 0)  # every profile is dropped and rebuilt
+    rebuilt = analyze(model, **kwargs)
+    assert rebuilt.layers[0].profile is not None
+    kept.pop("runtime_s"), kept.pop("versions", None)
+    again = rebuilt.to_dict()
+    again.pop("runtime_s"), again.pop("versions", None)
+    assert again == kept
