@@ -174,7 +174,8 @@ from scipy.spatial.distance import squareform
 
 from .defaults import DEFAULT_METHOD
 from ..errors import ModularityError
-from .spectral import bipartite_ncut, cocluster_spectrum, kmeans, nearest_centre, relabel, top_singular
+from .spectral import (bipartite_ncut, cocluster_spectrum, degree_normalised, kmeans, live_submatrix,
+                       nearest_centre, relabel, top_singular)
 
 __all__ = ["METHODS", "DEFAULT_METHOD", "cocluster_columns", "dhillon", "current", "sklearn_scc",
            "sklearn_sbc", "consensus", "adaptive", "noise_edge", "cocluster_default", "select", "SELECT_CRITERIA",
@@ -203,23 +204,26 @@ def _on_live(fn: Callable[[np.ndarray, int, np.random.Generator], np.ndarray],
     ``k`` is clipped to ``1..min(live rows, live columns)``; with one group, or
     one live column, every live column gets label 0 and ``fn`` is not called.
     """
+    a = _checked(a)
+    labels = np.full(a.shape[1], -1)
+    _, cols, k, sub = live_submatrix(a, k)
+    if sub is None:
+        return labels
+    if k == 1:
+        labels[cols] = 0
+        return labels
+    labels[cols] = fn(sub.copy() if sub is a else sub, k, rng)  # methods get their own matrix, never the caller's
+    return _canonical(labels)
+
+
+def _checked(a: np.ndarray) -> np.ndarray:
+    """``a`` as a float64 matrix, or a one-line error if it is not 2-d, finite and non-negative."""
     a = np.asarray(a, dtype=np.float64)
     if a.ndim != 2:
         raise ModularityError(f"expected a 2-d matrix, got shape {a.shape}")
     if not np.all(np.isfinite(a)) or (a < 0).any():
         raise ModularityError("the matrix must be finite and non-negative")
-    labels = np.full(a.shape[1], -1)
-    nz = a != 0
-    rows, cols = nz.any(axis=1), nz.any(axis=0)
-    n_live = int(min(rows.sum(), cols.sum()))
-    if n_live == 0:
-        return labels
-    k = int(max(1, min(k, n_live)))
-    if k == 1:
-        labels[cols] = 0
-        return labels
-    labels[cols] = fn(np.ascontiguousarray(a[np.ix_(rows, cols)]), k, rng)
-    return _canonical(labels)
+    return a
 
 
 # ---------------------------------------------------------------- Dhillon embedding
@@ -241,8 +245,7 @@ def _embedding(sub: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     if key in _EMBED_CACHE:
         _EMBED_CACHE.move_to_end(key)
         return _EMBED_CACHE[key]
-    dr, dc = sub.sum(axis=1), sub.sum(axis=0)
-    an = sub / np.sqrt(dr)[:, None] / np.sqrt(dc)[None, :]
+    an, dr, dc = degree_normalised(sub)
     u, values, v = top_singular(an, n_compute)
     out = (u, values, v, dr, dc)
     _EMBED_CACHE[key] = out
@@ -369,9 +372,7 @@ def _adaptive_embedding(sub: np.ndarray, k: int, n_values: int = 0, weights: str
 
     ``sub`` has no zero rows or columns and ``2 <= k <= min(sub.shape)``.
     """
-    dr, dc = sub.sum(axis=1), sub.sum(axis=0)
-    an = sub / np.sqrt(dr)[:, None]
-    an /= np.sqrt(dc)[None, :]  # in place: one copy of the matrix, not two
+    an, dr, dc = degree_normalised(sub)
     u, s, v = top_singular(an, max(k, n_values))
     tau = noise_edge(an, dr, dc)
     n = _edge_count(s, k, tau) if count == "edge" else k - 1
@@ -499,25 +500,16 @@ def cocluster_default(a: np.ndarray, k: int, rng: np.random.Generator | int | No
     >>> rows.tolist(), cols.tolist(), np.round(values, 6).tolist()
     ([0, 0, 0, 1, 1, 1], [0, 0, 1, 1], [1.0, 1.0])
     """
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim != 2:
-        raise ModularityError(f"expected a 2-d matrix, got shape {a.shape}")
-    if not np.all(np.isfinite(a)) or (a < 0).any():
-        raise ModularityError("the matrix must be finite and non-negative")
+    a = _checked(a)
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
     row_labels = np.full(a.shape[0], -1)
     col_labels = np.full(a.shape[1], -1)
-    nz = a != 0
-    rows, cols = nz.any(axis=1), nz.any(axis=0)
-    n_live = int(min(rows.sum(), cols.sum()))
-    if n_live == 0:
+    rows, cols, k, sub = live_submatrix(a, k)
+    if sub is None:
         return row_labels, col_labels, np.zeros(0)
-    k = int(max(1, min(k, n_live)))
-    sub = a if rows.all() and cols.all() else np.ascontiguousarray(a[np.ix_(rows, cols)])  # no copy if all live
     if k == 1:
-        dr, dc = sub.sum(axis=1), sub.sum(axis=0)
-        values = top_singular(sub / np.sqrt(dr)[:, None] / np.sqrt(dc)[None, :], n_values)[1] if n_values else np.zeros(0)
+        values = top_singular(degree_normalised(sub)[0], n_values)[1] if n_values else np.zeros(0)
         row_labels[rows], col_labels[cols] = 0, 0
         return row_labels, col_labels, values
     zc, zr, values = _adaptive_embedding(sub, k, n_values)
@@ -573,9 +565,7 @@ def _select_candidates(sub: np.ndarray, k: int, rng: np.random.Generator, n_valu
     column embedding from other rows: ``keep``, ``w``, ``unit``, ``joint``), the
     ``n_values`` leading singular values and the shared pieces ``(an, u, s, dr, dc)``.
     """
-    dr, dc = sub.sum(axis=1), sub.sum(axis=0)
-    an = sub / np.sqrt(dr)[:, None]
-    an /= np.sqrt(dc)[None, :]  # in place: one copy of the matrix, not two
+    an, dr, dc = degree_normalised(sub)
     u, s, v = top_singular(an, max(k, n_values))
     out = []
     for name in candidates:

@@ -23,6 +23,8 @@ __all__ = [
     "top_singular_values",
     "singular_values",
     "normalise_bipartite",
+    "degree_normalised",
+    "live_submatrix",
     "cocluster",
     "cocluster_spectrum",
     "choose_k",
@@ -74,6 +76,33 @@ def normalise_bipartite(a: np.ndarray) -> np.ndarray:
     out = a * rr[:, None]
     out *= rc[None, :]  # in place: one 8-byte copy of the matrix, not two
     return out
+
+
+def degree_normalised(sub: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``D_r^-1/2 A D_c^-1/2`` of a matrix with no zero row or column, with its row and column degrees.
+
+    The form every spectral co-clustering here decomposes (one copy of the
+    matrix, divided in place); :func:`normalise_bipartite` is the version that
+    tolerates zero rows and columns.
+    """
+    dr, dc = sub.sum(axis=1), sub.sum(axis=0)
+    an = sub / np.sqrt(dr)[:, None]
+    an /= np.sqrt(dc)[None, :]
+    return an, dr, dc
+
+
+def live_submatrix(a: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None]:
+    """Rows and columns with a non-zero entry, ``k`` clipped to ``1..min(live rows, live columns)``, and their submatrix.
+
+    Returns ``(rows, cols, k, sub)``; ``sub`` is ``a`` itself when everything is
+    live (no copy) and None when nothing is (``k`` is then 0).
+    """
+    rows, cols = _live(a)
+    n_live = int(min(rows.sum(), cols.sum()))
+    if n_live == 0:
+        return rows, cols, 0, None
+    sub = a if rows.all() and cols.all() else a[np.ix_(rows, cols)]
+    return rows, cols, int(max(1, min(k, n_live))), sub
 
 
 def _variant_matrix(a: np.ndarray, variant: str) -> np.ndarray:
@@ -212,6 +241,11 @@ def _top_right_lanczos(m: np.ndarray, k: int, vectors: bool) -> tuple[np.ndarray
         order = np.argsort(w)[::-1]
         return np.clip(w[order], 0.0, None), None if vec is None else vec[:, order]
     del m32
+    return _rayleigh_ritz(m, v, k, vectors)
+
+
+def _rayleigh_ritz(m: np.ndarray, v: np.ndarray, k: int, vectors: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Top ``k`` eigenpairs of ``m.T @ m`` in float64 from an approximate span ``v`` (its columns, any precision)."""
     q, _ = np.linalg.qr(v.astype(np.float64))
     b = m @ q
     w, y = np.linalg.eigh(b.T @ b)
@@ -243,11 +277,7 @@ def _top_right_float32(m: np.ndarray, k: int, vectors: bool) -> tuple[np.ndarray
     kk = min(n, k + _RITZ_EXTRA)
     m32 = m.astype(np.float32)
     _, v = eigh(m32.T @ m32, subset_by_index=[n - kk, n - 1], driver="evr", check_finite=False)
-    q, _ = np.linalg.qr(v.astype(np.float64))
-    b = m @ q
-    w, y = np.linalg.eigh(b.T @ b)
-    w = np.clip(w[::-1][:k], 0.0, None)
-    return w, (q @ y[:, ::-1][:, :k]) if vectors else None
+    return _rayleigh_ritz(m, v, k, vectors)
 
 
 def _gram_safe(m: np.ndarray) -> tuple[np.ndarray, float]:
@@ -387,15 +417,10 @@ def cocluster_spectrum(a: np.ndarray, k: int, seed: int | np.random.Generator | 
     a = np.asarray(a, dtype=np.float64)
     row_labels = np.full(a.shape[0], -1)
     col_labels = np.full(a.shape[1], -1)
-    rows, cols = _live(a)
-    n_live = int(min(rows.sum(), cols.sum()))
-    values = np.zeros(0)
-    if n_live == 0:
-        return row_labels, col_labels, values
-    k = int(max(1, min(k, n_live)))
-    sub = a if rows.all() and cols.all() else a[np.ix_(rows, cols)]
-    dr, dc = sub.sum(axis=1), sub.sum(axis=0)
-    an = sub / np.sqrt(dr)[:, None] / np.sqrt(dc)[None, :]
+    rows, cols, k, sub = live_submatrix(a, k)
+    if sub is None:
+        return row_labels, col_labels, np.zeros(0)
+    an, dr, dc = degree_normalised(sub)
     u, values, v = top_singular(an, max(k, n_values))
     s = values[:k]
     values = values[:n_values]
