@@ -231,17 +231,20 @@ SEQUENTIAL_H = 10
 
 
 def units_exchangeable(graph: ChannelGraph, name: str, reduction: str = "l1", expand: str = "depthwise",
-                       null: str = "shuffle") -> bool:
+                       null: str = "shuffle", consumers: list[str] | None = None) -> bool:
     """True when ``null`` treats ``name``'s units alike, so label permutation gives the exact recovery null.
 
     The null must draw each consumer's entries exchangeably (``shuffle``,
     ``resample``, ``reinit``), and the architecture must not tie units to
     groups: the profile built with every consumer weight set to one has
     identical columns (a grouped consumer or a channel slice makes them differ).
+    ``consumers``: the layers whose weights enter ``name``'s profile, when the
+    caller has the profile already (else it is built to find them).
     """
     if null not in EXCHANGEABLE_NULLS:
         return False
-    consumers = downstream_profile(graph, name, reduction, expand).consumers
+    if consumers is None:
+        consumers = downstream_profile(graph, name, reduction, expand).consumers
     ones = {c: torch.ones_like(graph.weight(c)) for c in consumers}
     a = downstream_profile(graph, name, reduction, expand, weights=ones).matrix
     return bool(a.size) and bool(np.allclose(a, a[:, :1], rtol=1e-6, atol=0.0))
@@ -391,7 +394,7 @@ def analyze_layer(graph: ChannelGraph, name: str, *, reduction: str = "l1", expa
                               "weight-shuffle")
     by_labels = branches is not None and (  # needs no weight draws: also with n_permutations = 0
         recovery_test == "label-permutation"
-        or (recovery_test == "auto" and units_exchangeable(graph, name, reduction, expand, null)))
+        or (recovery_test == "auto" and units_exchangeable(graph, name, reduction, expand, null, profile.consumers)))
     refit_branches = branches if (branches is not None and not by_labels) else None
 
     spectra = {}
