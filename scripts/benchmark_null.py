@@ -157,11 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        path = ROOT / "BENCHMARKS.md"
-        old = path.read_text()
-        head, _, rest = old.partition("\n## ")
-        path.write_text(head.rstrip() + "\n\n" + text + "\n\n## " + rest)
+        add_section(text)
     return 0
+
+
+def add_section(text: str) -> None:
+    """Put ``text`` (a ``## `` section) at the top of BENCHMARKS.md, below its title."""
+    path = ROOT / "BENCHMARKS.md"
+    head, _, rest = path.read_text().partition("\n## ")
+    path.write_text(head.rstrip() + "\n\n" + text + "\n\n## " + rest)
 
 
 if __name__ == "__main__":

@@ -17,14 +17,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from datetime import date
 from pathlib import Path
+
+from benchmark_null import _run as run_child, add_section  # the sibling script's child runner and writer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,11 +45,7 @@ print(json.dumps({"wall_s": wall, "ncut_draws": res.layers[0].null_draws["ncut"]
 
 
 def _run(layer: str, draws: int, jobs: int, backend: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", _CHILD, layer, str(draws), str(jobs), backend], capture_output=True,
-                          text=True, cwd=ROOT, check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmark child failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(_CHILD, [layer, str(draws), str(jobs), backend], pythonpath=str(ROOT))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,9 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        path = ROOT / "BENCHMARKS.md"
-        head, _, rest = path.read_text().partition("\n## ")
-        path.write_text(head.rstrip() + "\n\n" + text + "\n\n## " + rest)
+        add_section(text)
     return 0 if same else 1
 
 
