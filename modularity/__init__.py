@@ -25,7 +25,8 @@ _EXPORTS = {
     "ChannelGraph": "core.graph", "trace": "core.graph",
     "downstream_profile": "core.magnitude", "layer_magnitude": "core.magnitude",
     "analyze_layer": "analysis", "select_layers": "analysis",
-    "analyze": "pipeline", "load_model": "pipeline", "save_results": "pipeline", "write_results": "pipeline",
+    "analyze": "pipeline", "load_model": "loading", "save_results": "pipeline", "write_results": "pipeline",
+    "AnalysisSettings": "settings",
     "list_sources": "zoo",
 }
 

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .core.defaults import DEFAULT_METHOD
+from .core.defaults import BACKENDS, CONTROLS, DEFAULT_METHOD, EXPAND_MODES, METHOD_NAMES, NORMS, NULL_MODELS
 from .errors import ModularityError
-from .folders import check_output_dir
+from .settings import MAX_PERMUTATIONS, AnalysisSettings
 
 __all__ = ["main", "build_parser"]
 
@@ -35,6 +35,17 @@ def _seed(text: str) -> int:
     if not 0 <= value <= 2**63 - 1:
         raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**63 - 1, got {text}")
     return value
+
+
+def _bounded(minimum: int, maximum: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be an integer from {minimum} to {maximum}, got {text}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
 
 
 def _count(minimum: int):
@@ -82,41 +93,47 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated globs of producer layer names (e.g. 'inception*,conv1'), "
                         "or /regex/; default: every layer")
     a.add_argument("--out", default=None, help="results folder (default: results/<model>)")
-    a.add_argument("--seed", type=_seed, default=0, help="seed for shuffles and k-means (default: 0)")
-    a.add_argument("--permutations", type=_count(0), default=100,
+    a.add_argument("--seed", type=int, default=0, help="seed for random init, shuffles and k-means (default: 0)")
+    a.add_argument("--permutations", type=int, default=100,
                    help="most draws of every consumer's weights from the null model, each re-fitted, for the "
-                        "n-cut and spectrum (and recovery where units are not exchangeable); default: 100")
-    a.add_argument("--label-permutations", type=_count(1), default=100_000,
+                        f"n-cut and spectrum (and recovery where units are not exchangeable); default: 100, at most "
+                        f"{MAX_PERMUTATIONS}")
+    a.add_argument("--label-permutations", type=int, default=100_000,
                    help="label permutations for branch-recovery p-values where the units are exchangeable "
                         "under the null (no re-fit; default: 100000, so p resolves to 1e-5)")
-    a.add_argument("--stop-after", type=_count(0), default=10, metavar="H",
+    a.add_argument("--stop-after", type=int, default=10, metavar="H",
                    help="Besag-Clifford sequential stopping: end a layer's null draws once H of them are at "
                         "least as extreme as observed (default: 10; 0: always use every draw)")
-    a.add_argument("--null", choices=("shuffle", "shuffle-nonzero", "resample", "reinit", "degree"), default="shuffle",
+    a.add_argument("--null", choices=NULL_MODELS, default="shuffle",
                    help="null model for the weights: within-layer shuffle (default), shuffle of non-zero "
                         "weights, resampling from the layer's distribution, re-initialisation, or 'degree': "
                         "magnitudes permuted with every unit's total in and out kept (scale explains nothing)")
-    a.add_argument("--reduction", choices=("l1", "l2", "max"), default="l1",
+    a.add_argument("--reduction", choices=NORMS, default="l1",
                    help="kernel norm for connection magnitudes (default: l1)")
-    a.add_argument("--expand", choices=("none", "depthwise", "product", "signed"), default="depthwise",
+    a.add_argument("--expand", choices=EXPAND_MODES, default="depthwise",
                    help="look through depthwise consumers (default), also through 1x1 bottlenecks "
                         "(product / signed), or not at all (none)")
-    a.add_argument("--method", default=DEFAULT_METHOD, metavar="NAME",
-                   help=f"co-clustering method (default: {DEFAULT_METHOD}, chosen by the recovery benchmark in "
-                        "reports/methods.md; also dhillon_km1_cols_sv_r10 (the previous default), select_ncut, "
-                        "current, sklearn_scc, sklearn_sbc_bistochastic, ...)")
-    a.add_argument("--k", type=_count(2), default=None,
+    a.add_argument("--method", choices=METHOD_NAMES, default=DEFAULT_METHOD, metavar="NAME",
+                   help=f"co-clustering method: {', '.join(METHOD_NAMES)} (default: {DEFAULT_METHOD}, chosen by "
+                        "the recovery benchmark in reports/methods.md)")
+    a.add_argument("--k", type=int, default=None,
                    help="number of co-clusters (default: number of true branches, else eigengap)")
-    a.add_argument("--control", choices=("none", "random-init"), default="none",
+    a.add_argument("--k-max", type=int, default=12, metavar="K",
+                   help="largest k the eigengap may choose where a layer has no true branches (default: 12)")
+    a.add_argument("--recovery-test", choices=("auto", "label-permutation", "weight-shuffle"), default="auto",
+                   help="how recovery p-values are obtained: label permutations where the units are exchangeable "
+                        "under the null, re-fitted draws elsewhere (auto, default); the others force one route, "
+                        "to compare them")
+    a.add_argument("--control", choices=CONTROLS, default="none",
                    help="random-init: also analyse the same architecture at random initialisation with the same "
                         "settings, and put it beside the trained result (summary.json 'control', comparison.csv, "
                         "the report); needs trained weights")
-    a.add_argument("--input-size", type=_size, nargs=2, metavar=("H", "W"), default=None,
+    a.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for tracing (default: the model's own)")
-    a.add_argument("--jobs", type=_count(0), default=1,
+    a.add_argument("--jobs", type=int, default=1,
                    help="worker processes (default: 1; 0: one per CPU core), or the workers of a local Dask "
                         "cluster; results do not depend on it")
-    a.add_argument("--backend", choices=("local", "dask"), default="local",
+    a.add_argument("--backend", choices=BACKENDS, default="local",
                    help="where layers and null draws run: this machine's processes (default) or a Dask "
                         "cluster (needs the 'distributed' package); results are the same")
     a.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -141,9 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("model", nargs="?", default=None, help="as for 'analyze' (default: efficientnet_lite0)")
     c.add_argument("--weights", default=None, help="as for 'analyze'")
     c.add_argument("--k", type=_count(2), default=12, help="number of clusters (default: 12)")
-    c.add_argument("--shuffles", type=_count(0), default=100, help="shuffled networks for the null (default: 100)")
+    c.add_argument("--shuffles", type=_bounded(0, MAX_PERMUTATIONS), default=100,
+                   help=f"shuffled networks for the null (default: 100, at most {MAX_PERMUTATIONS}); the p-value "
+                        "cannot fall below 1/(shuffles+1)")
     c.add_argument("--include-linear", action="store_true", help="add linear layers to the graph")
-    c.add_argument("--null", choices=("shuffle", "shuffle-nonzero", "resample", "reinit", "degree"), default="shuffle",
+    c.add_argument("--null", choices=NULL_MODELS, default="shuffle",
                    help="null networks: within-layer shuffle of the BN-folded weights (default, as Filan et al.) "
                         "or another null model, e.g. 'degree' (every unit's total in and out kept)")
     c.add_argument("--out", default=None, help="results folder (default: results/<model>-clusterability)")
@@ -151,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--jobs", type=_count(0), default=1,
                    help="worker processes for the shuffled networks (default: 1; 0: one per CPU core), or the "
                         "workers of a local Dask cluster; results do not depend on it")
-    c.add_argument("--backend", choices=("local", "dask"), default="local",
+    c.add_argument("--input-size", type=_size, nargs=2, metavar=("H", "W"), default=None,
+                   help="input size for tracing (default: the model's own)")
+    c.add_argument("--backend", choices=BACKENDS, default="local",
                    help="where the shuffled networks run: this machine's processes (default) or a Dask cluster")
     c.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="with --backend dask: a running scheduler (tcp://host:8786); default: a LocalCluster")
@@ -186,32 +207,22 @@ def build_parser() -> argparse.ArgumentParser:
 _NOT_SWEPT = frozenset({"help", "model", "weights", "out", "unit_graph_top_k", "quiet", "control"})
 
 
-def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from . import pipeline
-    from .analysis import analyze
-    from .core.graph import trace
+def _settings(args: argparse.Namespace) -> AnalysisSettings:
+    """The analysis settings of ``analyze`` or ``sweep`` from their arguments, checked once (no torch yet)."""
+    return AnalysisSettings(
+        layers=args.layers, reduction=args.reduction, expand=args.expand, k=args.k, k_max=args.k_max,
+        n_permutations=args.permutations, seed=args.seed, null=args.null,
+        n_label_permutations=args.label_permutations, sequential_h=args.stop_after, method=args.method,
+        recovery_test=args.recovery_test, input_size=tuple(args.input_size) if args.input_size else None,
+        control=getattr(args, "control", "none"), jobs=args.jobs, backend=args.backend, scheduler=args.scheduler)
 
-    if args.scheduler and args.backend != "dask":
-        raise ModularityError("--scheduler needs --backend dask")
-    out = Path(args.out) if args.out else pipeline.default_out(args.model)
-    check_output_dir(out)  # before any work: never after a long run
-    if args.control != "none" and pipeline.default_weights(args.model, args.weights).lower() == "none":
-        raise ModularityError("--control random-init compares trained weights with random initialisation, but "
-                              "--weights is none (the default for a named model); give --weights DEFAULT or a file")
-    loaded = pipeline.load_model(args.model, args.weights, seed=args.seed,
-                                 input_size=tuple(args.input_size) if args.input_size else None)
-    size = tuple(args.input_size) if args.input_size else loaded.input_size
-    graph = trace(loaded.module, size)
-    result = analyze(loaded, layers=args.layers, reduction=args.reduction, expand=args.expand, k=args.k,
-                     n_permutations=args.permutations, seed=args.seed, null=args.null, input_size=size,
-                     n_label_permutations=args.label_permutations, sequential_h=args.stop_after,
-                     method=args.method,
-                     progress=not args.quiet, command=_command(argv), graph=graph, jobs=args.jobs,
-                     backend=args.backend, scheduler=args.scheduler)
-    if args.control != "none":
-        pipeline.add_control(result, loaded, args.control, k=args.k, jobs=args.jobs, backend=args.backend,
-                             scheduler=args.scheduler, progress=not args.quiet)
-    pipeline.save_results(result, graph, out, progress=not args.quiet, top_k=args.unit_graph_top_k)
+
+def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    settings = _settings(args)
+    from . import pipeline
+
+    result, out = pipeline.run_analyze(args.model, args.weights, settings, args.out, top_k=args.unit_graph_top_k,
+                                       progress=not args.quiet, command=_command(argv))
     if not args.quiet:
         _print_summary(result, out)
     return 0
@@ -235,18 +246,18 @@ def _print_summary(result, out: Path) -> None:
         def num(v, fmt):
             return "-" if v is None else format(v, fmt)
 
-        star = "*" if significant(row["p_bh"]) or significant(row["ncut_p_bh"]) else " "
-        name = row["name"] if len(row["name"]) <= 34 else "…" + row["name"][-33:]
-        print(f"{star} {name:<34} {row['n_units']:>5} {row['k']:>3} {num(row['ari'], '.3f'):>6} "
-              f"{num(row['p'], '.2g'):>8} {num(row['ncut'], '.3f'):>6} {num(row['ncut_effect'], '+.1%'):>7} "
-              f"{num(row['ncut_p'], '.2g'):>8}")
+        star = "*" if significant(row.p_bh) or significant(row.ncut_p_bh) else " "
+        name = row.name if len(row.name) <= 34 else "…" + row.name[-33:]
+        print(f"{star} {name:<34} {row.n_units:>5} {row.k:>3} {num(row.ari, '.3f'):>6} "
+              f"{num(row.p, '.2g'):>8} {num(row.ncut, '.3f'):>6} {num(row.ncut_effect, '+.1%'):>7} "
+              f"{num(row.ncut_p, '.2g'):>8}")
     if len(result.layers) > len(shown):
         print(f"  ... and {len(result.layers) - len(shown)} more layers (layers.csv has them all)")
     print("  * BH-adjusted p < 0.05 for the ARI or the n-cut; effect: n-cut reduction against the null mean")
     rows = result.comparison_rows()
     if rows:
-        n_t = sum(significant(r["ncut_p_bh"]) for r in rows)
-        n_c = sum(significant(r["ncut_p_bh_control"]) for r in rows)
+        n_t = sum(significant(r.ncut_p_bh) for r in rows)
+        n_c = sum(significant(r.ncut_p_bh_control) for r in rows)
         print(f"random-init control: {n_c} of {len(rows)} layers more clusterable than their null (trained: {n_t}); "
               "comparison.csv has trained and control side by side")
     print(f"results in {out}/: open {out / 'report.html'} (also report.pdf, summary.json, figures/, "
@@ -254,7 +265,7 @@ def _print_summary(result, out: Path) -> None:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from .zoo import list_sources
+    from .pipeline import list_sources
 
     rows = [s for s in list_sources() if args.all or s.family != "torchvision" or s.name in SEED_ARCHITECTURES]
     tv = [s for s in list_sources() if s.family == "torchvision"]
@@ -281,14 +292,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_clusterability(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from .pipeline import run_clusterability
-
     if args.scheduler and args.backend != "dask":
         raise ModularityError("--scheduler needs --backend dask")
+    from .pipeline import run_clusterability
+
     result, out = run_clusterability(args.model, args.weights, args.out, k=args.k, n_shuffles=args.shuffles,
                                      seed=args.seed, include_linear=args.include_linear,
                                      progress=not args.quiet, command=_command(argv), null=args.null,
-                                     jobs=args.jobs, backend=args.backend, scheduler=args.scheduler)
+                                     jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+                                     input_size=tuple(args.input_size) if args.input_size else None)
     if not args.quiet:
         print(result.summary())
         print(f"results in {out}/: open {out / 'report.html'} (also report.pdf, clusterability.json, "
@@ -297,20 +309,11 @@ def _cmd_clusterability(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    settings = _settings(args)
     from . import pipeline
-    from .sweep import sweep
 
-    parallel = {key: getattr(args, key) for key in ("backend", "scheduler") if hasattr(args, key)}
-    if parallel.get("scheduler") and parallel.get("backend") != "dask":
-        raise ModularityError("--scheduler needs --backend dask")
-    out = Path(args.out) if args.out else pipeline.default_out(args.arch, "-sweep")
-    check_output_dir(out)  # before any work: never after a long run
-    result = sweep(args.arch, args.checkpoints, layers=args.layers, reduction=args.reduction, expand=args.expand,
-                   k=args.k, n_permutations=args.permutations, seed=args.seed, null=args.null,
-                   n_label_permutations=args.label_permutations, sequential_h=args.stop_after, method=args.method,
-                   input_size=tuple(args.input_size) if args.input_size else None, jobs=args.jobs,
-                   progress=not args.quiet, command=_command(argv), **parallel)
-    pipeline.write_sweep(result, out)
+    result, out = pipeline.run_sweep(args.arch, args.checkpoints, settings, args.out, progress=not args.quiet,
+                                     command=_command(argv))
     if not args.quiet:
         _print_sweep(result, out)
     return 0

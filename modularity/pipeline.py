@@ -1,56 +1,47 @@
-"""The front end's engine: default policies, loading, running, and writing results folders.
+"""The front end's engine: every command's work, from checked settings to a written folder.
 
-:mod:`modularity.cli` parses arguments and prints; everything else a command
-does happens here, so a notebook gets the same defaults as the command line:
-
-* no model: the offline default (EfficientNet-Lite0) with its packaged trained
-  weights; a named model: random initial weights (``weights="none"``) unless
-  weights are given, initialised from ``seed`` so that runs repeat exactly;
-* results folders are written whole or not at all (:mod:`modularity.folders`).
-
-Algorithms below this layer take modules, graphs and arrays and return plain
-results; only this module and the CLI load models by name or write folders.
+:mod:`modularity.cli` parses arguments, builds one
+:class:`~modularity.settings.AnalysisSettings` and prints; everything else a
+command does happens here (``run_analyze``, ``run_clusterability``,
+``run_sweep``, ``rebuild``), and :func:`analyze` gives a notebook the same
+defaults as the command line (:mod:`modularity.loading`). Results folders are
+written whole or not at all (:mod:`modularity.folders`); the output layer is
+handed the results, the profiles and the figure arrays, and never reaches
+back into the model.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-import torch
 from torch import nn
 
-from . import analysis
+from .analysis import analyze_model
+from .arrays import figure_arrays
+from .core.defaults import CONTROLS
 from .core.graph import ChannelGraph, trace
+from .core.magnitude import Profile, downstream_profile
 from .errors import ModularityError
 from .folders import MARKER, atomic_output_dir, check_output_dir, is_results_dir
-from .output.export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, clusterability_rows, write_csv)
-from .output.figures import figure_arrays, load_arrays, profiles_for, save_arrays, write_exports, write_tables
+from .output.export import DEFAULT_MAX_EDGES, DEFAULT_TOP_K, clusterability_rows, write_csv
+from .output.figures import load_arrays, save_arrays, write_exports, write_tables
 from .output.report import build_reports, rebuild_report
 from .results import AnalysisResult, load_summary
+from .settings import AnalysisSettings
+from .loading import default_weights, load_model, random_init, state_dict_sha256
 from .studies.clusterability import ClusterabilityResult, clusterability
-from .zoo import DEFAULT_MODEL, LoadedModel
-from .zoo import load_model as _zoo_load_model
+from .sweep import SweepResult, sweep
+from .zoo import DEFAULT_MODEL, LoadedModel, list_sources
 
 __all__ = ["DEFAULT_MODEL", "UNIT_FORMATS", "default_weights", "default_out", "load_model", "state_dict_sha256",
-           "analyze", "write_results", "save_results", "rebuild", "write_clusterability", "CONTROLS",
-           "random_init", "add_control"]
-
-CONTROLS = ("none", "random-init")
-"""Built-in controls: ``random-init`` analyses the same architecture at random initialisation."""
+           "analyze", "run_analyze", "write_results", "save_results", "rebuild", "write_clusterability",
+           "run_clusterability", "write_sweep", "run_sweep", "CONTROLS", "random_init", "add_control",
+           "profiles_of", "list_sources"]
 
 UNIT_FORMATS = ("graphml", "gexf")
-
-
-def default_weights(model: str | None, weights: str | None) -> str:
-    """The weights choice the CLI and API use: the given one, else trained for the default model, else none."""
-    if weights is not None:
-        return str(weights)
-    return "DEFAULT" if model is None else "none"
 
 
 def default_out(model: str | None, suffix: str = "") -> Path:
@@ -58,125 +49,69 @@ def default_out(model: str | None, suffix: str = "") -> Path:
     return Path("results") / f"{Path(model or DEFAULT_MODEL).stem}{suffix}"
 
 
-def state_dict_sha256(module: nn.Module) -> str:
-    """SHA-256 of a module's state dict as analysed: names, dtypes, shapes and bytes, in key order."""
-    h = hashlib.sha256()
-    for key, value in module.state_dict().items():
-        t = value.detach().to("cpu").contiguous()
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()) if t.numel() else b"")  # no copy of the bytes
-    return h.hexdigest()
+def _check_control_weights(weights: str, settings: AnalysisSettings) -> None:
+    if settings.control != "none" and str(weights).lower() == "none":
+        raise ModularityError("the random-init control (--control random-init) compares trained weights with the "
+                              "same architecture at random initialisation, but these weights are already random "
+                              "(--weights none, the default for a named model); give trained weights (--weights "
+                              "DEFAULT or a file), or leave the control out")
 
 
-def load_model(model: str | None = None, weights: str | None = None, seed: int = 0,
-               input_size: tuple[int, int] | None = None) -> LoadedModel:
-    """Load a model with the command line's defaults.
+def add_control(result: AnalysisResult, loaded: LoadedModel, *, progress: bool = False) -> AnalysisResult:
+    """Analyse the control ``result.settings.control`` names and attach it as ``result.control``.
 
-    Parameters
-    ----------
-    model : str or None
-        A registry name (``python -m modularity models``) or a path to an
-        ``.onnx`` file; None for the offline default, EfficientNet-Lite0.
-    weights : str or None
-        ``"none"``, ``"DEFAULT"``, a torchvision weights name or a weights file;
-        None: ``"DEFAULT"`` for the offline default, ``"none"`` for a named model.
-    seed : int
-        Seeds random initial weights (``weights="none"``), so that the same
-        seed gives the same network.
-    input_size : (int, int) or None
-        Height and width an ONNX file is imported at (see
-        :func:`modularity.zoo.load_model`); None: its own.
-
-    Returns
-    -------
-    LoadedModel
-        With ``weights_sha256`` the hash of the state dict actually analysed.
-    """
-    weights = default_weights(model, weights)
-    if weights.lower() == "none":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            loaded = _zoo_load_model(model, weights, input_size)
-    else:
-        loaded = _zoo_load_model(model, weights, input_size)
-    loaded.weights_sha256 = state_dict_sha256(loaded.module)
-    return loaded
-
-
-def random_init(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
-    """The same architecture at random initialisation, seeded by ``seed``: the random-init control.
-
-    A registered architecture is built again with its own initialisation (as
-    ``weights="none"`` builds it); any other module (an ONNX import, a module
-    passed in) is copied and every submodule's ``reset_parameters()`` is
-    called, which resets convolutions and linear layers to PyTorch's default
-    initialisation and batch norms to identity statistics.
-    """
-    from .zoo.registry import SOURCES, _ensure_registered
-
-    _ensure_registered()
-    if loaded.name in SOURCES:
-        control = load_model(loaded.name, "none", seed=seed)
-    else:
-        module = copy.deepcopy(loaded.module)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            for sub in module.modules():
-                if callable(getattr(sub, "reset_parameters", None)):
-                    sub.reset_parameters()
-        control = LoadedModel(name=loaded.name, module=module, weights="none", input_size=loaded.input_size,
-                              provenance="random initial weights (each module's reset_parameters(): PyTorch's "
-                                         "default initialisation, not necessarily the architecture's own)")
-        control.weights_sha256 = state_dict_sha256(module)
-    control.weights = "none (random-init control)"
-    return control
-
-
-def _check_control_weights(weights: str) -> None:
-    if str(weights).lower() == "none":
-        raise ModularityError("the random-init control compares trained weights with the same architecture at random "
-                              "initialisation, but these weights are already random (weights='none'); give trained "
-                              "weights, or leave the control out")
-
-
-def add_control(result: AnalysisResult, loaded: LoadedModel, control: str = "random-init",
-                **options) -> AnalysisResult:
-    """Analyse the random-init control of ``loaded`` with ``result``'s settings and attach it as ``result.control``.
-
-    The control analyses exactly the layers of ``result``; ``options`` are
-    further keywords of :func:`modularity.analysis.analyze` that
-    ``result`` does not record (``jobs``, ``backend``, ``progress``, ...).
+    ``random-init``: the same architecture at random initialisation
+    (:func:`random_init`, seeded by the settings' seed), analysed with the
+    same settings at exactly the layers of ``result``. ``none``: nothing.
 
     Raises
     ------
     ModularityError
-        For an unknown control, or a model that is itself at random
-        initialisation (its control would be the same network).
+        For a model that is itself at random initialisation (its control
+        would be the same network).
     """
-    if control not in CONTROLS:
-        raise ModularityError(f"unknown control '{control}'; choose one of {', '.join(CONTROLS)}")
-    if control == "none":
+    settings = result.settings
+    if settings.control == "none":
         return result
-    _check_control_weights(loaded.weights)
-    twin = random_init(loaded, seed=result.seed)
+    _check_control_weights(loaded.weights, settings)
+    twin = random_init(loaded, seed=settings.seed)
     names = "/^(" + "|".join(re.escape(layer.name) for layer in result.layers) + ")$/"
-    result.control = analysis.analyze(
-        twin, layers=names, reduction=result.reduction, expand=result.expand, seed=result.seed,
-        n_permutations=result.n_permutations, null=result.null, n_label_permutations=result.n_label_permutations,
-        sequential_h=result.sequential_h, method=result.method, input_size=tuple(result.input_size),
-        k=options.pop("k", None), command=result.command, **options)
+    twin_settings = settings.replace(layers=names, input_size=tuple(result.input_size), control="none")
+    result.control = analyze_model(twin, twin_settings, progress=progress, command=result.command)
     return result
 
 
-def analyze(model: "nn.Module | LoadedModel | str | None" = None, weights: str | None = None, *,
-            seed: int = 0, control: str = "none", **options) -> AnalysisResult:
-    """Analyse a model given by name, file, module or :class:`LoadedModel` (see :func:`modularity.analysis.analyze`).
+def analyze(model: nn.Module | LoadedModel | str | None = None, weights: str | None = None, *,
+            settings: AnalysisSettings | None = None, graph: ChannelGraph | None = None, progress: bool = False,
+            command: str = "", **changes: Any) -> AnalysisResult:
+    """Analyse a model given by name, file, module or :class:`LoadedModel`.
 
-    A name or None is loaded with :func:`load_model` (the command line's
-    defaults, random weights seeded by ``seed``); every other keyword goes to
-    :func:`modularity.analysis.analyze`. ``control="random-init"`` also
-    analyses the same architecture at random initialisation with the same
-    settings (:func:`add_control`), as ``result.control``.
+    Parameters
+    ----------
+    model : nn.Module, LoadedModel, str or None
+        A registry name or ``.onnx`` path (loaded with :func:`load_model`: the
+        command line's defaults, random weights seeded by the settings'
+        ``seed`` for a named model), None for the offline default, a module,
+        or a loaded model.
+    weights : str, optional
+        Weights of a model given by name (see :func:`load_model`).
+    settings : AnalysisSettings, optional
+        How to analyse it (default: the command line's defaults).
+    graph : ChannelGraph, optional
+        A graph already traced from this model.
+    progress : bool
+        Progress bars.
+    command : str
+        The command line, recorded in the result.
+    **changes
+        Settings to change (``layers="inception??"``, ``n_permutations=20``,
+        ``control="random-init"``, ...), as :meth:`AnalysisSettings.replace`
+        takes them; checked before anything is loaded.
+
+    Returns
+    -------
+    AnalysisResult
+        With ``control`` set where ``settings.control`` asks for one.
 
     Examples
     --------
@@ -184,22 +119,45 @@ def analyze(model: "nn.Module | LoadedModel | str | None" = None, weights: str |
     >>> res.weights, res.layers[0].n_units
     ('none', 64)
     """
+    settings = AnalysisSettings.of(settings, **changes)
     if model is None or isinstance(model, str):
-        model = load_model(model, weights, seed=seed)
+        _check_control_weights(default_weights(model, weights), settings)  # before loading, not after the run
+        model = load_model(model, weights, seed=settings.seed, input_size=settings.input_size)
     elif weights is not None:
         raise ModularityError("weights= applies to a model given by name; load the weights into the module "
                               "yourself, or pass the model's name")
-    if control not in CONTROLS:
-        raise ModularityError(f"unknown control '{control}'; choose one of {', '.join(CONTROLS)}")
-    if control != "none" and isinstance(model, LoadedModel):
-        _check_control_weights(model.weights)  # before the long run, not after it
-    result = analysis.analyze(model, seed=seed, **options)
-    if control != "none":
+    if isinstance(model, LoadedModel):
+        _check_control_weights(model.weights, settings)
+    result = analyze_model(model, settings, graph=graph, progress=progress, command=command)
+    if settings.control != "none":
         loaded = model if isinstance(model, LoadedModel) else LoadedModel(
             name=result.model, module=model, weights=result.weights, input_size=tuple(result.input_size))
-        extra = {key: options[key] for key in ("k", "jobs", "backend", "scheduler", "progress") if key in options}
-        add_control(result, loaded, control, **extra)
+        add_control(result, loaded, progress=progress)
     return result
+
+
+def run_analyze(model: str | None, weights: str | None, settings: AnalysisSettings, out: str | Path | None = None,
+                *, top_k: int | None = DEFAULT_TOP_K, progress: bool = False,
+                command: str = "") -> tuple[AnalysisResult, Path]:
+    """What ``python -m modularity analyze`` does: check, load, trace, analyse, add the control, write.
+
+    Everything that can be refused without the model (the output folder, the
+    control against random weights) is refused before loading.
+    """
+    out = Path(out) if out else default_out(model)
+    check_output_dir(out)  # before any work: never after a long run
+    _check_control_weights(default_weights(model, weights), settings)
+    loaded = load_model(model, weights, seed=settings.seed, input_size=settings.input_size)
+    graph = trace(loaded.module, tuple(settings.input_size or loaded.input_size))
+    result = analyze(loaded, settings=settings, graph=graph, progress=progress, command=command)
+    save_results(result, graph, out, progress=progress, top_k=top_k)
+    return result, out
+
+
+def profiles_of(graph: ChannelGraph, result: AnalysisResult) -> dict[str, Profile]:
+    """The downstream profile of every analysed layer: kept by the analysis where it could, else rebuilt."""
+    return {layer.name: layer.profile if layer.profile is not None else
+            downstream_profile(graph, layer.name, result.reduction, result.expand) for layer in result.layers}
 
 
 def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Path, progress: bool = False,
@@ -235,8 +193,7 @@ def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
     """
     folder = Path(folder)
     result.save(folder / "summary.json")
-    kept = {layer.name: layer.profile for layer in result.layers if layer.profile is not None}
-    profiles = kept if len(kept) == len(result.layers) else profiles_for(graph, result)  # the analysis kept them
+    profiles = profiles_of(graph, result)
     arrays = figure_arrays(graph, result, profiles)
     written = [folder / "summary.json", save_arrays(arrays, folder / "arrays.npz")]
     written += write_tables(result, folder)
@@ -311,7 +268,8 @@ def write_clusterability(result: ClusterabilityResult, out: str | Path, loaded: 
 def run_clusterability(model: str | None, weights: str | None, out: str | Path | None, *, k: int = 12,
                        n_shuffles: int = 100, seed: int = 0, include_linear: bool = False, progress: bool = False,
                        command: str = "", null: str = "shuffle", jobs: int = 1, backend: str = "local",
-                       scheduler: str | None = None) -> tuple[ClusterabilityResult, Path]:
+                       scheduler: str | None = None,
+                       input_size: tuple[int, int] | None = None) -> tuple[ClusterabilityResult, Path]:
     """Load, trace, compute whole-network clusterability and write its folder (output checked first).
 
     ``jobs``, ``backend`` and ``scheduler`` say where the shuffled networks run
@@ -319,8 +277,8 @@ def run_clusterability(model: str | None, weights: str | None, out: str | Path |
     """
     out = Path(out) if out else default_out(model, "-clusterability")
     check_output_dir(out)
-    loaded = load_model(model, weights, seed=seed)
-    graph = trace(loaded.module, loaded.input_size)
+    loaded = load_model(model, weights, seed=seed, input_size=input_size)
+    graph = trace(loaded.module, tuple(input_size or loaded.input_size))
     result = clusterability(graph, k=k, n_shuffles=n_shuffles, seed=seed, include_linear=include_linear,
                             progress=progress, name=loaded.name, null=null, jobs=jobs, backend=backend,
                             scheduler=scheduler)
@@ -330,7 +288,7 @@ def run_clusterability(model: str | None, weights: str | None, out: str | Path |
     return result, out
 
 
-def write_sweep(result, out: str | Path) -> Path:
+def write_sweep(result: SweepResult, out: str | Path) -> Path:
     """Write a sweep's folder at ``out`` (``result``: a :class:`modularity.sweep.SweepResult`), all at once.
 
     ``out`` may be a new folder, an empty one or a results folder modularity
@@ -347,7 +305,8 @@ def write_sweep(result, out: str | Path) -> Path:
     """
     import importlib.util
 
-    from .output.sweep_figures import FIGURE_STATISTICS, STATISTIC_LABELS, sweep_figure
+    from .output.sweep_figures import STATISTIC_LABELS, sweep_figure
+    from .results import SWEEP_STATISTICS
 
     with atomic_output_dir(out, kind="sweep") as tmp:
         table = result.to_frame()
@@ -359,14 +318,24 @@ def write_sweep(result, out: str | Path) -> Path:
             res.save(tmp / folder / "summary.json")
         (tmp / "sweep.json").write_text(json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n",
                                         encoding="utf-8")
-        values = {key: result.pivot(key).to_numpy(dtype=float) for key in FIGURE_STATISTICS}
+        values = {key: result.pivot(key).to_numpy(dtype=float) for key in SWEEP_STATISTICS}
         title = f"{result.arch}: {len(result.checkpoints)} checkpoints"
         fig = sweep_figure(result.labels, result.layers, values, title)
         fig.savefig(tmp / "sweep.png", dpi=120)
         fig.savefig(tmp / "sweep.svg")
         (tmp / "figures").mkdir()
-        for key in FIGURE_STATISTICS:
+        for key in SWEEP_STATISTICS:
             fig = sweep_figure(result.labels, result.layers, {key: values[key]},
                                f"{result.arch}: {STATISTIC_LABELS.get(key, key)}")
             fig.savefig(tmp / "figures" / f"{key}.png", dpi=120)
     return Path(out)
+
+
+def run_sweep(arch: str, checkpoints: Sequence[str], settings: AnalysisSettings, out: str | Path | None = None, *,
+              progress: bool = False, command: str = "") -> tuple[SweepResult, Path]:
+    """What ``python -m modularity sweep`` does: check the folder, analyse every checkpoint, write the sweep."""
+    out = Path(out) if out else default_out(arch, "-sweep")
+    check_output_dir(out)  # before any work: never after a long run
+    result = sweep(arch, checkpoints, settings, progress=progress, command=command)
+    write_sweep(result, out)
+    return result, out

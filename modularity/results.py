@@ -1,7 +1,12 @@
-"""Plain result objects of an analysis, and their JSON form (``summary.json``).
+"""Plain result records of an analysis, their per-layer rows, and their JSON form (``summary.json``).
 
-Everything downstream (exports, figures, reports) reads these objects, never
-the model, so a results folder can be re-rendered without recomputing.
+Everything downstream (tables, graph files, figures, reports) reads these
+records, never the model, so a results folder can be re-rendered without
+recomputing. Tables read rows by attribute: :class:`LayerRow` (one per
+analysed layer), :class:`ComparisonRow` (trained against the random-init
+control) and :class:`SweepRow` (one per checkpoint and layer) are each built
+in one place, and every table column (:data:`COLUMNS`, :data:`COMPARISON`,
+:data:`SWEEP_COLUMNS`) names a field of its row.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import numpy as np
 from .core.magnitude import Profile
 from .core.nulls import NullSummary
 from .errors import ModularityError
+from .settings import AnalysisSettings
 
-__all__ = ["SCHEMA_VERSION", "ALPHA", "COLUMNS", "COMPARISON", "Column", "Control", "NullSummary", "Recovery", "Structure",
-           "LayerResult", "AnalysisResult", "load_summary", "significant"]
+__all__ = ["SCHEMA_VERSION", "ALPHA", "COLUMNS", "COMPARISON", "SWEEP_COLUMNS", "Column", "Control", "NullSummary",
+           "Recovery", "Structure", "LayerResult", "AnalysisResult", "LayerRow", "ComparisonRow", "SweepRow",
+           "load_summary", "significant", "jsonable"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TRANSIENT = {"transient": True}  # dataclass field metadata: kept in memory, never in summary.json
 ALPHA = 0.05
 """Significance level of every verdict the tool states (reports, summaries, figures)."""
@@ -170,9 +177,9 @@ class LayerResult:
     def __repr__(self) -> str:
         row = self.row()
         parts = [f"{self.name!r}", self.kind, f"{self.n_units} units", f"k={self.k}"]
-        if row["ari"] is not None:
-            parts.append(f"ARI={row['ari']:.3f} (p={row['p']:.2g})" if row["p"] is not None else f"ARI={row['ari']:.3f}")
-        parts.append(f"n-cut={row['ncut']:.3f}" + (f" (p={row['ncut_p']:.2g})" if row["ncut_p"] is not None else ""))
+        if row.ari is not None:
+            parts.append(f"ARI={row.ari:.3f} (p={row.p:.2g})" if row.p is not None else f"ARI={row.ari:.3f}")
+        parts.append(f"n-cut={row.ncut:.3f}" + (f" (p={row.ncut_p:.2g})" if row.ncut_p is not None else ""))
         return f"LayerResult({', '.join(parts)})"
 
     def unit_rows(self) -> list[dict[str, Any]]:
@@ -193,43 +200,39 @@ class LayerResult:
             rows.append(row)
         return rows
 
-    def row(self, n_permutations: int | None = None) -> dict[str, Any]:
-        """The layer's row of the per-layer table (keys of :data:`COLUMNS`; None where not applicable)."""
-        ncut, rec = self.structure.ncut, self.recovery
-        controls = rec.controls if rec is not None else {}
-        unit, norms = controls.get("unit_norm_columns"), controls.get("column_norms_only")
-        row = {
-            "name": self.name, "kind": self.kind, "n_units": self.n_units,
-            "n_branches": 0 if self.branches is None else len(set(self.branches)),
-            "k": self.k, "k_source": self.k_source,
-            "ari": rec.ari if rec else None, "nmi": rec.nmi if rec else None,
-            "ari_effect": rec.effect if rec else None,
-            "p": rec.p_value if rec else None, "p_method": rec.method if rec else None,
-            "p_bh": rec.p_value_bh if rec else None,
-            "ari_unit_norm_columns": unit.ari if unit else None, "ari_column_norms_only": norms.ari if norms else None,
-            "ncut": ncut.observed, "ncut_null_mean": ncut.null_mean, "ncut_null_sd": ncut.null_sd,
-            "ncut_effect": ncut.effect, "ncut_z": ncut.z, "ncut_p": ncut.p_value, "ncut_p_bh": ncut.p_value_bh,
-            "n_dead": self.n_dead, "n_permutations": ncut.n if n_permutations is None else n_permutations,
-            "consumers": ";".join(self.consumers),
-        }
-        return {k: _scalar(v) for k, v in row.items()}
+    def row(self) -> LayerRow:
+        """The layer's row of the per-layer table (:class:`LayerRow`)."""
+        return LayerRow.of(self)
 
 
 @dataclass
 class AnalysisResult:
-    """The result of analysing one model."""
+    """The result of analysing one model.
+
+    Attributes
+    ----------
+    model, weights : str
+        What was analysed: the model's name and its weights as given.
+    settings : AnalysisSettings
+        How it was analysed (the recorded settings; ``jobs`` and the backend
+        change no number and keep their defaults here).
+    layers : list of LayerResult
+        One per analysed producer layer, in execution order.
+    weights_sha256, provenance : str
+        The state dict's hash and where the weights came from.
+    input_size : list of int
+        Height and width the model was traced at.
+    versions, command, runtime_s, schema_version
+        For reproducibility.
+    control : AnalysisResult or None
+        The same architecture analysed at random initialisation with the same
+        settings (``control="random-init"``), or None.
+    """
 
     model: str
     weights: str
-    seed: int
-    n_permutations: int
-    reduction: str
-    expand: str
+    settings: AnalysisSettings
     layers: list[LayerResult]
-    null: str = "shuffle"
-    n_label_permutations: int = 0
-    sequential_h: int = 0
-    method: str = "current"
     weights_sha256: str | None = None
     provenance: str = ""
     input_size: list[int] = field(default_factory=lambda: [224, 224])
@@ -237,9 +240,40 @@ class AnalysisResult:
     command: str = ""
     runtime_s: float = 0.0
     schema_version: int = SCHEMA_VERSION
-    control: "AnalysisResult | None" = None
-    """The same architecture analysed at random initialisation with the same settings
-    (``--control random-init``), or None."""
+    control: AnalysisResult | None = None
+
+    # The settings most read, as attributes of the result.
+    @property
+    def seed(self) -> int:
+        return self.settings.seed
+
+    @property
+    def n_permutations(self) -> int:
+        return self.settings.n_permutations
+
+    @property
+    def n_label_permutations(self) -> int:
+        return self.settings.n_label_permutations
+
+    @property
+    def sequential_h(self) -> int:
+        return self.settings.sequential_h
+
+    @property
+    def null(self) -> str:
+        return self.settings.null
+
+    @property
+    def method(self) -> str:
+        return self.settings.method
+
+    @property
+    def reduction(self) -> str:
+        return self.settings.reduction
+
+    @property
+    def expand(self) -> str:
+        return self.settings.expand
 
     def layer(self, name: str) -> LayerResult:
         """The result for one producer layer by name."""
@@ -248,21 +282,31 @@ class AnalysisResult:
                 return layer
         raise KeyError(name)
 
+    def rows(self) -> list[LayerRow]:
+        """One :class:`LayerRow` per analysed layer, in execution order."""
+        return [layer.row() for layer in self.layers]
+
     def to_dict(self) -> dict:
         """A JSON-ready dict (the content of ``summary.json``; in-memory fields such as profiles left out)."""
-        slim = replace(self, layers=[replace(layer, profile=None) for layer in self.layers], control=None)
-        data = asdict(slim)
-        for layer in data["layers"]:
-            layer.pop("profile", None)
-        data["control"] = None if self.control is None else self.control.to_dict()
-        return _jsonable(data)
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "layers":
+                value: Any = [_layer_dict(layer) for layer in self.layers]
+            elif f.name == "settings":
+                value = self.settings.record()
+            elif f.name == "control":
+                value = None if self.control is None else self.control.to_dict()
+            else:
+                value = getattr(self, f.name)
+            data[f.name] = value
+        return jsonable(data)
 
     def save(self, path: str | Path) -> None:
         """Write ``summary.json``: objects indented, lists of numbers on one line, floats to 7 digits."""
         Path(path).write_text(_dumps(self.to_dict()) + "\n", encoding="utf-8")
 
     @classmethod
-    def from_dict(cls, data: Any) -> "AnalysisResult":
+    def from_dict(cls, data: Any) -> AnalysisResult:
         """Rebuild a result from its ``summary.json`` dict, checking every field against the schema.
 
         Raises
@@ -276,7 +320,7 @@ class AnalysisResult:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ModularityError(
-                f"summary.json has schema version {version}, this modularity reads version {SCHEMA_VERSION}; "
+                f"summary.json has schema version {_show(version)}, this modularity reads version {SCHEMA_VERSION}; "
                 "re-run 'python -m modularity analyze' to regenerate it"
             )
         return _build(cls, data, "summary.json")
@@ -288,41 +332,22 @@ class AnalysisResult:
         ``ncut_effect``, ``ncut_z``, ...; see each :class:`Column`'s ``help``);
         missing values (no branches, no null) are NaN or None.
         """
-        import pandas as pd
+        return _frame(self.rows(), COLUMNS)
 
-        frame = pd.DataFrame([layer.row(self.n_permutations) for layer in self.layers],
-                             columns=[c.key for c in COLUMNS])
-        return frame.set_index("name")
+    def comparison_rows(self) -> list[ComparisonRow]:
+        """Trained against the random-init control, one :class:`ComparisonRow` per layer analysed in both.
 
-    def comparison_rows(self) -> list[dict[str, Any]]:
-        """Trained against the random-init control, one row per layer analysed in both (keys of :data:`COMPARISON`).
-
-        Empty without a control. ``*_control`` values come from the control
-        result; ``ncut_effect_gap`` is the trained n-cut effect minus the
-        control's (how much more clusterable training made the layer, beyond
-        what the architecture gives at initialisation).
+        Empty without a control.
         """
         if self.control is None:
             return []
         control = {layer.name: layer.row() for layer in self.control.layers}
-        rows = []
-        for layer in self.layers:
-            if layer.name not in control:
-                continue
-            mine, theirs = layer.row(), control[layer.name]
-            row = {"name": layer.name}
-            for key in _COMPARED:
-                row[key], row[f"{key}_control"] = mine[key], theirs[key]
-            a, b = mine["ncut_effect"], theirs["ncut_effect"]
-            row["ncut_effect_gap"] = None if a is None or b is None else a - b
-            rows.append({c.key: row[c.key] for c in COMPARISON})
-        return rows
+        return [ComparisonRow.of(layer.row(), control[layer.name]) for layer in self.layers
+                if layer.name in control]
 
     def comparison_frame(self):
         """:meth:`comparison_rows` as a pandas DataFrame indexed by layer name (empty without a control)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.comparison_rows(), columns=[c.key for c in COMPARISON]).set_index("name")
+        return _frame(self.comparison_rows(), COMPARISON)
 
     def units_frame(self):
         """One row per unit of every analysed layer as a pandas DataFrame.
@@ -337,9 +362,7 @@ class AnalysisResult:
         return pd.DataFrame([row for layer in self.layers for row in layer.unit_rows()])
 
     def __repr__(self) -> str:
-        n_sig = sum(significant(r.structure.ncut.p_value_bh) or (r.recovery is not None
-                                                                 and significant(r.recovery.p_value_bh))
-                    for r in self.layers)
+        n_sig = sum(significant(r.ncut_p_bh) or significant(r.p_bh) for r in self.rows())
         return (f"AnalysisResult(model={self.model!r}, weights={self.weights!r}, {len(self.layers)} layers, "
                 f"{n_sig} with BH p < {ALPHA}, null={self.null!r}, seed={self.seed})")
 
@@ -354,13 +377,83 @@ class AnalysisResult:
                                                                                    na_rep="-") + more)
 
 
+def _layer_dict(layer: LayerResult) -> dict[str, Any]:
+    return {f.name: asdict(v) if is_dataclass(v := getattr(layer, f.name)) else v
+            for f in fields(layer) if not f.metadata.get("transient")}
+
+
+def _frame(rows: list, columns: list[Column]):
+    """A DataFrame of typed rows, one column per :class:`Column` read by attribute, indexed by the first."""
+    import pandas as pd
+
+    keys = [c.key for c in columns]
+    frame = pd.DataFrame([[getattr(r, k) for k in keys] for r in rows], columns=keys)
+    return frame.set_index(keys[0])
+
+
 @dataclass(frozen=True)
 class Column:
-    """A column of the per-layer table: its key in rows and CSV, its short label and what it means."""
+    """A column of a table: the row field it shows, its short label and what it means."""
 
     key: str
     label: str
     help: str
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One analysed layer as a row of the per-layer table (``layers.csv``, the reports, the CLI summary).
+
+    Built only by :meth:`of`, which says where every value comes from; None
+    where a value does not apply (no true branches, no null draws).
+    """
+
+    name: str
+    kind: str
+    n_units: int
+    n_branches: int
+    k: int
+    k_source: str
+    ari: float | None
+    nmi: float | None
+    ari_effect: float | None
+    p: float | None
+    p_method: str | None
+    p_bh: float | None
+    ari_unit_norm_columns: float | None
+    ari_column_norms_only: float | None
+    ncut: float | None
+    ncut_null_mean: float | None
+    ncut_null_sd: float | None
+    ncut_effect: float | None
+    ncut_z: float | None
+    ncut_p: float | None
+    ncut_p_bh: float | None
+    n_dead: int
+    n_permutations: int
+    consumers: str
+
+    @classmethod
+    def of(cls, layer: LayerResult) -> LayerRow:
+        """The row of ``layer``: the one place the table's values are read from the result."""
+        ncut, rec = layer.structure.ncut, layer.recovery
+        controls = rec.controls if rec is not None else {}
+        unit, norms = controls.get("unit_norm_columns"), controls.get("column_norms_only")
+        return cls(
+            name=layer.name, kind=layer.kind, n_units=layer.n_units,
+            n_branches=0 if layer.branches is None else len(set(layer.branches)),
+            k=layer.k, k_source=layer.k_source,
+            ari=_scalar(rec.ari) if rec else None, nmi=_scalar(rec.nmi) if rec else None,
+            ari_effect=_scalar(rec.effect) if rec else None,
+            p=_scalar(rec.p_value) if rec else None, p_method=rec.method if rec else None,
+            p_bh=_scalar(rec.p_value_bh) if rec else None,
+            ari_unit_norm_columns=_scalar(unit.ari) if unit else None,
+            ari_column_norms_only=_scalar(norms.ari) if norms else None,
+            ncut=_scalar(ncut.observed), ncut_null_mean=_scalar(ncut.null_mean), ncut_null_sd=_scalar(ncut.null_sd),
+            ncut_effect=_scalar(ncut.effect), ncut_z=_scalar(ncut.z), ncut_p=_scalar(ncut.p_value),
+            ncut_p_bh=_scalar(ncut.p_value_bh), n_dead=layer.n_dead, n_permutations=ncut.n,
+            consumers=";".join(layer.consumers),
+        )
 
 
 COLUMNS: list[Column] = [
@@ -386,12 +479,49 @@ COLUMNS: list[Column] = [
     Column("ncut_p", "p (n-cut)", "p-value of the n-cut (lower tail)"),
     Column("ncut_p_bh", "p BH (n-cut)", "Benjamini-Hochberg adjusted"),
     Column("n_dead", "dead", "units with no outgoing weight"),
-    Column("n_permutations", "null draws", "draws of the null model"),
+    Column("n_permutations", "null draws", "draws of the null model made (sequential stopping may end early)"),
     Column("consumers", "consumers", "layers whose weights form the profile"),
 ]
 """The per-layer table, in order: ``layers.csv``, the HTML and PDF tables, the overview and the CLI summary."""
 
 _COMPARED = ("ari", "ari_effect", "p_bh", "ncut_effect", "ncut_p_bh")
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One layer, trained against the random-init control (``comparison.csv``, the report's comparison table).
+
+    ``*_control`` values come from the control's row of the same layer;
+    ``ncut_effect_gap`` is the trained n-cut effect minus the control's (how
+    much more clusterable training made the layer, beyond what the
+    architecture gives at initialisation).
+    """
+
+    name: str
+    ari: float | None
+    ari_control: float | None
+    ari_effect: float | None
+    ari_effect_control: float | None
+    p_bh: float | None
+    p_bh_control: float | None
+    ncut_effect: float | None
+    ncut_effect_control: float | None
+    ncut_p_bh: float | None
+    ncut_p_bh_control: float | None
+    ncut_effect_gap: float | None
+
+    @classmethod
+    def of(cls, trained: LayerRow, control: LayerRow) -> ComparisonRow:
+        """The comparison of one layer's trained row with its control's row."""
+        a, b = trained.ncut_effect, control.ncut_effect
+        return cls(name=trained.name, ari=trained.ari, ari_control=control.ari,
+                   ari_effect=trained.ari_effect, ari_effect_control=control.ari_effect,
+                   p_bh=trained.p_bh, p_bh_control=control.p_bh,
+                   ncut_effect=trained.ncut_effect, ncut_effect_control=control.ncut_effect,
+                   ncut_p_bh=trained.ncut_p_bh, ncut_p_bh_control=control.ncut_p_bh,
+                   ncut_effect_gap=None if a is None or b is None else a - b)
+
+
 _LABELS = {c.key: c for c in COLUMNS}
 COMPARISON: list[Column] = [Column("name", "layer", "producer layer (dotted name from named_modules)")]
 for _key in _COMPARED:
@@ -404,14 +534,78 @@ COMPARISON.append(Column("ncut_effect_gap", "n-cut effect gap",
 report's comparison table and figure."""
 
 
-def _jsonable(obj: Any) -> Any:
+@dataclass(frozen=True)
+class SweepRow:
+    """One (checkpoint, layer) of a sweep's table (``sweep.csv``).
+
+    ``checkpoint`` is the checkpoint's label and ``checkpoint_index`` its
+    position in the order given; ``p_method``/``ncut_method`` say how each
+    p-value was obtained, ``p_permutations``/``ncut_draws`` from how many
+    permutations or draws; the rest are the layer's :class:`LayerRow` values.
+    ``p_bh`` and ``ncut_p_bh`` are adjusted across the layers of one checkpoint.
+    """
+
+    checkpoint: str
+    checkpoint_index: int
+    layer: str
+    kind: str
+    n_units: int
+    n_branches: int
+    k: int
+    k_source: str
+    ari: float | None
+    p: float | None
+    p_bh: float | None
+    p_method: str | None
+    p_permutations: int | None
+    ari_effect: float | None
+    nmi: float | None
+    ari_unit_norm_columns: float | None
+    ari_column_norms_only: float | None
+    ncut: float | None
+    ncut_null_mean: float | None
+    ncut_null_sd: float | None
+    ncut_z: float | None
+    ncut_effect: float | None
+    ncut_p: float | None
+    ncut_p_bh: float | None
+    ncut_method: str
+    ncut_draws: int
+    n_dead: int
+
+    @classmethod
+    def of(cls, checkpoint: str, index: int, layer: LayerResult) -> SweepRow:
+        """The row of ``layer`` of the checkpoint labelled ``checkpoint`` (at ``index`` in the sweep)."""
+        row, ncut = layer.row(), layer.structure.ncut
+        return cls(checkpoint=checkpoint, checkpoint_index=index, layer=row.name, kind=row.kind,
+                   n_units=row.n_units, n_branches=row.n_branches, k=row.k, k_source=row.k_source,
+                   ari=row.ari, p=row.p, p_bh=row.p_bh, p_method=row.p_method,
+                   p_permutations=layer.recovery.n_permutations if layer.recovery is not None else None,
+                   ari_effect=row.ari_effect, nmi=row.nmi, ari_unit_norm_columns=row.ari_unit_norm_columns,
+                   ari_column_norms_only=row.ari_column_norms_only, ncut=row.ncut,
+                   ncut_null_mean=row.ncut_null_mean, ncut_null_sd=row.ncut_null_sd, ncut_z=row.ncut_z,
+                   ncut_effect=row.ncut_effect, ncut_p=row.ncut_p, ncut_p_bh=row.ncut_p_bh,
+                   ncut_method=ncut.method, ncut_draws=ncut.n, n_dead=row.n_dead)
+
+
+SWEEP_COLUMNS: list[str] = [f.name for f in fields(SweepRow)]
+"""Columns of the sweep table, in order: the fields of :class:`SweepRow`."""
+
+SWEEP_STATISTICS: tuple[str, ...] = ("ari", "p", "ari_effect", "ncut_z", "ncut_effect")
+"""The statistics a sweep draws across checkpoints, one figure each."""
+
+for _table, _row in ((COLUMNS, LayerRow), (COMPARISON, ComparisonRow)):
+    assert [c.key for c in _table] == [f.name for f in fields(_row)], f"{_row.__name__} and its columns disagree"
+
+
+def jsonable(obj: Any) -> Any:
     """Convert numpy scalars and arrays, and non-finite floats (to None), for strict JSON."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
@@ -461,6 +655,12 @@ def _scalar(x: Any) -> Any:
     return x
 
 
+def _show(x: Any) -> str:
+    """A value for a one-line message: short."""
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _kind(x: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
             int: "an integer", float: "a number"}.get(type(x), type(x).__name__)
@@ -486,6 +686,13 @@ def _check(hint: Any, value: Any, path: str) -> Any:
         raise errors[0]
     if is_dataclass(hint):
         return _build(hint, value, path)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ModularityError(f"{path}: expected a list, got {_kind(value)}")
+        inner_types = typing.get_args(hint)
+        if len(inner_types) != len(value):
+            raise ModularityError(f"{path}: expected {len(inner_types)} values, got {len(value)}")
+        return tuple(_check(t, v, f"{path}[{i}]") for i, (t, v) in enumerate(zip(inner_types, value)))
     if origin is list:
         if not isinstance(value, list):
             raise ModularityError(f"{path}: expected a list, got {_kind(value)}")
@@ -528,7 +735,10 @@ def _build(cls: type, data: Any, path: str) -> Any:
                 continue
             raise ModularityError(f"{where} is missing")
         kwargs[f.name] = _check(hints[f.name], data[f.name], where)
-    obj = cls(**kwargs)
+    try:
+        obj = cls(**kwargs)
+    except ModularityError as exc:  # a record that checks its own values (the settings)
+        raise ModularityError(f"{path}: {exc}") from None
     _check_consistency(obj, path)
     return obj
 

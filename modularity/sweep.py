@@ -6,7 +6,7 @@ layer), so that a statistic can be followed across checkpoints. Nothing here
 prints or writes files: :func:`modularity.pipeline.write_sweep` writes a
 sweep's folder and :mod:`modularity.cli` drives both.
 
-Every checkpoint is loaded and checked (:func:`modularity.pipeline.load_model`:
+Every checkpoint is loaded and checked (:func:`modularity.load_model`:
 safe loading, keys and shapes against the architecture) before the first is
 analysed, so a bad file among many fails in seconds, not after hours.
 
@@ -26,27 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from .analysis import analyze_model
 from .errors import ModularityError
-from .output.sweep_figures import FIGURE_STATISTICS
-from .results import AnalysisResult
+from .loading import load_model
+from .results import SWEEP_COLUMNS, SWEEP_STATISTICS, AnalysisResult, SweepRow
+from .settings import AnalysisSettings
 
-__all__ = ["SweepResult", "SWEEP_COLUMNS", "FIGURE_STATISTICS", "sweep", "checkpoint_labels"]
-
-SWEEP_COLUMNS: list[str] = [
-    "checkpoint", "checkpoint_index", "layer", "kind", "n_units", "n_branches", "k", "k_source",
-    "ari", "p", "p_bh", "p_method", "p_permutations", "ari_effect", "nmi", "ari_unit_norm_columns",
-    "ari_column_norms_only", "ncut", "ncut_null_mean", "ncut_null_sd", "ncut_z", "ncut_effect", "ncut_p",
-    "ncut_p_bh", "ncut_method", "ncut_draws", "n_dead",
-]
-"""Columns of the sweep table, in order. ``checkpoint`` is the checkpoint's label and
-``checkpoint_index`` its position in the order given; ``p_method``/``ncut_method`` say how each
-p-value was obtained, ``p_permutations``/``ncut_draws`` from how many permutations or draws;
-the rest are the per-layer columns of ``layers.csv`` (:data:`modularity.results.COLUMNS`).
-``p_bh`` and ``ncut_p_bh`` are adjusted across the layers of one checkpoint."""
+__all__ = ["SweepResult", "SWEEP_COLUMNS", "SWEEP_STATISTICS", "sweep", "checkpoint_labels"]
 
 _INTEGER_COLUMNS = ("checkpoint_index", "n_units", "n_branches", "k", "p_permutations", "ncut_draws", "n_dead")
 _TEXT_COLUMNS = ("checkpoint", "layer", "kind", "k_source", "p_method", "ncut_method")
-
 
 
 @dataclass
@@ -98,18 +87,16 @@ class SweepResult:
         width = max(3, len(str(len(self.labels) - 1)))
         return [f"checkpoints/{i:0{width}d}_{_safe(label)}" for i, label in enumerate(self.labels)]
 
-    def settings(self) -> dict[str, Any]:
-        """The analysis settings shared by every checkpoint (those of ``summary.json``)."""
-        first = self.results[0]
-        keys = ("seed", "n_permutations", "n_label_permutations", "sequential_h", "method", "null", "reduction",
-                "expand", "input_size")
-        return {key: getattr(first, key) for key in keys}
+    @property
+    def settings(self) -> AnalysisSettings:
+        """The analysis settings shared by every checkpoint (those of each ``summary.json``)."""
+        return self.results[0].settings
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``sweep.json``: what was run, each checkpoint's hash and summary file, the columns."""
         first = self.results[0]
         return {
-            "kind": "sweep", "arch": self.arch, "settings": self.settings(), "layers": list(self.layers),
+            "kind": "sweep", "arch": self.arch, "settings": self.settings.record(), "layers": list(self.layers),
             "checkpoints": [
                 {"label": label, "weights": given, "weights_sha256": res.weights_sha256,
                  "provenance": res.provenance, "runtime_s": round(res.runtime_s, 3),
@@ -156,19 +143,7 @@ def checkpoint_labels(checkpoints: Sequence[str]) -> list[str]:
     return [f"{i}:{c}" for i, c in enumerate(checkpoints)]
 
 
-def _rows(label: str, index: int, result: AnalysisResult) -> list[dict[str, Any]]:
-    rows = []
-    for layer in result.layers:
-        row = layer.row()
-        ncut = layer.structure.ncut
-        row.update(checkpoint=label, checkpoint_index=index, layer=row.pop("name"), ncut_draws=ncut.n,
-                   ncut_method=ncut.method,
-                   p_permutations=layer.recovery.n_permutations if layer.recovery is not None else None)
-        rows.append({key: row.get(key) for key in SWEEP_COLUMNS})
-    return rows
-
-
-def _check_arguments(arch: str, checkpoints: Sequence[str], options: dict) -> list[str]:
+def _check_arguments(arch: str, checkpoints: Sequence[str]) -> list[str]:
     if not isinstance(arch, str) or not arch:
         raise ModularityError("a sweep needs an architecture name ('python -m modularity models' lists them)")
     if arch.lower().endswith(".onnx"):
@@ -186,17 +161,11 @@ def _check_arguments(arch: str, checkpoints: Sequence[str], options: dict) -> li
             same = f" (the same file as {seen[key]})" if seen[key] != c else ""
             raise ModularityError(f"checkpoint {c} is given twice{same}; give each checkpoint once")
         seen[key] = c
-    if "graph" in options:
-        raise ModularityError("a sweep traces every checkpoint itself: a graph holds one checkpoint's modules and "
-                              "batch-norm scales, so graph= cannot be shared")
-    for key in ("weights", "model"):
-        if key in options:
-            raise ModularityError(f"{key}= does not apply to a sweep: the checkpoints are the weights")
     return checkpoints
 
 
-def sweep(arch: str, checkpoints: Sequence[str], *, layers: str | None = None, progress: bool = False,
-          command: str = "", **analyze_options: Any) -> SweepResult:
+def sweep(arch: str, checkpoints: Sequence[str], settings: AnalysisSettings | None = None, *,
+          progress: bool = False, command: str = "", **changes: Any) -> SweepResult:
     """Analyse checkpoints of one architecture with the same settings and tabulate every layer of each.
 
     Parameters
@@ -207,20 +176,17 @@ def sweep(arch: str, checkpoints: Sequence[str], *, layers: str | None = None, p
         Weights files (``.pt``/``.pth``/``.safetensors`` state dicts), in the
         order they should be shown (for example by training step); also
         ``"none"`` (random initial weights seeded by ``seed``), ``"DEFAULT"``
-        or a torchvision weights name, as :func:`modularity.pipeline.load_model`
+        or a torchvision weights name, as :func:`modularity.load_model`
         accepts them.
-    layers : str, optional
-        Layer pattern (see :func:`modularity.analysis.select_layers`); default
-        every producer layer.
+    settings : AnalysisSettings, optional
+        The analysis settings of every checkpoint (``control`` does not apply).
     progress : bool
         Progress bars over the checkpoints and the layers.
     command : str
         The command line, recorded in every result and in ``sweep.json``.
-    **analyze_options
-        Passed to :func:`modularity.analysis.analyze` for every checkpoint:
-        ``seed``, ``n_permutations``, ``n_label_permutations``,
-        ``sequential_h``, ``null``, ``method``, ``reduction``, ``expand``,
-        ``k``, ``input_size``, ``jobs`` and the parallel ``backend`` options.
+    **changes
+        Settings to change (``layers="features.*"``, ``n_permutations=20``,
+        ...), as :meth:`AnalysisSettings.replace` takes them.
 
     Returns
     -------
@@ -230,9 +196,9 @@ def sweep(arch: str, checkpoints: Sequence[str], *, layers: str | None = None, p
     ------
     ModularityError
         One line, before any analysis: no checkpoint, a checkpoint given twice,
-        or a checkpoint that cannot be loaded into ``arch`` (named); and what
-        :func:`modularity.analysis.analyze` refuses (a layer pattern matching
-        nothing, an option out of range) at the first checkpoint.
+        a setting out of range, or a checkpoint that cannot be loaded into
+        ``arch`` (named); and a layer pattern matching nothing, at the first
+        checkpoint.
 
     Examples
     --------
@@ -243,11 +209,12 @@ def sweep(arch: str, checkpoints: Sequence[str], *, layers: str | None = None, p
     """
     import pandas as pd
 
-    from . import analysis, pipeline
-
-    checkpoints = _check_arguments(arch, checkpoints, analyze_options)
+    settings = AnalysisSettings.of(settings, **changes)
+    if settings.control != "none":
+        raise ModularityError("a sweep compares checkpoints with each other; it has no random-init control "
+                              "(control='none')")
+    checkpoints = _check_arguments(arch, checkpoints)
     labels = checkpoint_labels(checkpoints)
-    seed = int(analyze_options.get("seed", 0))
     start = time.perf_counter()
     bar = None
     if progress:
@@ -259,7 +226,7 @@ def sweep(arch: str, checkpoints: Sequence[str], *, layers: str | None = None, p
         for i, checkpoint in enumerate(checkpoints):  # every checkpoint loads before any work starts
             if bar is not None:
                 bar.set_postfix_str(f"checking {labels[i][-30:]}")
-            loaded = pipeline.load_model(arch, checkpoint, seed=seed)
+            loaded = load_model(arch, checkpoint, seed=settings.seed, input_size=settings.input_size)
             first = loaded if i == 0 else first
             del loaded
             if bar is not None:
@@ -268,9 +235,10 @@ def sweep(arch: str, checkpoints: Sequence[str], *, layers: str | None = None, p
         for i, checkpoint in enumerate(checkpoints):
             if bar is not None:
                 bar.set_postfix_str(f"analysing {labels[i][-30:]}")
-            loaded = first if i == 0 else pipeline.load_model(arch, checkpoint, seed=seed)
+            loaded = first if i == 0 else load_model(arch, checkpoint, seed=settings.seed,
+                                                              input_size=settings.input_size)
             first = None
-            result = analysis.analyze(loaded, layers=layers, progress=progress, command=command, **analyze_options)
+            result = analyze_model(loaded, settings, progress=progress, command=command)
             for layer in result.layers:
                 layer.profile = None  # the matrices are not part of the record; a sweep keeps many results
             results.append(result)
@@ -285,8 +253,9 @@ def sweep(arch: str, checkpoints: Sequence[str], *, layers: str | None = None, p
         if [layer.name for layer in result.layers] != names:
             raise ModularityError(f"checkpoint {label} has other layers than {labels[0]}; a sweep compares "
                                   "checkpoints of one architecture")
-    rows = [row for i, (label, result) in enumerate(zip(labels, results)) for row in _rows(label, i, result)]
-    table = pd.DataFrame(rows, columns=SWEEP_COLUMNS)
+    rows = [SweepRow.of(label, i, layer) for i, (label, result) in enumerate(zip(labels, results))
+            for layer in result.layers]
+    table = pd.DataFrame([[getattr(r, c) for c in SWEEP_COLUMNS] for r in rows], columns=SWEEP_COLUMNS)
     for column in SWEEP_COLUMNS:  # fixed dtypes, also where no row has a value (no layer with branches)
         if column in _INTEGER_COLUMNS:
             table[column] = table[column].astype("Int64")  # counts stay integers beside missing values

@@ -27,11 +27,9 @@ MODELS = [("efficientnet_lite0", "DEFAULT"), ("googlenet", "none"), ("resnet50",
 
 _CHILD = r"""
 import json, resource, sys, tempfile, time
-from modularity.analysis import analyze
-from modularity.core.graph import trace
+from modularity import analyze, load_model, trace
 from modularity.folders import atomic_output_dir
 from modularity.pipeline import write_results
-from modularity.zoo import load_model
 name, weights, perms = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t0 = time.perf_counter()
 loaded = load_model(name, weights)

@@ -97,7 +97,7 @@ extra["draws_used"] = draws * len(blocks)
 """ + _REPORT
 
 OURS = _PRELUDE + r"""
-from modularity.analysis import analyze
+from modularity import analyze
 kwargs = json.loads(sys.argv[3])
 res = analyze(model, graph=graph, layers=",".join(blocks), **{"n_permutations": draws, **kwargs})
 extra = {"min_p": min(l.recovery.p_value for l in res.layers),

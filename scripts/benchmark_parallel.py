@@ -32,8 +32,7 @@ _CHILD = r"""
 import json, sys, time
 import torch, torchvision
 torch.manual_seed(0)
-from modularity.analysis import analyze
-from modularity.core.graph import trace
+from modularity import analyze, trace
 layer, draws, jobs, backend = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 model = torchvision.models.alexnet(weights=None).eval()
 graph = trace(model, (224, 224))

@@ -33,12 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from modularity.analysis import analyze
+from modularity import analyze, load_model
 from modularity.studies.clusterability import clusterability
 from modularity.errors import ModularityError
 from modularity.core.graph import trace
 from modularity.studies.units import first_layer_analysis
-from modularity.zoo import load_model
 from modularity.zoo.registry import get_source
 
 

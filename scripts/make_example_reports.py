@@ -44,9 +44,12 @@ from pathlib import Path
 
 from modularity import analyze, load_model, trace
 from modularity.folders import atomic_output_dir
-from modularity.output.export import LAYER_COLUMNS, layer_rows, write_csv
-from modularity.output.figures import figure_arrays, profiles_for, write_exports
+from modularity.arrays import figure_arrays
+from modularity.output.export import write_rows
+from modularity.output.figures import write_exports
 from modularity.output.report import build_reports
+from modularity.pipeline import profiles_of
+from modularity.results import COLUMNS
 
 INCEPTION_V3_BLOCKS = ",".join(["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
                                  "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"])
@@ -74,8 +77,8 @@ def make_example(name: str, out: Path, permutations: int, layers: str | None, se
                      command=command, jobs=jobs)
     with atomic_output_dir(out / name) as tmp:
         result.save(tmp / "summary.json")
-        profiles = profiles_for(graph, result)
-        write_csv(layer_rows(result), tmp / "layers.csv", LAYER_COLUMNS)
+        profiles = profiles_of(graph, result)
+        write_rows(result.rows(), COLUMNS, tmp / "layers.csv")
         write_exports(result, graph, tmp, profiles, formats=("graphml",), unit_formats=())
         build_reports(result, figure_arrays(graph, result, profiles), tmp)
     return sorted(p for p in (out / name).rglob("*") if p.is_file())

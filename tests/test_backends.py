@@ -2,7 +2,7 @@
 
 import pytest
 
-from modularity.analysis import analyze
+from modularity import analyze
 from modularity.backends import make_backend
 from modularity.errors import ModularityError
 from tests.nets import PlantedNet

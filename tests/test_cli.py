@@ -15,11 +15,12 @@ SMALL = ["alexnet", "--weights", "none", "--layers", "features.0,features.3", "-
 def cheap(monkeypatch):
     """Write only summary.json and arrays.npz: the folder logic under test does not need figures or reports."""
     import modularity.pipeline as pipeline
-    from modularity.output.figures import figure_arrays, save_arrays
+    from modularity.arrays import figure_arrays
+    from modularity.output.figures import save_arrays
 
     def write(result, graph, folder, **kwargs):
         result.save(folder / "summary.json")
-        save_arrays(figure_arrays(graph, result), folder / "arrays.npz")
+        save_arrays(figure_arrays(graph, result, pipeline.profiles_of(graph, result)), folder / "arrays.npz")
 
     monkeypatch.setattr(pipeline, "write_results", write)
 
@@ -29,7 +30,7 @@ def test_analyze_writes_summary_figures_and_graph(tmp_path):
     out = tmp_path / "res"
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["model"] == "alexnet" and summary["weights"] == "none" and summary["seed"] == 0
+    assert summary["model"] == "alexnet" and summary["weights"] == "none" and summary["settings"]["seed"] == 0
     assert [layer["name"] for layer in summary["layers"]] == ["features.0", "features.3"]
     assert (out / "channel_graph.graphml").is_file()
     assert len(list((out / "figures").glob("000_features.0_*.png"))) >= 2
@@ -41,7 +42,7 @@ def test_a_previous_results_folder_is_replaced_whole(cheap, tmp_path):
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
     (out / "stale.txt").write_text("old")
     assert main(["analyze", *SMALL, "--seed", "1", "--out", str(out)]) == 0
-    assert not (out / "stale.txt").exists() and json.loads((out / "summary.json").read_text())["seed"] == 1
+    assert not (out / "stale.txt").exists() and json.loads((out / "summary.json").read_text())["settings"]["seed"] == 1
 
 
 def test_a_folder_with_user_files_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
@@ -229,17 +230,26 @@ def test_help_and_version_do_not_import_torch():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--seed", "-1"], "--seed: must be an integer from 0"),
-    (["--input-size", "-5", "-5"], "--input-size: must be an integer from 8 to 4096"),
-    (["--k", "1"], "--k: must be an integer of at least 2"),
-    (["--jobs", "-3"], "--jobs: must be an integer of at least 0"),
+    (["--seed", "-1"], "seed (--seed) must be an integer from 0"),
+    (["--input-size", "-5", "-5"], "input_size (--input-size) must be two integers (height, width), each from 8"),
+    (["--k", "1"], "k (--k) must be an integer from 2 to"),
+    (["--jobs", "-3"], "jobs (--jobs) must be an integer from 0"),
+    (["--permutations", str(10**9)], "n_permutations (--permutations) must be an integer from 0 to 100000"),
+    (["--label-permutations", str(10**12)], "n_label_permutations (--label-permutations) must be an integer"),
+    (["--layers", ""], "layers (--layers) must be comma-separated shell globs"),
+    (["--layers", "//"], "layers (--layers) must be comma-separated shell globs"),
+    (["--layers", "/(/"], "not a valid regular expression"),
+    (["--method", "bogus"], "argument --method: invalid choice: 'bogus'"),
     (["--nope"], "unrecognized arguments: --nope"),
 ])
 def test_bad_arguments_are_one_error_line_with_status_2(args, message, capsys):
-    with pytest.raises(SystemExit) as stop:
-        main(["analyze", "alexnet", *args])
+    """Refused while parsing (argparse) or when the settings are made: before torch is imported or anything loaded."""
+    try:
+        code = main(["analyze", "alexnet", *args])
+    except SystemExit as stop:
+        code = stop.code
     err = capsys.readouterr().err
-    assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ") and message in err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and message in err
 
 
 @pytest.mark.slow

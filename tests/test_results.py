@@ -1,6 +1,7 @@
 """Typed results: the summary.json round trip and its schema check."""
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -44,7 +45,8 @@ def test_a_summary_that_is_not_an_object_is_refused(data, field):
     (lambda d: d["layers"][1].update(clusters=[0, 1]), r"layers\[1\]\.clusters: 2 labels for 32 units"),
     (lambda d: d["layers"][1]["structure"]["ncut"].update(z="big"), r"layers\[1\]\.structure\.ncut\.z: expected a number"),
     (lambda d: d["layers"][1]["recovery"].update(controls=[1]), r"recovery\.controls: expected an object"),
-    (lambda d: d.update(seed="0"), r"seed: expected an integer, got a string"),
+    (lambda d: d["settings"].update(seed="0"), r"settings\.seed: expected an integer, got a string"),
+    (lambda d: d["settings"].update(n_permutations=-3), r"settings: n_permutations \(--permutations\) must be"),
     (lambda d: d.pop("model"), r"model is missing"),
     (lambda d: d.update(schema_version=99), r"schema version 99"),
 ])
@@ -58,9 +60,9 @@ def test_the_first_bad_field_is_named(summary, edit, message):
 def test_a_row_has_every_column_once(summary):
     res = AnalysisResult.from_dict(summary)
     row = res.layer("block").row()
-    assert list(row) == [c.key for c in COLUMNS]
-    assert row["n_branches"] == 4 and row["ari"] == res.layer("block").recovery.ari
-    assert res.layer("stem").row()["ari"] is None
+    assert [f.name for f in dataclasses.fields(row)] == [c.key for c in COLUMNS]
+    assert row.n_branches == 4 and row.ari == res.layer("block").recovery.ari
+    assert res.layer("stem").row().ari is None
 
 
 def test_frames_have_a_row_per_layer_and_per_unit(summary):
@@ -76,3 +78,65 @@ def test_reprs_are_short(summary):
     res = AnalysisResult.from_dict(summary)
     assert len(repr(res)) < 200 and len(repr(res.layer("block"))) < 200
     assert "<table" in res._repr_html_()
+
+
+def _distinct_layer(offset: float = 0.0):
+    """A layer result whose every number the tables read is a different value (so a swapped column shows)."""
+    from modularity.results import LayerResult, Recovery
+
+    ncut = NullSummary(observed=0.11 + offset, null_mean=0.12 + offset, null_sd=0.13 + offset, z=0.14 + offset,
+                       p_value=0.15 + offset, n=16, alternative="less", p_value_bh=0.17 + offset, method="sequential",
+                       effect=0.18 + offset)
+    recovery = Recovery(ari=0.21 + offset, nmi=0.22 + offset, p_value=0.23 + offset, n_permutations=24,
+                        null_ari_mean=0.25 + offset, null_ari_sd=0.26 + offset, z=0.27 + offset,
+                        nmi_p_value=0.28 + offset,
+                        controls={"unit_norm_columns": Control(0.31 + offset, 0.32), "column_norms_only":
+                                  Control(0.33 + offset, 0.34)},
+                        p_value_bh=0.35 + offset, method="label-permutation", effect=0.36 + offset)
+    return LayerResult(name="blk", kind="concat", n_units=6, consumers=["c1", "c2"], branches=[0, 0, 1, 1, 2, 2],
+                       branch_names=["a", "b", "c"], branch_source="concat", k=3, k_source="branches",
+                       singular_values=[1.0], spectra={}, null_spectra={}, embedding={},
+                       clusters=[0, 0, 1, 1, 2, -1], n_dead=1, recovery=recovery, structure=Structure(ncut),
+                       shape=[4, 6], blocks=[])
+
+
+def test_every_column_reads_its_own_field():
+    """Each table column shows the value its name says: a swapped mapping (p shown as p_bh) fails here."""
+    layer = _distinct_layer()
+    rec, ncut = layer.recovery, layer.structure.ncut
+    expected = {
+        "name": "blk", "kind": "concat", "n_units": 6, "n_branches": 3, "k": 3, "k_source": "branches",
+        "ari": rec.ari, "nmi": rec.nmi, "ari_effect": rec.effect, "p": rec.p_value, "p_method": rec.method,
+        "p_bh": rec.p_value_bh, "ari_unit_norm_columns": rec.controls["unit_norm_columns"].ari,
+        "ari_column_norms_only": rec.controls["column_norms_only"].ari, "ncut": ncut.observed,
+        "ncut_null_mean": ncut.null_mean, "ncut_null_sd": ncut.null_sd, "ncut_effect": ncut.effect, "ncut_z": ncut.z,
+        "ncut_p": ncut.p_value, "ncut_p_bh": ncut.p_value_bh, "n_dead": 1, "n_permutations": ncut.n,
+        "consumers": "c1;c2",
+    }
+    assert set(expected) == {c.key for c in COLUMNS}
+    numbers = [v for v in expected.values() if isinstance(v, float)]
+    assert len(set(numbers)) == len(numbers)  # every number is different, so any swap changes a value
+    assert dataclasses.asdict(layer.row()) == expected
+
+
+def test_the_csv_and_the_comparison_and_sweep_rows_carry_the_same_values(tmp_path):
+    import csv
+
+    from modularity.output.export import write_rows
+    from modularity.results import ComparisonRow, SweepRow
+
+    layer, control = _distinct_layer(), _distinct_layer(offset=0.5)
+    write_rows([layer.row()], COLUMNS, tmp_path / "layers.csv")
+    (row,) = csv.DictReader((tmp_path / "layers.csv").open())
+    assert float(row["p"]) == layer.recovery.p_value and float(row["p_bh"]) == layer.recovery.p_value_bh
+    assert float(row["ncut_p"]) == layer.structure.ncut.p_value and row["p_method"] == "label-permutation"
+    comparison = ComparisonRow.of(layer.row(), control.row())
+    assert (comparison.p_bh, comparison.p_bh_control) == (layer.recovery.p_value_bh, control.recovery.p_value_bh)
+    assert (comparison.ari_control, comparison.ncut_p_bh_control) == (control.recovery.ari,
+                                                                     control.structure.ncut.p_value_bh)
+    assert comparison.ncut_effect_gap == pytest.approx(layer.structure.ncut.effect - control.structure.ncut.effect)
+    sweep_row = SweepRow.of("epoch1", 1, layer)
+    assert (sweep_row.p, sweep_row.p_bh, sweep_row.ncut_p, sweep_row.ncut_p_bh) == (
+        layer.recovery.p_value, layer.recovery.p_value_bh, layer.structure.ncut.p_value,
+        layer.structure.ncut.p_value_bh)
+    assert (sweep_row.p_permutations, sweep_row.ncut_draws, sweep_row.layer) == (24, 16, "blk")

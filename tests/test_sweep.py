@@ -8,13 +8,14 @@ import pytest
 import torch
 import torchvision
 
-import modularity.analysis
 import modularity.pipeline
+import modularity.sweep
 from modularity.cli import main
 from modularity.errors import ModularityError
 from modularity.folders import MARKER, PARTIAL_TAG
 from modularity.output.sweep_figures import sweep_figure
 from modularity.results import load_summary
+from modularity.settings import AnalysisSettings
 from modularity.sweep import SWEEP_COLUMNS, checkpoint_labels, sweep
 
 ARCH = "squeezenet1_1"  # 1.2 M parameters, Fire modules concatenate two branches
@@ -116,7 +117,7 @@ def test_cli_sweep_end_to_end(checkpoints, tmp_path, capsys):
 
 def test_a_bad_checkpoint_is_one_line_before_any_analysis_and_writes_nothing(checkpoints, tmp_path, capsys,
                                                                                 monkeypatch):
-    monkeypatch.setattr(modularity.analysis, "analyze", lambda *a, **k: pytest.fail("analysis started"))
+    monkeypatch.setattr(modularity.sweep, "analyze_model", lambda *a, **k: pytest.fail("analysis started"))
     bad = tmp_path / "epoch9.pt"
     bad.write_bytes(b"PK\x03\x04 truncated")
     out = tmp_path / "res"
@@ -128,7 +129,7 @@ def test_a_bad_checkpoint_is_one_line_before_any_analysis_and_writes_nothing(che
 
 @pytest.mark.slow  # the first mismatch builds every architecture's signature to name the closest
 def test_a_checkpoint_of_another_architecture_is_named(checkpoints, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(modularity.analysis, "analyze", lambda *a, **k: pytest.fail("analysis started"))
+    monkeypatch.setattr(modularity.sweep, "analyze_model", lambda *a, **k: pytest.fail("analysis started"))
     other = tmp_path / "other.pt"
     torch.save(torchvision.models.squeezenet1_0(weights=None).state_dict(), other)
     assert main(["sweep", ARCH, str(checkpoints[0]), str(other), "--out", str(tmp_path / "res"), "--quiet"]) == 2
@@ -160,29 +161,31 @@ def test_argument_errors_are_one_line(capsys):
         main(["sweep", ARCH])  # no checkpoint
     assert exc.value.code == 2
     _error_line(capsys)
-    with pytest.raises(SystemExit):
-        main(["sweep", ARCH, "a.pt", "--permutations", "-1"])
-    _error_line(capsys)
+    assert main(["sweep", ARCH, "a.pt", "--permutations", "-1"]) == 2
+    assert "n_permutations (--permutations)" in _error_line(capsys)
     assert main(["sweep", "model.onnx", "a.pt", "--quiet"]) == 2
     assert "ONNX" in _error_line(capsys)
 
 
-def test_analysis_options_are_passed_to_every_checkpoint(checkpoints, monkeypatch):
+def test_one_settings_object_reaches_every_checkpoint(checkpoints, monkeypatch):
     calls = []
 
-    def fake(loaded, **options):
-        calls.append((loaded.weights, options))
-        return real(loaded, **{k: v for k, v in options.items() if k != "future_option"})
+    def spy(loaded, settings, **kwargs):
+        calls.append((loaded.weights, settings))
+        return real(loaded, settings, **kwargs)
 
-    real = modularity.analysis.analyze
-    monkeypatch.setattr(modularity.analysis, "analyze", fake)
+    real = modularity.sweep.analyze_model
+    monkeypatch.setattr(modularity.sweep, "analyze_model", spy)
     res = sweep(ARCH, checkpoints[:2], layers="features.3", seed=7, n_permutations=0, n_label_permutations=50,
-                jobs=1, future_option="x")
+                jobs=1)
     assert [c[0] for c in calls] == [str(p) for p in checkpoints[:2]]
-    assert all(c[1]["seed"] == 7 and c[1]["jobs"] == 1 and c[1]["future_option"] == "x" for c in calls)
+    assert calls[0][1] is calls[1][1] and calls[0][1] == AnalysisSettings(layers="features.3", seed=7,
+                                                                          n_permutations=0, n_label_permutations=50)
     assert all(r.seed == 7 for r in res.results) and len(res.table) == 2
-    with pytest.raises(ModularityError, match="graph"):
+    with pytest.raises(ModularityError, match="unknown setting graph"):
         sweep(ARCH, checkpoints[:1], graph=object())
+    with pytest.raises(ModularityError, match="no random-init control"):
+        sweep(ARCH, checkpoints[:1], control="random-init")
 
 
 @pytest.mark.slow

@@ -1,8 +1,37 @@
-"""Names of the measurement defaults, importable without numpy or torch (the command line reads them for --help).
+"""The measurement defaults and the choices of every setting, importable without numpy or torch.
 
-The evidence for each lives with its implementation: :data:`DEFAULT_METHOD` in
-:mod:`modularity.core.methods` and ``reports/methods.md``.
+The command line reads them to offer choices and to check arguments before
+anything heavy is imported; :mod:`modularity.settings` declares its
+constraints with them. The evidence for each default lives with its
+implementation: :data:`DEFAULT_METHOD` in :mod:`modularity.core.methods` and
+``reports/methods.md``.
 """
 
 DEFAULT_METHOD = "adaptive_sqrt_unit_r10"
 """The default co-clustering method (a key of :data:`modularity.core.methods.METHODS`)."""
+
+METHOD_NAMES = ("adaptive_sqrt_unit_r10", "dhillon_km1_cols_sv_r10", "sklearn_scc", "sklearn_sbc_bistochastic",
+                "sklearn_sbc_log")
+"""The production co-clusterings: the default, the previous default and scikit-learn's two
+(``SpectralCoclustering``; ``SpectralBiclustering`` with its bistochastic and log normalisations)."""
+
+NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit", "degree")
+"""Null models of a layer's weights (:mod:`modularity.core.nulls`)."""
+
+EXCHANGEABLE_NULLS = ("shuffle", "resample", "reinit")
+"""Nulls that draw every consumer's entries exchangeably, so that label permutation is their exact recovery null."""
+
+NORMS = ("l1", "l2", "max")
+"""Kernel norms for connection magnitudes (:func:`modularity.core.magnitude.reduce_kernel`)."""
+
+EXPAND_MODES = ("none", "depthwise", "product", "signed")
+"""Expanded connections (:func:`modularity.core.magnitude.downstream_profile`)."""
+
+RECOVERY_TESTS = ("auto", "label-permutation", "weight-shuffle")
+"""How the recovery p-value is obtained (:func:`modularity.analysis.analyze_layer`)."""
+
+CONTROLS = ("none", "random-init")
+"""Controls: ``random-init`` also analyses the same architecture at random initialisation."""
+
+BACKENDS = ("local", "dask")
+"""Where layers and null draws run (:mod:`modularity.backends`)."""

@@ -31,12 +31,11 @@ import numpy as np
 from ..errors import ModularityError
 from ..core.graph import ChannelGraph
 from ..core.magnitude import Profile
-from ..results import COLUMNS, AnalysisResult, LayerResult
+from ..results import AnalysisResult, Column, LayerResult
 
 __all__ = ["clusterability_rows", 
     "DEFAULT_TOP_K", "DEFAULT_MAX_EDGES", "GRAPH_FORMATS", "fit_top_k", "layer_graph", "unit_graph", "unit_id",
-    "write_graph", "read_graph", "write_graphml", "layer_rows", "unit_rows", "write_csv",
-    "LAYER_COLUMNS",
+    "write_graph", "read_graph", "write_graphml", "unit_rows", "write_csv", "write_rows",
 ]
 
 DEFAULT_TOP_K = 16
@@ -45,9 +44,6 @@ DEFAULT_MAX_EDGES = 50_000
 # format name -> file suffix
 GRAPH_FORMATS = {"graphml": ".graphml", "gexf": ".gexf", "node_link": ".node_link.json",
                  "cytoscape": ".cytoscape.json", "graphml_gz": ".graphml.gz"}
-LAYER_COLUMNS = [c.key for c in COLUMNS]
-
-
 def _scalar(x: Any) -> Any:
     """A plain Python scalar, or None for missing and non-finite values."""
     if x is None:
@@ -115,17 +111,13 @@ def layer_graph(graph: ChannelGraph, result: AnalysisResult | None = None) -> nx
     return g
 
 
-_GRAPH_STATS = {"k": "k", "n_dead": "n_dead", "ncut": "ncut", "ncut_z": "ncut_z", "ncut_p": "ncut_p",
-                "ncut_p_bh": "ncut_p_bh", "ari": "ari", "nmi": "nmi", "recovery_p": "p", "recovery_p_bh": "p_bh"}
-
-
 def _layer_stats(res: LayerResult) -> dict[str, Any]:
     """The statistics a layer node of the graph files carries (from :meth:`LayerResult.row`)."""
     row = res.row()
-    stats = {attr: row[key] for attr, key in _GRAPH_STATS.items()}
-    if res.recovery is None:
-        for attr in ("ari", "nmi", "recovery_p", "recovery_p_bh"):
-            del stats[attr]
+    stats: dict[str, Any] = {"k": row.k, "n_dead": row.n_dead, "ncut": row.ncut, "ncut_z": row.ncut_z,
+                             "ncut_p": row.ncut_p, "ncut_p_bh": row.ncut_p_bh}
+    if res.recovery is not None:
+        stats.update(ari=row.ari, nmi=row.nmi, recovery_p=row.p, recovery_p_bh=row.p_bh)
     return stats
 
 
@@ -134,7 +126,7 @@ def unit_id(layer: str, index: int) -> str:
     return f"{layer}:{int(index)}"
 
 
-def unit_graph(graph: ChannelGraph, result: AnalysisResult, profiles: Mapping[str, Profile] | None = None,
+def unit_graph(graph: ChannelGraph, result: AnalysisResult, profiles: Mapping[str, Profile],
                top_k: int | None = DEFAULT_TOP_K, max_edges: int | None = None,
                unit_properties: Mapping[str, Mapping[str, Sequence[Any]]] | None = None) -> nx.DiGraph:
     """A unit-level graph of the analysed layers and their consumers.
@@ -143,9 +135,10 @@ def unit_graph(graph: ChannelGraph, result: AnalysisResult, profiles: Mapping[st
     ----------
     graph : ChannelGraph
     result : AnalysisResult
-    profiles : mapping of str to Profile, optional
-        Downstream profiles of the analysed layers (computed with the result's
-        ``reduction`` and ``expand`` when omitted).
+    profiles : mapping of str to Profile
+        The downstream profiles the analysis measured, of every analysed layer
+        (kept on each :attr:`~modularity.results.LayerResult.profile`, or
+        rebuilt by the caller: the output never recomputes them).
     top_k : int or None
         Keep, for each consumer unit, its ``top_k`` strongest incoming
         connections from each analysed producer (zero magnitudes are never
@@ -171,12 +164,9 @@ def unit_graph(graph: ChannelGraph, result: AnalysisResult, profiles: Mapping[st
         passes through, ``""`` for a direct one). Where two paths join the same
         pair of units, the stronger is kept.
     """
-    from ..core.magnitude import downstream_profile
-
-    profiles = dict(profiles or {})
-    for res in result.layers:
-        if res.name not in profiles:
-            profiles[res.name] = downstream_profile(graph, res.name, result.reduction, result.expand)
+    missing = [res.name for res in result.layers if res.name not in profiles]
+    if missing:
+        raise ValueError(f"unit_graph needs the profile of every analysed layer; missing: {', '.join(missing[:5])}")
     if max_edges is not None:
         top_k = fit_top_k([p.matrix.shape for p in profiles.values()], top_k, max_edges)
     g = nx.DiGraph()
@@ -354,11 +344,6 @@ def read_graph(path: str | Path, fmt: str | None = None) -> nx.Graph:
 
 # ------------------------------------------------------------------------------------------------ tables
 
-def layer_rows(result: AnalysisResult) -> list[dict[str, Any]]:
-    """One row per analysed layer with the columns of :data:`LAYER_COLUMNS` (missing values as None)."""
-    return [res.row(result.n_permutations) for res in result.layers]
-
-
 def unit_rows(result: AnalysisResult) -> list[dict[str, Any]]:
     """One row per unit of every analysed layer (see :meth:`LayerResult.unit_rows`)."""
     return [row for res in result.layers for row in res.unit_rows()]
@@ -376,6 +361,12 @@ def write_csv(rows: Iterable[Mapping[str, Any]], path: str | Path, columns: Sequ
             writer.writerow({k: "" if row.get(k) is None else (repr(row[k]) if isinstance(row[k], float) else row[k])
                              for k in columns})
     return path
+
+
+def write_rows(rows: Iterable[Any], columns: Sequence[Column], path: str | Path) -> Path:
+    """Write typed rows (:class:`~modularity.results.LayerRow`, ...) as CSV, one column per :class:`Column`."""
+    keys = [c.key for c in columns]
+    return write_csv(({k: getattr(row, k) for k in keys} for row in rows), path, keys)
 
 
 def clusterability_rows(layers: Sequence[str], layer_sizes: Sequence[int],

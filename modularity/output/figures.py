@@ -41,22 +41,19 @@ from matplotlib.figure import Figure, FigureBase
 
 from . import plots
 from ..errors import ModularityError
-from .export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, GRAPH_FORMATS, LAYER_COLUMNS, layer_graph, layer_rows,
-                     unit_graph, unit_rows, write_csv, write_graph)
+from .export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, GRAPH_FORMATS, layer_graph, unit_graph, unit_rows, write_csv,
+                     write_graph, write_rows)
+from ..arrays import ARRAYS_VERSION, MATRIX_MAX
 from ..core.graph import ChannelGraph
-from ..core.magnitude import Profile, downstream_profile
-from ..results import COMPARISON, AnalysisResult, LayerResult, significant
+from ..core.magnitude import Profile
+from ..results import COLUMNS, COMPARISON, AnalysisResult, LayerResult, significant
 
 __all__ = [
-    "ARRAYS_VERSION", "MATRIX_MAX", "FigureInfo", "layer_file_stem", "profiles_for", "matrix_view",
-    "first_conv", "filter_view", "figure_arrays", "save_arrays", "load_arrays", "confusion_table",
+    "FigureInfo", "layer_file_stem", "save_arrays", "load_arrays", "confusion_table",
     "cluster_fractions", "cluster_counts", "network_data", "featured_layers", "layer_figures", "draw_figures",
     "clusterability_data", "draw_clusterability_figures", "write_tables", "write_exports", "quiet_glyphs",
 ]
 
-ARRAYS_VERSION = 1
-MATRIX_MAX = 128
-MAX_FILTERS = 256
 N_FEATURED = 4
 SHEET_DPI = 60
 SHEET_COLOURS = 128
@@ -117,151 +114,6 @@ def layer_file_stem(index: int, name: str) -> str:
     """A file-name-safe, unique stem for a layer: ``003_inception3a``."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "layer"
     return f"{index:03d}_{safe[:80]}"
-
-
-# -------------------------------------------------------------------------------------- figure data
-
-def profiles_for(graph: ChannelGraph, result: AnalysisResult) -> dict[str, Profile]:
-    """The downstream profile of every analysed layer, with the result's reduction and expansion."""
-    return {res.name: downstream_profile(graph, res.name, result.reduction, result.expand) for res in result.layers}
-
-
-def _order(labels: np.ndarray, secondary: np.ndarray | None = None) -> np.ndarray:
-    """Indices sorting by label (dead units, ``-1``, last), then by ``secondary``, stably."""
-    labels = np.asarray(labels)
-    key = np.where(labels < 0, labels.max(initial=0) + 1, labels)
-    if secondary is None:
-        return np.argsort(key, kind="stable")
-    return np.lexsort((np.asarray(secondary), key))
-
-
-def _bin_edges(n: int, n_bins: int) -> np.ndarray:
-    return np.unique(np.linspace(0, n, min(n, n_bins) + 1).round().astype(int))
-
-
-def _bin_mean(m: np.ndarray, edges: np.ndarray, axis: int) -> np.ndarray:
-    sums = np.add.reduceat(m, edges[:-1], axis=axis)
-    counts = np.diff(edges)
-    return sums / (counts[:, None] if axis == 0 else counts[None, :])
-
-
-def matrix_view(matrix: np.ndarray, row_labels: Sequence[int] | None, col_labels: Sequence[int],
-                col_branches: Sequence[int] | None = None, max_size: int = MATRIX_MAX) -> dict[str, np.ndarray]:
-    """A profile matrix reordered by co-cluster, scaled and binned for display.
-
-    Columns (producer units) are sorted by cluster, then by true branch;
-    rows (consumer units) by row cluster when ``row_labels`` fits. Values are
-    divided by the 99th percentile of the non-zero entries and clipped to
-    [0, 1]; then rows and columns are averaged in at most ``max_size`` bins.
-
-    Returns
-    -------
-    dict
-        ``matrix`` (float16), ``row_labels``, ``col_labels``, ``col_branches``
-        (the label at each bin's centre; ``col_branches`` empty without
-        branches) and ``shape`` (of the full matrix).
-    """
-    m = np.asarray(matrix, dtype=float)
-    cols = np.asarray(col_labels, dtype=int)
-    branches = None if col_branches is None else np.asarray(col_branches, dtype=int)
-    col_order = _order(cols, branches)
-    rows = np.asarray(row_labels if row_labels is not None and len(row_labels) == m.shape[0] else
-                      np.zeros(m.shape[0]), dtype=int)
-    row_order = _order(rows)
-    m = m[np.ix_(row_order, col_order)]  # one copy; everything below works in it (a 4096 x 4096 profile: 134 MB)
-    nonzero = m[m > 0]
-    scale = float(np.percentile(nonzero, 99, overwrite_input=True)) if nonzero.size else 1.0
-    del nonzero
-    np.divide(m, scale, out=m)
-    np.clip(m, 0.0, 1.0, out=m)
-    r_edges, c_edges = _bin_edges(m.shape[0], max_size), _bin_edges(m.shape[1], max_size)
-    m = _bin_mean(_bin_mean(m, r_edges, 0), c_edges, 1)
-    r_mid, c_mid = (r_edges[:-1] + r_edges[1:] - 1) // 2, (c_edges[:-1] + c_edges[1:] - 1) // 2
-    return {
-        "matrix": m.astype(np.float16),
-        "row_labels": rows[row_order][r_mid],
-        "col_labels": cols[col_order][c_mid],
-        "col_branches": branches[col_order][c_mid] if branches is not None else np.zeros(0, dtype=int),
-        "shape": np.asarray(matrix.shape, dtype=int),
-    }
-
-
-def first_conv(graph: ChannelGraph) -> str | None:
-    """The first conv layer that reads the network input directly, or None."""
-    for name, layer in graph.layers.items():
-        if layer.kind == "conv" and graph.producers(name) == ["input"]:
-            return name
-    return None
-
-
-def filter_view(weight: np.ndarray, labels: Sequence[int] | None = None,
-                max_filters: int = MAX_FILTERS) -> dict[str, Any]:
-    """First-layer filters as RGB images, ordered along a singular vector of their magnitudes.
-
-    The order is each filter's coordinate on the second left singular vector
-    of ``|W|`` reshaped to (filters, in_channels * kh * kw), with the sign
-    fixed so that the largest entry is positive. The first singular vector is
-    mostly overall magnitude; the second contrasts how filters spread their
-    weight over input channels (colour) and positions (frequency). Each image
-    is the signed kernel scaled by its own largest absolute weight, so grey
-    (0.5) is a zero weight. A single input channel is shown in grey; more or
-    fewer than three are averaged to grey.
-
-    Returns
-    -------
-    dict
-        ``images`` (n, kh, kw, 3) float16 in the displayed order,
-        ``coord`` (their coordinates), ``labels`` (clusters, or empty),
-        ``order`` (original indices) and ``description``.
-    """
-    w = np.asarray(weight, dtype=float)
-    a = np.abs(w).reshape(w.shape[0], -1)
-    u = np.linalg.svd(a, full_matrices=False)[0]
-    j = 1 if u.shape[1] > 1 else 0
-    coord = u[:, j] * (np.sign(u[np.abs(u[:, j]).argmax(), j]) or 1.0)
-    order = np.argsort(coord, kind="stable")
-    if len(order) > max_filters:
-        order = order[np.linspace(0, len(order) - 1, max_filters).round().astype(int)]
-    peak = np.abs(w).reshape(w.shape[0], -1).max(axis=1)
-    img = 0.5 + w / (2 * np.where(peak > 0, peak, 1.0))[:, None, None, None]
-    img = img.transpose(0, 2, 3, 1)
-    if img.shape[-1] != 3:
-        img = np.repeat(img.mean(axis=-1, keepdims=True), 3, axis=-1)
-    which = "second" if j == 1 else "first"
-    return {
-        "images": img[order].astype(np.float16),
-        "coord": coord[order],
-        "labels": np.asarray(labels, dtype=int)[order] if labels is not None else np.zeros(0, dtype=int),
-        "order": order,
-        "description": f"coordinate on the {which} singular vector of |W| (filters x in*kh*kw)",
-    }
-
-
-def figure_arrays(graph: ChannelGraph, result: AnalysisResult, profiles: Mapping[str, Profile] | None = None,
-                  max_size: int = MATRIX_MAX) -> dict[str, np.ndarray]:
-    """Everything the figures need beyond summary.json, as arrays for ``arrays.npz``.
-
-    Keys: ``version``, ``layer_names``; per layer index ``i``: ``m{i}``,
-    ``m{i}_rows``, ``m{i}_cols``, ``m{i}_branches``, ``m{i}_shape`` (see
-    :func:`matrix_view`); and, where the network has a conv reading the input,
-    ``filters``, ``filters_coord``, ``filters_labels``, ``filters_layer``,
-    ``filters_order`` (see :func:`filter_view`).
-    """
-    profiles = profiles or profiles_for(graph, result)
-    out: dict[str, np.ndarray] = {"version": np.asarray(ARRAYS_VERSION),
-                                  "layer_names": np.asarray([r.name for r in result.layers], dtype=str)}
-    for i, res in enumerate(result.layers):
-        view = matrix_view(profiles[res.name].matrix, res.row_clusters, res.clusters, res.branches, max_size)
-        out[f"m{i}"], out[f"m{i}_rows"], out[f"m{i}_cols"] = view["matrix"], view["row_labels"], view["col_labels"]
-        out[f"m{i}_branches"], out[f"m{i}_shape"] = view["col_branches"], view["shape"]
-    stem = first_conv(graph)
-    if stem is not None:
-        analysed = {r.name: r for r in result.layers}
-        labels = analysed[stem].clusters if stem in analysed else None
-        view = filter_view(graph.weight(stem).numpy(), labels)
-        out.update(filters=view["images"], filters_coord=view["coord"], filters_labels=view["labels"],
-                   filters_layer=np.asarray(stem, dtype=str), filters_order=np.asarray(view["description"], dtype=str))
-    return out
 
 
 def save_arrays(arrays: Mapping[str, np.ndarray], path: str | Path) -> Path:
@@ -368,10 +220,10 @@ def network_data(result: AnalysisResult) -> dict[str, list]:
         data["names"].append(res.name)
         data["fractions"].append(fr)
         data["dead"].append(dead)
-        data["ncut_z"].append(row["ncut_z"])
-        data["ncut_significant"].append(significant(row["ncut_p_bh"]))
-        data["ari"].append(row["ari"])
-        data["ari_significant"].append(significant(row["p_bh"]))
+        data["ncut_z"].append(row.ncut_z)
+        data["ncut_significant"].append(significant(row.ncut_p_bh))
+        data["ari"].append(row.ari)
+        data["ari_significant"].append(significant(row.p_bh))
     return data
 
 
@@ -525,17 +377,17 @@ def _control_info(result: AnalysisResult) -> FigureInfo | None:
     rows = result.comparison_rows()
     if not rows:
         return None
-    names = [r["name"] for r in rows]
+    names = [r.name for r in rows]
     panels, text = [], ""
-    if any(r["ncut_effect"] is not None for r in rows):
-        panels.append(("n-cut effect (right: more clusterable)", [r["ncut_effect"] for r in rows],
-                       [r["ncut_effect_control"] for r in rows], [significant(r["ncut_p_bh"]) for r in rows],
-                       [significant(r["ncut_p_bh_control"]) for r in rows]))
+    if any(r.ncut_effect is not None for r in rows):
+        panels.append(("n-cut effect (right: more clusterable)", [r.ncut_effect for r in rows],
+                       [r.ncut_effect_control for r in rows], [significant(r.ncut_p_bh) for r in rows],
+                       [significant(r.ncut_p_bh_control) for r in rows]))
         text += CAPTIONS["control_ncut"]
-    if any(r["ari_effect"] is not None for r in rows):
-        panels.append(("ARI effect (above its null mean)", [r["ari_effect"] for r in rows],
-                       [r["ari_effect_control"] for r in rows], [significant(r["p_bh"]) for r in rows],
-                       [significant(r["p_bh_control"]) for r in rows]))
+    if any(r.ari_effect is not None for r in rows):
+        panels.append(("ARI effect (above its null mean)", [r.ari_effect for r in rows],
+                       [r.ari_effect_control for r in rows], [significant(r.p_bh) for r in rows],
+                       [significant(r.p_bh_control) for r in rows]))
         text += CAPTIONS["control_ari"]
 
     def draw(fig: FigureBase | None = None) -> FigureBase:
@@ -633,7 +485,7 @@ def draw_figures(result: AnalysisResult, arrays: Mapping[str, np.ndarray], folde
     ----------
     result : AnalysisResult
     arrays : mapping
-        Figure arrays (:func:`figure_arrays` or :func:`load_arrays`).
+        Figure arrays (:func:`modularity.arrays.figure_arrays` or :func:`load_arrays`).
     folder : str or Path
         The results folder.
     sink : callable, optional
@@ -735,16 +587,16 @@ def write_tables(result: AnalysisResult, folder: str | Path) -> list[Path]:
     """Write ``layers.csv`` (one row per analysed layer), ``units.csv`` (one row per unit) and, with a
     random-init control, ``comparison.csv`` (trained against control) and ``control_layers.csv``."""
     folder = Path(folder)
-    written = [write_csv(layer_rows(result), folder / "layers.csv", LAYER_COLUMNS),
+    written = [write_rows(result.rows(), COLUMNS, folder / "layers.csv"),
                write_csv(unit_rows(result), folder / "units.csv")]
     if result.control is not None:
-        written += [write_csv(result.comparison_rows(), folder / "comparison.csv", [c.key for c in COMPARISON]),
-                    write_csv(layer_rows(result.control), folder / "control_layers.csv", LAYER_COLUMNS)]
+        written += [write_rows(result.comparison_rows(), COMPARISON, folder / "comparison.csv"),
+                    write_rows(result.control.rows(), COLUMNS, folder / "control_layers.csv")]
     return written
 
 
 def write_exports(result: AnalysisResult, graph: ChannelGraph, folder: str | Path,
-                  profiles: Mapping[str, Profile] | None = None, top_k: int | None = DEFAULT_TOP_K,
+                  profiles: Mapping[str, Profile], top_k: int | None = DEFAULT_TOP_K,
                   max_edges: int | None = DEFAULT_MAX_EDGES,
                   formats: Sequence[str] = ("graphml", "gexf", "node_link", "cytoscape"),
                   unit_formats: Sequence[str] | None = None) -> list[Path]:

@@ -699,7 +699,7 @@ def layer_sheet(layer: LayerResult, matrix: Mapping[str, np.ndarray] | None = No
     layer : LayerResult
     matrix : mapping, optional
         ``{"matrix", "row_labels", "col_labels", "shape"}`` as prepared by
-        :func:`modularity.output.figures.matrix_view`; omitted when unavailable.
+        :func:`modularity.arrays.matrix_view`; omitted when unavailable.
     table : ndarray, optional
         Cluster-versus-branch counts (layers with true branches).
     counts : (counts, labels), optional

@@ -124,25 +124,25 @@ def control_findings(result: AnalysisResult) -> list[str]:
     if not rows:
         return []
     n = len(rows)
-    trained = [r for r in rows if _sig(r["ncut_p_bh"])]
-    control = [r for r in rows if _sig(r["ncut_p_bh_control"])]
+    trained = [r for r in rows if _sig(r.ncut_p_bh)]
+    control = [r for r in rows if _sig(r.ncut_p_bh_control)]
     out = [f"Random-init control (the same architecture with {result.control.provenance or 'random initial weights'}, "
            f"analysed with the same settings): {len(control)} of {n} layers are more "
            f"clusterable than their null at random initialisation, against {len(trained)} of {n} with the trained "
            "weights."]
-    gaps = sorted((r for r in trained if r["ncut_effect_gap"] is not None), key=lambda r: -r["ncut_effect_gap"])
+    gaps = sorted((r for r in trained if r.ncut_effect_gap is not None), key=lambda r: -r.ncut_effect_gap)
     if gaps:
-        shown = ", ".join(f"{r['name']} ({100 * r['ncut_effect']:.1f}% against {100 * r['ncut_effect_control']:.1f}%)"
-                          for r in gaps[:3] if r["ncut_effect_control"] is not None)
+        shown = ", ".join(f"{r.name} ({100 * r.ncut_effect:.1f}% against {100 * r.ncut_effect_control:.1f}%)"
+                          for r in gaps[:3] if r.ncut_effect_control is not None)
         if shown:
             out.append(f"Largest n-cut effects added by training (trained against control): {shown}.")
     if control:
         out.append(f"{len(control)} layer{'s are' if len(control) != 1 else ' is'} significant in the control too "
-                   f"({_names([result.control.layer(r['name']) for r in control])}): there the null, not training, "
+                   f"({_names([result.control.layer(r.name) for r in control])}): there the null, not training, "
                    "makes the structure; compare effect sizes rather than p-values.")
-    branched = [r for r in rows if r["ari"] is not None]
+    branched = [r for r in rows if r.ari is not None]
     if branched:
-        better = sum((r["ari_effect"] or 0.0) > (r["ari_effect_control"] or 0.0) for r in branched)
+        better = sum((r.ari_effect or 0.0) > (r.ari_effect_control or 0.0) for r in branched)
         out.append(f"Branch recovery: the trained ARI effect exceeds the control's in {better} of {len(branched)} "
                    "layers with true branches.")
     return out
@@ -182,7 +182,7 @@ def _branch_findings(result: AnalysisResult) -> list[str]:
     best = recovered
     top = best[0].recovery
     row = best[0].row()
-    unit, norms = row["ari_unit_norm_columns"], row["ari_column_norms_only"]
+    unit, norms = row.ari_unit_norm_columns, row.ari_column_norms_only
     if unit is not None and norms is not None and (top.ari or 0) > 0.05:
         if unit >= 0.5 * top.ari and norms < 0.5 * top.ari:
             verdict = "so the branches differ in their pattern of connections, not just in scale"
@@ -310,20 +310,20 @@ def summary_columns(result: AnalysisResult | None = None) -> list[Column]:
     keys = list(_TABLE_KEYS)
     if result is not None:
         rows = [r.row() for r in result.layers]
-        keys = [k for k in keys if k == "name" or not _empty([row[k] for row in rows])]
-        if all(row["n_branches"] == 0 for row in rows):
+        keys = [k for k in keys if k == "name" or not _empty([getattr(row, k) for row in rows])]
+        if all(row.n_branches == 0 for row in rows):
             keys.remove("n_branches")
     return [by_key[k] for k in keys]
 
 
 def _summary_values(res: LayerResult, columns: Sequence[Column] | None = None) -> list[Any]:
     row = res.row()
-    return [row[c.key] for c in columns] if columns is not None else [row[k] for k in _TABLE_KEYS]
+    return [getattr(row, c.key) for c in columns] if columns is not None else [getattr(row, k) for k in _TABLE_KEYS]
 
 
 def _row_significant(res: LayerResult) -> bool:
     row = res.row()
-    return _sig(row["ncut_p_bh"]) or _sig(row["p_bh"])
+    return _sig(row.ncut_p_bh) or _sig(row.p_bh)
 
 
 def _shown(v: Any, key: str = "") -> str:
@@ -451,9 +451,9 @@ def write_html(result: AnalysisResult, figures: Sequence[FigureInfo], folder: st
     comparison = None
     if result.control is not None:
         rows = result.comparison_rows()
-        shown = [c for c in COMPARISON if c.key == "name" or not _empty([r[c.key] for r in rows])]
-        comparison = _table(shown, [[r[c.key] for c in shown] for r in rows],
-                            [_sig(r["ncut_p_bh"]) or _sig(r["p_bh"]) for r in rows])
+        shown = [c for c in COMPARISON if c.key == "name" or not _empty([getattr(r, c.key) for r in rows])]
+        comparison = _table(shown, [[getattr(r, c.key) for c in shown] for r in rows],
+                            [_sig(r.ncut_p_bh) or _sig(r.p_bh) for r in rows])
     html = _environment().get_template(_TEMPLATE).render(
         comparison=comparison, control_weights=None if result.control is None else result.control.provenance,
         title=f"What the weights of {result.model} say about its structure", page_title=result.model,
@@ -785,10 +785,10 @@ def _pdf_front(pdf: PdfReport, result: AnalysisResult) -> None:
     pdf.table_pages(header, rows, "Per-layer summary", bold=[_row_significant(r) for r in result.layers], note=note)
     comparison = result.comparison_rows()
     if comparison:
-        shown = [c for c in COMPARISON if c.key == "name" or not _empty([r[c.key] for r in comparison])]
-        pdf.table_pages([c.label for c in shown], [[_shown(r[c.key], c.key) for c in shown] for r in comparison],
+        shown = [c for c in COMPARISON if c.key == "name" or not _empty([getattr(r, c.key) for r in comparison])]
+        pdf.table_pages([c.label for c in shown], [[_shown(getattr(r, c.key), c.key) for c in shown] for r in comparison],
                         "Trained against the random-init control",
-                        bold=[_sig(r["ncut_p_bh"]) or _sig(r["p_bh"]) for r in comparison],
+                        bold=[_sig(r.ncut_p_bh) or _sig(r.p_bh) for r in comparison],
                         note=f"The same architecture with {result.control.provenance}, the same settings and layers. "
                              "n-cut effect gap: the trained n-cut effect minus the control's.")
 

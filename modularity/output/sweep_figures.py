@@ -16,12 +16,12 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..results import ALPHA
+from ..results import ALPHA, SWEEP_STATISTICS
 from .plots import MARKERS, NULL_GREY, PALETTE, display_name
 
 __all__ = ["FIGURE_STATISTICS", "STATISTIC_LABELS", "sweep_figure"]
 
-FIGURE_STATISTICS: tuple[str, ...] = ("ari", "p", "ari_effect", "ncut_z", "ncut_effect")
+FIGURE_STATISTICS = SWEEP_STATISTICS
 """The statistics drawn across checkpoints (one panel each)."""
 
 STATISTIC_LABELS: dict[str, str] = {

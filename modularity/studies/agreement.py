@@ -62,9 +62,9 @@ class Agreement:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
-        from ..results import _jsonable
+        from ..results import jsonable
 
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 @dataclass

@@ -418,9 +418,9 @@ class ClusterabilityResult:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (non-finite floats become None)."""
-        from ..results import _jsonable
+        from ..results import jsonable
 
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
     def summary(self) -> str:
         """A one-paragraph plain-text summary."""

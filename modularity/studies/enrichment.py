@@ -126,9 +126,9 @@ class EnrichmentTest:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
-        from ..results import _jsonable
+        from ..results import jsonable
 
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def _odds_ratio(x: int, k: int, n: int, total: int) -> float:

@@ -176,9 +176,9 @@ class FirstLayerAnalysis:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
-        from ..results import _jsonable
+        from ..results import jsonable
 
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def _zscore_cols(x: np.ndarray) -> np.ndarray:

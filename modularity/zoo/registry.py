@@ -1,6 +1,6 @@
 """The model sources the tool knows, and one entry point to load any of them.
 
-A *source* is an architecture plus where its weights can come from. ``load_model``
+A *source* is an architecture plus where its weights can come from. ``load_source``
 turns a name (or a path to an ``.onnx`` file) and a weights choice into a
 :class:`LoadedModel`: an ``nn.Module`` in eval mode with its provenance.
 """
@@ -21,7 +21,7 @@ from .tfjs import source as inception_v3_nsfwjs_source
 from .checkpoints import apply_state_dict, load_state_dict_file, sha256_file
 from .source import LoadedModel, ModelSource
 
-__all__ = ["ModelSource", "LoadedModel", "SOURCES", "register", "list_sources", "load_model",
+__all__ = ["ModelSource", "LoadedModel", "SOURCES", "register", "list_sources", "load_source",
            "architecture_signatures", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -115,7 +115,7 @@ def get_source(name: str) -> ModelSource:
     )
 
 
-def load_model(name: str | None = None, weights: str | None = "DEFAULT",
+def load_source(name: str | None = None, weights: str | None = "DEFAULT",
                input_size: tuple[int, int] | None = None) -> LoadedModel:
     """Build a registered model (or import an ONNX file) and load its weights.
 

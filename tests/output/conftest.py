@@ -39,11 +39,12 @@ WEIRD = "blöck_ユニット_<b>&\"x\"_" + "very_long_layer_name_" * 6 + "$a$"
 @pytest.fixture(scope="session")
 def report_folder(planted, tmp_path_factory):
     """Reports of a PlantedNet result whose concat layer got a non-ASCII, markup-like, very long name."""
-    from modularity.output.figures import figure_arrays, profiles_for
+    from modularity.arrays import figure_arrays
     from modularity.output.report import build_reports
+    from modularity.pipeline import profiles_of
 
     result, graph = planted()
-    arrays = figure_arrays(graph, result, profiles_for(graph, result))
+    arrays = figure_arrays(graph, result, profiles_of(graph, result))
     result.layers[-1].name = WEIRD
     folder = tmp_path_factory.mktemp("report")
     build_reports(result, arrays, folder)

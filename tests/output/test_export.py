@@ -9,17 +9,18 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from modularity.output.export import (GRAPH_FORMATS, fit_top_k, layer_graph, layer_rows, read_graph, unit_graph, unit_id,
+from modularity.output.export import (GRAPH_FORMATS, fit_top_k, layer_graph, read_graph, unit_graph, unit_id,
                                write_csv, write_graph)
 from modularity.core.magnitude import downstream_profile
 from modularity.output.figures import write_tables
+from modularity.pipeline import profiles_of
 
 
 
 @pytest.fixture(scope="module")
 def graphs(planted):
     result, graph = planted()
-    return result, graph, layer_graph(graph, result), unit_graph(graph, result, top_k=4)
+    return result, graph, layer_graph(graph, result), unit_graph(graph, result, profiles_of(graph, result), top_k=4)
 
 
 def _same(a: nx.Graph, b: nx.Graph) -> None:
@@ -71,7 +72,7 @@ def test_unit_graph_nodes_carry_branch_cluster_and_coordinates(graphs):
 
 def test_unit_graph_zero_top_k_keeps_every_nonzero_connection(planted):
     result, graph = planted()
-    g = unit_graph(graph, result, top_k=0)
+    g = unit_graph(graph, result, profiles_of(graph, result), top_k=0)
     m = downstream_profile(graph, "block", result.reduction, result.expand).matrix
     n_block = sum(1 for u, v in g.edges if u.startswith("block:"))
     assert n_block == int((m > 0).sum())
@@ -79,7 +80,7 @@ def test_unit_graph_zero_top_k_keeps_every_nonzero_connection(planted):
 
 def test_unit_graph_adds_unit_properties(planted):
     result, graph = planted()
-    g = unit_graph(graph, result, top_k=2, unit_properties={"stem": {"colour": [0.5] * 8}})
+    g = unit_graph(graph, result, profiles_of(graph, result), top_k=2, unit_properties={"stem": {"colour": [0.5] * 8}})
     assert g.nodes[unit_id("stem", 7)]["colour"] == 0.5
 
 
@@ -89,7 +90,7 @@ def test_fit_top_k_lowers_k_to_the_edge_budget():
 
 def test_unit_graph_respects_max_edges(planted):
     result, graph = planted()
-    g = unit_graph(graph, result, top_k=16, max_edges=200)
+    g = unit_graph(graph, result, profiles_of(graph, result), top_k=16, max_edges=200)
     assert g.number_of_edges() <= 200 and g.graph["top_k"] < 16
 
 
@@ -127,4 +128,4 @@ def test_write_csv_leaves_missing_cells_empty(tmp_path):
 
 def test_layer_rows_mark_unbranched_layers_without_ari(planted):
     result, _ = planted()
-    assert next(r for r in layer_rows(result) if r["name"] == "stem")["ari"] is None
+    assert next(r for r in result.rows() if r.name == "stem").ari is None

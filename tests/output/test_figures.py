@@ -10,9 +10,9 @@ import pytest
 
 from modularity.cli import main
 from modularity.errors import ModularityError
-from modularity.output.figures import (cluster_fractions, confusion_table, figure_arrays, filter_view, first_conv,
-                                load_arrays, matrix_view)
-from modularity.pipeline import save_results
+from modularity.arrays import figure_arrays, filter_view, first_conv, matrix_view
+from modularity.output.figures import cluster_fractions, confusion_table, load_arrays
+from modularity.pipeline import profiles_of, save_results
 from modularity.output.report import rebuild_report
 
 
@@ -121,6 +121,6 @@ def test_cli_report_on_a_folder_without_summary_is_a_one_line_error(tmp_path, ca
 
 def test_figure_arrays_hold_a_matrix_per_layer_and_the_filters(planted):
     result, graph = planted()
-    arrays = figure_arrays(graph, result)
+    arrays = figure_arrays(graph, result, profiles_of(graph, result))
     assert [f"m{i}" in arrays for i in range(len(result.layers))] == [True] * len(result.layers)
     assert arrays["filters"].shape == (8, 3, 3, 3) and str(arrays["filters_layer"]) == "stem"

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from modularity.output.figures import figure_arrays
+from modularity.arrays import figure_arrays
+from modularity.pipeline import profiles_of
 from modularity.output.report import build_reports, findings
 
 
@@ -26,7 +27,7 @@ def test_findings_warn_when_permutations_cannot_reach_alpha(planted):
 
 def test_findings_without_null_say_so(planted):
     result, _ = planted()
-    result.n_permutations = 0
+    result.settings = result.settings.replace(n_permutations=0)
     assert any("No null was computed" in p for p in findings(result))
 
 
@@ -60,7 +61,7 @@ def test_html_explains_the_method(report_folder):
 @pytest.mark.slow
 def test_html_links_only_existing_files(planted, tmp_path):
     result, graph = planted()
-    arrays = figure_arrays(graph, result)
+    arrays = figure_arrays(graph, result, profiles_of(graph, result))
     build_reports(result, arrays, tmp_path)
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert 'href="report.pdf"' in html and 'href="unit_graph.graphml"' not in html

@@ -5,7 +5,7 @@ import pytest
 
 from modularity.core.metrics import contingency
 from modularity.studies.agreement import cluster_agreement, compare_results
-from modularity.analysis import analyze
+from modularity import analyze
 from modularity.errors import ModularityError
 
 from tests.nets import PlantedNet

@@ -9,7 +9,7 @@ from torch import nn
 
 from modularity.errors import ModularityError
 from modularity.zoo.alexnet_bvlc import ONNX_ZOO_FILE, alexnet_bvlc, state_dict_from_onnx
-from modularity.zoo.registry import get_source, load_model
+from modularity.zoo.registry import get_source, load_source
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +49,14 @@ def test_converter_rejects_a_non_alexnet_onnx_file(light_dir):
 
 
 def test_registry_converts_an_onnx_weights_path(random_alexnet):
-    loaded = load_model("alexnet_bvlc", str(random_alexnet))
+    loaded = load_source("alexnet_bvlc", str(random_alexnet))
     assert loaded.provenance == f"weights converted from ONNX file {random_alexnet}"
     assert torch.equal(loaded.module.conv2.weight, state_dict_from_onnx(random_alexnet)["conv2.weight"])
 
 
 def test_default_weights_say_which_file_to_download():
     with pytest.raises(ModularityError, match=f"{ONNX_ZOO_FILE}.*--weights"):
-        load_model("alexnet_bvlc", "DEFAULT")
+        load_source("alexnet_bvlc", "DEFAULT")
 
 
 def test_registered_input_size_is_caffes_crop():

@@ -48,10 +48,10 @@ def test_script_writes_safetensors_with_provenance(fetched):
 
 @pytest.mark.slow
 def test_registry_loads_converted_file_with_all_keys(fetched):
-    from modularity.zoo.registry import load_model
+    from modularity.zoo.registry import load_source
 
     out, _ = fetched
-    loaded = load_model("inception_v3_nsfwjs", str(out))  # strict: raises on any missing/unexpected key
+    loaded = load_source("inception_v3_nsfwjs", str(out))  # strict: raises on any missing/unexpected key
     assert loaded.weights_path == str(out) and loaded.input_size == (299, 299)
     bn = loaded.module.Conv2d_1a_3x3.bn
     assert torch.equal(bn.weight, torch.ones(32)) and bn.eps == pytest.approx(1e-3)
@@ -71,10 +71,10 @@ def _photo() -> torch.Tensor:
 
 @pytest.mark.slow
 def test_forward_on_a_photo_is_finite_and_neutral(fetched):
-    from modularity.zoo.registry import load_model
+    from modularity.zoo.registry import load_source
 
     out, _ = fetched
-    model = load_model("inception_v3_nsfwjs", str(out)).module
+    model = load_source("inception_v3_nsfwjs", str(out)).module
     with torch.no_grad():
         probs = model(_photo()).softmax(1)[0]
     assert torch.isfinite(probs).all()
@@ -96,10 +96,10 @@ def test_tampered_tarball_is_refused(fetched, tmp_path):
 @pytest.mark.slow
 def test_converted_model_traces_with_inception_concat_labels(fetched):
     graph = pytest.importorskip("modularity.core.graph")
-    from modularity.zoo.registry import load_model
+    from modularity.zoo.registry import load_source
 
     out, _ = fetched
-    g = graph.trace(load_model("inception_v3_nsfwjs", str(out)).module, input_size=(299, 299))
+    g = graph.trace(load_source("inception_v3_nsfwjs", str(out)).module, input_size=(299, 299))
     assert np.bincount(g.layers["Mixed_5b"].branches).tolist() == [64, 64, 96, 32]
 
 

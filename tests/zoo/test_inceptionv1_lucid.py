@@ -8,7 +8,7 @@ from torch import fx
 
 from modularity.errors import ModularityError
 from modularity.zoo.inceptionv1_lucid import LUCENT_WEIGHTS_URL, inceptionv1_lucid
-from modularity.zoo.registry import load_model
+from modularity.zoo.registry import load_source
 
 # (in, 1x1, 3x3 bottleneck, 3x3, 5x5 bottleneck, 5x5, pool reduce), copied from the
 # nn.Conv2d definitions in lucent/modelzoo/inceptionv1/InceptionV1.py.
@@ -70,13 +70,13 @@ def test_registry_loads_a_state_dict_with_lucents_key_names(tmp_path):
     state = {k: torch.randn(s, generator=gen) for k, s in lucent_shapes().items()}
     path = tmp_path / "inception5h.pth"
     torch.save(state, path)
-    loaded = load_model("inceptionv1_lucid", str(path))
+    loaded = load_source("inceptionv1_lucid", str(path))
     assert torch.equal(loaded.module.mixed4a_3x3_pre_relu_conv.weight, state["mixed4a_3x3_pre_relu_conv.weight"])
 
 
 def test_default_weights_point_to_lucents_download():
     with pytest.raises(ModularityError, match=LUCENT_WEIGHTS_URL.replace(".", r"\.")):
-        load_model("inceptionv1_lucid", "DEFAULT")
+        load_source("inceptionv1_lucid", "DEFAULT")
 
 
 def test_concat_branch_offsets_and_widths():

@@ -14,7 +14,7 @@ from torch import fx, nn
 
 from modularity.errors import ModularityError
 from modularity.zoo.onnx_import import load_onnx, onnx_to_graph_module
-from modularity.zoo.registry import load_model
+from modularity.zoo.registry import load_source
 
 
 def _expected_output(light_dir, stem: str) -> np.ndarray:
@@ -105,7 +105,7 @@ def test_input_size_and_provenance_come_from_the_file(light_dir):
 
 
 def test_registry_dispatches_onnx_paths(light_dir):
-    loaded = load_model(str(light_dir / "light_bvlc_alexnet.onnx"))
+    loaded = load_source(str(light_dir / "light_bvlc_alexnet.onnx"))
     assert isinstance(loaded.module, fx.GraphModule)
 
 

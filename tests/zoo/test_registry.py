@@ -3,17 +3,17 @@ import torch
 import torchvision
 
 from modularity.errors import ModularityError
-from modularity.zoo import list_sources, load_model
+from modularity.zoo import list_sources, load_source
 from modularity.zoo.torchvision_models import hub_checkpoint_path, resolve_weights_enum
 
 
 def test_unknown_model_lists_close_names():
     with pytest.raises(ModularityError, match=r"unknown model 'resnet5'.*did you mean: .*resnet50"):
-        load_model("resnet5", "none")
+        load_source("resnet5", "none")
 
 
 def test_random_weights_build_the_architecture():
-    loaded = load_model("alexnet", "none")
+    loaded = load_source("alexnet", "none")
     assert loaded.weights == "none" and loaded.weights_sha256 is None
     assert isinstance(loaded.module, torchvision.models.AlexNet) and not loaded.module.training
 
@@ -26,7 +26,7 @@ def test_torchvision_weights_load_from_the_hub_cache(tmp_path, monkeypatch):
     path.parent.mkdir(parents=True)
     state = torchvision.models.alexnet(weights=None).state_dict()
     torch.save(state, path)
-    loaded = load_model("alexnet", "DEFAULT")
+    loaded = load_source("alexnet", "DEFAULT")
     assert torch.equal(loaded.module.features[0].weight, state["features.0.weight"])
     assert loaded.weights_path == str(path) and len(loaded.weights_sha256) == 64
 
@@ -39,12 +39,12 @@ def test_offline_without_cache_says_where_to_put_the_file(tmp_path, monkeypatch)
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     with pytest.raises(ModularityError, match=r"place it at .*hub/checkpoints/alexnet-owt-7be5be79\.pth"):
-        load_model("alexnet", "IMAGENET1K_V1")
+        load_source("alexnet", "IMAGENET1K_V1")
 
 
 def test_unknown_weights_name_lists_choices():
     with pytest.raises(ModularityError, match="choose one of DEFAULT, IMAGENET1K_V1"):
-        load_model("alexnet", "IMAGENET9K")
+        load_source("alexnet", "IMAGENET9K")
 
 
 @pytest.mark.slow
@@ -55,7 +55,7 @@ def test_googlenet_pretrained_aux_weights_are_dropped(tmp_path, monkeypatch):
     path.parent.mkdir(parents=True)
     full = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True).state_dict()
     torch.save(full, path)
-    loaded = load_model("googlenet", "DEFAULT")
+    loaded = load_source("googlenet", "DEFAULT")
     assert loaded.module.aux1 is None
 
 
@@ -65,7 +65,7 @@ def test_offline_default_is_listed_first_and_available():
 
 
 def test_offline_default_loads_real_weights():
-    loaded = load_model(None, "DEFAULT")
+    loaded = load_source(None, "DEFAULT")
     assert loaded.name == "efficientnet_lite0" and loaded.weights == "DEFAULT"
     assert loaded.weights_path.endswith("efficientnet-lite0-57934424.pth")
     # trained weights are not the architecture's init: batch-norm statistics were learned
@@ -78,7 +78,7 @@ def test_googlenet_weights_file_with_aux_heads_loads(tmp_path):
     full = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False).state_dict()
     assert any(k.startswith("aux1.") for k in full) and any(k.startswith("aux2.") for k in full)
     torch.save(full, tmp_path / "googlenet.pth")
-    loaded = load_model("googlenet", str(tmp_path / "googlenet.pth"))
+    loaded = load_source("googlenet", str(tmp_path / "googlenet.pth"))
     assert loaded.module.aux1 is None and loaded.module.aux2 is None
     assert torch.equal(loaded.module.conv1.conv.weight, full["conv1.conv.weight"])
 
@@ -88,7 +88,7 @@ def test_inception_v3_weights_file_with_auxlogits_loads(tmp_path):
     full = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict()
     assert any(k.startswith("AuxLogits.") for k in full)
     torch.save(full, tmp_path / "inception_v3.pth")
-    loaded = load_model("inception_v3", str(tmp_path / "inception_v3.pth"))
+    loaded = load_source("inception_v3", str(tmp_path / "inception_v3.pth"))
     assert loaded.module.AuxLogits is None
     assert torch.equal(loaded.module.fc.weight, full["fc.weight"])
 
@@ -101,7 +101,7 @@ def test_inception_v3_weights_file_with_auxlogits_loads(tmp_path):
 def test_wrapped_and_dataparallel_weights_files_load(tmp_path, wrap):
     state = torchvision.models.squeezenet1_1(weights=None).state_dict()
     torch.save(wrap(state), tmp_path / "w.pth")
-    loaded = load_model("squeezenet1_1", str(tmp_path / "w.pth"))
+    loaded = load_source("squeezenet1_1", str(tmp_path / "w.pth"))
     assert torch.equal(loaded.module.features[0].weight, state["features.0.weight"])
     assert loaded.provenance == f"weights file {tmp_path / 'w.pth'}"
 
@@ -111,25 +111,25 @@ def test_nan_weights_file_names_the_tensor(tmp_path):
     state["features.0.weight"][0, 0, 0, 0] = float("nan")
     torch.save(state, tmp_path / "x.pth")
     with pytest.raises(ModularityError, match=r"tensor 'features.0.weight' has 1 NaN/Inf value \(of 1728\)"):
-        load_model("squeezenet1_1", str(tmp_path / "x.pth"))
+        load_source("squeezenet1_1", str(tmp_path / "x.pth"))
 
 
 def test_a_folder_named_like_weights_is_refused(tmp_path):
     (tmp_path / "x.pth").mkdir()
     with pytest.raises(ModularityError, match=r"is a folder, not a file"):
-        load_model("alexnet", str(tmp_path / "x.pth"))
+        load_source("alexnet", str(tmp_path / "x.pth"))
 
 
 def test_a_weights_path_too_long_for_the_system_is_one_line(tmp_path):
     with pytest.raises(ModularityError) as err:
-        load_model("alexnet", str(tmp_path / ("w" * 5000)) + ".pth")
+        load_source("alexnet", str(tmp_path / ("w" * 5000)) + ".pth")
     assert "\n" not in str(err.value)
 
 
 def test_onnx_weights_for_an_architecture_without_converter_are_refused(tmp_path):
     (tmp_path / "m.onnx").write_bytes(b"\x08\x07")
     with pytest.raises(ModularityError, match=r"cannot be read from an ONNX file; analyse the ONNX model itself"):
-        load_model("alexnet", str(tmp_path / "m.onnx"))
+        load_source("alexnet", str(tmp_path / "m.onnx"))
 
 
 # -- ONNX files through the registry -----------------------------------------------------------------------------
@@ -138,25 +138,25 @@ def test_weights_for_an_onnx_model_are_refused(light_dir, tmp_path):
     torch.save({"conv1_w": torch.zeros(1)}, tmp_path / "other.pth")
     with pytest.raises(ModularityError, match=r"--weights .*other.pth cannot be used with the ONNX model .*"
                                               r"the weights of an ONNX model come from the file itself"):
-        load_model(str(light_dir / "light_bvlc_alexnet.onnx"), str(tmp_path / "other.pth"))
+        load_source(str(light_dir / "light_bvlc_alexnet.onnx"), str(tmp_path / "other.pth"))
 
 
 @pytest.mark.parametrize("weights", [None, "none", "DEFAULT"])
 def test_an_onnx_model_takes_its_own_weights(light_dir, weights):
-    loaded = load_model(str(light_dir / "light_squeezenet.onnx"), weights)
+    loaded = load_source(str(light_dir / "light_squeezenet.onnx"), weights)
     assert loaded.weights == "onnx" and loaded.provenance.startswith("ONNX file")
 
 
 def test_a_weights_file_given_as_the_model_is_refused_with_a_hint(tmp_path):
     torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "alexnet.pth")
     with pytest.raises(ModularityError, match=r"looks like a weights file, not a model: .*--weights"):
-        load_model(str(tmp_path / "alexnet.pth"), "none")
+        load_source(str(tmp_path / "alexnet.pth"), "none")
 
 
 def test_a_folder_named_like_an_onnx_file_is_refused(tmp_path):
     (tmp_path / "m.onnx").mkdir()
     with pytest.raises(ModularityError, match=r"ONNX file .*m.onnx is a folder, not a file"):
-        load_model(str(tmp_path / "m.onnx"), "none")
+        load_source(str(tmp_path / "m.onnx"), "none")
 
 
 def test_an_onnx_file_with_a_dynamic_size_is_imported_at_the_size_asked_for(tmp_path):
@@ -167,5 +167,5 @@ def test_an_onnx_file_with_a_dynamic_size_is_imported_at_the_size_asked_for(tmp_
                           input_names=["x"], dynamic_axes={"x": {2: "h", 3: "w"}})
     except Exception as exc:  # the TorchScript exporter may be unavailable in a future torch
         pytest.skip(f"torch.onnx.export failed: {type(exc).__name__}")
-    assert (load_model(str(path)).input_size, load_model(str(path), input_size=(48, 64)).input_size) == \
+    assert (load_source(str(path)).input_size, load_source(str(path), input_size=(48, 64)).input_size) == \
         ((224, 224), (48, 64))

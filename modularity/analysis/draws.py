@@ -1,0 +1,149 @@
+"""Null draws of one layer: every consumer's weights drawn from the null, the profile rebuilt and re-fitted.
+
+Draw ``i`` of layer ``name`` takes its randomness from
+``draw_rng(seed, name, i)`` alone, so a draw's numbers never depend on how
+many draws ran before it, in which process, or whether a sequential test
+stopped early. :func:`run_draws` reads the draws in index order and applies
+Besag-Clifford stopping, so its result does not depend on the batch size.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backends import Backend
+from ..core.defaults import DEFAULT_METHOD
+from ..core.graph import ChannelGraph
+from ..core.magnitude import ProfileBuilder, downstream_profile
+from ..core.nulls import MagnitudeShuffle, draw_rng, null_magnitude, null_weight
+from ..core.permutation import besag_clifford
+from .statistics import MatrixStatistics, matrix_statistics
+
+__all__ = ["DrawTask", "run_draws", "null_profile", "sequential_p"]
+
+
+def null_profile(graph: ChannelGraph, name: str, consumers: list[str], reduction: str, expand: str, null: str,
+                 rng: np.random.Generator) -> np.ndarray:
+    """The profile of ``name`` under one draw of the null for every consumer (the general route)."""
+    if expand == "signed":  # composes the signed kernels: needs the drawn weights themselves
+        drawn = {c: null_weight(null, graph.weight(c), rng, graph.modules[c]) for c in consumers}
+        return downstream_profile(graph, name, reduction, expand, weights=drawn).matrix
+    mags = {c: null_magnitude(graph, c, null, rng, reduction) for c in consumers}
+    return downstream_profile(graph, name, reduction, expand, magnitude_fn=mags.__getitem__).matrix
+
+
+class _PreparedDraws:
+    """What every null draw of one layer shares, prepared once per layer (and per worker process).
+
+    ``shuffle`` keeps each consumer's flat weights (:class:`~modularity.core.nulls.MagnitudeShuffle`:
+    no weight is read or converted per draw) and the profile's layout
+    (:class:`~modularity.core.magnitude.ProfileBuilder`: no edge is looked up per
+    draw). A draw takes the same random numbers, consumer by consumer, and
+    gives the same profile to the bit as :func:`null_profile`.
+    """
+
+    def __init__(self, graph: ChannelGraph, task: DrawTask) -> None:
+        self.task = task
+        composes = task.expand != "signed"  # magnitudes, not signed kernels: the layout can be reused
+        self.builder = ProfileBuilder(graph, task.name, task.reduction, task.expand) if composes else None
+        self.shufflers = {c: MagnitudeShuffle(graph, c, task.reduction) for c in task.consumers} \
+            if composes and task.null == "shuffle" else {}
+
+    def profile(self, graph: ChannelGraph, rng: np.random.Generator) -> np.ndarray:
+        t = self.task
+        if self.builder is None:
+            return null_profile(graph, t.name, list(t.consumers), t.reduction, t.expand, t.null, rng)
+        mags = {c: self.shufflers[c](rng, widen=False) if c in self.shufflers else
+                null_magnitude(graph, c, t.null, rng, t.reduction)
+                for c in t.consumers}  # in consumer order: each consumer's draw takes the next random numbers
+        return self.builder(mags.__getitem__)
+
+
+_PREPARED: dict = {}  # at most one layer's _PreparedDraws: {(id(graph), task key): (weak reference to graph, draws)}
+
+
+def prepared(graph: ChannelGraph, task: DrawTask, fresh: bool = False) -> _PreparedDraws:
+    """The layer's :class:`_PreparedDraws`, built on first use in this process (``fresh``: rebuilt now)."""
+    key = (id(graph), task.name, task.consumers, task.reduction, task.expand, task.null)
+    hit = _PREPARED.get(key)
+    if not fresh and hit is not None and hit[0]() is graph:
+        return hit[1]
+    draws = _PreparedDraws(graph, task)
+    _PREPARED.clear()
+    try:
+        _PREPARED[key] = (weakref.ref(graph), draws)
+    except TypeError:  # pragma: no cover - a graph without weak references: prepare per draw
+        pass
+    return draws
+
+
+@dataclass(frozen=True)
+class DrawTask:
+    """Everything one null draw of a layer needs besides the graph (picklable, for worker processes)."""
+
+    name: str
+    consumers: tuple[str, ...]
+    reduction: str
+    expand: str
+    null: str
+    seed: int
+    k: int
+    branches: np.ndarray | None
+    method: str = DEFAULT_METHOD
+
+    def __call__(self, graph: ChannelGraph, index: int) -> MatrixStatistics:
+        rng = draw_rng(self.seed, self.name, index)
+        a_null = prepared(graph, self).profile(graph, rng)
+        return matrix_statistics(a_null, self.k, self.branches, rng, method=self.method)
+
+
+def _draw(graph: ChannelGraph, job: tuple[DrawTask, int]) -> MatrixStatistics:
+    task, index = job
+    return task(graph, index)
+
+
+def _stop(obs: MatrixStatistics, draws: list[MatrixStatistics], h: int, recovery: bool) -> bool:
+    """Besag-Clifford: every re-fitted statistic has ``h`` draws at least as extreme as observed."""
+    tol = 1e-12
+    if sum(d.ncut <= obs.ncut + tol for d in draws) < h:
+        return False
+    return not recovery or sum(d.ari >= obs.ari - tol for d in draws) >= h
+
+
+def run_draws(graph: ChannelGraph, task: DrawTask, observed: MatrixStatistics, n: int, h: int,
+              backend: Backend | None = None) -> list[MatrixStatistics]:
+    """Up to ``n`` null draws of ``task``, in index order, stopping once ``h`` are as extreme as ``observed``.
+
+    With ``h = 0`` every draw is made. The statistics tested for stopping are
+    the n-cut, and the ARI where ``task`` re-fits the true branches. With a
+    ``backend`` of several workers, draws are made in batches of twice the
+    workers; the draws kept are the same prefix as one at a time.
+    """
+    stats: list[MatrixStatistics] = []
+    batch = 1 if backend is None or backend.workers <= 1 else 2 * backend.workers
+    if n and batch == 1:
+        prepared(graph, task, fresh=True)  # this call's weights, not a previous analysis' (workers: their own)
+    try:
+        while len(stats) < n:
+            indices = range(len(stats), min(n, len(stats) + batch))
+            drawn = [task(graph, i) for i in indices] if batch == 1 else \
+                backend.map(_draw, [(task, i) for i in indices])  # type: ignore[union-attr]
+            for s in drawn:
+                stats.append(s)
+                if h and _stop(observed, stats, h, task.branches is not None):
+                    return stats
+    finally:
+        _PREPARED.clear()  # the consumers' weight copies are not kept past the layer's draws
+    return stats
+
+
+def sequential_p(draws: np.ndarray, observed: float, alternative: str, h: int) -> float | None:
+    """The Besag-Clifford p-value of draws made in index order with stopping count ``h``; None for ``h = 0``.
+
+    None tells :func:`~modularity.core.nulls.summarise_null` to use the
+    empirical ``(r + 1) / (n + 1)`` over every draw instead.
+    """
+    return besag_clifford(draws, observed, alternative, h)[0] if h else None

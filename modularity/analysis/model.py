@@ -1,0 +1,168 @@
+"""Analyse every selected producer layer of one model, in this process or on workers."""
+
+from __future__ import annotations
+
+import platform
+import time
+
+import torch
+from torch import nn
+
+from ..backends import make_backend, one_thread
+from ..core.graph import ChannelGraph, trace
+from ..core.nulls import benjamini_hochberg
+from ..errors import ModularityError
+from ..results import AnalysisResult, LayerResult
+from ..settings import AnalysisSettings
+from ..zoo import LoadedModel
+from .layer import analyze_layer
+from .select import check_finite, select_layers
+
+__all__ = ["analyze_model"]
+
+
+def _layer_cost(graph: ChannelGraph, name: str) -> float:
+    """A rough cost of one null draw of ``name``, in seconds on one core (for scheduling only).
+
+    Shuffling every consumer's weights (a permutation and a gather per entry)
+    plus the decomposition of the profile (dense up to 2048 on the smaller
+    side, Lanczos beyond).
+    """
+    consumers = [c for c in graph.consumers(name) if c in graph.layers]
+    entries = sum(graph.weight(c).numel() for c in consumers)
+    rows = sum(graph.layers[c].n_units for c in consumers)
+    units = graph.layers[name].n_units if name in graph.layers else 1
+    return 3.5e-8 * entries + 1e-10 * rows * units * min(rows, units, 2048)
+
+
+def _layer(graph: ChannelGraph, job: tuple[str, AnalysisSettings]) -> LayerResult:
+    name, settings = job
+    return analyze_layer(graph, name, settings)
+
+
+def _run_layers(graph: ChannelGraph, names: list[str], settings: AnalysisSettings, progress: bool,
+                label: str) -> list[LayerResult]:
+    """Analyse ``names`` in order on the settings' backend (see :mod:`modularity.backends`).
+
+    A layer whose draws cost more than half a worker's share of the whole
+    (:func:`_layer_cost`; vgg16's classifier.0 and features.28, alexnet's
+    classifier.1) runs here, first, with the workers sharing its null draws;
+    the other layers then go to the workers whole, longest first. How many
+    draws a layer takes is only known at the end (sequential stopping), so a
+    big layer given to one worker whole could hold the run. Either way the
+    numbers are the same.
+    """
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(names), desc=f"analysing {label}", unit="layer", leave=False)
+    results: dict[str, LayerResult] = {}
+    try:
+        with make_backend(graph, settings.jobs, settings.backend, settings.scheduler) as runner:
+            cost = {n: _layer_cost(graph, n) for n in names} if runner.workers > 1 else {n: 0.0 for n in names}
+            total = sum(cost.values())
+            shared = [n for n in names if runner.workers <= 1 or len(names) < runner.workers
+                      or 2 * runner.workers * cost[n] > total]
+            for name in shared:  # here, one by one; the workers share each layer's draws
+                if bar is not None:
+                    bar.set_postfix_str(name[-40:])
+                results[name] = analyze_layer(graph, name, settings, backend=runner)
+                if bar is not None:
+                    bar.update()
+            order = sorted((n for n in names if n not in results), key=lambda n: -cost[n])  # longest first
+            for i, result in runner.as_completed(_layer, [(name, settings) for name in order]):
+                results[order[i]] = result
+                if bar is not None:
+                    bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+    return [results[name] for name in names]
+
+
+def _adjust_across_layers(results: list[LayerResult]) -> None:
+    """Add Benjamini-Hochberg adjusted p-values across the analysed layers (``p_value_bh``)."""
+    rec = [r.recovery for r in results if r.recovery is not None]
+    for r, adj in zip(rec, benjamini_hochberg([r.p_value for r in rec])):
+        r.p_value_bh = adj
+    ncuts = [r.structure.ncut for r in results]
+    for d, adj in zip(ncuts, benjamini_hochberg([d.p_value for d in ncuts])):
+        d.p_value_bh = adj
+
+
+def _versions() -> dict[str, str]:
+    """Versions of what the numbers depend on, read from package metadata (importing scikit-learn costs 0.5 s)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __version__
+
+    out = {"modularity": __version__, "python": platform.python_version(), "torch": torch.__version__}
+    for dist in ("torchvision", "numpy", "scipy", "scikit-learn", "networkx"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
+            out[dist] = "unknown"
+    return out
+
+
+def as_loaded(model: nn.Module | LoadedModel) -> LoadedModel:
+    """A :class:`LoadedModel` for a module passed in directly (its provenance says so)."""
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, nn.Module):
+        return LoadedModel(name=type(model).__name__, module=model, weights="as given",
+                           provenance="a module passed to analyze()")
+    raise ModularityError(f"cannot analyse an object of type {type(model).__name__}")
+
+
+def analyze_model(model: nn.Module | LoadedModel, settings: AnalysisSettings, *, graph: ChannelGraph | None = None,
+                  progress: bool = False, command: str = "") -> AnalysisResult:
+    """Analyse every producer layer of a model (or those matching ``settings.layers``).
+
+    Parameters
+    ----------
+    model : nn.Module or LoadedModel
+        A module, or a :class:`~modularity.zoo.LoadedModel` (with its
+        provenance). To load by name with the command line's defaults, use
+        :func:`modularity.analyze`.
+    settings : AnalysisSettings
+        How to analyse it; ``settings.control`` is applied by
+        :func:`modularity.analyze`, not here.
+    graph : ChannelGraph, optional
+        A graph already traced from this model (at ``settings.input_size``, or
+        the model's own size).
+    progress : bool
+        Show a progress bar.
+    command : str
+        The command line, recorded in the result.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Examples
+    --------
+    >>> import torchvision
+    >>> res = analyze_model(torchvision.models.alexnet(weights=None),
+    ...                     AnalysisSettings(layers="features.0", n_permutations=5))
+    >>> res.layers[0].name, res.layers[0].n_units
+    ('features.0', 64)
+    """
+    loaded = as_loaded(model)
+    size = tuple(settings.input_size or loaded.input_size)
+    start = time.perf_counter()
+    graph = graph or trace(loaded.module, size)
+    names = select_layers(graph, settings.layers)
+    if not names:
+        raise ModularityError(f"{loaded.name} has no layer to analyse: no conv, linear or concatenation output is "
+                              "read by another layer")
+    with one_thread():  # torch's default threads spin on these small reductions: 2.4 s for googlenet on a busy machine
+        check_finite(graph)
+    results = _run_layers(graph, names, settings, progress, loaded.name)
+    _adjust_across_layers(results)
+    return AnalysisResult(
+        model=loaded.name, weights=loaded.weights, settings=settings, layers=results,
+        weights_sha256=loaded.weights_sha256, provenance=loaded.provenance, input_size=list(size),
+        versions=_versions(), command=command, runtime_s=time.perf_counter() - start,
+    )

@@ -1,0 +1,100 @@
+"""Loading a model with the command line's defaults, and its random-init twin.
+
+* no model: the offline default (EfficientNet-Lite0) with its packaged trained
+  weights; a named model: random initial weights (``weights="none"``) unless
+  weights are given, initialised from ``seed`` so that runs repeat exactly;
+* every loaded model carries the SHA-256 of the state dict analysed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+
+import torch
+from torch import nn
+
+from .zoo import LoadedModel, load_source
+
+__all__ = ["default_weights", "state_dict_sha256", "load_model", "random_init"]
+
+
+def default_weights(model: str | None, weights: str | None) -> str:
+    """The weights choice the CLI and API use: the given one, else trained for the default model, else none."""
+    if weights is not None:
+        return str(weights)
+    return "DEFAULT" if model is None else "none"
+
+
+def state_dict_sha256(module: nn.Module) -> str:
+    """SHA-256 of a module's state dict as analysed: names, dtypes, shapes and bytes, in key order."""
+    h = hashlib.sha256()
+    for key, value in module.state_dict().items():
+        t = value.detach().to("cpu").contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()) if t.numel() else b"")  # no copy of the bytes
+    return h.hexdigest()
+
+
+def load_model(model: str | None = None, weights: str | None = None, seed: int = 0,
+               input_size: tuple[int, int] | None = None) -> LoadedModel:
+    """Load a model with the command line's defaults.
+
+    Parameters
+    ----------
+    model : str or None
+        A registry name (``python -m modularity models``) or a path to an
+        ``.onnx`` file; None for the offline default, EfficientNet-Lite0.
+    weights : str or None
+        ``"none"``, ``"DEFAULT"``, a torchvision weights name or a weights file;
+        None: ``"DEFAULT"`` for the offline default, ``"none"`` for a named model.
+    seed : int
+        Seeds random initial weights (``weights="none"``), so that the same
+        seed gives the same network.
+    input_size : (int, int) or None
+        Height and width an ONNX file is imported at (see
+        :func:`modularity.zoo.load_model`); None: its own.
+
+    Returns
+    -------
+    LoadedModel
+        With ``weights_sha256`` the hash of the state dict actually analysed.
+    """
+    weights = default_weights(model, weights)
+    if weights.lower() == "none":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            loaded = load_source(model, weights, input_size)
+    else:
+        loaded = load_source(model, weights, input_size)
+    loaded.weights_sha256 = state_dict_sha256(loaded.module)
+    return loaded
+
+
+def random_init(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
+    """The same architecture at random initialisation, seeded by ``seed``: the random-init control.
+
+    A registered architecture is built again with its own initialisation (as
+    ``weights="none"`` builds it); any other module (an ONNX import, a module
+    passed in) is copied and every submodule's ``reset_parameters()`` is
+    called, which resets convolutions and linear layers to PyTorch's default
+    initialisation and batch norms to identity statistics.
+    """
+    from .zoo.registry import SOURCES, _ensure_registered
+
+    _ensure_registered()
+    if loaded.name in SOURCES:
+        control = load_model(loaded.name, "none", seed=seed)
+    else:
+        module = copy.deepcopy(loaded.module)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            for sub in module.modules():
+                if callable(getattr(sub, "reset_parameters", None)):
+                    sub.reset_parameters()
+        control = LoadedModel(name=loaded.name, module=module, weights="none", input_size=loaded.input_size,
+                              provenance="random initial weights (each module's reset_parameters(): PyTorch's "
+                                         "default initialisation, not necessarily the architecture's own)")
+        control.weights_sha256 = state_dict_sha256(module)
+    control.weights = "none (random-init control)"
+    return control
