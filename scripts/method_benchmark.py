@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Benchmark of the column co-clustering methods (``modularity.core.methods``) against true branches.
+"""Benchmark of the column co-clustering methods (``benchmarks.candidates``) against true branches.
 
-Every candidate in :data:`modularity.core.methods.METHODS` groups the producer
+Every candidate in :data:`benchmarks.candidates.CANDIDATES` (the production
+methods of ``modularity.core.methods`` among them) groups the producer
 units of identical downstream profiles; each grouping is scored by the adjusted
 Rand index (ARI) against the units' true branch labels. Cases:
 
@@ -57,7 +58,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from modularity import downstream_profile, load_model, trace  # noqa: E402
-from modularity.core.methods import DEFAULT_METHOD, METHODS  # noqa: E402
+from benchmarks.candidates import CANDIDATES  # noqa: E402
+from modularity.core.defaults import DEFAULT_METHOD  # noqa: E402
 from modularity.core.metrics import adjusted_rand  # noqa: E402
 
 SIGNALS = [0.0, 0.1, 0.2, 0.3, 0.5]
@@ -323,7 +325,7 @@ def _run_instance(i: int) -> tuple[int, list[dict], dict]:
     rows, seconds = [], dict.fromkeys(methods, 0.0)
     with threadpool_limits(1):
         for name in methods:
-            fn = METHODS[name]
+            fn = CANDIDATES[name]
             for ms in range(n_method_seeds):
                 rng = np.random.default_rng([ms, inst_id])
                 t = time.perf_counter()
@@ -464,7 +466,7 @@ def write_report(path: Path, table: dict, avg: dict, methods: list[str], seconds
         f"running {len(methods)} methods in {meta.get('workers', 2)} single-threaded worker processes). "
         "Profiles are cached under `~/.cache/modularity/method_benchmark/` (not in git); "
         "building them from scratch took about 2 minutes here (mostly the 8 googlenet blocks).", "",
-        "Every method in `modularity.core.methods.METHODS` groups the producer units of the same",
+        "Every candidate in `benchmarks.candidates.CANDIDATES` groups the producer units of the same",
         "downstream profiles (L1 kernel norms, batch norm folded) into k = number of branches groups;",
         "each grouping is scored by the adjusted Rand index (ARI) against the true branches, on the",
         "live (non-zero) units. Raw ARIs: `reports/methods/benchmark.json`.", "",
@@ -580,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="network seeds per planted case")
     parser.add_argument("--method-seeds", type=int, default=5, help="seeds per method and matrix")
     parser.add_argument("--signals", default=",".join(f"{s:g}" for s in SIGNALS))
-    parser.add_argument("--methods", default="all", help="comma-separated names of METHODS, or all")
+    parser.add_argument("--methods", default="all", help="comma-separated names of CANDIDATES, or all")
     parser.add_argument("--weights", default=str(NSFWJS_WEIGHTS), help="nsfwjs safetensors file")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "modularity" / "method_benchmark"))
     parser.add_argument("--report", default=str(ROOT / "reports" / "methods.md"))
@@ -608,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         n_seeds, n_mseeds, signals = 2, 2, [0.0, 1.0]
     seeds = list(range(n_seeds))
-    methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
+    methods = list(CANDIDATES) if args.methods == "all" else args.methods.split(",")
     for m in (DEFAULT_METHOD, REFERENCE, OLD_DEFAULT, FIRST_DEFAULT):
         if m not in methods:
             methods.append(m)

@@ -25,17 +25,16 @@ def test_planted_branches_are_recovered_beyond_the_null():
 
 
 def test_label_permutation_p_values_need_no_refit(monkeypatch):
-    import modularity.analysis.statistics as analysis
-    from modularity.core.defaults import DEFAULT_METHOD
+    import modularity.analysis.statistics as statistics
 
     calls = []
-    real = analysis._COCLUSTER[DEFAULT_METHOD]
+    real = statistics.cocluster
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setitem(analysis._COCLUSTER, DEFAULT_METHOD, counting)
+    monkeypatch.setattr(statistics, "cocluster", counting)
     g = trace(PlantedNet(signal=1.0, seed=1), (8, 8))
     res = analyze_layer(g, "block", n_permutations=7, seed=0, sequential_h=0)
     assert res.structure.ncut.n == 7 and res.recovery.method == "label-permutation"

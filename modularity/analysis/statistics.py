@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.defaults import DEFAULT_METHOD
-from ..core.methods import cocluster_columns, cocluster_default
+from ..core.methods import cocluster
 from ..core.metrics import adjusted_rand, normalized_mutual_info
-from ..core.spectral import bipartite_ncut, cocluster_spectrum, kmeans, normalise_bipartite, top_singular_values
+from ..core.spectral import bipartite_ncut, kmeans
 
 __all__ = ["MatrixStatistics", "matrix_statistics", "N_NULL_SPECTRUM", "CONTROLS"]
 
@@ -64,43 +64,6 @@ def _column_norm_labels(a: np.ndarray, k: int, live: np.ndarray, rng: np.random.
     return labels
 
 
-def _rows_from_columns(a: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Each live row joins the column cluster that receives the largest share of its weight (per cluster volume)."""
-    rows = np.full(a.shape[0], -1)
-    live_cols = cols >= 0
-    if not live_cols.any():
-        return rows
-    k = int(cols.max()) + 1
-    h = np.zeros((a.shape[1], k))
-    h[np.flatnonzero(live_cols), cols[live_cols]] = 1.0
-    vol = np.maximum(a.sum(axis=0) @ h, 1e-300)
-    score = (a @ h) / vol
-    live_rows = a.any(axis=1)
-    rows[live_rows] = score[live_rows].argmax(axis=1)
-    return rows
-
-
-def _cocluster(a: np.ndarray, k: int, rng: np.random.Generator, n_top: int,
-               method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, columns and leading normalised singular values by ``method`` (see :mod:`modularity.core.methods`).
-
-    The default and the previous default have co-clusterings of their own that
-    also return the singular values from their one decomposition; any other
-    method groups the columns, and each row joins the column cluster that
-    receives the largest share of its weight.
-    """
-    if method in _COCLUSTER:
-        return _COCLUSTER[method](a, k, rng, n_values=n_top)
-    cols = cocluster_columns(a, k, method, rng)
-    live_r, live_c = a.any(axis=1), a.any(axis=0)
-    values = top_singular_values(normalise_bipartite(a[np.ix_(live_r, live_c)]), n_top) if live_c.any() else \
-        np.zeros(0)
-    return _rows_from_columns(a, cols), cols, values
-
-
-_COCLUSTER = {DEFAULT_METHOD: cocluster_default, "dhillon_km1_cols_sv_r10": cocluster_spectrum}
-
-
 def matrix_statistics(a: np.ndarray, k: int, branches: np.ndarray | None, rng: np.random.Generator,
                       n_top: int = N_NULL_SPECTRUM, method: str = DEFAULT_METHOD) -> MatrixStatistics:
     """Co-cluster a profile matrix and compute every statistic that gets a null.
@@ -127,7 +90,8 @@ def matrix_statistics(a: np.ndarray, k: int, branches: np.ndarray | None, rng: n
         controls (columns scaled to unit norm: pattern without scale; the
         column norms alone: scale without pattern), where ``branches`` is given.
     """
-    rows, cols, s_norm = _cocluster(a, k, rng, n_top, method)
+    found = cocluster(a, k, rng, method, n_values=n_top)
+    rows, cols, s_norm = found.rows, found.cols, found.values
     live = cols >= 0
     ari = nmi = ari_unit = ari_norms = None
     cols_unit = cols_norms = None
@@ -135,7 +99,7 @@ def matrix_statistics(a: np.ndarray, k: int, branches: np.ndarray | None, rng: n
         ari, nmi = _ari_nmi(branches, cols, live)
         norms = np.linalg.norm(a, axis=0)
         unit = np.divide(a, norms[None, :], out=np.zeros_like(a), where=norms[None, :] > 0)
-        _, cols_unit, _ = _cocluster(unit, k, rng, 0, method)
+        cols_unit = cocluster(unit, k, rng, method).cols
         ari_unit, _ = _ari_nmi(branches, cols_unit, live)
         cols_norms = _column_norm_labels(a, k, live, rng)
         ari_norms, _ = _ari_nmi(branches, cols_norms, live)

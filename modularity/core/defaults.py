@@ -12,8 +12,9 @@ DEFAULT_METHOD = "adaptive_sqrt_unit_r10"
 
 METHOD_NAMES = ("adaptive_sqrt_unit_r10", "dhillon_km1_cols_sv_r10", "sklearn_scc", "sklearn_sbc_bistochastic",
                 "sklearn_sbc_log")
-"""The production co-clusterings: the default, the previous default and scikit-learn's two
-(``SpectralCoclustering``; ``SpectralBiclustering`` with its bistochastic and log normalisations)."""
+"""The production co-clusterings, the default first (the keys of :data:`modularity.core.methods.METHODS`): the
+previous default and scikit-learn's two (``SpectralCoclustering``; ``SpectralBiclustering`` with its bistochastic
+and log normalisations)."""
 
 NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit", "degree")
 """Null models of a layer's weights (:mod:`modularity.core.nulls`)."""

@@ -361,7 +361,7 @@ def cocluster_spectrum(a: np.ndarray, k: int, seed: int | np.random.Generator | 
 
     ``joint=False`` is ``dhillon_km1_cols_sv_r10`` of the recovery benchmark
     (``reports/methods.md``; the package's default from 2026-11-25 until the
-    noise-edge method of :func:`modularity.core.methods.cocluster_default`
+    noise-edge method ``adaptive_sqrt_unit_r10`` of :mod:`modularity.core.methods`
     replaced it, and still selectable): the ``k``
     leading singular vectors of ``D_r^-1/2 A D_c^-1/2`` (the ``k - 1`` leading
     non-trivial ones and the leading one, which is constant after scaling on a
@@ -376,7 +376,7 @@ def cocluster_spectrum(a: np.ndarray, k: int, seed: int | np.random.Generator | 
 
     ``joint=True`` is Dhillon's joint clustering of rows and columns with the
     ``k - 1`` non-trivial vectors, unscaled (this package's default before the
-    benchmark; ``modularity.core.methods.current``).
+    benchmark; ``current`` in the repository's ``benchmarks/candidates.py``).
 
     Parameters
     ----------

@@ -1,19 +1,17 @@
+import dataclasses
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import sklearn.cluster  # noqa: F401  (imported here so that its import time is not charged to a test)
 
-from modularity.core.methods import DEFAULT_METHOD, METHODS, cocluster_columns
+from modularity.core.defaults import DEFAULT_METHOD, METHOD_NAMES
+from modularity.core.methods import METHODS, CoClusters, cocluster, cocluster_columns
 from modularity.core.metrics import adjusted_rand
 from modularity.errors import ModularityError
 
-try:
-    import sknetwork  # noqa: F401
-    HAVE_SKNETWORK = True
-except ImportError:  # scikit-network is optional: only the community methods need it
-    HAVE_SKNETWORK = False
-
-ALL = [pytest.param(m, marks=pytest.mark.skipif(not HAVE_SKNETWORK, reason="needs scikit-network"))
-       if m.startswith(("louvain", "leiden")) else m for m in METHODS]
+ALL = list(METHODS)
 
 
 def _blocks(rng, k=4, rows=8, cols=6, noise=0.05):
@@ -21,19 +19,62 @@ def _blocks(rng, k=4, rows=8, cols=6, noise=0.05):
     return a, np.repeat(np.arange(k), cols)
 
 
-def _check_labels(labels, n_cols, k):
-    assert labels.shape == (n_cols,)
+def _check_labels(labels, n, k):
+    assert labels.shape == (n,)
     assert labels.dtype.kind == "i"
     assert labels.min() >= -1 and labels.max() <= k - 1
 
 
+# ---------------------------------------------------------------- registry
+
+def test_method_names_are_the_registry():
+    assert tuple(METHODS) == METHOD_NAMES
+    assert DEFAULT_METHOD in METHOD_NAMES and METHOD_NAMES[0] == DEFAULT_METHOD
+    assert "dhillon_km1_cols_sv_r10" in METHODS  # the previous default stays selectable
+    with pytest.raises(TypeError):
+        METHODS["x"] = METHODS[DEFAULT_METHOD]  # read-only
+
+
+def test_method_names_import_without_numpy():
+    code = ("import sys; from modularity.core.defaults import METHOD_NAMES; "
+            "assert 'numpy' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_benchmark_candidates_are_not_in_the_package():
+    for name in ("current", "select_ncut", "consensus_spectral", "louvain", "dhillon_km1_cols_r10",
+                 "adaptive_sv_r10"):
+        with pytest.raises(ModularityError, match="unknown method"):
+            cocluster(np.ones((3, 3)), 2, 0, name)
+
+
+# ---------------------------------------------------------------- every production method
+
 @pytest.mark.parametrize("method", ALL)
-def test_recovers_exact_blocks(method, rng):
+def test_recovers_exact_blocks_rows_and_columns(method, rng):
     a, truth = _blocks(rng)
+    row_truth = np.repeat(np.arange(4), 8)
     for seed in range(2):
-        labels = cocluster_columns(a, 4, method, seed)
-        _check_labels(labels, a.shape[1], 4)
-        assert adjusted_rand(truth, labels) == 1.0
+        res = cocluster(a, 4, seed, method, n_values=5)
+        assert isinstance(res, CoClusters)
+        _check_labels(res.cols, a.shape[1], 4)
+        _check_labels(res.rows, a.shape[0], 4)
+        assert adjusted_rand(truth, res.cols) == 1.0
+        assert adjusted_rand(row_truth, res.rows) == 1.0
+        # each block's rows share its columns' label
+        assert np.array_equal(res.rows, np.repeat(res.cols[::6], 8))
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_values_are_the_leading_normalised_singular_values(method, rng):
+    a, _ = _blocks(rng, k=3, noise=0.3)
+    a[:, 4] = 0
+    a[7] = 0
+    live = a[np.ix_(a.any(axis=1), a.any(axis=0))]
+    dr, dc = live.sum(axis=1), live.sum(axis=0)
+    expect = np.linalg.svd(live / np.sqrt(dr)[:, None] / np.sqrt(dc)[None, :], compute_uv=False)
+    assert np.allclose(cocluster(a, 3, 0, method, n_values=4).values, expect[:4], atol=1e-9)
+    assert cocluster(a, 3, 0, method).values.shape == (0,)
 
 
 @pytest.mark.parametrize("method", ALL)
@@ -41,21 +82,26 @@ def test_zero_rows_and_columns_get_minus_one_without_nan(method, rng):
     a, truth = _blocks(rng, k=3)
     a[:, [0, 7]] = 0
     a[[2, 20]] = 0
-    labels = cocluster_columns(a, 3, method, 0)
-    _check_labels(labels, a.shape[1], 3)
-    assert labels[0] == -1 and labels[7] == -1
+    res = cocluster(a, 3, 0, method, n_values=3)
+    _check_labels(res.cols, a.shape[1], 3)
+    assert res.cols[0] == -1 and res.cols[7] == -1
+    assert res.rows[2] == -1 and res.rows[20] == -1 and (res.rows >= 0).sum() == a.shape[0] - 2
     live = np.ones(a.shape[1], bool)
     live[[0, 7]] = False
-    assert np.all(labels[live] >= 0)
-    assert adjusted_rand(truth[live], labels[live]) == 1.0
+    assert np.all(res.cols[live] >= 0)
+    assert adjusted_rand(truth[live], res.cols[live]) == 1.0
+    assert np.all(np.isfinite(res.values))
 
 
 @pytest.mark.parametrize("method", ALL)
 def test_single_live_unit_and_empty_matrix(method):
     a = np.zeros((5, 4))
-    assert cocluster_columns(a, 3, method, 0).tolist() == [-1, -1, -1, -1]
+    res = cocluster(a, 3, 0, method, n_values=2)
+    assert res.cols.tolist() == [-1] * 4 and res.rows.tolist() == [-1] * 5 and len(res.values) == 0
     a[1, 2] = 0.5
-    assert cocluster_columns(a, 3, method, 0).tolist() == [-1, -1, 0, -1]
+    res = cocluster(a, 3, 0, method, n_values=2)
+    assert res.cols.tolist() == [-1, -1, 0, -1] and res.rows.tolist() == [-1, 0, -1, -1, -1]
+    assert np.allclose(res.values, [1.0])
     a[:, 2] = 1.0  # one live column read by every row
     assert cocluster_columns(a, 3, method, 0).tolist() == [-1, -1, 0, -1]
 
@@ -64,16 +110,16 @@ def test_single_live_unit_and_empty_matrix(method):
 def test_one_live_row(method):
     a = np.zeros((3, 5))
     a[1] = [1.0, 2.0, 0.0, 3.0, 4.0]
-    labels = cocluster_columns(a, 2, method, 0)
-    assert labels.tolist() == [0, 0, -1, 0, 0]
+    assert cocluster_columns(a, 2, method, 0).tolist() == [0, 0, -1, 0, 0]
 
 
 @pytest.mark.parametrize("method", ALL)
 def test_deterministic_for_a_seed(method, rng):
     a = rng.random((30, 24))  # no structure: ties are broken by the randomness alone
-    one = cocluster_columns(a, 3, method, np.random.default_rng(7))
-    two = cocluster_columns(a, 3, method, np.random.default_rng(7))
-    assert np.array_equal(one, two)
+    one = cocluster(a, 3, np.random.default_rng(7), method, n_values=2)
+    two = cocluster(a, 3, np.random.default_rng(7), method, n_values=2)
+    for f in dataclasses.fields(CoClusters):
+        assert np.array_equal(getattr(one, f.name), getattr(two, f.name))
 
 
 @pytest.mark.parametrize("method", ALL)
@@ -83,6 +129,15 @@ def test_permuting_columns_permutes_labels(method, rng):
     labels = cocluster_columns(a, 4, method, 0)
     permuted = cocluster_columns(a[:, perm], 4, method, 0)
     assert adjusted_rand(labels[perm], permuted) == 1.0
+
+
+@pytest.mark.parametrize("method", ("adaptive_sqrt_unit_r10", "dhillon_km1_cols_sv_r10"))
+def test_disconnected_blocks_keep_every_block_indicator(method):
+    # exact zeros between blocks (a grouped consumer as the only reader): the top singular value 1 repeats
+    a = np.kron(np.eye(4), np.ones((8, 6)))
+    truth = np.repeat(np.arange(4), 6)
+    for seed in range(3):
+        assert adjusted_rand(truth, cocluster_columns(a, 4, method, seed)) == 1.0
 
 
 def test_labels_numbered_by_first_appearance(rng):
@@ -101,58 +156,37 @@ def test_k_is_clipped_to_the_live_units():
 
 def test_bad_input_raises():
     with pytest.raises(ModularityError):
-        cocluster_columns(np.ones((3, 3)), 2, "no-such-method", 0)
+        cocluster(np.ones((3, 3)), 2, 0, "no-such-method")
     with pytest.raises(ModularityError):
-        cocluster_columns(-np.ones((3, 3)), 2, DEFAULT_METHOD, 0)
+        cocluster(-np.ones((3, 3)), 2, 0)
     with pytest.raises(ModularityError):
-        cocluster_columns(np.full((3, 3), np.nan), 2, DEFAULT_METHOD, 0)
+        cocluster(np.full((3, 3), np.nan), 2, 0)
+    with pytest.raises(ModularityError):
+        cocluster(np.ones(3), 2, 0)
 
 
-def test_default_is_registered():
-    assert DEFAULT_METHOD in METHODS
+def test_result_is_frozen(rng):
+    res = cocluster(_blocks(rng)[0], 4, 0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.cols = None
 
 
-def test_disconnected_blocks_keep_every_block_indicator():
-    # exact zeros between blocks (a grouped consumer as the only reader): the top singular value 1 repeats
-    a = np.kron(np.eye(4), np.ones((8, 6)))
-    truth = np.repeat(np.arange(4), 6)
-    for method in ("dhillon_km1_cols_r10", "dhillon_km1_joint_r10", "dhillon_log2k_cols_r10"):
-        for seed in range(3):
-            assert adjusted_rand(truth, cocluster_columns(a, 4, method, seed)) == 1.0
+def test_rows_from_columns_follow_the_largest_share_of_weight():
+    from modularity.core.methods import rows_from_columns
+
+    a = np.array([[1.0, 1.0, 0.0], [0.0, 0.1, 2.0], [0.0, 0.0, 0.0], [2.0, 0.0, 1.0]])
+    # row 3 sends 2 of cluster 0's volume 4.1 and 1 of cluster 1's volume 3: cluster 0 takes the larger share
+    assert rows_from_columns(a, np.array([0, 0, 1])).tolist() == [0, 1, -1, 0]
+    assert rows_from_columns(a, np.array([-1, -1, -1])).tolist() == [-1] * 4
 
 
-# ---------------------------------------------------------------- adaptive methods and cocluster_default
-
-ADAPTIVE = [m for m in METHODS if m.startswith("adaptive_") or m == "dhillon_km1_cols_sqrt_unit_r10"]
-
-
-def test_adaptive_candidates_are_registered():
-    assert DEFAULT_METHOD == "adaptive_sqrt_unit_r10"
-    assert "dhillon_km1_cols_sv_r10" in METHODS  # the previous default stays selectable
-    assert {"adaptive_sqrt_unit_r10", "adaptive_sqrt_r10", "adaptive_sv_r10", "adaptive_one_unit_r10",
-            "adaptive_shrink_r10"} <= set(ADAPTIVE)
-
-
-@pytest.mark.parametrize("method", ADAPTIVE)
-def test_adaptive_exact_recovery_dead_columns_and_determinism(method, rng):
-    a, truth = _blocks(rng, k=4, noise=0.1)
-    a[:, [3, 13]] = 0
-    a[[5]] = 0
-    live = np.ones(a.shape[1], bool)
-    live[[3, 13]] = False
-    one = cocluster_columns(a, 4, method, np.random.default_rng(3))
-    two = cocluster_columns(a, 4, method, np.random.default_rng(3))
-    assert np.array_equal(one, two)
-    assert one[3] == -1 and one[13] == -1 and np.all(one[live] >= 0)
-    assert adjusted_rand(truth[live], one[live]) == 1.0
-
+# ---------------------------------------------------------------- the default's steps
 
 def test_noise_edge_matches_the_top_singular_value_of_noise():
     from modularity.core.methods import noise_edge
-
-    rng = np.random.default_rng(0)
     from modularity.core.spectral import top_singular_values
 
+    rng = np.random.default_rng(0)
     a = rng.random((240, 160))
     dr, dc = a.sum(axis=1), a.sum(axis=0)
     an = a / np.sqrt(dr)[:, None] / np.sqrt(dc)[None, :]
@@ -162,182 +196,34 @@ def test_noise_edge_matches_the_top_singular_value_of_noise():
 
 
 def test_edge_count_is_clipped_between_log2k_and_k_minus_one():
-    from modularity.core.methods import _edge_count
+    from modularity.core.methods import edge_count
 
     s = np.array([1.0, 0.2, 0.15, 0.12, 0.05, 0.04])
-    assert _edge_count(s, 4, tau=0.5) == 2  # nothing above the edge: ceil(log2 4)
-    assert _edge_count(s, 4, tau=0.1) == 3  # three above: k - 1
-    assert _edge_count(s, 4, tau=0.01) == 3  # never more than k - 1
-    assert _edge_count(s, 3, tau=0.5) == 2
-    assert _edge_count(s, 2, tau=0.5) == 1
+    assert edge_count(s, 4, tau=0.5) == 2  # nothing above the edge: ceil(log2 4)
+    assert edge_count(s, 4, tau=0.1) == 3  # three above: k - 1
+    assert edge_count(s, 4, tau=0.01) == 3  # never more than k - 1
+    assert edge_count(s, 3, tau=0.5) == 2
+    assert edge_count(s, 2, tau=0.5) == 1
 
 
-def test_adaptive_uses_fewer_vectors_at_the_noise_level():
-    from modularity.core.methods import _adaptive_embedding
+def test_default_uses_fewer_vectors_at_the_noise_level():
+    from modularity.core.methods import edge_embedding
 
     rng = np.random.default_rng(1)
     noise = rng.random((120, 80))
-    zc, zr, _ = _adaptive_embedding(noise, 4)
+    zc, zr, _ = edge_embedding(noise, 4)
     assert zc.shape == (80, 1 + 2) and zr.shape == (120, 3)  # trivial + ceil(log2 4)
     strong, _ = _blocks(rng, k=4, rows=30, cols=20, noise=0.3)
-    zc, _, _ = _adaptive_embedding(strong, 4)
+    zc, _, _ = edge_embedding(strong, 4)
     assert zc.shape == (80, 1 + 3)  # trivial + k - 1
     assert np.allclose(np.linalg.norm(zc, axis=1), 1.0)
 
 
-def test_cocluster_default_recovers_rows_and_columns(rng):
+def test_cocluster_default_is_cocluster_with_the_default(rng):
     from modularity.core.methods import cocluster_default
 
-    a, truth = _blocks(rng, k=3, rows=5, cols=4, noise=0.05)
-    row_truth = np.repeat(np.arange(3), 5)
+    a, _ = _blocks(rng, k=3, rows=5, cols=4, noise=0.5)
     rows, cols, values = cocluster_default(a, 3, np.random.default_rng(0), n_values=4)
-    assert adjusted_rand(truth, cols) == 1.0 and adjusted_rand(row_truth, rows) == 1.0
-    # rows share the label of their block's columns; labels numbered by first appearance
-    assert np.array_equal(rows, np.repeat(cols[::4], 5))
-    assert cols[0] == 0 and list(dict.fromkeys(cols.tolist())) == [0, 1, 2]
-    dr, dc = a.sum(axis=1), a.sum(axis=0)
-    expect = np.linalg.svd(a / np.sqrt(dr)[:, None] / np.sqrt(dc)[None, :], compute_uv=False)[:4]
-    assert values.shape == (4,) and np.allclose(values, expect, atol=1e-9)
-    # the columns are exactly those of the registered default method with the same generator
-    assert np.array_equal(cols, cocluster_columns(a, 3, DEFAULT_METHOD, np.random.default_rng(0)))
+    res = cocluster(a, 3, np.random.default_rng(0), n_values=4)
+    assert np.array_equal(rows, res.rows) and np.array_equal(cols, res.cols) and np.array_equal(values, res.values)
 
-
-def test_cocluster_default_dead_rows_columns_and_determinism(rng):
-    from modularity.core.methods import cocluster_default
-
-    a, truth = _blocks(rng, k=4)
-    a[:, [0, 9]] = 0
-    a[[2, 17]] = 0
-    one = cocluster_default(a, 4, np.random.default_rng(5), n_values=3)
-    two = cocluster_default(a, 4, np.random.default_rng(5), n_values=3)
-    for x, y in zip(one, two):
-        assert np.array_equal(x, y)
-    rows, cols, values = one
-    assert cols[0] == -1 and cols[9] == -1 and rows[2] == -1 and rows[17] == -1
-    assert (rows >= 0).sum() == a.shape[0] - 2 and (cols >= 0).sum() == a.shape[1] - 2
-    assert np.all(np.isfinite(values)) and len(values) == 3
-    live = cols >= 0
-    assert adjusted_rand(truth[live], cols[live]) == 1.0
-
-
-def test_cocluster_default_degenerate_inputs():
-    from modularity.core.methods import cocluster_default
-
-    rows, cols, values = cocluster_default(np.zeros((4, 3)), 2, 0, n_values=2)
-    assert rows.tolist() == [-1] * 4 and cols.tolist() == [-1] * 3 and len(values) == 0
-    a = np.zeros((3, 4))
-    a[1, 2] = 2.0  # one live unit: one group, k clipped
-    rows, cols, values = cocluster_default(a, 3, 0, n_values=2)
-    assert rows.tolist() == [-1, 0, -1] and cols.tolist() == [-1, -1, 0, -1]
-    assert np.allclose(values, [1.0])
-    with pytest.raises(ModularityError):
-        cocluster_default(-np.ones((3, 3)), 2, 0)
-
-
-# ---------------------------------------------------------------- selection among candidates
-
-SELECT = [f"select_{c}" for c in ("modularity", "stability", "silhouette", "ncut")]
-
-
-def _grouped_mixed(rng, signal=0.1):
-    """A dense reader of all 24 columns plus a weak grouped reader (4 groups of 6): the grouped_mixed case."""
-    dense = 1 + 0.3 * rng.random((32, 24))
-    grouped = signal * np.kron(np.eye(4), np.ones((8, 6))) * (1 + 0.3 * rng.random((32, 24)))
-    return np.vstack([dense, grouped]), np.repeat(np.arange(4), 6)
-
-
-def test_select_methods_are_registered():
-    assert set(SELECT) <= set(METHODS)
-
-
-def test_select_modularity_and_ncut_of_known_partitions():
-    from modularity.core.methods import _bipartite_modularity
-    from modularity.core.spectral import bipartite_ncut
-
-    a = np.kron(np.eye(2), np.ones((3, 2)))
-    rows, cols = np.repeat([0, 1], 3), np.repeat([0, 1], 2)
-    assert _bipartite_modularity(a, rows, cols, 2) == pytest.approx(0.5)  # 1 - 1/k for k equal blocks
-    assert bipartite_ncut(a, rows, cols) == 0.0  # exactly: no edge leaves a block
-    assert _bipartite_modularity(a, np.zeros(6, int), np.zeros(4, int), 2) == pytest.approx(0.0)
-    # rows put with the wrong columns: everything is cut
-    assert bipartite_ncut(a, 1 - rows, cols) == pytest.approx(2.0)
-
-
-def test_select_silhouette_matches_scikit_learn(rng):
-    from sklearn.metrics import silhouette_score
-
-    from modularity.core.methods import _silhouette
-
-    z = rng.normal(size=(40, 3))
-    lab = rng.integers(0, 3, 40)
-    assert _silhouette(z, lab) == pytest.approx(silhouette_score(z, lab), abs=1e-7)
-    assert _silhouette(z, np.zeros(40, int)) == -1.0
-
-
-def test_select_stability_is_one_on_exact_blocks_and_lower_on_noise(rng):
-    from modularity.core.methods import _select_candidates, _stability
-
-    a, _ = _blocks(rng, k=3, rows=10, cols=6, noise=0.01)
-    cands, _, shared = _select_candidates(a, 3, np.random.default_rng(0))
-    assert all(_stability(c, 3, np.random.default_rng(1), shared) == pytest.approx(1.0) for c in cands)
-    noise = rng.random((60, 40))
-    cands, _, shared = _select_candidates(noise, 3, np.random.default_rng(0))
-    assert all(_stability(c, 3, np.random.default_rng(1), shared) < 0.9 for c in cands)
-
-
-@pytest.mark.parametrize("method", SELECT)
-def test_select_rejects_a_joint_candidate_that_loses_column_groups(method):
-    from modularity.core.methods import _select_candidates
-
-    rng = np.random.default_rng(0)
-    a, truth = _grouped_mixed(rng)
-    cands, _, _ = _select_candidates(a, 4, np.random.default_rng(1))
-    joint = next(c for c in cands if c["name"] == "log2k_joint")
-    assert len(np.unique(joint["cols"])) < 4  # the rows took clusters of their own
-    for seed in range(2):
-        assert adjusted_rand(truth, cocluster_columns(a, 4, method, seed)) == 1.0
-
-
-def test_select_returns_one_of_its_candidates_and_rejects_unknown_names(rng):
-    from modularity.core.methods import _select_candidates, select
-
-    a, _ = _blocks(rng, k=4, noise=0.6)
-    options = [c["cols"] for c in _select_candidates(a, 4, np.random.default_rng(7))[0]]
-    for criterion in ("modularity", "stability", "silhouette", "ncut"):
-        labels = select(a, 4, np.random.default_rng(7), criterion)
-        assert labels.shape == (a.shape[1],)
-        # the candidates are built first from the same generator, so the choice is one of them
-        assert any(adjusted_rand(o, labels) == 1.0 for o in options)
-    with pytest.raises(ModularityError):
-        select(a, 4, np.random.default_rng(0), "no-such-criterion")
-    with pytest.raises(ModularityError):
-        select(a, 4, np.random.default_rng(0), "modularity", candidates=("no-such-candidate",))
-
-
-def test_select_sklearn_returns_one_of_its_two_candidates(rng):
-    from modularity.core.methods import select_sklearn, sklearn_scc
-
-    a, truth = _blocks(rng, k=4, noise=0.6)
-    for seed in range(3):
-        labels = select_sklearn(a, 4, np.random.default_rng(seed))
-        _check_labels(labels, a.shape[1], 4)
-        # scikit-learn is seeded by the first draw, so its candidate equals sklearn_scc for the same seed
-        ref = sklearn_scc(a, 4, np.random.default_rng(seed))
-        r = np.random.default_rng(seed)
-        r.integers(2 ** 31 - 1)  # the draw that seeded scikit-learn; the default's k-means follows it
-        ours = METHODS[DEFAULT_METHOD](a, 4, r)
-        assert adjusted_rand(ref, labels) == 1.0 or adjusted_rand(ours, labels) == 1.0
-        assert np.array_equal(labels, select_sklearn(a, 4, np.random.default_rng(seed)))
-    # grouped_mixed: scikit-learn's columns fill fewer than 4 groups, so the default is kept
-    g, gtruth = _grouped_mixed(np.random.default_rng(0))
-    assert adjusted_rand(gtruth, cocluster_columns(g, 4, "select_sklearn_ncut", 1)) == 1.0
-
-
-def test_select_sklearn_floor_takes_scikit_learn_at_the_noise_level():
-    from modularity.core.methods import _adaptive_embedding, sklearn_scc
-
-    noise = np.random.default_rng(3).random((60, 40))
-    assert _adaptive_embedding(noise, 4)[0].shape[1] - 1 < 3  # fewer than k - 1 vectors above the edge
-    for seed in range(2):
-        labels = cocluster_columns(noise, 4, "select_sklearn_ncut_floor", seed)
-        assert np.array_equal(labels, sklearn_scc(noise, 4, np.random.default_rng(seed)))
