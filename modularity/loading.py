@@ -53,7 +53,7 @@ def load_model(model: str | None = None, weights: str | None = None, seed: int =
         seed gives the same network.
     input_size : (int, int) or None
         Height and width an ONNX file is imported at (see
-        :func:`modularity.zoo.load_model`); None: its own.
+        :func:`modularity.zoo.load_source`); None: its own.
 
     Returns
     -------

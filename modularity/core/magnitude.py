@@ -1,4 +1,4 @@
-"""Connection-magnitude matrices between layers of a :class:`~modularity.graph.ChannelGraph`.
+"""Connection-magnitude matrices between layers of a :class:`~modularity.core.graph.ChannelGraph`.
 
 The magnitude of the connection from producer unit ``i`` to consumer unit ``j``
 is a norm of the kernel slice ``W[j, i, :, :]`` (L1 by default; L2 and max as

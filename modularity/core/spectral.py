@@ -159,11 +159,9 @@ def singular_values(m: np.ndarray) -> np.ndarray:
 
     Forming the Gram matrix is one BLAS-3 product (``syrk``), and its
     symmetric eigenvalues cost far less than the bidiagonalisation of a
-    singular-value decomposition: on googlenet's Inception profiles
-    (one core, 2026-12-02) 2.9 against 5.7 ms at 352 x 256, 18 against 77 ms at
-    576 x 832 and 35 against 117 ms at 752 x 832. Squaring the matrix costs
-    relative accuracy only in the smallest values: the leading 20 agree with
-    ``np.linalg.svd`` to 5e-15 relative, and every value to 3e-8 of the largest.
+    singular-value decomposition (2 to 4 times less on the profiles analysed
+    here; BENCHMARKS.md). Squaring the matrix costs relative accuracy only in
+    the smallest values, which tests bound against ``np.linalg.svd``.
     Eigenvalues of the Gram matrix below ``max(m, n) * eps`` of the largest are
     at its rounding level (the rank tolerance of ``numpy.linalg.matrix_rank``,
     applied to the Gram matrix), so singular values below
@@ -216,11 +214,9 @@ def _top_right_lanczos(m: np.ndarray, k: int, vectors: bool) -> tuple[np.ndarray
     memory-bound, so float32 halves them. ARPACK finds ``k + 8`` Ritz vectors
     in float32 (``tol=1e-6``); projecting ``m`` onto their span in float64 and
     solving the small problem restores double precision, as in
-    :func:`_top_right_float32`. On alexnet's 4096 x 4096 classifier profile
-    (normalised, top 20, one core, 2026-12-02): 1.8 s against 5.8 s for float64
-    ARPACK, singular values within 2e-11 relative and the leading vectors at a
-    cosine of 1 (eight digits). Falls back to float64 ARPACK when float32 does
-    not converge.
+    :func:`_top_right_float32` (about three times faster than float64 ARPACK
+    on the largest profiles, with the same values to 1e-10; BENCHMARKS.md).
+    Falls back to float64 ARPACK when float32 does not converge.
     """
     n = m.shape[1]
     kk = min(n - 1, k + _RITZ_EXTRA)
@@ -252,12 +248,8 @@ def _rayleigh_ritz(m: np.ndarray, v: np.ndarray, k: int, vectors: bool) -> tuple
     return np.clip(w[::-1][:k], 0.0, None), (q @ y[:, ::-1][:, :k]) if vectors else None
 
 
-# From this many Gram columns the float32 route below is faster. Measured on one core on googlenet's
-# normalised Inception profiles: 752 columns 73 ms (float64 eigh) against 49 ms; 360 columns 14 against 9 ms;
-# at 256 columns float64 was faster (8 against 12 ms). Re-measured on 2026-12-02 (one core, CPU time, top 20
-# triplets): float32 is faster from about 128 columns (256: 3.3 against 4.3 ms), but lowering the switch to 160
-# moved inception3a's observed leading vectors (raw and centred variants, whose 2nd and 3rd singular values
-# nearly coincide) by up to 5e-3 relative: the switch stays at 320, where the observed results are unchanged.
+# From this many Gram columns the float32 route below is faster (BENCHMARKS.md). A lower switch would move
+# observed leading vectors whose singular values nearly coincide, so it stays where observed results do not move.
 _FLOAT32_MIN = 320
 _RITZ_EXTRA = 8
 
@@ -359,10 +351,8 @@ def cocluster_spectrum(a: np.ndarray, k: int, seed: int | np.random.Generator | 
                        joint: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spectral co-clustering of the rows and columns of a non-negative matrix.
 
-    ``joint=False`` is ``dhillon_km1_cols_sv_r10`` of the recovery benchmark
-    (``reports/methods.md``; the package's default from 2026-11-25 until the
-    noise-edge method ``adaptive_sqrt_unit_r10`` of :mod:`modularity.core.methods`
-    replaced it, and still selectable): the ``k``
+    ``joint=False`` is ``dhillon_km1_cols_sv_r10``, the previous default
+    co-clustering (``reports/methods.md``; still selectable): the ``k``
     leading singular vectors of ``D_r^-1/2 A D_c^-1/2`` (the ``k - 1`` leading
     non-trivial ones and the leading one, which is constant after scaling on a
     connected graph and a block indicator on a disconnected one), each scaled
@@ -474,8 +464,7 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 4, max
     its own (the same dot products, centre sums by ``bincount`` in point
     order, the first of equal distances and of equal inertias), so the labels
     are those of the one-by-one loop (tested against it); the batch only
-    removes Python overhead: 10 restarts on 512 points in 3 dimensions took
-    6.5 ms of CPU and take 4.5 ms, on 64 points 1.8 and 0.9 ms.
+    removes Python overhead.
 
     Returns
     -------
@@ -577,11 +566,9 @@ def bipartite_ncut(a: np.ndarray, row_labels: np.ndarray, col_labels: np.ndarray
 
     It is :func:`modularity.studies.clusterability.ncut` of the graph
     ``[[0, a], [a^T, 0]]`` (tested equal), computed on the dense biadjacency
-    because it runs once per null draw: 1.2 ms on a 360 x 512 profile
-    against 24 ms through the sparse block adjacency (one core, loaded). Two
-    products with one-hot matrices give every node's weight into every
-    cluster, with no copy of ``a`` (on alexnet's 4096 x 4096 classifier profile
-    0.05 s, against 0.25 s with a boolean submatrix per cluster); the cut is
+    because it runs once per null draw (about 20 times faster than through
+    the sparse block adjacency). Two products with one-hot matrices give
+    every node's weight into every cluster, with no copy of ``a``; the cut is
     summed from the weight into other clusters, so a cluster with no edge
     leaving it has a cut of exactly 0, not rounding noise.
     """

@@ -21,8 +21,9 @@ and ``report.pdf`` (:func:`modularity.output.report.build_clusterability_report`
 
 Everything except the graph files can be rebuilt from ``summary.json`` and
 ``arrays.npz`` alone (``python -m modularity report DIR``). This module
-prepares data for the figures (reordering, binning, counting); the drawing is
-in :mod:`modularity.plots` and the reports in :mod:`modularity.report`.
+lays out and saves the figures from the results and the arrays it is handed
+(:mod:`modularity.arrays` prepares those); the drawing is in
+:mod:`modularity.output.plots` and the reports in :mod:`modularity.output.report`.
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ def cluster_counts(clusters: Sequence[int]) -> tuple[list[int], list[int]]:
 
 
 def network_data(result: AnalysisResult) -> dict[str, list]:
-    """Per-layer inputs of :func:`modularity.plots.network_figure`."""
+    """Per-layer inputs of :func:`modularity.output.plots.network_figure`."""
     data: dict[str, list] = {k: [] for k in ("names", "fractions", "dead", "ncut_z", "ncut_significant", "ari",
                                              "ari_significant")}
     for res in result.layers:
@@ -603,7 +604,7 @@ def write_exports(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
     """Write the layer-level graph in ``formats`` and the unit-level graph in ``unit_formats``.
 
     Files: ``channel_graph<suffix>`` and ``unit_graph<suffix>``, suffixes from
-    :data:`modularity.export.GRAPH_FORMATS`. See :func:`modularity.export.unit_graph`
+    :data:`modularity.output.export.GRAPH_FORMATS`. See :func:`modularity.output.export.unit_graph`
     for ``top_k`` and ``max_edges``.
     """
     folder = Path(folder)

@@ -162,9 +162,9 @@ def recovery_run(signal: float, seed: int, *, mode: str = "concat", n_permutatio
     n_permutations : int
         Shuffles for :func:`~modularity.analysis.analyze_layer`.
     n_shuffles : int
-        Shuffled networks for :func:`~modularity.clusterability.clusterability` (0: skip).
+        Shuffled networks for :func:`~modularity.studies.clusterability.clusterability` (0: skip).
     first_layer_permutations : int
-        Permutations for :func:`~modularity.units.first_layer_analysis` (0: skip).
+        Permutations for :func:`~modularity.studies.units.first_layer_analysis` (0: skip).
     column_scale : float
         See :class:`PlantedModules`.
     **kwargs

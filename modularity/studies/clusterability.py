@@ -5,7 +5,7 @@ channels) of every conv layer plus the input channels (and, with
 ``include_linear``, the features of every linear layer). The edge between
 producer unit ``i`` and consumer unit ``j`` weighs the L1 norm of the kernel
 slice ``W[j, i]`` times the consumer's folded batch-norm scale (see
-:func:`modularity.magnitude.layer_magnitude`). Concatenation layers are not
+:func:`modularity.core.magnitude.layer_magnitude`). Concatenation layers are not
 nodes: their units *are* the member layers' units, and the graph's edges
 already point from every consumer to the real producers (through
 concatenations and residual additions). A consumer column that reads several

@@ -205,7 +205,7 @@ def first_layer_analysis(graph: ChannelGraph, layer: str | None = None, n_vector
         Seeds the permutations.
     expand : str
         How the profile reaches the second layer (see
-        :func:`modularity.magnitude.downstream_profile`); ``"product"`` looks
+        :func:`modularity.core.magnitude.downstream_profile`); ``"product"`` looks
         through depthwise convs and 1x1 bottlenecks.
     pad : int
         FFT size for :func:`dominant_frequency`.

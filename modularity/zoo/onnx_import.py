@@ -4,7 +4,7 @@ Every weighted ONNX node becomes a genuine ``nn.Conv2d`` / ``nn.Linear`` /
 ``nn.BatchNorm2d`` holding the ONNX initializers, every channel-preserving node a
 genuine ``nn.ReLU`` / ``nn.MaxPool2d`` / ``nn.LocalResponseNorm`` / ..., and
 concatenations and additions are ``torch.cat`` / ``operator.add`` call_function
-nodes. The channel-graph tracer (:mod:`modularity.graph`) therefore sees the
+nodes. The channel-graph tracer (:mod:`modularity.core.graph`) therefore sees the
 same module types as in any hand-written PyTorch model, with no special cases.
 
 Why not onnx2torch: it is not a dependency, and it converts many ops into its
