@@ -124,10 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how recovery p-values are obtained: label permutations where the units are exchangeable "
                         "under the null, re-fitted draws elsewhere (auto, default); the others force one route, "
                         "to compare them")
-    a.add_argument("--control", choices=CONTROLS, default="none",
+    a.add_argument("--control", choices=CONTROLS, default="auto",
                    help="random-init: also analyse the same architecture at random initialisation with the same "
                         "settings, and put it beside the trained result (summary.json 'control', comparison.csv, "
-                        "the report); needs trained weights")
+                        "the report; needs trained weights); auto (default): random-init for trained weights, "
+                        "none for random ones; none: no control")
     a.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for tracing (default: the model's own)")
     a.add_argument("--jobs", type=int, default=1,

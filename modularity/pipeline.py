@@ -39,7 +39,7 @@ from .zoo import DEFAULT_MODEL, LoadedModel, list_sources
 __all__ = ["DEFAULT_MODEL", "UNIT_FORMATS", "default_weights", "default_out", "load_model", "state_dict_sha256",
            "analyze", "run_analyze", "write_results", "save_results", "rebuild", "write_clusterability",
            "run_clusterability", "write_sweep", "run_sweep", "CONTROLS", "random_init", "add_control",
-           "profiles_of", "list_sources"]
+           "profiles_of", "list_sources", "resolve_control"]
 
 UNIT_FORMATS = ("graphml", "gexf")
 
@@ -49,8 +49,21 @@ def default_out(model: str | None, suffix: str = "") -> Path:
     return Path("results") / f"{Path(model or DEFAULT_MODEL).stem}{suffix}"
 
 
+def resolve_control(settings: AnalysisSettings, weights: str) -> AnalysisSettings:
+    """The settings with ``control="auto"`` made definite for these weights.
+
+    ``auto`` becomes ``random-init`` for trained weights (anything but
+    ``none``, and but ``as given``: a module passed in directly, whose
+    training the tool cannot know) and ``none`` otherwise.
+    """
+    if settings.control != "auto":
+        return settings
+    trained = str(weights).lower() not in ("none", "as given") and not str(weights).startswith("none ")
+    return settings.replace(control="random-init" if trained else "none")
+
+
 def _check_control_weights(weights: str, settings: AnalysisSettings) -> None:
-    if settings.control != "none" and str(weights).lower() == "none":
+    if settings.control == "random-init" and str(weights).lower() == "none":
         raise ModularityError("the random-init control (--control random-init) compares trained weights with the "
                               "same architecture at random initialisation, but these weights are already random "
                               "(--weights none, the default for a named model); give trained weights (--weights "
@@ -71,7 +84,7 @@ def add_control(result: AnalysisResult, loaded: LoadedModel, *, progress: bool =
         would be the same network).
     """
     settings = result.settings
-    if settings.control == "none":
+    if settings.control != "random-init":
         return result
     _check_control_weights(loaded.weights, settings)
     twin = random_init(loaded, seed=settings.seed)
@@ -121,15 +134,17 @@ def analyze(model: nn.Module | LoadedModel | str | None = None, weights: str | N
     """
     settings = AnalysisSettings.of(settings, **changes)
     if model is None or isinstance(model, str):
+        settings = resolve_control(settings, default_weights(model, weights))
         _check_control_weights(default_weights(model, weights), settings)  # before loading, not after the run
         model = load_model(model, weights, seed=settings.seed, input_size=settings.input_size)
     elif weights is not None:
         raise ModularityError("weights= applies to a model given by name; load the weights into the module "
                               "yourself, or pass the model's name")
+    settings = resolve_control(settings, model.weights if isinstance(model, LoadedModel) else "as given")
     if isinstance(model, LoadedModel):
         _check_control_weights(model.weights, settings)
     result = analyze_model(model, settings, graph=graph, progress=progress, command=command)
-    if settings.control != "none":
+    if settings.control == "random-init":
         loaded = model if isinstance(model, LoadedModel) else LoadedModel(
             name=result.model, module=model, weights=result.weights, input_size=tuple(result.input_size))
         add_control(result, loaded, progress=progress)
@@ -146,6 +161,7 @@ def run_analyze(model: str | None, weights: str | None, settings: AnalysisSettin
     """
     out = Path(out) if out else default_out(model)
     check_output_dir(out)  # before any work: never after a long run
+    settings = resolve_control(settings, default_weights(model, weights))
     _check_control_weights(default_weights(model, weights), settings)
     loaded = load_model(model, weights, seed=settings.seed, input_size=settings.input_size)
     graph = trace(loaded.module, tuple(settings.input_size or loaded.input_size))

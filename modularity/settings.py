@@ -190,9 +190,13 @@ class AnalysisSettings:
         (to compare them).
     input_size : (int, int) or None
         Height and width the model is traced at; None: the model's own.
-    control : {"none", "random-init"}
+    control : {"auto", "none", "random-init"}
         ``random-init`` also analyses the same architecture at random
-        initialisation with these settings.
+        initialisation with these settings, so that every number of the
+        trained weights stands beside what the architecture alone gives;
+        ``auto`` (the default) does so for trained weights (a model loaded by
+        name with trained weights or a checkpoint) and not for random ones or
+        a module passed in directly; a result records the control that ran.
     jobs : int
         Worker processes (0: one per core); results do not depend on it.
     backend : {"local", "dask"}
@@ -231,7 +235,7 @@ degree; got 'bogus'
     method: str = _setting(DEFAULT_METHOD, "--method")
     recovery_test: str = _setting("auto", "--recovery-test")
     input_size: tuple[int, int] | None = _setting(None, "--input-size")
-    control: str = _setting("none", "--control")
+    control: str = _setting("auto", "--control")
     jobs: int = _setting(1, "--jobs", recorded=False)
     backend: str = _setting("local", "--backend", recorded=False)
     scheduler: str | None = _setting(None, "--scheduler", recorded=False)

@@ -210,9 +210,10 @@ def sweep(arch: str, checkpoints: Sequence[str], settings: AnalysisSettings | No
     import pandas as pd
 
     settings = AnalysisSettings.of(settings, **changes)
-    if settings.control != "none":
+    if settings.control == "random-init":
         raise ModularityError("a sweep compares checkpoints with each other; it has no random-init control "
                               "(control='none')")
+    settings = settings.replace(control="none")
     checkpoints = _check_arguments(arch, checkpoints)
     labels = checkpoint_labels(checkpoints)
     start = time.perf_counter()

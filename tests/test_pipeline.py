@@ -98,3 +98,25 @@ def test_a_results_folder_with_a_control_has_its_table_figure_and_report_section
     assert (out / "comparison.csv").read_text().splitlines()[1].startswith("block,")
     assert (out / "figures" / "control.png").stat().st_size > 1000 and (out / "control_layers.csv").exists()
     assert "Trained against the random-init control" in html and "ARI trained" in html
+
+
+@pytest.mark.parametrize("weights, given, expected", [
+    ("DEFAULT", "auto", "random-init"), ("trained.pt", "auto", "random-init"), ("none", "auto", "none"),
+    ("as given", "auto", "none"), ("DEFAULT", "none", "none"), ("none", "random-init", "random-init"),
+])
+def test_the_control_is_on_by_default_for_trained_weights_only(weights, given, expected):
+    settings = pipeline.resolve_control(pipeline.AnalysisSettings(control=given), weights)
+    assert settings.control == expected
+
+
+def test_a_trained_model_by_name_gets_its_control_without_asking(monkeypatch):
+    import modularity.loading
+
+    monkeypatch.setattr(modularity.loading, "load_source", lambda name, weights, input_size=None: LoadedModel(
+        name="planted", module=PlantedNet(signal=1.0, seed=1), weights=weights, input_size=(8, 8)))
+    result = pipeline.analyze("planted", "trained.pt", layers="block", n_permutations=2, n_label_permutations=100)
+    assert result.settings.control == "random-init" and result.control is not None
+    assert result.to_dict()["settings"]["control"] == "random-init"
+    bare = pipeline.analyze("planted", "trained.pt", layers="block", n_permutations=2, n_label_permutations=100,
+                            control="none")
+    assert bare.control is None

@@ -180,7 +180,8 @@ def test_one_settings_object_reaches_every_checkpoint(checkpoints, monkeypatch):
                 jobs=1)
     assert [c[0] for c in calls] == [str(p) for p in checkpoints[:2]]
     assert calls[0][1] is calls[1][1] and calls[0][1] == AnalysisSettings(layers="features.3", seed=7,
-                                                                          n_permutations=0, n_label_permutations=50)
+                                                                          n_permutations=0, n_label_permutations=50,
+                                                                          control="none")
     assert all(r.seed == 7 for r in res.results) and len(res.table) == 2
     with pytest.raises(ModularityError, match="unknown setting graph"):
         sweep(ARCH, checkpoints[:1], graph=object())

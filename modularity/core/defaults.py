@@ -31,8 +31,9 @@ EXPAND_MODES = ("none", "depthwise", "product", "signed")
 RECOVERY_TESTS = ("auto", "label-permutation", "weight-shuffle")
 """How the recovery p-value is obtained (:func:`modularity.analysis.analyze_layer`)."""
 
-CONTROLS = ("none", "random-init")
-"""Controls: ``random-init`` also analyses the same architecture at random initialisation."""
+CONTROLS = ("auto", "none", "random-init")
+"""Controls: ``random-init`` also analyses the same architecture at random initialisation; ``auto`` does so for
+trained weights (a model loaded by name with trained weights or a checkpoint) and not for random ones."""
 
 BACKENDS = ("local", "dask")
 """Where layers and null draws run (:mod:`modularity.backends`)."""
