@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .core.detectability import OUTCOMES, Detectability
 from .core.magnitude import Profile
 from .core.nulls import NullSummary
 from .errors import ModularityError
@@ -81,6 +82,14 @@ class Recovery:
     and ``n_permutations`` how many null draws or permutations they used.
     ``effect`` is the ARI above its null mean, with ``effect_ci`` the ARI
     above the null's 97.5 and 2.5 percentiles.
+
+    ``chance_p_value`` asks a different question where the null re-fits
+    weight draws (grouped consumers, whose groups the null keeps): is the
+    agreement above what random labels give (a label permutation of the
+    observed table)? ``p_value`` then says whether *training* put the
+    structure there, this one whether the clusters found the branches at all
+    (the layer's verdict reads it). Where ``p_value`` is itself a label
+    permutation the two are the same test and this is None.
     """
 
     ari: float
@@ -96,6 +105,7 @@ class Recovery:
     method: str = "weight-shuffle"
     effect: float | None = None
     effect_ci: list[float] | None = None
+    chance_p_value: float | None = None
 
 
 @dataclass
@@ -145,6 +155,15 @@ class LayerResult:
     null_draws : dict of str to list of float
         The statistic of every null draw: ``ncut`` always; ``ari`` and ``nmi``
         where the layer has true branches.
+    detectability : Detectability or None
+        How detectable the true branches are in this profile (signal against
+        the BBP limit, the ARI a spectral method can expect), or, without
+        branches, how far structure stands above the noise edge
+        (:mod:`modularity.core.detectability`).
+    verdict : str or None
+        The plain verdict: ``detectable and recovered``, ``detectable but not
+        recovered``, ``below the limit: ...``; without branches ``structure
+        above the noise edge`` or ``no structure above the noise edge``.
     profile : Profile or None
         The downstream profile the analysis measured, kept in memory so that the
         outputs (figures, unit graph) need not rebuild it; not written to
@@ -172,6 +191,8 @@ class LayerResult:
     blocks: list[list[Any]]
     row_clusters: list[int] = field(default_factory=list)
     null_draws: dict[str, list[float]] = field(default_factory=dict)
+    detectability: Detectability | None = None
+    verdict: str | None = None
     profile: Profile | None = field(default=None, repr=False, compare=False, metadata=TRANSIENT)
 
     def __repr__(self) -> str:
@@ -422,6 +443,10 @@ class LayerRow:
     p_bh: float | None
     ari_unit_norm_columns: float | None
     ari_column_norms_only: float | None
+    signal_ratio: float | None
+    expected_ari: float | None
+    n_above_edge: int | None
+    verdict: str | None
     ncut: float | None
     ncut_null_mean: float | None
     ncut_null_sd: float | None
@@ -436,7 +461,7 @@ class LayerRow:
     @classmethod
     def of(cls, layer: LayerResult) -> LayerRow:
         """The row of ``layer``: the one place the table's values are read from the result."""
-        ncut, rec = layer.structure.ncut, layer.recovery
+        ncut, rec, det = layer.structure.ncut, layer.recovery, layer.detectability
         controls = rec.controls if rec is not None else {}
         unit, norms = controls.get("unit_norm_columns"), controls.get("column_norms_only")
         return cls(
@@ -449,6 +474,10 @@ class LayerRow:
             p_bh=_scalar(rec.p_value_bh) if rec else None,
             ari_unit_norm_columns=_scalar(unit.ari) if unit else None,
             ari_column_norms_only=_scalar(norms.ari) if norms else None,
+            signal_ratio=_scalar(det.ratio) if det else None,
+            expected_ari=_scalar(det.expected_ari) if det else None,
+            n_above_edge=det.n_above_edge if det else None,
+            verdict=OUTCOMES.get(layer.verdict) if layer.verdict else None,
             ncut=_scalar(ncut.observed), ncut_null_mean=_scalar(ncut.null_mean), ncut_null_sd=_scalar(ncut.null_sd),
             ncut_effect=_scalar(ncut.effect), ncut_z=_scalar(ncut.z), ncut_p=_scalar(ncut.p_value),
             ncut_p_bh=_scalar(ncut.p_value_bh), n_dead=layer.n_dead, n_permutations=ncut.n,
@@ -470,7 +499,13 @@ COLUMNS: list[Column] = [
     Column("p_method", "p method", "label-permutation, exact, sequential or weight-shuffle"),
     Column("p_bh", "p BH (ARI)", "Benjamini-Hochberg adjusted"),
     Column("ari_unit_norm_columns", "ARI unit-norm", "ARI with every unit's column scaled to unit norm"),
-    Column("ari_column_norms_only", "ARI norms only", "ARI from the units' column norms alone"),
+    Column("ari_column_norms_only", "ARI norms only", "ARI from the units' column norms alone (scale without pattern)"),
+    Column("signal_ratio", "signal/limit", "signal of the true branches over the BBP detectability limit (>1: "
+           "detectable)"),
+    Column("expected_ari", "expected ARI", "the ARI a spectral method can expect at this signal and noise"),
+    Column("n_above_edge", "above edge", "non-trivial singular values above the noise edge"),
+    Column("verdict", "verdict", "recovered, missed (detectable but not recovered), below_limit (no method "
+           "spectral method can recover them); without branches above_edge or no_structure"),
     Column("ncut", "n-cut", "normalised cut of the co-clustering (lower: more clusterable)"),
     Column("ncut_null_mean", "null n-cut", "mean n-cut of the null"),
     Column("ncut_null_sd", "null n-cut sd", "standard deviation of the null n-cut"),
@@ -690,6 +725,8 @@ def _check(hint: Any, value: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise ModularityError(f"{path}: expected a list, got {_kind(value)}")
         inner_types = typing.get_args(hint)
+        if len(inner_types) == 2 and inner_types[1] is Ellipsis:
+            return tuple(_check(inner_types[0], v, f"{path}[{i}]") for i, v in enumerate(value))
         if len(inner_types) != len(value):
             raise ModularityError(f"{path}: expected {len(inner_types)} values, got {len(value)}")
         return tuple(_check(t, v, f"{path}[{i}]") for i, (t, v) in enumerate(zip(inner_types, value)))

@@ -300,3 +300,19 @@ def test_a_profile_dropped_during_the_draws_is_rebuilt_the_same(monkeypatch):
     again = rebuilt.to_dict()
     again.pop("runtime_s"), again.pop("versions", None)
     assert again == kept
+
+
+def test_every_layer_has_a_detectability_verdict():
+    """Planted branches far above the limit are 'detectable and recovered'; a layer without branches gets the
+    noise-edge verdict, and random weights have no structure above the edge."""
+    g = trace(PlantedNet(signal=3.0, seed=1).eval(), (8, 8))
+    strong = analyze_layer(g, "block", n_permutations=0, n_label_permutations=2000)
+    assert strong.detectability.ratio > 1 and strong.verdict == "detectable and recovered"
+    assert strong.detectability.expected_ari > 0.5 and strong.recovery.ari >= strong.detectability.expected_ari_low
+    stem = analyze_layer(g, "stem", n_permutations=0)
+    assert stem.detectability.ratio is None and stem.verdict in ("structure above the noise edge",
+                                                                 "no structure above the noise edge")
+    flat = analyze_layer(trace(PlantedNet(signal=0.0, seed=1).eval(), (8, 8)), "block", n_permutations=0,
+                         n_label_permutations=2000)
+    assert flat.detectability.ratio < 1 and flat.verdict.startswith("below the limit")
+    assert flat.row().verdict == "below_limit" and strong.row().verdict == "recovered"

@@ -82,6 +82,7 @@ def test_reprs_are_short(summary):
 
 def _distinct_layer(offset: float = 0.0):
     """A layer result whose every number the tables read is a different value (so a swapped column shows)."""
+    from modularity.core.detectability import MISSED, Detectability
     from modularity.results import LayerResult, Recovery
 
     ncut = NullSummary(observed=0.11 + offset, null_mean=0.12 + offset, null_sd=0.13 + offset, z=0.14 + offset,
@@ -97,18 +98,22 @@ def _distinct_layer(offset: float = 0.0):
                        branch_names=["a", "b", "c"], branch_source="concat", k=3, k_source="branches",
                        singular_values=[1.0], spectra={}, null_spectra={}, embedding={},
                        clusters=[0, 0, 1, 1, 2, -1], n_dead=1, recovery=recovery, structure=Structure(ncut),
-                       shape=[4, 6], blocks=[])
+                       shape=[4, 6], blocks=[], verdict=MISSED,
+                       detectability=Detectability(4, 6, 3, 0.41 + offset, 0.42, 0.02, (0.43,), 7, 0.44,
+                                                   signal=0.45, threshold=0.46, ratio=0.47 + offset,
+                                                   expected_ari=0.48 + offset, expected_ari_sd=0.49))
 
 
 def test_every_column_reads_its_own_field():
     """Each table column shows the value its name says: a swapped mapping (p shown as p_bh) fails here."""
     layer = _distinct_layer()
-    rec, ncut = layer.recovery, layer.structure.ncut
+    rec, ncut, det = layer.recovery, layer.structure.ncut, layer.detectability
     expected = {
         "name": "blk", "kind": "concat", "n_units": 6, "n_branches": 3, "k": 3, "k_source": "branches",
         "ari": rec.ari, "nmi": rec.nmi, "ari_effect": rec.effect, "p": rec.p_value, "p_method": rec.method,
         "p_bh": rec.p_value_bh, "ari_unit_norm_columns": rec.controls["unit_norm_columns"].ari,
-        "ari_column_norms_only": rec.controls["column_norms_only"].ari, "ncut": ncut.observed,
+        "ari_column_norms_only": rec.controls["column_norms_only"].ari, "signal_ratio": det.ratio,
+        "expected_ari": det.expected_ari, "n_above_edge": det.n_above_edge, "verdict": "missed", "ncut": ncut.observed,
         "ncut_null_mean": ncut.null_mean, "ncut_null_sd": ncut.null_sd, "ncut_effect": ncut.effect, "ncut_z": ncut.z,
         "ncut_p": ncut.p_value, "ncut_p_bh": ncut.p_value_bh, "n_dead": 1, "n_permutations": ncut.n,
         "consumers": "c1;c2",

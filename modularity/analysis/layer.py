@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import Backend
+from ..core.detectability import N_EDGE_VALUES, Detectability, detectability, verdict
 from ..core.graph import ChannelGraph, Layer
 from ..core.magnitude import Profile, downstream_profile
 from ..core.nulls import NullSummary, layer_rng, summarise_null
@@ -23,9 +24,10 @@ from .draws import DrawTask, run_draws, sequential_p
 from .recovery import recovery_by_draws, recovery_by_labels, recovery_without_null, units_exchangeable
 from .statistics import MatrixStatistics, matrix_statistics
 
-__all__ = ["analyze_layer", "choose_clusters", "spectra_of"]
+__all__ = ["analyze_layer", "choose_clusters", "spectra_of", "detectability_of", "layer_verdict"]
 
 _KEEP_PROFILE_BYTES = 64 << 20  # a larger observed profile is dropped during the draws and rebuilt after them
+_DETECT_STREAM = 2**31 - 2  # the detectability simulation's own stream, apart from every draw's
 _TAIL_MIN_DRAWS = 60  # a generalised-Pareto tail needs enough draws to fit its exceedances
 
 
@@ -59,6 +61,38 @@ def spectra_of(a: np.ndarray) -> tuple[dict[str, list[float]], dict[str, list[li
     return spectra, embedding
 
 
+def detectability_of(a: np.ndarray, branches: np.ndarray | None, normalised: list[float],
+                     rng: np.random.Generator) -> Detectability:
+    """How detectable the true branches are in this profile (without branches: how far structure stands above
+    the noise edge); see :mod:`modularity.core.detectability`.
+
+    Without branches the leading values of the normalised spectrum, already computed, are all it needs; with
+    branches it decomposes the profile itself, for the singular vectors whose overlap with the branches it reports.
+    """
+    if branches is None and len(normalised) and abs(normalised[0] - 1.0) <= 1e-6:
+        return detectability(a, None, values=np.asarray(normalised[:1 + N_EDGE_VALUES]), rng=rng)
+    return detectability(a, branches, rng=rng)
+
+
+def layer_verdict(det: Detectability | None, recovery: Recovery | None) -> str | None:
+    """The layer's plain verdict (:func:`modularity.core.detectability.verdict`) from its recovery.
+
+    "Recovered" asks whether the clusters found the branches beyond chance: the recovery's label-permutation
+    p-value (adjusted across layers where it has been, Benjamini-Hochberg), or, where the recovery was tested
+    against re-fitted weight draws (whose null may keep the branches, as a grouped consumer's does), its own
+    test against chance.
+    """
+    if det is None:
+        return None
+    if recovery is None:
+        return verdict(det)
+    if recovery.chance_p_value is not None:
+        p = recovery.chance_p_value
+    else:
+        p = recovery.p_value_bh if recovery.p_value_bh is not None else recovery.p_value
+    return verdict(det, recovery.ari, p if p is not None and np.isfinite(p) else None)
+
+
 def _null_band(values: list[np.ndarray]) -> dict[str, list[float]]:
     n = min(len(v) for v in values)
     arr = np.array([v[:n] for v in values])
@@ -88,8 +122,8 @@ def _recovery(name: str, branches: np.ndarray | None, by_labels: bool, observed:
     if by_labels:
         return recovery_by_labels(name, branches, observed, settings)
     if draws:
-        return recovery_by_draws(observed, draws, method, settings.sequential_h)
-    return recovery_without_null(observed), {}
+        return recovery_by_draws(name, branches, observed, draws, method, settings)
+    return recovery_without_null(name, branches, observed, settings), {}
 
 
 def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | None = None, *,
@@ -129,6 +163,7 @@ def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | N
         or (settings.recovery_test == "auto" and units_exchangeable(graph, name, settings.reduction, settings.expand,
                                                                     settings.null, profile.consumers)))
     spectra, embedding = spectra_of(a)
+    det = detectability_of(a, branches, spectra["normalised"], layer_rng(settings.seed, name, _DETECT_STREAM))
     shape, blocks, consumers = list(a.shape), [list(b) for b in profile.blocks], list(profile.consumers)
     task = DrawTask(name, tuple(consumers), settings.reduction, settings.expand, settings.null, settings.seed, k,
                     branches if (branches is not None and not by_labels) else None, settings.method)
@@ -150,5 +185,5 @@ def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | N
         clusters=observed.col_labels.tolist(), n_dead=int((observed.col_labels < 0).sum()),
         recovery=recovery, structure=Structure(ncut), shape=shape, blocks=blocks,
         row_clusters=observed.row_labels.tolist(), null_draws={"ncut": [s.ncut for s in draws], **kept},
-        profile=profile,
+        detectability=det, verdict=layer_verdict(det, recovery), profile=profile,
     )

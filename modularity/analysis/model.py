@@ -15,7 +15,7 @@ from ..errors import ModularityError
 from ..results import AnalysisResult, LayerResult
 from ..settings import AnalysisSettings
 from ..zoo import LoadedModel
-from .layer import analyze_layer
+from .layer import analyze_layer, layer_verdict
 from .select import check_finite, select_layers
 
 __all__ = ["analyze_model"]
@@ -89,6 +89,8 @@ def _adjust_across_layers(results: list[LayerResult]) -> None:
     ncuts = [r.structure.ncut for r in results]
     for d, adj in zip(ncuts, benjamini_hochberg([d.p_value for d in ncuts])):
         d.p_value_bh = adj
+    for r in results:  # verdicts read the adjusted p-values
+        r.verdict = layer_verdict(r.detectability, r.recovery)
 
 
 def _versions() -> dict[str, str]:

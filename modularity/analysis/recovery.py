@@ -98,9 +98,11 @@ def recovery_by_labels(name: str, branches: np.ndarray, observed: MatrixStatisti
     return recovery, draws
 
 
-def recovery_by_draws(observed: MatrixStatistics, draws: list[MatrixStatistics], method: str,
-                      h: int) -> tuple[Recovery, dict[str, list[float]]]:
-    """Recovery with its p-values from re-fitted null draws (``method``: ``sequential`` or ``weight-shuffle``)."""
+def recovery_by_draws(name: str, branches: np.ndarray, observed: MatrixStatistics, draws: list[MatrixStatistics],
+                      method: str, settings: AnalysisSettings) -> tuple[Recovery, dict[str, list[float]]]:
+    """Recovery with its p-values from re-fitted null draws (``method``: ``sequential`` or ``weight-shuffle``),
+    and its agreement against chance (label permutations of the observed table)."""
+    h = settings.sequential_h
     ari_draws = np.array([s.ari for s in draws])
     p = sequential_p(ari_draws, observed.ari, "greater", h)
     ari_null = summarise_null(observed.ari, ari_draws, p_value=p, method=method)
@@ -111,12 +113,22 @@ def recovery_by_draws(observed: MatrixStatistics, draws: list[MatrixStatistics],
         controls[key] = Control(summ.observed, summ.p_value, summ.null_mean, "weight-shuffle")
     recovery = Recovery(observed.ari, observed.nmi, ari_null.p_value, len(draws), ari_null.null_mean,
                         ari_null.null_sd, ari_null.z, nmi_null.p_value, controls, method=method,
-                        effect=ari_null.effect, effect_ci=ari_null.effect_ci)
+                        effect=ari_null.effect, effect_ci=ari_null.effect_ci,
+                        chance_p_value=_chance_p(name, branches, observed, settings))
     return recovery, {"ari": [s.ari for s in draws], "nmi": [s.nmi for s in draws]}
 
 
-def recovery_without_null(observed: MatrixStatistics) -> Recovery:
-    """Recovery with no p-value: the units are not exchangeable and no draws were made."""
+def _chance_p(name: str, branches: np.ndarray, observed: MatrixStatistics, settings: AnalysisSettings) -> float:
+    """The p-value of the observed agreement against random labels (sequential label permutation)."""
+    rng = layer_rng(settings.seed, name, _LABEL_STREAM)
+    n = _control_permutations(settings.n_label_permutations)
+    return float(_label_test(branches, observed.col_labels, n, rng, ("ari",), h=settings.sequential_h)["ari"].p_value)
+
+
+def recovery_without_null(name: str, branches: np.ndarray, observed: MatrixStatistics,
+                          settings: AnalysisSettings) -> Recovery:
+    """Recovery with no p-value against the null (the units are not exchangeable and no draws were made); its
+    agreement against chance is still tested."""
     return Recovery(observed.ari, observed.nmi, float("nan"), 0,
                     controls={key: Control(getattr(observed, attr)) for key, attr in CONTROLS.items()},
-                    method="none")
+                    method="none", chance_p_value=_chance_p(name, branches, observed, settings))
