@@ -236,26 +236,32 @@ def _command(argv: Sequence[str]) -> str:
 def _print_summary(result, out: Path) -> None:
     from .results import significant
 
-    print(f"{result.model} ({result.weights}): {len(result.layers)} layers in {result.runtime_s:.1f} s; null: "
-          f"'{result.null}', up to {result.n_permutations} draws per layer")
-    head = f"  {'layer':<34} {'units':>5} {'k':>3} {'ARI':>6} {'p(ARI)':>8} {'n-cut':>6} {'effect':>7} {'p(n-cut)':>8}"
+    control = {r.name: r for r in result.comparison_rows()}
+    print(f"{result.model} ({result.weights}): {len(result.layers)} layers in {result.runtime_s:.1f} s; "
+          f"{result.method} co-clustering; null: '{result.null}', up to {result.n_permutations} draws per layer")
+
+    def num(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    head = (f"  {'layer':<34} {'units':>5} {'k':>3} {'ARI':>6} {'p(ARI)':>8} {'verdict':<12} {'n-cut':>6} "
+            f"{'effect':>7} {'p(n-cut)':>8}" + (f" {'control':>7}" if control else ""))
     print(head)
     shown = result.layers if len(result.layers) <= 30 else result.layers[:30]
     for layer in shown:
         row = layer.row()
-
-        def num(v, fmt):
-            return "-" if v is None else format(v, fmt)
-
         star = "*" if significant(row.p_bh) or significant(row.ncut_p_bh) else " "
         name = row.name if len(row.name) <= 34 else "…" + row.name[-33:]
+        twin = control.get(row.name)
         print(f"{star} {name:<34} {row.n_units:>5} {row.k:>3} {num(row.ari, '.3f'):>6} "
-              f"{num(row.p, '.2g'):>8} {num(row.ncut, '.3f'):>6} {num(row.ncut_effect, '+.1%'):>7} "
-              f"{num(row.ncut_p, '.2g'):>8}")
+              f"{num(row.p, '.2g'):>8} {(row.verdict or '-'):<12} {num(row.ncut, '.3f'):>6} "
+              f"{num(row.ncut_effect, '+.1%'):>7} {num(row.ncut_p, '.2g'):>8}"
+              + (f" {num(twin.ncut_effect_control if twin else None, '+.1%'):>7}" if control else ""))
     if len(result.layers) > len(shown):
         print(f"  ... and {len(result.layers) - len(shown)} more layers (layers.csv has them all)")
-    print("  * BH-adjusted p < 0.05 for the ARI or the n-cut; effect: n-cut reduction against the null mean")
-    rows = result.comparison_rows()
+    print("  * BH-adjusted p < 0.05 for the ARI or the n-cut; effect: n-cut reduction against the null mean"
+          + ("; control: the same effect at random initialisation" if control else "")
+          + "; verdict: detectability of the true branches (report.html explains)")
+    rows = list(control.values())
     if rows:
         n_t = sum(significant(r.ncut_p_bh) for r in rows)
         n_c = sum(significant(r.ncut_p_bh_control) for r in rows)

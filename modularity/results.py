@@ -58,10 +58,13 @@ class Structure:
     """Structure statistics of a layer that need no true branches.
 
     ``ncut``: the co-clustering's normalised cut against the null (lower is
-    more clusterable; ``alternative="less"``).
+    more clusterable; ``alternative="less"``). ``within_share``: the share of
+    the profile's weight inside the co-clusters (above one half, the groups
+    connect mostly within themselves; :func:`~modularity.core.spectral.within_share`).
     """
 
     ncut: NullSummary
+    within_share: float | None = None
 
 
 @dataclass
@@ -454,6 +457,7 @@ class LayerRow:
     ncut_z: float | None
     ncut_p: float | None
     ncut_p_bh: float | None
+    within_share: float | None
     n_dead: int
     n_permutations: int
     consumers: str
@@ -480,7 +484,8 @@ class LayerRow:
             verdict=OUTCOMES.get(layer.verdict) if layer.verdict else None,
             ncut=_scalar(ncut.observed), ncut_null_mean=_scalar(ncut.null_mean), ncut_null_sd=_scalar(ncut.null_sd),
             ncut_effect=_scalar(ncut.effect), ncut_z=_scalar(ncut.z), ncut_p=_scalar(ncut.p_value),
-            ncut_p_bh=_scalar(ncut.p_value_bh), n_dead=layer.n_dead, n_permutations=ncut.n,
+            ncut_p_bh=_scalar(ncut.p_value_bh), within_share=_scalar(layer.structure.within_share),
+            n_dead=layer.n_dead, n_permutations=ncut.n,
             consumers=";".join(layer.consumers),
         )
 
@@ -513,6 +518,8 @@ COLUMNS: list[Column] = [
     Column("ncut_z", "z", "n-cut z-score against the null"),
     Column("ncut_p", "p (n-cut)", "p-value of the n-cut (lower tail)"),
     Column("ncut_p_bh", "p BH (n-cut)", "Benjamini-Hochberg adjusted"),
+    Column("within_share", "inside", "share of the profile's weight inside the co-clusters (above 0.5: the groups "
+           "connect mostly within themselves)"),
     Column("n_dead", "dead", "units with no outgoing weight"),
     Column("n_permutations", "null draws", "draws of the null model made (sequential stopping may end early)"),
     Column("consumers", "consumers", "layers whose weights form the profile"),

@@ -97,7 +97,7 @@ def _distinct_layer(offset: float = 0.0):
     return LayerResult(name="blk", kind="concat", n_units=6, consumers=["c1", "c2"], branches=[0, 0, 1, 1, 2, 2],
                        branch_names=["a", "b", "c"], branch_source="concat", k=3, k_source="branches",
                        singular_values=[1.0], spectra={}, null_spectra={}, embedding={},
-                       clusters=[0, 0, 1, 1, 2, -1], n_dead=1, recovery=recovery, structure=Structure(ncut),
+                       clusters=[0, 0, 1, 1, 2, -1], n_dead=1, recovery=recovery, structure=Structure(ncut, 0.51),
                        shape=[4, 6], blocks=[], verdict=MISSED,
                        detectability=Detectability(4, 6, 3, 0.41 + offset, 0.42, 0.02, (0.43,), 7, 0.44,
                                                    signal=0.45, threshold=0.46, ratio=0.47 + offset,
@@ -115,7 +115,7 @@ def test_every_column_reads_its_own_field():
         "ari_column_norms_only": rec.controls["column_norms_only"].ari, "signal_ratio": det.ratio,
         "expected_ari": det.expected_ari, "n_above_edge": det.n_above_edge, "verdict": "missed", "ncut": ncut.observed,
         "ncut_null_mean": ncut.null_mean, "ncut_null_sd": ncut.null_sd, "ncut_effect": ncut.effect, "ncut_z": ncut.z,
-        "ncut_p": ncut.p_value, "ncut_p_bh": ncut.p_value_bh, "n_dead": 1, "n_permutations": ncut.n,
+        "ncut_p": ncut.p_value, "ncut_p_bh": ncut.p_value_bh, "within_share": 0.51, "n_dead": 1, "n_permutations": ncut.n,
         "consumers": "c1;c2",
     }
     assert set(expected) == {c.key for c in COLUMNS}

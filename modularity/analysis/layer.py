@@ -16,7 +16,7 @@ from ..core.graph import ChannelGraph, Layer
 from ..core.magnitude import Profile, downstream_profile
 from ..core.nulls import NullSummary, layer_rng, summarise_null
 from ..core.permutation import gpd_tail_p_value
-from ..core.spectral import SVD_VARIANTS, choose_k, svd_variant
+from ..core.spectral import SVD_VARIANTS, choose_k, svd_variant, within_share
 from ..errors import ModularityError
 from ..results import LayerResult, Recovery, Structure
 from ..settings import AnalysisSettings
@@ -163,6 +163,7 @@ def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | N
         or (settings.recovery_test == "auto" and units_exchangeable(graph, name, settings.reduction, settings.expand,
                                                                     settings.null, profile.consumers)))
     spectra, embedding = spectra_of(a)
+    inside = within_share(a, observed.row_labels, observed.col_labels)
     det = detectability_of(a, branches, spectra["normalised"], layer_rng(settings.seed, name, _DETECT_STREAM))
     shape, blocks, consumers = list(a.shape), [list(b) for b in profile.blocks], list(profile.consumers)
     task = DrawTask(name, tuple(consumers), settings.reduction, settings.expand, settings.null, settings.seed, k,
@@ -183,7 +184,7 @@ def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | N
         branch_names=layer.branch_names, branch_source=layer.branch_source, k=k, k_source=k_source,
         singular_values=spectra["raw"], spectra=spectra, null_spectra=null_spectra, embedding=embedding,
         clusters=observed.col_labels.tolist(), n_dead=int((observed.col_labels < 0).sum()),
-        recovery=recovery, structure=Structure(ncut), shape=shape, blocks=blocks,
+        recovery=recovery, structure=Structure(ncut, inside), shape=shape, blocks=blocks,
         row_clusters=observed.row_labels.tolist(), null_draws={"ncut": [s.ncut for s in draws], **kept},
         detectability=det, verdict=layer_verdict(det, recovery), profile=profile,
     )

@@ -229,14 +229,25 @@ def network_data(result: AnalysisResult) -> dict[str, list]:
 
 
 def featured_layers(result: AnalysisResult, n: int = N_FEATURED) -> list[int]:
-    """Indices of the layers shown with individual figures: the best-recovered branched layers
-    first (highest ARI), then the most clusterable (lowest n-cut z), in network order."""
-    rec = sorted((i for i, r in enumerate(result.layers) if r.recovery is not None),
-                 key=lambda i: -(result.layers[i].recovery.ari or 0.0))
-    z = [(r.structure.ncut.z, i) for i, r in enumerate(result.layers)]
-    by_z = [i for v, i in sorted((v, i) for v, i in z if v is not None)]
+    """Indices of the layers shown with individual figures, in network order.
+
+    Chosen by effect size among significant layers (BH-adjusted p below the
+    report's level): branched layers by their ARI effect first (up to half the
+    places where both kinds exist), then layers by their n-cut effect (the
+    reduction against the null mean), so a tiny but very precise effect
+    (a large z) does not crowd out a visible one. Places left over go to the
+    largest effects of the rest.
+    """
+    layers = result.layers
+    ari = sorted((i for i, r in enumerate(layers) if r.recovery is not None and significant(r.recovery.p_value_bh)),
+                 key=lambda i: -(layers[i].recovery.effect or 0.0))
+    ncut = sorted((i for i, r in enumerate(layers) if significant(r.structure.ncut.p_value_bh)),
+                  key=lambda i: -(layers[i].structure.ncut.effect or 0.0))
+    rest = sorted(range(len(layers)), key=lambda i: -max(layers[i].structure.ncut.effect or 0.0,
+                                                         (layers[i].recovery.effect or 0.0)
+                                                         if layers[i].recovery is not None else 0.0))
     chosen: list[int] = []
-    for i in rec[: max(1, n // 2) if by_z else n] + by_z + list(range(len(result.layers))):
+    for i in ari[: max(1, n // 2) if ncut else n] + ncut + ari + rest:
         if i not in chosen and len(chosen) < n:
             chosen.append(i)
     return sorted(chosen)
