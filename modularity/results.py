@@ -43,6 +43,11 @@ def significant(p: float | None, alpha: float = ALPHA) -> bool:
     return p is not None and math.isfinite(p) and p < alpha
 
 
+def _g(x: float | None) -> str:
+    """A number for a repr: 3 significant digits, or '-'."""
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.3g}"
+
+
 @dataclass
 class Control:
     """Recovery repeated on a scale control of the profile (see :class:`Recovery`)."""
@@ -51,6 +56,9 @@ class Control:
     p_value: float | None = None
     null_mean: float | None = None
     method: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Control(ari={_g(self.ari)}, p={_g(self.p_value)}, null mean={_g(self.null_mean)})"
 
 
 @dataclass
@@ -65,6 +73,11 @@ class Structure:
 
     ncut: NullSummary
     within_share: float | None = None
+
+    def __repr__(self) -> str:
+        n = self.ncut
+        return (f"Structure(n-cut={_g(n.observed)} vs null {_g(n.null_mean)}, effect={_g(n.effect)}, "
+                f"p={_g(n.p_value)}, p BH={_g(n.p_value_bh)}, draws={n.n}, inside={_g(self.within_share)})")
 
 
 @dataclass
@@ -109,6 +122,13 @@ class Recovery:
     effect: float | None = None
     effect_ci: list[float] | None = None
     chance_p_value: float | None = None
+
+    def __repr__(self) -> str:
+        controls = ", ".join(f"{k.split('_')[0] if k.startswith('unit') else 'norms'}={_g(c.ari)}"
+                             for k, c in self.controls.items())
+        return (f"Recovery(ARI={_g(self.ari)}, NMI={_g(self.nmi)}, p={_g(self.p_value)} ({self.method}, "
+                f"n={self.n_permutations}), p BH={_g(self.p_value_bh)}, null ARI={_g(self.null_ari_mean)}, "
+                f"effect={_g(self.effect)}" + (f", controls: {controls}" if controls else "") + ")")
 
 
 @dataclass
@@ -227,6 +247,15 @@ class LayerResult:
     def row(self) -> LayerRow:
         """The layer's row of the per-layer table (:class:`LayerRow`)."""
         return LayerRow.of(self)
+
+    def _repr_html_(self) -> str:
+        """A notebook summary: the header line and the layer's row of the per-layer table, transposed."""
+        import html
+
+        row = self.row()
+        cells = "".join(f"<tr><th>{html.escape(c.label)}</th><td>{html.escape(_g(v) if isinstance(v, float) else str(v))}"
+                        f"</td></tr>" for c in COLUMNS if (v := getattr(row, c.key)) is not None)
+        return f"<p><b>{html.escape(repr(self))}</b></p><table>{cells}</table>"
 
 
 @dataclass

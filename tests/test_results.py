@@ -76,8 +76,12 @@ def test_frames_have_a_row_per_layer_and_per_unit(summary):
 
 def test_reprs_are_short(summary):
     res = AnalysisResult.from_dict(summary)
-    assert len(repr(res)) < 200 and len(repr(res.layer("block"))) < 200
-    assert "<table" in res._repr_html_()
+    block = res.layer("block")
+    for obj in (res, block, block.recovery, block.structure, block.structure.ncut, block.detectability,
+                res.layer("stem").detectability, res.settings, *block.recovery.controls.values()):
+        assert len(repr(obj)) < 300, repr(obj)
+    assert "ARI=" in repr(block.recovery) and "n-cut=" in repr(block.structure)
+    assert "<table" in res._repr_html_() and "<table" in block._repr_html_()
 
 
 def _distinct_layer(offset: float = 0.0):

@@ -259,6 +259,17 @@ class Detectability:
     leading_overlap: float | None = None
     limit: str | None = None
 
+    def __repr__(self) -> str:
+        def g(x: float | None) -> str:
+            return "-" if x is None else f"{x:.3g}"
+
+        if not self.labelled:
+            return (f"Detectability({self.n_rows} x {self.n_cols}, {self.n_above_edge} values above the noise edge, "
+                    f"gap {g(self.edge_gap)})")
+        return (f"Detectability({self.n_rows} x {self.n_cols}, k={self.k}, signal/limit={g(self.ratio)}, "
+                f"expected ARI={g(self.expected_ari)} ± {g(self.expected_ari_sd)}, {self.n_above_edge} above edge, "
+                f"{self.limit} limit)")
+
     @property
     def labelled(self) -> bool:
         """Whether a partition was scored (``signal`` and the fields after it are set)."""

@@ -368,6 +368,14 @@ class NullSummary:
         """The fields as a plain dict."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def __repr__(self) -> str:
+        def g(x: float | None) -> str:
+            return "-" if x is None or x != x else f"{x:.3g}"
+
+        return (f"NullSummary(observed={g(self.observed)}, null={g(self.null_mean)} ± {g(self.null_sd)}, "
+                f"z={g(self.z)}, p={g(self.p_value)}, p BH={g(self.p_value_bh)}, effect={g(self.effect)}, "
+                f"n={self.n}, {self.method})")
+
 
 def summarise_null(observed: float, null: np.ndarray, alternative: str = "greater", *, effect: str = "difference",
                    p_value: float | None = None, method: str = "weight-shuffle") -> NullSummary:
