@@ -656,17 +656,22 @@ def clusterability_findings(result: Any) -> list[str]:
                + (f"; the observed n-cut is {100 * effect:.1f}% {'lower' if effect >= 0 else 'higher'} than the "
                   "null's mean" if effect is not None else "") + ".")
     if _sig(result.p_value) and result.ncut < result.null_mean:
-        verdict = (f"The network is more clusterable than its null at p < {ALPHA}: its weights group units into "
-                   "clusters that connect mostly within themselves, more than the same weights rearranged do.")
+        leaving = result.ncut / result.k if result.k else 1.0  # mean over clusters of cut / vol
+        held = ("most of a cluster's connection weight stays inside it" if leaving < 1 / 3 else
+                "most of a cluster's connection weight still leaves it, so the clusters are a tendency, not "
+                "separate modules")
+        verdict = (f"The network is more clusterable than its null at p < {ALPHA}: its clusters cut less weight than "
+                   f"those of the '{result.null}' null's networks do; on average {held} (cut / volume "
+                   f"{leaving:.2f} per cluster; below 1/3 means more than half of its edge weight stays inside).")
         if effect is not None and effect < SMALL_NCUT_EFFECT:
             verdict += (f" The effect is small ({100 * effect:.1f}% of the null's mean): significant, but the "
                         "clusters are only slightly more separate than chance.")
     else:
         verdict = (f"The network is not detectably more clusterable than its null (p ≥ {ALPHA} or an n-cut above "
                    "the null's mean).")
-    if 1 / (len(result.null_ncuts) + 1) >= ALPHA:
-        verdict += (f" With {len(result.null_ncuts)} null networks p cannot fall below "
-                    f"{format_p(1 / (len(result.null_ncuts) + 1))}; use --shuffles 100 or more for a real test.")
+    floor = 1 / (len(result.null_ncuts) + 1)
+    verdict += (f" With {len(result.null_ncuts)} null networks p cannot fall below 1/({len(result.null_ncuts)}+1) = "
+                f"{format_p(floor)}" + ("; use --shuffles 100 or more for a real test." if floor >= ALPHA else "."))
     out.append(verdict)
     data = clusterability_data(result)
     spread = data["spread"]

@@ -431,8 +431,10 @@ class ClusterabilityResult:
         z = "undefined (no spread)" if self.z is None else f"{self.z:.2f}"
         verdict = ("more clusterable than" if significant(self.p_value) and self.ncut
                    < self.null_mean else "not detectably more clusterable than")
-        return (base + f" vs {self.null_mean:.4f} +- {self.null_sd:.4f} over {self.n_shuffles} within-layer "
-                f"shuffles (z = {z}, empirical p = {self.p_value:.3g}): the network is {verdict} its shuffles. "
+        floor = 1 / (self.n_shuffles + 1)
+        return (base + f" vs {self.null_mean:.4f} +- {self.null_sd:.4f} over {self.n_shuffles} null networks "
+                f"('{self.null}' null; z = {z}, empirical p = {self.p_value:.3g}, which cannot fall below "
+                f"1/({self.n_shuffles}+1) = {floor:.3g}): the network is {verdict} its null. "
                 f"({self.runtime_s:.1f} s)")
 
 

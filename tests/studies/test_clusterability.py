@@ -209,3 +209,15 @@ def test_the_shuffled_networks_are_the_same_for_any_number_of_workers():
     one = clusterability(graph, k=3, n_shuffles=4, seed=5, jobs=1)
     two = clusterability(graph, k=3, n_shuffles=4, seed=5, jobs=2)
     assert (two.null_ncuts, two.ncut) == (one.null_ncuts, one.ncut)
+
+
+def test_the_summary_states_its_null_and_the_floor_of_its_p_value():
+    from types import SimpleNamespace
+
+    from modularity.studies.clusterability import ClusterabilityResult
+
+    fields = {f: None for f in ClusterabilityResult.__dataclass_fields__}
+    fields.update(model="m", n_nodes=10, layers=["a"], n_edges=5, n_isolated=0, k=2, ncut=0.5, n_shuffles=19,
+                  null_mean=0.8, null_sd=0.1, z=-3.0, p_value=0.05, runtime_s=1.0, null="degree")
+    text = ClusterabilityResult.summary(SimpleNamespace(**fields))
+    assert "'degree' null" in text and "1/(19+1) = 0.05" in text and "within-layer" not in text
