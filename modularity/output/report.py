@@ -610,10 +610,12 @@ def build_reports(result: AnalysisResult, arrays: Mapping[str, np.ndarray], fold
 
 
 def rebuild_report(folder: str | Path, progress: bool = False) -> list[Path]:
-    """Re-draw figures, tables, HTML and PDF of a results folder from summary.json and arrays.npz.
+    """Re-draw figures, HTML and PDF of a results folder from summary.json and arrays.npz.
 
     Nothing is recomputed and the model is not needed. Graph files
-    (GraphML, GEXF, JSON) are left as they are.
+    (GraphML, GEXF, JSON) are left as they are, and so are the CSV tables
+    the analysis wrote at full precision (``summary.json`` keeps 7
+    significant digits); a table that is missing is written again.
 
     Raises
     ------
@@ -623,7 +625,9 @@ def rebuild_report(folder: str | Path, progress: bool = False) -> list[Path]:
     folder = Path(folder)
     result = load_summary(folder)
     arrays = load_arrays(folder, result)
-    return write_tables(result, folder) + build_reports(result, arrays, folder, progress=progress)
+    tables = ("layers.csv", "units.csv") + (("comparison.csv", "control_layers.csv") if result.control else ())
+    written = [] if all((folder / name).is_file() for name in tables) else write_tables(result, folder)
+    return written + build_reports(result, arrays, folder, progress=progress)
 
 
 # ------------------------------------------------------------------------------- whole-network clusterability

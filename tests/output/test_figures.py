@@ -82,9 +82,14 @@ def test_rebuild_report_redraws_from_the_folder_alone(folder, tmp_path):
     shutil.copytree(folder, copy)
     shutil.rmtree(copy / "figures")
     (copy / "report.html").unlink()
+    table = (copy / "units.csv").read_bytes()
     written = rebuild_report(copy)
     assert (copy / "report.html").is_file() and (copy / "figures" / "overview.svg").is_file()
     assert copy / "report.pdf" in written
+    # the analysis' tables keep their full precision: summary.json's 7 digits never overwrite them
+    assert (copy / "units.csv").read_bytes() == table and copy / "units.csv" not in written
+    (copy / "layers.csv").unlink()
+    assert copy / "layers.csv" in rebuild_report(copy)
 
 
 def test_rebuild_report_names_a_missing_arrays_file(folder, tmp_path):
