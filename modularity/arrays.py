@@ -21,7 +21,11 @@ from .core.magnitude import Profile
 from .results import AnalysisResult
 
 __all__ = ["ARRAYS_VERSION", "MATRIX_MAX", "MAX_FILTERS", "matrix_view", "first_conv", "filter_view",
-           "figure_arrays"]
+           "figure_arrays", "draw_arrays", "restore_draws", "DRAW_STATISTICS"]
+
+DRAW_STATISTICS = ("ncut", "ari", "nmi")
+"""The null draws a results folder keeps in ``arrays.npz`` (``d{i}_{statistic}``, layer ``i``; ``c`` prefix: the
+control's), for the null histograms, so that ``summary.json`` need not carry them."""
 
 ARRAYS_VERSION = 1
 MATRIX_MAX = 128
@@ -158,6 +162,7 @@ def figure_arrays(graph: ChannelGraph, result: AnalysisResult, profiles: Mapping
         view = matrix_view(profiles[res.name].matrix, res.row_clusters, res.clusters, res.branches, max_size)
         out[f"m{i}"], out[f"m{i}_rows"], out[f"m{i}_cols"] = view["matrix"], view["row_labels"], view["col_labels"]
         out[f"m{i}_branches"], out[f"m{i}_shape"] = view["col_branches"], view["shape"]
+    out.update(draw_arrays(result))
     stem = first_conv(graph)
     if stem is not None:
         analysed = {r.name: r for r in result.layers}
@@ -166,3 +171,29 @@ def figure_arrays(graph: ChannelGraph, result: AnalysisResult, profiles: Mapping
         out.update(filters=view["images"], filters_coord=view["coord"], filters_labels=view["labels"],
                    filters_layer=np.asarray(stem, dtype=str), filters_order=np.asarray(view["description"], dtype=str))
     return out
+
+
+def draw_arrays(result: AnalysisResult) -> dict[str, np.ndarray]:
+    """Every layer's null draws (of :data:`DRAW_STATISTICS`) as float64 arrays, the control's too."""
+    out: dict[str, np.ndarray] = {}
+    for prefix, res in (("d", result), ("c", result.control)):
+        if res is None:
+            continue
+        for i, layer in enumerate(res.layers):
+            for stat in DRAW_STATISTICS:
+                if stat in layer.null_draws:
+                    out[f"{prefix}{i}_{stat}"] = np.asarray(layer.null_draws[stat], dtype=np.float64)
+    return out
+
+
+def restore_draws(result: AnalysisResult, arrays: Mapping[str, np.ndarray]) -> None:
+    """Put the null draws kept in ``arrays`` back on the layers whose summary left them out."""
+    for prefix, res in (("d", result), ("c", result.control)):
+        if res is None:
+            continue
+        for i, layer in enumerate(res.layers):
+            if layer.null_draws:
+                continue
+            kept = {stat: arrays[f"{prefix}{i}_{stat}"] for stat in DRAW_STATISTICS if f"{prefix}{i}_{stat}" in arrays}
+            layer.null_draws = {stat: [float(v) for v in np.asarray(a, dtype=np.float64).reshape(-1)]
+                                for stat, a in kept.items()}

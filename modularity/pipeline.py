@@ -152,8 +152,8 @@ def analyze(model: nn.Module | LoadedModel | str | None = None, weights: str | N
 
 
 def run_analyze(model: str | None, weights: str | None, settings: AnalysisSettings, out: str | Path | None = None,
-                *, top_k: int | None = DEFAULT_TOP_K, progress: bool = False,
-                command: str = "") -> tuple[AnalysisResult, Path]:
+                *, top_k: int | None = DEFAULT_TOP_K, progress: bool = False, command: str = "",
+                draws_in_summary: bool = False) -> tuple[AnalysisResult, Path]:
     """What ``python -m modularity analyze`` does: check, load, trace, analyse, add the control, write.
 
     Everything that can be refused without the model (the output folder, the
@@ -166,7 +166,7 @@ def run_analyze(model: str | None, weights: str | None, settings: AnalysisSettin
     loaded = load_model(model, weights, seed=settings.seed, input_size=settings.input_size)
     graph = trace(loaded.module, tuple(settings.input_size or loaded.input_size))
     result = analyze(loaded, settings=settings, graph=graph, progress=progress, command=command)
-    save_results(result, graph, out, progress=progress, top_k=top_k)
+    save_results(result, graph, out, progress=progress, top_k=top_k, draws_in_summary=draws_in_summary)
     return result, out
 
 
@@ -179,7 +179,7 @@ def profiles_of(graph: ChannelGraph, result: AnalysisResult) -> dict[str, Profil
 def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Path, progress: bool = False,
                   top_k: int | None = DEFAULT_TOP_K, max_edges: int | None = DEFAULT_MAX_EDGES,
                   formats: Sequence[str] = ("graphml", "gexf", "node_link", "cytoscape"),
-                  unit_formats: Sequence[str] = UNIT_FORMATS) -> list[Path]:
+                  unit_formats: Sequence[str] = UNIT_FORMATS, draws_in_summary: bool = False) -> list[Path]:
     """Write every output of an analysis into ``folder`` (which must exist).
 
     Parameters
@@ -197,6 +197,9 @@ def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
         :func:`modularity.output.export.unit_graph`; the ``top_k`` used is in the
         graph's metadata). ``top_k=0`` writes every connection, as
         ``unit_graph.graphml.gz``.
+    draws_in_summary : bool
+        Also write every null draw into ``summary.json`` (they are always in
+        ``arrays.npz``, for the null histograms).
     formats, unit_formats
         Formats of the layer-level and the unit-level graph. The unit graph
         defaults to GraphML and GEXF only: for a whole ~50-layer network each
@@ -208,7 +211,7 @@ def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
         The files written.
     """
     folder = Path(folder)
-    result.save(folder / "summary.json")
+    result.save(folder / "summary.json", draws=draws_in_summary)
     profiles = profiles_of(graph, result)
     arrays = figure_arrays(graph, result, profiles)
     written = [folder / "summary.json", save_arrays(arrays, folder / "arrays.npz")]
@@ -247,7 +250,7 @@ def rebuild(folder: str | Path, progress: bool = False) -> list[Path]:
         raise ModularityError(f"{folder} is not a complete results folder written by modularity (it has no "
                               f"{MARKER} marker); 'report' rewrites only folders that 'analyze' wrote")
     result = load_summary(folder)
-    load_arrays(folder, result)
+    load_arrays(folder, result)  # checked before anything is written
     with atomic_output_dir(folder) as tmp:
         shutil.copytree(folder, tmp, dirs_exist_ok=True, symlinks=True)
         (tmp / MARKER).unlink()

@@ -339,24 +339,31 @@ class AnalysisResult:
         """One :class:`LayerRow` per analysed layer, in execution order."""
         return [layer.row() for layer in self.layers]
 
-    def to_dict(self) -> dict:
-        """A JSON-ready dict (the content of ``summary.json``; in-memory fields such as profiles left out)."""
+    def to_dict(self, draws: bool = True) -> dict:
+        """A JSON-ready dict (the content of ``summary.json``; in-memory fields such as profiles left out).
+
+        ``draws=False`` leaves out every layer's null draws (``null_draws``),
+        which a results folder keeps in ``arrays.npz`` instead.
+        """
         data: dict[str, Any] = {}
         for f in fields(self):
             if f.name == "layers":
-                value: Any = [_layer_dict(layer) for layer in self.layers]
+                value: Any = [_layer_dict(layer, draws) for layer in self.layers]
             elif f.name == "settings":
                 value = self.settings.record()
             elif f.name == "control":
-                value = None if self.control is None else self.control.to_dict()
+                value = None if self.control is None else self.control.to_dict(draws)
             else:
                 value = getattr(self, f.name)
             data[f.name] = value
         return jsonable(data)
 
-    def save(self, path: str | Path) -> None:
-        """Write ``summary.json``: objects indented, lists of numbers on one line, floats to 7 digits."""
-        Path(path).write_text(_dumps(self.to_dict()) + "\n", encoding="utf-8")
+    def save(self, path: str | Path, draws: bool = True) -> None:
+        """Write ``summary.json``: objects indented, lists of numbers on one line, floats to 7 digits.
+
+        ``draws=False``: without the null draws (see :meth:`to_dict`).
+        """
+        Path(path).write_text(_dumps(self.to_dict(draws)) + "\n", encoding="utf-8")
 
     @classmethod
     def from_dict(cls, data: Any) -> AnalysisResult:
@@ -430,9 +437,12 @@ class AnalysisResult:
                                                                                    na_rep="-") + more)
 
 
-def _layer_dict(layer: LayerResult) -> dict[str, Any]:
-    return {f.name: asdict(v) if is_dataclass(v := getattr(layer, f.name)) else v
-            for f in fields(layer) if not f.metadata.get("transient")}
+def _layer_dict(layer: LayerResult, draws: bool = True) -> dict[str, Any]:
+    out = {f.name: asdict(v) if is_dataclass(v := getattr(layer, f.name)) else v
+           for f in fields(layer) if not f.metadata.get("transient")}
+    if not draws:
+        out["null_draws"] = {}
+    return out
 
 
 def _frame(rows: list, columns: list[Column]):

@@ -40,6 +40,7 @@ from .figures import (FigureInfo, clusterability_data, draw_clusterability_figur
                       quiet_glyphs, write_tables)
 from .plots import format_p, p_text
 from .words import SMALL_NCUT_EFFECT, findings, method_sections, run_metadata
+from ..arrays import restore_draws
 from ..results import ALPHA, COLUMNS, COMPARISON, AnalysisResult, Column, LayerResult, load_summary
 from ..results import significant as _sig
 
@@ -625,6 +626,7 @@ def rebuild_report(folder: str | Path, progress: bool = False) -> list[Path]:
     folder = Path(folder)
     result = load_summary(folder)
     arrays = load_arrays(folder, result)
+    restore_draws(result, arrays)
     tables = ("layers.csv", "units.csv") + (("comparison.csv", "control_layers.csv") if result.control else ())
     written = [] if all((folder / name).is_file() for name in tables) else write_tables(result, folder)
     return written + build_reports(result, arrays, folder, progress=progress)

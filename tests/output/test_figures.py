@@ -129,3 +129,21 @@ def test_figure_arrays_hold_a_matrix_per_layer_and_the_filters(planted):
     arrays = figure_arrays(graph, result, profiles_of(graph, result))
     assert [f"m{i}" in arrays for i in range(len(result.layers))] == [True] * len(result.layers)
     assert arrays["filters"].shape == (8, 3, 3, 3) and str(arrays["filters_layer"]) == "stem"
+
+
+def test_null_draws_live_in_the_arrays_not_in_the_summary_unless_asked(folder, planted, tmp_path):
+    import json
+
+    from modularity.arrays import restore_draws
+    from modularity.results import load_summary
+
+    summary = json.loads((folder / "summary.json").read_text())
+    assert all(layer["null_draws"] == {} for layer in summary["layers"])
+    result = load_summary(folder)
+    restore_draws(result, load_arrays(folder, result))
+    original, _ = planted()
+    assert [layer.null_draws for layer in result.layers] == [layer.null_draws for layer in original.layers]
+    kept, graph = planted()
+    save_results(kept, graph, tmp_path / "kept", draws_in_summary=True)
+    again = json.loads((tmp_path / "kept" / "summary.json").read_text())
+    assert again["layers"][-1]["null_draws"]["ncut"] and again["layers"][-1]["null_draws"]["ari"]
