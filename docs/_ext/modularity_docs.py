@@ -58,7 +58,7 @@ IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif")
 # Roots of names that belong to other projects. Without intersphinx (which downloads inventories) references to
 # them cannot resolve; they are let through by name. Nothing under ``modularity`` is ever let through.
 EXTERNAL = (
-    "numpy", "np", "torch", "nn", "scipy", "sklearn", "pandas", "pd", "networkx", "nx", "matplotlib", "PIL",
+    "numpy", "np", "torch", "torchvision", "nn", "F", "scipy", "threadpoolctl", "efficientnet_lite_pytorch", "sklearn", "pandas", "pd", "networkx", "nx", "matplotlib", "PIL",
     "onnx", "safetensors", "jinja2", "dask", "distributed", "tqdm", "timm", "transformers", "pyarrow",
     "pathlib", "typing", "typing_extensions", "collections", "dataclasses", "enum", "os", "io", "re", "json",
     "csv", "zipfile", "gzip", "contextlib", "concurrent", "multiprocessing", "logging", "types", "abc", "numbers",
