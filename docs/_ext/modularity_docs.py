@@ -58,7 +58,8 @@ IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif")
 # Roots of names that belong to other projects. Without intersphinx (which downloads inventories) references to
 # them cannot resolve; they are let through by name. Nothing under ``modularity`` is ever let through.
 EXTERNAL = (
-    "numpy", "np", "torch", "torchvision", "nn", "F", "scipy", "threadpoolctl", "efficientnet_lite_pytorch", "sklearn", "pandas", "pd", "networkx", "nx", "matplotlib", "PIL",
+    "numpy", "np", "torch", "torchvision", "nn", "F", "scipy", "threadpoolctl", "efficientnet_lite_pytorch",
+    "sklearn", "pandas", "pd", "networkx", "nx", "matplotlib", "PIL",
     "onnx", "safetensors", "jinja2", "dask", "distributed", "tqdm", "timm", "transformers", "pyarrow",
     "pathlib", "typing", "typing_extensions", "collections", "dataclasses", "enum", "os", "io", "re", "json",
     "csv", "zipfile", "gzip", "contextlib", "concurrent", "multiprocessing", "logging", "types", "abc", "numbers",
@@ -272,9 +273,8 @@ class RepoPages:
                 return m.group(0)
             copied.add(self._copy(path))
             rel = self._relative(src, path)
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                if (span, rel) not in figures:
-                    figures.append((span, rel))
+            if path.suffix.lower() in IMAGE_SUFFIXES and (span, rel) not in figures:
+                figures.append((span, rel))
             return f"[`{span}`]({rel})"
 
         parts = re.split(r"(`[^`]*`)", line)  # links are rewritten outside code spans only
@@ -390,6 +390,10 @@ class _SchemaDirective(SphinxDirective):
     """Shared: parse generated reST in the context of a module, so unqualified references resolve there."""
 
     def parse(self, lines: list[str], module: str | None = None) -> list[nodes.Node]:
+        if module:  # an incremental build reads this page again when the module it documents changes
+            source = getattr(importlib.import_module(module), "__file__", None)
+            if source:
+                self.env.note_dependency(source)
         node = nodes.container(classes=["schema-tables"])
         ctx = self.env.ref_context
         before = ctx.get("py:module")
