@@ -151,9 +151,10 @@ class RepoPages:
     def __init__(self, root: Path, docs: Path) -> None:
         self.root, self.docs, self.out = root, docs, docs / MIRROR
         self.sources = self._sources()
+        self.linked_only: set[Path] = set()  # Markdown files that are pages only because a page links to them
 
     def _sources(self) -> list[Path]:
-        pages = [self.root / "README.md"] if (self.root / "README.md").is_file() else []
+        pages = [self.root / name for name in ("README.md", "BENCHMARKS.md") if (self.root / name).is_file()]
         pages += sorted((self.root / "reports").rglob("*.md"))
         pages += sorted((self.root / "docs").glob("*.ipynb"))
         return pages
@@ -169,16 +170,20 @@ class RepoPages:
     def build(self) -> list[str]:
         """Write every page; return their docnames. Files no longer in the repository are removed from the mirror."""
         keep: set[Path] = set()
-        for src in self.sources:
-            dest = self.mirrored(src)
-            if src.suffix == ".ipynb":
-                text, extra = notebook_markdown(src, dest)
+        done: set[Path] = set()
+        while len(done) < len(self.sources):  # a Markdown file a page links to becomes a page too (an orphan one)
+            for src in [p for p in self.sources if p not in done]:
+                done.add(src)
+                dest = self.mirrored(src)
+                if src.suffix == ".ipynb":
+                    text, extra = notebook_markdown(src, dest)
+                else:
+                    text, extra = self.rewrite(src)
+                    if src in self.linked_only:
+                        text = "---\norphan: true\n---\n" + text
                 keep |= extra
-            else:
-                text, extra = self.rewrite(src)
-                keep |= extra
-            write_if_changed(dest, text)
-            keep.add(dest)
+                write_if_changed(dest, text)
+                keep.add(dest)
         if self.out.is_dir():
             for path in sorted(self.out.rglob("*"), reverse=True):
                 if path.is_file() and path not in keep:
@@ -249,8 +254,17 @@ class RepoPages:
             if not _is_local(target):
                 return m.group(0)
             path = self._resolve(src, target, from_root=False)
+            folder = (src.parent / target.split("#", 1)[0]).resolve()
+            if path is None and target and folder.is_dir() and folder.is_relative_to(self.root):
+                readme = folder / "README.md"
+                if not readme.is_file():  # a folder without a page: its name, as code
+                    return f"{text} (`{folder.relative_to(self.root).as_posix()}/`)" if not bang else m.group(0)
+                path = readme
             if path is None:  # left as it is: MyST reports the missing target, which fails the build
                 return m.group(0)
+            if path.suffix == ".md" and path not in self.sources:
+                self.sources.append(path)
+                self.linked_only.add(path)
             if path not in self.sources:
                 copied.add(self._copy(path))
             anchor = "#" + target.split("#", 1)[1] if "#" in target else ""
