@@ -28,8 +28,11 @@ DRAW_STATISTICS = ("ncut", "ari", "nmi")
 control's), for the null histograms, so that ``summary.json`` need not carry them."""
 
 ARRAYS_VERSION = 1
+"""Version of the layout of ``arrays.npz`` (its ``version`` entry); ``report DIR`` refuses another version."""
 MATRIX_MAX = 128
+"""Largest side of a saved magnitude matrix: larger profiles are averaged into this many row and column bins."""
 MAX_FILTERS = 256
+"""Most first-layer filters kept for the filter figure (evenly spaced along their order)."""
 
 
 def _order(labels: np.ndarray, secondary: np.ndarray | None = None) -> np.ndarray:

@@ -33,6 +33,7 @@ __all__ = ["SCHEMA_VERSION", "ALPHA", "COLUMNS", "COMPARISON", "SWEEP_COLUMNS", 
            "load_summary", "significant", "jsonable"]
 
 SCHEMA_VERSION = 2
+"""Version of the layout of ``summary.json``; :func:`load_summary` reads this version only."""
 TRANSIENT = {"transient": True}  # dataclass field metadata: kept in memory, never in summary.json
 ALPHA = 0.05
 """Significance level of every verdict the tool states (reports, summaries, figures)."""
@@ -50,7 +51,20 @@ def _g(x: float | None) -> str:
 
 @dataclass
 class Control:
-    """Recovery repeated on a scale control of the profile (see :class:`Recovery`)."""
+    """Recovery repeated on a scale control of the profile (see :class:`Recovery`).
+
+    Attributes
+    ----------
+    ari : float or None
+        ARI of the clusters found on the control profile against the true branches.
+    p_value : float or None
+        Its p-value against the null (the same test as the recovery's, with
+        fewer label permutations).
+    null_mean : float or None
+        Mean ARI under the null.
+    method : str or None
+        How ``p_value`` was obtained (as in :class:`Recovery`).
+    """
 
     ari: float | None
     p_value: float | None = None
@@ -65,10 +79,15 @@ class Control:
 class Structure:
     """Structure statistics of a layer that need no true branches.
 
-    ``ncut``: the co-clustering's normalised cut against the null (lower is
-    more clusterable; ``alternative="less"``). ``within_share``: the share of
-    the profile's weight inside the co-clusters (above one half, the groups
-    connect mostly within themselves; :func:`~modularity.core.spectral.within_share`).
+    Attributes
+    ----------
+    ncut : NullSummary
+        The co-clustering's normalised cut against the null (lower is more
+        clusterable; ``alternative="less"``).
+    within_share : float or None
+        The share of the profile's weight inside the co-clusters (above one
+        half, the groups connect mostly within themselves;
+        :func:`~modularity.core.spectral.within_share`).
     """
 
     ncut: NullSummary
@@ -106,6 +125,38 @@ class Recovery:
     structure there, this one whether the clusters found the branches at all
     (the layer's verdict reads it). Where ``p_value`` is itself a label
     permutation the two are the same test and this is None.
+
+    Attributes
+    ----------
+    ari, nmi : float
+        Adjusted Rand index and normalised mutual information of the clusters
+        against the true branches (dead units left out).
+    p_value : float
+        P-value of the ARI against the null (NaN, written ``null``, where no
+        null could be drawn).
+    n_permutations : int
+        Label permutations or null draws behind ``p_value``.
+    null_ari_mean, null_ari_sd : float or None
+        Mean and standard deviation of the ARI under the null.
+    z : float or None
+        ``(ari - null_ari_mean) / null_ari_sd``; None without spread.
+    nmi_p_value : float or None
+        P-value of the NMI against the same null.
+    controls : dict of str to Control
+        The scale controls, keyed ``unit_norm_columns`` and ``column_norms_only``.
+    p_value_bh : float or None
+        ``p_value`` adjusted across the analysed layers (Benjamini-Hochberg).
+    method : str
+        How ``p_value`` was obtained: ``label-permutation``, ``sequential
+        label-permutation``, ``exact``, ``sequential``, ``weight-shuffle`` or
+        ``none``.
+    effect : float or None
+        The ARI above its null mean.
+    effect_ci : [float, float] or None
+        The ARI above the null's 97.5 and 2.5 percentiles.
+    chance_p_value : float or None
+        Agreement against random labels where ``p_value`` re-fits weight draws
+        (see above); None where ``p_value`` is itself a label permutation.
     """
 
     ari: float
@@ -142,12 +193,18 @@ class LayerResult:
     kind : str
         ``conv``, ``linear`` or ``concat``.
     n_units : int
+        Number of units (output channels or features).
     consumers : list of str
         Layers whose weights form the downstream profile (``"d <- c"`` when expanded through ``c``).
     branches : list of int or None
         True branch label per unit.
     branch_names : list of str or None
+        A name for each true branch label (for a concatenation, the layer each
+        input comes from).
     branch_source : str or None
+        Where the branch labels came from: ``concat``, ``consumer_groups``,
+        ``split``, ``heads`` or ``groups`` (see
+        :class:`~modularity.core.graph.Layer`); None without branches.
     k : int
         Number of co-clusters used.
     k_source : str
@@ -165,6 +222,7 @@ class LayerResult:
     clusters : list of int
         Co-cluster label per unit; ``-1`` for a dead unit (no outgoing weight).
     n_dead : int
+        Units with no outgoing weight (cluster ``-1``).
     recovery : Recovery or None
         None where the layer has no true branches.
     structure : Structure
@@ -275,8 +333,16 @@ class AnalysisResult:
         The state dict's hash and where the weights came from.
     input_size : list of int
         Height and width the model was traced at.
-    versions, command, runtime_s, schema_version
-        For reproducibility.
+    versions : dict of str to str
+        Versions of Python, modularity and the libraries that ran the analysis.
+    command : str
+        The command line that ran it (empty from the Python API unless given).
+    runtime_s : float
+        Wall time of the analysis in seconds (the one number two runs of the
+        same command do not share).
+    schema_version : int
+        Version of this layout (:data:`SCHEMA_VERSION`); :func:`load_summary`
+        refuses another.
     control : AnalysisResult or None
         The same architecture analysed at random initialisation with the same
         settings (``control="random-init"``), or None.
@@ -548,8 +614,8 @@ COLUMNS: list[Column] = [
            "detectable)"),
     Column("expected_ari", "expected ARI", "the ARI a spectral method can expect at this signal and noise"),
     Column("n_above_edge", "above edge", "non-trivial singular values above the noise edge"),
-    Column("verdict", "verdict", "recovered, missed (detectable but not recovered), below_limit (no method "
-           "spectral method can recover them); without branches above_edge or no_structure"),
+    Column("verdict", "verdict", "recovered, missed (detectable but not recovered), below_limit (no method, or "
+           "no spectral method, can recover them); without branches above_edge or no_structure"),
     Column("ncut", "n-cut", "normalised cut of the co-clustering (lower: more clusterable)"),
     Column("ncut_null_mean", "null n-cut", "mean n-cut of the null"),
     Column("ncut_null_sd", "null n-cut sd", "standard deviation of the null n-cut"),
@@ -604,13 +670,15 @@ class ComparisonRow:
 
 
 _LABELS = {c.key: c for c in COLUMNS}
-COMPARISON: list[Column] = [Column("name", "layer", "producer layer (dotted name from named_modules)")]
-for _key in _COMPARED:
-    COMPARISON += [Column(_key, f"{_LABELS[_key].label} trained", f"{_LABELS[_key].help}; trained weights"),
-                   Column(f"{_key}_control", f"{_LABELS[_key].label} control",
-                          f"{_LABELS[_key].help}; the same architecture at random initialisation")]
-COMPARISON.append(Column("ncut_effect_gap", "n-cut effect gap",
-                         "trained n-cut effect minus the control's: clusterability that training added"))
+COMPARISON: list[Column] = (
+    [Column("name", "layer", "producer layer (dotted name from named_modules)")]
+    + [column for _key in _COMPARED for column in (
+        Column(_key, f"{_LABELS[_key].label} trained", f"{_LABELS[_key].help}; trained weights"),
+        Column(f"{_key}_control", f"{_LABELS[_key].label} control",
+               f"{_LABELS[_key].help}; the same architecture at random initialisation"))]
+    + [Column("ncut_effect_gap", "n-cut effect gap",
+              "trained n-cut effect minus the control's: clusterability that training added")]
+)
 """Trained against the random-init control (:meth:`AnalysisResult.comparison_rows`): ``comparison.csv``, the
 report's comparison table and figure."""
 
@@ -619,11 +687,24 @@ report's comparison table and figure."""
 class SweepRow:
     """One (checkpoint, layer) of a sweep's table (``sweep.csv``).
 
-    ``checkpoint`` is the checkpoint's label and ``checkpoint_index`` its
-    position in the order given; ``p_method``/``ncut_method`` say how each
-    p-value was obtained, ``p_permutations``/``ncut_draws`` from how many
-    permutations or draws; the rest are the layer's :class:`LayerRow` values.
-    ``p_bh`` and ``ncut_p_bh`` are adjusted across the layers of one checkpoint.
+    The fields not described below are the layer's :class:`LayerRow` values
+    (see :data:`COLUMNS`); ``p_bh`` and ``ncut_p_bh`` are adjusted across the
+    layers of one checkpoint.
+
+    Attributes
+    ----------
+    checkpoint : str
+        The checkpoint's label (:func:`~modularity.sweep.checkpoint_labels`).
+    checkpoint_index : int
+        Its position in the order given.
+    layer : str
+        Producer layer (dotted name from ``named_modules()``).
+    p_permutations : int or None
+        Label permutations or null draws behind ``p``.
+    ncut_method : str
+        How ``ncut_p`` was obtained (``sequential``, ``weight-shuffle``).
+    ncut_draws : int
+        Null draws behind ``ncut_p``.
     """
 
     checkpoint: str

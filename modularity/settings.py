@@ -44,12 +44,15 @@ MAX_PATTERN = 10_000
 
 
 class Constraint:
-    """A declared constraint on one setting: :meth:`holds` checks a value, :meth:`describe` says what is accepted."""
+    """A declared constraint on one setting: :meth:`Constraint.holds` checks a value, :meth:`Constraint.describe`
+    says what is accepted."""
 
     def holds(self, value: Any) -> bool:  # pragma: no cover - interface
+        """Whether ``value`` satisfies the constraint."""
         raise NotImplementedError
 
     def describe(self) -> str:  # pragma: no cover - interface
+        """What the constraint accepts, as the error message and the documentation say it."""
         raise NotImplementedError
 
 

@@ -66,7 +66,7 @@ _PREPARED: dict = {}  # at most one layer's _PreparedDraws: {(id(graph), task ke
 
 
 def prepared(graph: ChannelGraph, task: DrawTask, fresh: bool = False) -> _PreparedDraws:
-    """The layer's :class:`_PreparedDraws`, built on first use in this process (``fresh``: rebuilt now)."""
+    """The layer's ``_PreparedDraws``, built on first use in this process (``fresh``: rebuilt now)."""
     key = (id(graph), task.name, task.consumers, task.reduction, task.expand, task.null)
     hit = _PREPARED.get(key)
     if not fresh and hit is not None and hit[0]() is graph:

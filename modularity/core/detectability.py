@@ -34,7 +34,7 @@ singular values of Gaussian draws (the edge) and small simulations:
   orthogonal to ``v0``, ``Y = An Q = S Q + N Q`` is an ``n x q``
   information-plus-noise matrix with the same ``sigma``; its singular values
   are de-biased by inverting the rectangular spike map for that shape
-  (:func:`spike_strength`; 0 inside its noise bulk).
+  [1]_ [4]_ (:func:`spike_strength`; 0 inside its noise bulk).
 - **threshold** ``theta* = sigma (n m)^(1/4)`` (:func:`bbp_threshold`), the
   rectangular BBP transition of the ``n x m`` profile [1]_: singular vectors
   of ``An`` carry information about a spike of strength ``theta`` only when
@@ -51,7 +51,7 @@ singular values of Gaussian draws (the edge) and small simulations:
   directions (``rho_i > 0``) plus independent Gaussian noise of variance
   ``(1 - rho_i) / m`` (the part of an estimated singular vector that is not
   the planted one is a uniformly random direction); k-means (10 restarts)
-  groups these simulated columns and the mean ARI over replicates of the
+  groups these simulated columns and the mean ARI [5]_ over replicates of the
   layer's columns, with its spread, is what a spectral method that embeds the
   columns by their informative singular vectors and runs k-means can expect.
   **optimal ARI** assigns the same simulated columns by the Bayes rule with
@@ -143,11 +143,17 @@ __all__ = ["Detectability", "detectability", "verdict", "edge_verdict", "bbp_thr
            "BALANCE_TOLERANCE"]
 
 RECOVERED = "detectable and recovered"
+"""Verdict: the branches are above the limit and the clusters found them."""
 MISSED = "detectable but not recovered"
+"""Verdict: the branches are above the limit, but the clusters fall short of the ARI a spectral method can expect."""
 BELOW_LIMIT = "below the limit: no method can recover these branches from these weights"
+"""Verdict: the branches are below the limit where *no* method can recover them (information-theoretic limit)."""
 BELOW_SPECTRAL_LIMIT = "below the limit: no spectral method can recover these branches from these weights"
+"""Verdict: the branches are below the limit where no *spectral* method can recover them."""
 ABOVE_EDGE = "structure above the noise edge"
+"""Verdict of a layer without branches: a non-trivial singular value clears the noise edge."""
 NO_STRUCTURE = "no structure above the noise edge"
+"""Verdict of a layer without branches: nothing clears the noise edge."""
 OUTCOMES = {RECOVERED: "recovered", MISSED: "missed", BELOW_LIMIT: "below_limit",
             BELOW_SPECTRAL_LIMIT: "below_limit", ABOVE_EDGE: "above_edge", NO_STRUCTURE: "no_structure"}
 """A short code for every verdict (the labelled ones have three outcomes; the last has two wordings)."""
@@ -163,7 +169,10 @@ EDGE_SDS = 3.0
 N_EDGE_VALUES = 32
 """Non-trivial singular values examined (edge count, noise deflation) when the caller passes none."""
 UNBALANCED_TWO_GROUPS = 0.5 - 1.0 / math.sqrt(12.0)
-"""Smallest group share at which two groups' spectral and information-theoretic thresholds coincide [3]_."""
+"""Smallest group share at which two groups' spectral and information-theoretic thresholds coincide.
+
+(Lesieur, Krzakala and Zdeborova 2017, J. Stat. Mech. 073403.)
+"""
 BALANCE_TOLERANCE = 0.1
 """Three or four groups count as of equal size when each is within this fraction of ``m / k``."""
 
@@ -437,7 +446,7 @@ def expected_ari(centres: np.ndarray, groups: np.ndarray, overlaps: np.ndarray,
     10 restarts, as the default co-clustering) or assigned by the Bayes rule
     of that Gaussian mixture (``"bayes"``: the group means of the planted
     coordinates as centres, priors from the group sizes), and scored against
-    ``groups`` by the adjusted Rand index [5]_. Replicates of the ``m``
+    ``groups`` by the adjusted Rand index (Hubert and Arabie 1985). Replicates of the ``m``
     columns (at least 8, about ``n_points`` columns in all) give the mean and
     the spread of the ARI of a layer of this size.
 

@@ -47,7 +47,7 @@ def reduce_kernel(weight: torch.Tensor | np.ndarray, norm: str = "l1") -> np.nda
 
     Parameters
     ----------
-    weight : tensor or ndarray, shape (out, in_per_group, *kernel) or (out, in)
+    weight : tensor or ndarray, shape (out, in_per_group, kh, kw) or (out, in)
     norm : {"l1", "l2", "max"}
 
     Returns

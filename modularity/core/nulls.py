@@ -46,6 +46,7 @@ __all__ = ["MAX_SEED", "study_rng", "as_generator", "NULL_MODELS", "fit_margins"
            "NullSummary", "summarise_null", "layer_rng", "benjamini_hochberg", "binomial_ci"]
 
 NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit", "degree")
+"""The null models of this module (the choices of ``--null``; see the module docstring)."""
 
 
 MAX_SEED = 2**64 - 1
@@ -111,7 +112,7 @@ class MagnitudeShuffle:
 
     - The magnitude of a kernel depends only on the absolute values of its
       entries, so shuffling the signed weight and then taking ``|.|`` is
-      shuffling ``|W|``: the flat weights (float32, as :func:`_shuffled_abs`
+      shuffling ``|W|``: the flat weights (float32, as ``_shuffled_abs``
       computes it; a view, not a copy) are kept once per layer, and a draw is one
       ``torch.randperm`` seeded from ``rng``, one gather and, for ``k x k``
       kernels, one reshape-sum in float32. No weight tensor is read, copied
@@ -125,7 +126,7 @@ class MagnitudeShuffle:
       output row keeps its own scale (``fold_first`` permutes the folded
       weights instead).
 
-    Each draw takes exactly the random numbers of :func:`_shuffled_abs` (one
+    Each draw takes exactly the random numbers of ``_shuffled_abs`` (one
     ``rng.integers`` seeding one ``torch.randperm``) and gives the same
     magnitudes to the bit, so a draw depends on ``rng`` alone, as before.
 
@@ -244,7 +245,7 @@ def null_magnitude(graph: ChannelGraph, name: str, kind: str, rng: np.random.Gen
                    norm: str = "l1", fold_first: bool = False) -> np.ndarray:
     """Magnitudes of one null draw of layer ``name``'s weights (see :func:`modularity.core.magnitude.layer_magnitude`).
 
-    ``shuffle`` takes the fast exact route of :func:`_shuffled_abs`; ``degree``
+    ``shuffle`` takes the fast exact route of ``_shuffled_abs``; ``degree``
     randomises the folded magnitudes with their margins kept
     (:func:`degree_preserving_magnitude`); the other nulls draw a weight with
     :func:`null_weight` and reduce it.
@@ -320,6 +321,7 @@ class NullSummary:
     Attributes
     ----------
     observed : float
+        The statistic measured on the weights as they are.
     null_mean, null_sd : float or None
         Of the null draws; None without draws.
     z : float or None

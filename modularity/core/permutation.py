@@ -17,27 +17,27 @@ label permutation (:func:`label_permutation_test`)
     weight shuffles stay.  A uniformly random permutation gives a contingency
     table with the multivariate hypergeometric ("Fisher") distribution given
     the margins, so the tables are sampled directly with Patefield's
-    algorithm (``scipy.stats.random_table``): the same distribution as
+    algorithm [4]_ (``scipy.stats.random_table``): the same distribution as
     permuting unit labels and counting, at a cost set mostly by the number of
     cells rather than of units.
-    Both ARI and NMI are monotone in one sufficient statistic of the table
+    Both ARI [5]_ and NMI are monotone in one sufficient statistic of the table
     (``sum C(n_ij, 2)`` and ``sum n_ij log n_ij``), looked up per cell.  When
     the tables can be enumerated (two branches or two clusters, or a tiny
     layer) the p-value is exact: the sum of the hypergeometric probabilities
     of all tables at least as extreme, which can be far below ``1 / (n + 1)``.
 
 sequential Monte Carlo (:func:`sequential_p_value`, :func:`besag_clifford`)
-    Besag and Clifford (1991): draw null statistics one at a time and stop as
+    Besag and Clifford (1991) [1]_: draw null statistics one at a time and stop as
     soon as ``h`` of them are at least as extreme as the observation, giving
     ``p = h / l`` after ``l`` draws; if the maximum ``m`` is reached with
     ``r < h`` extreme draws, ``p = (r + 1) / (m + 1)``.  A null layer stops
     after about ``2 h`` re-fits instead of ``m``; a significant one uses all.
 
 tail extrapolation (:func:`gpd_tail_p_value`)
-    Knijnenburg et al. (2009): when fewer than 10 null draws are at least as
+    Knijnenburg et al. (2009) [2]_: when fewer than 10 null draws are at least as
     extreme as the observation, fit a generalised Pareto distribution to the
     exceedances over a high threshold (250 exceedances to start, fewer in
-    steps of 10 until an Anderson-Darling test accepts the fit) and report
+    steps of 10 until an Anderson-Darling test [3]_ accepts the fit) and report
     ``p = (N_exc / N) * (1 - F_gpd(x0 - t))``.
 
 Benchmark

@@ -8,7 +8,7 @@
 ``mode="hidden"``
     one conv of ``B * width`` units replaces the branches; its units belong to
     B hidden modules in a random order known only to the generator
-    (:attr:`PlantedModules.truth`), the case "without branches".
+    (``truth`` of :class:`PlantedModules`), the case "without branches".
 
 In both, ``head``'s weights from module ``b``'s units to the ``b``-th block
 of head units are multiplied by ``1 + signal``; ``signal = 0`` gives i.i.d.

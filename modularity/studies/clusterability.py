@@ -367,7 +367,9 @@ class ClusterabilityResult:
     Attributes
     ----------
     model : str
+        The model's name.
     k : int
+        Number of clusters.
     ncut : float
         N-cut of the spectral clustering of the real network.
     null_ncuts : list of float
@@ -377,20 +379,29 @@ class ClusterabilityResult:
         ``(r + 1) / (n + 1)`` with ``r`` shuffles whose n-cut is at most the
         observed one (lower is more clusterable). All None with no shuffles.
     n_shuffles : int
+        Shuffled networks drawn (the smallest p-value is ``1 / (n_shuffles + 1)``).
     seed : int
+        Seeds the shuffles and k-means.
     n_nodes, n_edges, n_isolated : int
         Nodes, undirected edges with non-zero weight, and isolated nodes (label -1).
     layers : list of str
         Node layers in order.
     layer_sizes : list of int
+        Units of each layer, in the order of ``layers``.
     cluster_sizes : dict of str to list of int
         For each layer, how many of its units fall in each of the ``k`` clusters.
     labels : dict of str to list of int
         Cluster label of every unit, per layer.
     include_linear : bool
+        Whether linear layers' features are nodes too.
     runtime_s : float
+        Wall time in seconds.
     weights : str
         Where the weights came from (for the report).
+    command : str
+        The command line that ran it.
+    null : str
+        The null model of the shuffled networks (:data:`~modularity.core.defaults.NULL_MODELS`).
     """
 
     model: str
