@@ -261,33 +261,45 @@ def write_report(records: list[dict], command: str, args) -> None:
     heads = sum(bool(r.get("head_layers")) for r in records)
     failed = [r for r in records if not r.get("traced") and not r.get("skipped")]
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    lines = [
-        "# timm sweep: one architecture per family, traced into a channel graph",
-        "",
-        f"Command: `{command}`",
-        "",
+    header = (
         f"timm {timm.__version__}, torch {torch.__version__}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs (load average {load[0]:.1f} at the end); one thread per model.",
-        "",
+        f"{os.cpu_count()} CPUs (load average {load[0]:.1f} at the end); one thread per model."
+    )
+    counts = (
         f"**{traced} of {n} families traced ({100 * traced / n:.0f}%)**; {len(failed)} failed, {skipped} skipped by "
         f"the bounds below. Attention heads as branches in {heads} families; in {vit_heads} of the {len(vit)} "
-        f"ViT-line families ({', '.join(r['family'] for r in vit)}).",
-        "",
+        f"ViT-line families ({', '.join(r['family'] for r in vit)})."
+    )
+    rule = (
         "Rule: for each family (`timm.list_modules()`), the variant of `timm.list_models(module=family)` with the "
         "fewest parameters (counted on the meta device); random init (`pretrained=False`, torch seed 0); input "
         "size from `pretrained_cfg[\"input_size\"]`. Bounds: smallest variant above "
         f"{args.max_params / 1e6:.0f} M parameters or an input above {args.max_pixels} pixels is skipped; a model "
-        f"taking more than {args.timeout:.0f} s is stopped. Each model runs in its own process (peak RSS listed).",
-        "",
+        f"taking more than {args.timeout:.0f} s is stopped. Each model runs in its own process (peak RSS listed)."
+    )
+    columns = (
         "Columns: *layers* are the layers of the channel graph (convs, linears, concatenations; a fused q/k/v "
         "projection counts once per part); *branched* those with branch labels (concatenation inputs, conv "
         "groups, channel splits, attention heads); *heads* whether some layer is labelled by attention head; "
         "*tracer* `symbolic` (torch.fx) or `values` (the value-carrying fallback for shape logic); "
         "*unmapped* weighted modules that ran in the forward pass but are neither layers nor named in the "
-        "graph's notes (0 everywhere is the check); *s* wall seconds for build + trace.",
+        "graph's notes (0 everywhere is the check); *s* wall seconds for build + trace."
+    )
+    lines = [
+        "# timm sweep: one architecture per family, traced into a channel graph",
         "",
-        "| family | model | params (M) | input | traced | tracer | layers | branched | heads | unmapped | s | peak MB "
-        "| error |",
+        f"Command: `{command}`",
+        "",
+        header,
+        "",
+        counts,
+        "",
+        rule,
+        "",
+        columns,
+        "",
+        ("| family | model | params (M) | input | traced | tracer | layers | branched | heads | unmapped | s "
+         "| peak MB | error |"),
         "|---|---|---:|---|---|---|---:|---:|---|---:|---:|---:|---|",
     ]
     for r in records:

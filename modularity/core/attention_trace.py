@@ -30,7 +30,7 @@ from .lineage import Traced, constant, data_of, shape_of
 __all__ = ["AttentionMixin"]
 
 
-def _SDPA_SIGNATURE(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,  # noqa: N802
+def _sdpa_signature(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                     enable_gqa=False):
     """The signature of ``F.scaled_dot_product_attention`` (a builtin without one), to bind its arguments."""
 
@@ -197,7 +197,7 @@ class AttentionMixin:
     def _sdpa(self, node: fx.Node, shape) -> Traced:
         """``F.scaled_dot_product_attention(q, k, v)``: scores ``q k^T`` per head, then ``softmax(.) v``."""
         try:
-            bound = inspect.signature(_SDPA_SIGNATURE).bind(*node.args, **node.kwargs).arguments
+            bound = inspect.signature(_sdpa_signature).bind(*node.args, **node.kwargs).arguments
         except TypeError as exc:
             self._fail(node, f"unexpected arguments ({exc})")
         q, k, v = bound["query"], bound["key"], bound["value"]
@@ -223,7 +223,7 @@ class AttentionMixin:
         """Layers ``<base>.q``, ``.k``, ``.v`` as row slices of a fused projection; returns the name of v."""
         names = []
         for (attr, start, stop), x, part in zip(parts, inputs, "qkv"):
-            name = f"{base}.{part}"
+            name = f"{base}.{part}" if base else part
             view = _RowSlice(parent, attr, start, stop)
             w = view.weight
             layer = Layer(name, "conv", int(w.shape[0]), int(w.shape[1]), 1, (1, 1))
@@ -298,7 +298,7 @@ class AttentionMixin:
         else:
             attr, e = ws[0].target.rpartition(".")[2], shape_of(ws[0])[0] // 3
             parts = [(attr, 0, e), (attr, e, 2 * e), (attr, 2 * e, 3 * e)]
-        v_name = self._qkv_layers(node, base or "attention", parent, parts, xs, heads)
+        v_name = self._qkv_layers(node, base, parent, parts, xs, heads)
         found = self._parameter(node, b["out_proj_weight"])
         if found is None:
             self._fail(node, "its output projection weight is not a module parameter")

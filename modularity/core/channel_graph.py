@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["INPUT", "Layer", "Edge", "ChannelGraph"]
+__all__ = ["INPUT", "ChannelGraph", "Edge", "Layer"]
 
 INPUT = "input"
 
@@ -191,7 +191,7 @@ class _RowSlice(nn.Module):
 
     def reset_parameters(self) -> None:
         parent = copy.deepcopy(self._parent)
-        init = getattr(parent, "_reset_parameters", None) or getattr(parent, "reset_parameters")
+        init = getattr(parent, "_reset_parameters", None) or parent.reset_parameters
         init()
         object.__setattr__(self, "_parent", parent)
 

@@ -115,7 +115,7 @@ from .lineage import (
     shape_of,
 )
 
-__all__ = ["Layer", "Edge", "ChannelGraph", "trace"]
+__all__ = ["ChannelGraph", "Edge", "Layer", "trace"]
 
 
 class _Builder(AttentionMixin):
@@ -227,9 +227,9 @@ class _Builder(AttentionMixin):
         att = set(value.att)
         for a in node.all_input_nodes:
             v = self.val.get(a)
-            for part in (v if isinstance(v, tuple) else (v,)):
-                if isinstance(part, Traced):
-                    att |= part.att
+            for item in (v if isinstance(v, tuple) else (v,)):
+                if isinstance(item, Traced):
+                    att |= item.att
         att &= {s for s, _ in value.terms}
         if att != value.att:
             value = Traced(value.axes, value.terms, value.scale, value.data, frozenset(att))
@@ -1168,7 +1168,6 @@ class _Builder(AttentionMixin):
             v = self.val.get(a)
             if isinstance(v, Traced) and not v.const:
                 self._fail(node, "an in-place assignment into or from a tensor that holds channels")
-        return None
 
     # -- post-processing ---------------------------------------------------
     def _fold_batchnorm(self) -> None:
