@@ -100,7 +100,7 @@ class AttentionMixin:
         if len(live) == 2:
             (va, ca, la), (vb, cb, lb) = live
             lost_a, lost_b = ca & contracted, cb & contracted
-            if (lost_a & lost_b) or (not lost_a and not lost_b):
+            if (lost_a & lost_b) or (not lost_a and not lost_b and contracted):
                 self._role(node, "q", va, la, set(lb), out)
                 self._role(node, "k", vb, lb, set(la), out)
                 if not (lost_a & lost_b) and ca and cb:

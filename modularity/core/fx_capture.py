@@ -3,7 +3,7 @@
 :func:`capture` first traces symbolically with torch.fx (conv, linear, batch-norm and
 multi-head-attention modules stay leaves). Symbolic tracing cannot run Python code
 that asks a tensor for its concrete size: ``len(x)``, ``assert H == self.img_size``,
-``if x.shape[1] != C`` (timm's Hiera, NASNet, CrossViT, ConViT, EfficientViT ...).
+``if x.shape[1] != C`` (timm's Hiera, CrossViT, ConViT, EfficientViT, ...).
 For those, a *value tracer* re-traces the network with proxies that carry the
 value each node takes on the dummy input (the approach of pytorch/pytorch issue
 56862, "Non-symbolic FX tracer"): sizes, ``len`` and comparisons of sizes are then
@@ -12,6 +12,11 @@ graph records the tensor operations specialised to the input size (which is all 
 channel trace needs: it propagates that one size anyway). Control flow on tensor
 *values* (``if x.sum() > 0``) is still refused: a graph specialised to the
 dummy input's values would silently drop the other branch.
+
+Both tracers start at the call ``model(x)`` (a root that shares the model's modules
+and calls its ``forward`` with the input alone), not at ``forward``'s signature:
+optional arguments keep their defaults, and decorated forwards (Hugging Face's
+``*args, **kwargs``) get real containers.
 
 ``torch.export`` was considered as the fallback and not used: it lowers the network
 to functional ATen operators (no module calls, decomposed norms and attention), so the

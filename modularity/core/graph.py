@@ -460,9 +460,12 @@ class _Builder(AttentionMixin):
         groups = groups.meta.get("value") if isinstance(groups, fx.Node) else groups
         found = self._parameter(node, w)
         what = f"F.{t.__name__}"
+        v = self._input_value(node, x)
+        if v.const and found is None:
+            return constant(v.data)  # computed from constants only (a position-bias table)
         if found is None:
             value = self._const_value(w)
-            v, s_in = self._input_value(node, x), shape_of(x)
+            s_in = shape_of(x)
             if not conv and v.axes and len(s_in) - 1 not in v.axes:
                 return Traced(v.axes, v.terms, v.scale, v.data, v.att)  # a fixed transform of positions (a DCT)
             if conv and value is not None and isinstance(groups, int) and value.shape[1] == 1 \
@@ -636,12 +639,12 @@ class _Builder(AttentionMixin):
             return self._swin_attention(node)
         if not tensors:
             return constant()  # a constant built inside forward
+        if fn and (t in ops.CONV_FUNCTIONS or t is F.linear):
+            return self._functional_layer(node, shape)
         if all(self.val[a].const for a in tensors):
             # computed from constants only (position biases, masks, tokens), or from attention weights or
             # statistics over channels
             return constant(data_of(self.val[a] for a in tensors))
-        if fn and (t in ops.CONV_FUNCTIONS or t is F.linear):
-            return self._functional_layer(node, shape)
         if fn and t is F.scaled_dot_product_attention:
             return self._sdpa(node, shape)
         if fn and t in ops.ADD_OPS or meth and t in ("add", "add_", "sub", "sub_"):

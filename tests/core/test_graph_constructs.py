@@ -622,3 +622,22 @@ def test_a_transposed_conv_is_read_as_the_conv_it_equals():
         got = F.conv2d(x, g.weight("1"), padding=1, groups=2)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     assert g.consumers("1") == ["2"] and g.producers("1") == ["0"]
+
+
+class _FunctionalBiasMlp(nn.Module):
+    """A functional linear whose input is a constant table (a position-bias MLP written with F.linear)."""
+
+    def __init__(self):
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(4, 3))
+        self.mlp = nn.Linear(3, 1)
+        self.conv = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        return self.conv(x) + F.linear(self.table, self.mlp.weight, self.mlp.bias).sum()
+
+
+def test_a_functional_linear_reading_only_constants_is_not_a_layer_and_is_noted():
+    g = trace(_FunctionalBiasMlp(), (4, 4))
+    assert "mlp" not in g.layers and "conv" in g.layers
+    assert any(n.startswith("mlp:") and "constants" in n for n in g.notes)
