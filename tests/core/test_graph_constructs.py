@@ -641,3 +641,42 @@ def test_a_functional_linear_reading_only_constants_is_not_a_layer_and_is_noted(
     g = trace(_FunctionalBiasMlp(), (4, 4))
     assert "mlp" not in g.layers and "conv" in g.layers
     assert any(n.startswith("mlp:") and "constants" in n for n in g.notes)
+
+
+def test_both_halves_of_a_gated_layer_get_the_gates_reader_in_their_profile():
+    from modularity.core.magnitude import downstream_profile
+
+    model = _Gated().eval()
+    profile = downstream_profile(trace(model, (4, 4)), "fc1")
+    w = model.fc2.weight.detach().abs().double().numpy()
+    # unit c (u) and unit DIM + c (the gate v) both reach fc2 through column c.
+    np.testing.assert_allclose(profile.matrix, np.concatenate([w, w], axis=1), rtol=1e-6)
+
+
+class _VAlsoReadDirectly(nn.Module):
+    """v feeds the attention and, directly, a gate (iFormer-like): its units are not only heads' channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = _Patches()
+        self.q, self.k, self.v = nn.Linear(DIM, DIM), nn.Linear(DIM, DIM), nn.Linear(DIM, DIM)
+        self.gate = nn.Linear(DIM, DIM)
+        self.proj = nn.Linear(DIM, DIM)
+
+    def forward(self, x):
+        t = self.embed(x)
+        b, n, c = t.shape
+
+        def heads(y):
+            return y.view(b, n, HEADS, c // HEADS).transpose(1, 2)
+
+        v = self.v(t)
+        y = F.scaled_dot_product_attention(heads(self.q(t)), heads(self.k(t)), heads(v))
+        return self.proj(y.transpose(1, 2).reshape(b, n, c)) + self.gate(v)
+
+
+def test_units_read_by_attention_and_directly_are_not_labelled_by_head():
+    g = trace(_VAlsoReadDirectly().eval(), (4, 4))
+    assert g.layers["v"].branches is None
+    assert any(n.startswith("v:") and "also directly" in n for n in g.notes)
+    assert g.layers["q"].branch_source == "heads"
