@@ -33,7 +33,7 @@ _spec.loader.exec_module(sweep)
 REPORT = json.loads(sweep.REPORT_JSON.read_text(encoding="utf-8"))
 RECORDS = {r["family"]: r for r in REPORT["records"]}
 SAME_TIMM = REPORT["meta"]["timm"] == timm.__version__
-FAST_S = 3.0
+FAST_S = 5.0
 VIT_S = 20.0
 SELECTED = sorted(f for f, r in RECORDS.items() if r.get("traced") and (
     r["seconds"] <= FAST_S or (f in sweep.VIT_FAMILIES and r["seconds"] <= VIT_S)))
