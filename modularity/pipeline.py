@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Sequence
@@ -27,7 +28,7 @@ from torch import nn
 from . import analysis
 from .core.graph import ChannelGraph, trace
 from .errors import ModularityError
-from .folders import MARKER, atomic_output_dir, check_output_dir, is_results_dir
+from .folders import MARKER, atomic_output_dir, check_output_dir
 from .output.export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, clusterability_rows, write_csv)
 from .output.figures import figure_arrays, load_arrays, profiles_for, save_arrays, write_exports, write_tables
 from .output.report import build_reports, rebuild_report
@@ -252,34 +253,91 @@ def save_results(result: AnalysisResult, graph: ChannelGraph, out: str | Path, p
     """Write a complete results folder at ``out``, all at once (see :mod:`modularity.folders`).
 
     ``out`` may be a new folder, an empty one or a results folder modularity
-    wrote; anything else is refused before anything is written.
+    wrote and nobody changed since; anything else is refused before anything
+    is written, as is a filesystem with less free space than
+    :func:`estimate_results_bytes` says the folder may need.
     """
-    with atomic_output_dir(out) as tmp:
+    expected = estimate_results_bytes(result, options.get("top_k", DEFAULT_TOP_K),
+                                      options.get("max_edges", DEFAULT_MAX_EDGES))
+    with atomic_output_dir(out, expected_bytes=expected) as tmp:
         write_results(result, graph, tmp, progress=progress, **options)
     return Path(out)
+
+
+def estimate_results_bytes(result: AnalysisResult, top_k: int | None = DEFAULT_TOP_K,
+                           max_edges: int | None = DEFAULT_MAX_EDGES) -> int:
+    """A rough upper bound of a results folder's size, for the free-space check before writing.
+
+    Fitted on real folders (BENCHMARKS.md, "Results folder sizes"): a fixed
+    part (report templates, overview figures, channel graph), per layer its
+    figures and report pages, per unit its rows in ``summary.json``,
+    ``units.csv`` and the report, per null draw its number, per unit-graph
+    edge its line in each graph format; each rate rounded up, the sum doubled.
+    """
+    layers = [result.layers] + ([result.control.layers] if result.control is not None else [])
+    n_layers = sum(len(ls) for ls in layers)
+    n_units = sum(layer.n_units for ls in layers for layer in ls)
+    n_draws = sum(len(v) for ls in layers for layer in ls for v in layer.null_draws.values())
+    if top_k == 0:  # every connection, compressed GraphML only
+        edge_bytes = sum(int(layer.shape[0]) * layer.n_units for layer in result.layers) * _BYTES_PER_EDGE_GZ
+    else:
+        edges = sum(int(layer.shape[0]) * min(layer.n_units, top_k or layer.n_units) for layer in result.layers)
+        edge_bytes = min(edges, max_edges or edges) * _BYTES_PER_EDGE
+    fixed = _BYTES_FIXED + n_layers * _BYTES_PER_LAYER + n_units * _BYTES_PER_UNIT + n_draws * _BYTES_PER_DRAW
+    return 2 * (fixed + edge_bytes)
+
+
+# Rates of estimate_results_bytes, measured and rounded up (BENCHMARKS.md, "Results folder sizes").
+_BYTES_FIXED = 8_000_000
+_BYTES_PER_LAYER = 400_000
+_BYTES_PER_UNIT = 2_000
+_BYTES_PER_DRAW = 40
+_BYTES_PER_EDGE = 600
+_BYTES_PER_EDGE_GZ = 20
 
 
 def rebuild(folder: str | Path, progress: bool = False) -> list[Path]:
     """Rebuild tables, figures and reports of a results folder, replacing it only when complete.
 
-    Both inputs (``summary.json`` and ``arrays.npz``) are read and checked
-    before anything is written; the folder must carry the results marker.
+    The folder must be a results folder that ``analyze`` wrote, holding only
+    the files of its manifest (its inputs ``summary.json`` and ``arrays.npz``
+    may have been edited: they are carried over as they are) and no symbolic
+    link anywhere. Both inputs are read and checked before anything is
+    written; the rebuild happens in a new folder that replaces the old one
+    only when complete, so nothing is written through a link or into a file
+    that was not created fresh.
     """
-    import shutil
+    from .folders import check_no_symlinks, check_replaceable, copy_fresh, folder_bytes
 
     folder = Path(folder)
+    what = f"report {folder}"
+    if folder.is_symlink():
+        raise ModularityError(f"{what}: the folder is a symbolic link; give the folder itself "
+                              f"({os.path.realpath(folder)})")
     if not folder.is_dir():
         raise ModularityError(f"results folder not found: {folder}")
-    if not is_results_dir(folder):
+    try:
+        check_no_symlinks(folder, what)
+    except OSError as exc:
+        raise ModularityError(f"{what} cannot be read ({exc.strerror}: {exc.filename})") from None
+    if not os.path.lexists(folder / MARKER):
         raise ModularityError(f"{folder} is not a complete results folder written by modularity (it has no "
                               f"{MARKER} marker); 'report' rewrites only folders that 'analyze' wrote")
+    marker = check_replaceable(folder, what, option="report", keep=REPORT_INPUTS)
+    if marker.get("kind", "analyze") != "analyze":
+        raise ModularityError(f"{what} is a '{marker.get('kind')}' folder; 'report' rebuilds folders that "
+                              "'analyze' wrote")
     result = load_summary(folder)
     load_arrays(folder, result)
-    with atomic_output_dir(folder) as tmp:
-        shutil.copytree(folder, tmp, dirs_exist_ok=True, symlinks=True)
-        (tmp / MARKER).unlink()
+    with atomic_output_dir(folder, keep=REPORT_INPUTS, option="report",
+                           expected_bytes=2 * folder_bytes(folder) + _BYTES_FIXED) as tmp:
+        copy_fresh(folder, tmp)
         written = rebuild_report(tmp, progress=progress)
     return [Path(folder) / p.relative_to(tmp) for p in written]
+
+
+REPORT_INPUTS = ("summary.json", "arrays.npz")
+"""What ``report DIR`` reads and carries over as they are (so edits to them are not lost)."""
 
 
 def write_clusterability(result: ClusterabilityResult, out: str | Path, loaded: LoadedModel | None = None,
