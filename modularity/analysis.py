@@ -51,6 +51,7 @@ from .core.methods import DEFAULT_METHOD, METHODS, cocluster_columns, cocluster_
 from .core.permutation import besag_clifford, gpd_tail_p_value, label_permutation_test
 from .results import AnalysisResult, Control, LayerResult, Recovery, Structure
 from .zoo import LoadedModel
+from .zoo.checkpoints import FLOAT_DTYPES
 from .core.metrics import adjusted_rand, normalized_mutual_info
 from .core.spectral import (SVD_VARIANTS, bipartite_ncut, choose_k, cocluster_spectrum, kmeans,
                              normalise_bipartite, svd_variant, top_singular_values)
@@ -74,6 +75,9 @@ def check_finite(graph: ChannelGraph) -> None:
         if w.is_complex():
             raise ModularityError(f"layer '{name}' has complex weights ({w.dtype}); only real weights have the "
                                   "magnitudes analysed here")
+        if w.dtype not in FLOAT_DTYPES:  # float8 (isfinite is not implemented), integers, booleans
+            raise ModularityError(f"layer '{name}' has {str(w.dtype).removeprefix('torch.')} weights; analysed are "
+                                  "float16, bfloat16, float32 or float64 (convert with module.float())")
         # in blocks of 4 M entries: isfinite makes temporaries the size of its input (alexnet: 0.25 GB at once)
         bad = sum(int((~torch.isfinite(part)).sum()) for part in w.reshape(-1).split(1 << 22))
         if bad:

@@ -28,12 +28,13 @@ faster per null draw on two cores).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import ModularityError
 
-__all__ = ["BACKENDS", "Backend", "make_backend", "one_thread"]
+__all__ = ["BACKENDS", "Backend", "check_scheduler_address", "make_backend", "one_thread"]
 
 BACKENDS = ("local", "dask")
 
@@ -184,10 +185,12 @@ class _Dask(Backend):
                                   "(or distributed), or use the local backend") from None
         fork = False
         if self._scheduler:
+            check_scheduler_address(self._scheduler)
             try:
                 self._client = Client(self._scheduler, timeout="10s")
-            except (OSError, TimeoutError) as exc:
-                raise ModularityError(f"cannot reach the Dask scheduler at {self._scheduler} ({exc}); give the "
+            except Exception as exc:  # OSError, TimeoutError; ValueError, TypeError for addresses Dask cannot use
+                detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+                raise ModularityError(f"cannot reach the Dask scheduler at {self._scheduler} ({detail}); give the "
                                       "address of a running scheduler (tcp://host:8786), or no address for a "
                                       "local cluster") from None
         else:
@@ -235,6 +238,31 @@ class _Dask(Backend):
             yield index[fut.key], fut.result()
 
 
+_ADDRESS = re.compile(r"(?P<scheme>[a-z]+)://(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})")
+_SCHEMES = ("tcp", "tls", "ws", "wss")
+
+
+def check_scheduler_address(address: str) -> str:
+    """Check the form of a Dask scheduler address before connecting: ``scheme://host:port``.
+
+    Raises
+    ------
+    ModularityError
+        Naming what is wrong (scheme, host, port) and an example of a good address.
+    """
+    match = _ADDRESS.fullmatch(address)
+    example = "give the address of a running scheduler such as tcp://127.0.0.1:8786"
+    if match is None:
+        raise ModularityError(f"--scheduler {address!r} is not a Dask scheduler address (scheme://host:port); "
+                              f"{example}")
+    if match["scheme"] not in _SCHEMES:
+        raise ModularityError(f"--scheduler {address!r}: unknown scheme '{match['scheme']}' (one of "
+                              f"{', '.join(_SCHEMES)}); {example}")
+    if not 1 <= int(match["port"]) <= 65535:
+        raise ModularityError(f"--scheduler {address!r}: port {match['port']} is not from 1 to 65535; {example}")
+    return address
+
+
 def make_backend(shared: Any, jobs: int = 1, backend: str = "local", scheduler: str | None = None) -> Backend:
     """The backend that runs tasks over ``shared``; use it as a context manager.
 
@@ -257,6 +285,8 @@ def make_backend(shared: Any, jobs: int = 1, backend: str = "local", scheduler: 
         raise ModularityError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
     if scheduler and backend != "dask":
         raise ModularityError("a scheduler address needs backend='dask'")
+    if scheduler:
+        check_scheduler_address(scheduler)
     jobs = (os.cpu_count() or 1) if jobs == 0 else jobs
     if jobs < 0:
         raise ModularityError(f"jobs must be 0 (one per core) or more, got {jobs}")

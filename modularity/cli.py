@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Sequence
 from .core.defaults import DEFAULT_METHOD
 from .errors import ModularityError
 from .folders import check_output_dir
+from .preflight import check_torch_starts
 
 __all__ = ["main", "build_parser"]
 
@@ -337,6 +339,11 @@ def _print_sweep(result, out: Path) -> None:
           "(each checkpoint's summary.json)")
 
 
+# torch's allocators report failure as RuntimeError ("DefaultCPUAllocator: can't allocate memory", "CUDA out of
+# memory").
+_ALLOCATION_FAILED = re.compile(r"can't allocate memory|out of memory|Cannot allocate memory", re.IGNORECASE)
+
+
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM: unwind like Ctrl-C, so temporary output folders are removed."""
     raise KeyboardInterrupt
@@ -354,6 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "quiet", False):
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        check_torch_starts()  # under a low 'ulimit -v', importing torch can abort the process uncatchably
         if args.command == "analyze":
             return _cmd_analyze(args, argv)
         if args.command == "models":
@@ -368,6 +376,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ModularityError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (MemoryError, ImportError, RuntimeError) as exc:  # e.g. under a low 'ulimit -v'
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        if isinstance(exc, RuntimeError) and not _ALLOCATION_FAILED.search(detail):
+            raise
+        what = f"cannot import {exc.name or 'a module'}" if isinstance(exc, ImportError) else "out of memory"
+        print(f"error: {what} ({detail}); raise the memory limit (ulimit -v) or check the installation",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; no output folder was written or changed", file=sys.stderr)

@@ -287,13 +287,14 @@ def estimate_results_bytes(result: AnalysisResult, top_k: int | None = DEFAULT_T
     return 2 * (fixed + edge_bytes)
 
 
-# Rates of estimate_results_bytes, measured and rounded up (BENCHMARKS.md, "Results folder sizes").
-_BYTES_FIXED = 8_000_000
-_BYTES_PER_LAYER = 400_000
-_BYTES_PER_UNIT = 2_000
-_BYTES_PER_DRAW = 40
-_BYTES_PER_EDGE = 600
-_BYTES_PER_EDGE_GZ = 20
+# Rates of estimate_results_bytes: least-squares fits on five default folders and one --unit-graph-top-k 0 folder
+# (BENCHMARKS.md, "Results folder sizes"), rounded up.
+_BYTES_FIXED = 5_000_000  # fitted 4.0 MB
+_BYTES_PER_LAYER = 200_000  # fitted 143 kB
+_BYTES_PER_UNIT = 2_500  # fitted 245 B in tables and reports + 1,650 B per unit-graph node
+_BYTES_PER_DRAW = 20
+_BYTES_PER_EDGE = 400  # fitted 317 B over the unit graph's two default formats
+_BYTES_PER_EDGE_GZ = 20  # measured 13.8 B in unit_graph.graphml.gz
 
 
 def rebuild(folder: str | Path, progress: bool = False) -> list[Path]:
