@@ -8,7 +8,10 @@ and ONNX files (including pickles carrying code, which must never run), tampered
 results folders for ``report``, and bad arguments.
 
 Cases run in-process through :func:`modularity.cli.main` (fast); a few run as
-real subprocesses, to see what a user sees.
+real subprocesses, to see what a user sees. Families that load a torchvision
+model are marked slow; the tampered-folder families share one results folder
+of a tiny planted network (no model load, no figures: every case is refused
+before drawing), so they run in the fast lane.
 
 argparse usage errors (an unknown flag, a value that is not an int, a bad
 choice, a missing argument) print two lines by default, ``usage: ...`` and
@@ -22,6 +25,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import resource
 import shutil
 import struct
@@ -37,8 +41,6 @@ import pytest
 import torch
 
 from modularity.cli import main
-
-pytestmark = pytest.mark.slow
 
 # Loads in well under a second and fails before any analysis for a bad weights file.
 ARCH = "squeezenet1_1"
@@ -61,8 +63,10 @@ def _tree(root: Path) -> dict[str, str]:
             out[rel] = "link:" + os.readlink(p)
         elif p.is_dir():
             out[rel] = "dir"
-        else:
+        elif p.is_file():
             out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+        else:
+            out[rel] = "special"
     return out
 
 
@@ -378,6 +382,7 @@ WEIGHTS_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(WEIGHTS_CASES))
 def test_bad_weights_and_model_files_are_refused_cleanly(case, tmp_path, capsys, monkeypatch):
     argv = WEIGHTS_CASES[case](tmp_path)
@@ -390,9 +395,29 @@ def test_bad_weights_and_model_files_are_refused_cleanly(case, tmp_path, capsys,
 
 @pytest.fixture(scope="module")
 def results_folder(tmp_path_factory) -> Path:
-    """A real results folder of a small run, copied and tampered with by each case."""
+    """A real, complete results folder of a small run (figures, reports, graph files)."""
     out = tmp_path_factory.mktemp("fuzz-results") / "res"
     assert main(["analyze", "alexnet", "--weights", "none", *SMALL, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_results(tmp_path_factory) -> Path:
+    """A results folder of a planted network with 'report''s inputs only: summary.json, arrays.npz, the marker.
+
+    Layer 0 ('stem') has no branches; layer 1 ('block') has four, and a recovery test.
+    """
+    from modularity.folders import atomic_output_dir
+    from modularity.output.figures import figure_arrays, save_arrays
+    from modularity.pipeline import analyze, trace
+    from tests.nets import PlantedNet
+
+    net = PlantedNet()
+    result = analyze(net, layers="stem,block", n_permutations=3, n_label_permutations=100, input_size=(8, 8))
+    out = tmp_path_factory.mktemp("fuzz-tiny") / "res"
+    with atomic_output_dir(out) as tmp:
+        result.save(tmp / "summary.json")
+        save_arrays(figure_arrays(trace(net, (8, 8)), result), tmp / "arrays.npz")
     return out
 
 
@@ -407,7 +432,8 @@ def _summary(edit: Callable[[dict], object]) -> Callable[[Path], None]:
 def _write(name: str, content: bytes | str) -> Callable[[Path], None]:
     def tamper(folder: Path) -> None:
         path = folder / name
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
     return tamper
 
 
@@ -433,16 +459,36 @@ def _set(key: str, value) -> Callable[[dict], None]:
     return lambda d: d.__setitem__(key, value)
 
 
-def _set_layer(key: str, value) -> Callable[[dict], None]:
+def _set_layer(key: str, value, index: int = 0) -> Callable[[dict], None]:
+    """Set (or with _DROP remove) a field of layer ``index``; ``key`` may be dotted (``recovery.p_value``)."""
     def edit(d: dict) -> None:
+        *parents, last = key.split(".")
+        target = d["layers"][index]
+        for part in parents:
+            target = target[part]
         if value is _DROP:
-            d["layers"][0].pop(key)
+            target.pop(last)
         else:
-            d["layers"][0][key] = value
+            target[last] = value(target[last]) if callable(value) else value
     return edit
 
 
 _DROP = object()
+
+
+def _raw_summary(edit: Callable[[str], str]) -> Callable[[Path], None]:
+    """Edit summary.json as text (for what json.dumps cannot write: huge integers, lone surrogates, depth)."""
+    def tamper(folder: Path) -> None:
+        path = folder / "summary.json"
+        path.write_bytes(edit(path.read_text()).encode("utf-8", "surrogatepass"))
+    return tamper
+
+
+def _sparse(name: str, size: int) -> Callable[[Path], None]:
+    def tamper(folder: Path) -> None:
+        with open(folder / name, "r+b") as fh:
+            fh.truncate(size)
+    return tamper
 
 
 REPORT_CASES = [
@@ -470,15 +516,274 @@ REPORT_CASES = [
     pytest.param(_unlink(".modularity-results"), id="marker-missing"),
 ]
 
+# summary.json whose types are right but whose meaning is not: k, labels, shapes, spectra, p-values, sizes.
+MEANING_CASES = [
+    pytest.param(_summary(_set_layer("k", 0)), "k: 0 is out of range", id="k-zero"),
+    pytest.param(_summary(_set_layer("k", -3)), "k: -3 is out of range", id="k-negative"),
+    pytest.param(_summary(_set_layer("k", 10**12)), "k: 1000000000000 is out of range", id="k-huge"),
+    pytest.param(_summary(_set_layer("n_units", 0)), "n_units: 0", id="n-units-zero"),
+    pytest.param(_summary(_set_layer("recovery.p_value", 7.5, 1)), "not a probability", id="p-7.5"),
+    pytest.param(_summary(_set_layer("recovery.p_value_bh", -0.1, 1)), "not a probability", id="p-bh-negative"),
+    pytest.param(_summary(_set_layer("structure.ncut.p_value", 2.0)), "not a probability", id="ncut-p-2"),
+    pytest.param(_summary(_set_layer("structure.ncut.p_value_tail", 1e300)), "not a probability",
+                 id="ncut-p-tail-huge"),
+    pytest.param(_raw_summary(lambda t: re.sub(r'"p_value": [0-9.e-]+', '"p_value": 1e999', t, count=1)),
+                 "not a probability", id="p-infinite"),
+    pytest.param(_summary(_set_layer("recovery.ari", 5.0, 1)), "outside [-1, 1]", id="ari-5"),
+    pytest.param(_summary(_set_layer("recovery.nmi", -2.0, 1)), "outside [0, 1]", id="nmi-negative"),
+    pytest.param(_summary(_set_layer("recovery.n_permutations", -5, 1)), "out of range", id="recovery-n-negative"),
+    pytest.param(_summary(_set_layer("structure.ncut.n", -1)), "out of range", id="ncut-n-negative"),
+    pytest.param(_summary(_set_layer("structure.ncut.alternative", "sideways")), "neither", id="alternative"),
+    pytest.param(_summary(_set_layer("structure.ncut.effect_ci", [1.0])), "two numbers", id="effect-ci-one"),
+    pytest.param(_summary(_set_layer("shape", [-32, 8])), "shape[0]: -32", id="shape-negative"),
+    pytest.param(_summary(_set_layer("shape", [0, 8])), "shape[0]: 0", id="shape-zero"),
+    pytest.param(_summary(_set_layer("shape", [32])), "is not (consumer units, units)", id="shape-one-value"),
+    pytest.param(_summary(_set_layer("shape", [32, 9])), "9 columns for 8 units", id="shape-columns"),
+    pytest.param(_summary(_set_layer("shape", [10**18, 8])), "out of range", id="shape-huge"),
+    pytest.param(_summary(_set_layer("singular_values", [])), "spectrum is empty", id="spectrum-empty"),
+    pytest.param(_summary(_set_layer("spectra.raw", [])), "spectrum is empty", id="spectra-raw-empty"),
+    pytest.param(_summary(_set_layer("singular_values", [-1.0])), "non-negative", id="spectrum-negative"),
+    pytest.param(_summary(_set_layer("singular_values", [1.0] * 100)), "at most 8", id="spectrum-too-long"),
+    pytest.param(_summary(_set_layer("clusters", lambda c: [10**9] + c[1:])), "label 1000000000 is out of range",
+                 id="cluster-label-1e9"),
+    pytest.param(_summary(_set_layer("clusters", lambda c: [-2] + c[1:])), "label -2", id="cluster-label-minus-2"),
+    pytest.param(_summary(_set_layer("clusters", lambda c: c[:-1])), "7 labels for 8 units", id="clusters-short"),
+    pytest.param(_summary(_set_layer("branches", lambda b: [10**9] + b[1:], 1)), "label 1000000000",
+                 id="branch-label-1e9"),
+    pytest.param(_summary(_set_layer("branches", lambda b: [4] + b[1:], 1)), "for 4 branch names",
+                 id="branch-label-past-names"),
+    pytest.param(_summary(_set_layer("row_clusters", lambda r: [10**9] + r[1:])), "label 1000000000",
+                 id="row-cluster-label-1e9"),
+    pytest.param(_summary(_set_layer("row_clusters", lambda r: r + [0])), "labels for 32 rows",
+                 id="row-clusters-long"),
+    pytest.param(_summary(_set_layer("n_dead", 3)), "n_dead: 3", id="n-dead-wrong"),
+    pytest.param(_summary(_set_layer("blocks", [["x", 0, 10**9]])), "within the 32 rows", id="block-past-rows"),
+    pytest.param(_summary(_set_layer("blocks", [["x", 5, 2]])), "within the 32 rows", id="block-reversed"),
+    pytest.param(_summary(_set_layer("embedding.raw", [])), "0 rows for 8 units", id="embedding-empty"),
+    pytest.param(_summary(_set("layers", [])), "list is empty", id="layers-empty"),
+    pytest.param(_summary(_set("n_permutations", -1)), "n_permutations: -1", id="n-permutations-negative"),
+    pytest.param(_summary(_set("input_size", [0, 0])), "input_size", id="input-size-zero"),
+    pytest.param(_raw_summary(lambda t: t.replace('"seed": 0', '"seed": ' + "7" * 5000, 1)),
+                 "thousands of digits", id="integer-5000-digits"),
+    pytest.param(_raw_summary(lambda t: t.replace('"seed": 0', '"seed": ' + str(2**70), 1)),
+                 "beyond 64 bits", id="integer-2-to-70"),
+    pytest.param(_raw_summary(lambda t: t.replace('"provenance": ', '"x": ' + "[" * 100_000 + "]" * 100_000
+                                                   + ', "provenance": ', 1)),
+                 "more than 16 deep", id="nested-100000-deep"),
+    pytest.param(_raw_summary(lambda t: t.replace('"provenance": ', '"x": ' + "[" * 30 + "]" * 30
+                                                   + ', "provenance": ', 1)),
+                 "more than 16 deep", id="nested-30-deep"),
+    pytest.param(_raw_summary(lambda t: t.replace('"name": "stem"', '"name": "st\\ud800em"', 1)),
+                 "lone surrogate", id="lone-surrogate-name"),
+    pytest.param(_raw_summary(lambda t: t.replace('"versions": {', '"versions": {"\\udfff": "x", ', 1)),
+                 "lone surrogate", id="lone-surrogate-key"),
+    pytest.param(_write("summary.json", b'{"a": "\xff\xfe"}'), "not valid UTF-8", id="summary-not-utf8"),
+    pytest.param(_sparse("summary.json", (1 << 30) + 1), "more than any analysis writes", id="summary-1-GiB"),
+]
 
-@pytest.mark.parametrize("tamper", REPORT_CASES)
-def test_tampered_results_folders_are_refused_cleanly(tamper, results_folder, tmp_path, capsys, monkeypatch):
+
+def _npz_edit(**changes) -> Callable[[Path], None]:
+    """Rewrite arrays.npz with members changed (a value) or removed (None)."""
+    def tamper(folder: Path) -> None:
+        with np.load(folder / "arrays.npz", allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        for key, value in changes.items():
+            if value is None:
+                arrays.pop(key, None)
+            else:
+                arrays[key] = value(arrays[key]) if callable(value) else value
+        with open(folder / "arrays.npz", "wb") as fh:
+            np.savez(fh, **arrays)
+    return tamper
+
+
+def _npy_header_only(shape: tuple[int, ...], dtype: str = "<f8", version: tuple[int, int] = (1, 0)) -> bytes:
+    """A .npy member whose header declares ``shape`` but which holds 8 bytes of data."""
+    header = repr({"descr": dtype, "fortran_order": False, "shape": shape}).encode("latin1")
+    pad = 64 - (10 + len(header) + 1) % 64
+    size = struct.pack("<H", len(header) + pad + 1) if version == (1, 0) else struct.pack("<I", len(header) + pad + 1)
+    return b"\x93NUMPY" + bytes(version) + size + header + b" " * pad + b"\n" + bytes(8)
+
+
+def _npz_member(name: str, raw: bytes) -> Callable[[Path], None]:
+    """Replace one member of arrays.npz by raw .npy bytes."""
+    def tamper(folder: Path) -> None:
+        path = folder / "arrays.npz"
+        with zipfile.ZipFile(path) as zf:
+            members = {n: zf.read(n) for n in zf.namelist() if n != f"{name}.npy"}
+        members[f"{name}.npy"] = raw
+        _garbage_zip(path, members)
+    return tamper
+
+
+ARRAYS_CASES = [
+    pytest.param(_npz_edit(m0=None), "lacks the member 'm0'", id="missing-matrix"),
+    pytest.param(_npz_edit(m1_rows=None), "lacks the member 'm1_rows'", id="missing-row-labels"),
+    pytest.param(_npz_edit(layer_names=None), "lacks the member 'layer_names'", id="missing-layer-names"),
+    pytest.param(_npz_edit(filters_coord=None), "lacks the member 'filters_coord'", id="missing-filter-coords"),
+    pytest.param(_npz_edit(m0=lambda m: m.astype("U3")), "expected numbers", id="matrix-text"),
+    pytest.param(_npz_edit(m0=lambda m: m.astype(np.int64)), "has dtype int64, expected numbers", id="matrix-int"),
+    pytest.param(_npz_edit(m0=lambda m: m.astype(np.complex64)), "dtype complex64", id="matrix-complex"),
+    pytest.param(_npz_edit(m0=np.array([[{}]], dtype=object)), "dtype object", id="matrix-object"),
+    pytest.param(_npz_edit(m0=lambda m: m[None]), "declares shape (1, ", id="matrix-3d"),
+    pytest.param(_npz_edit(m0=np.zeros((129, 129), np.float16)), "each dimension at most 32", id="matrix-too-big"),
+    pytest.param(_npz_edit(m0=lambda m: m[:, :0]), "do not fit together", id="matrix-empty"),
+    pytest.param(_npz_edit(m0=lambda m: m[:-1]), "do not fit together", id="matrix-rows-vs-labels"),
+    pytest.param(_npz_edit(m0=lambda m: np.full_like(m, np.nan)), "not finite", id="matrix-nan"),
+    pytest.param(_npz_edit(m0=lambda m: m * 0 + 5), "outside [0, 1]", id="matrix-5"),
+    pytest.param(_npz_edit(m0_cols=lambda c: c * 0 + 10**9), "labels outside", id="column-labels-1e9"),
+    pytest.param(_npz_edit(m1_branches=lambda b: b * 0 + 99), "labels outside", id="branch-labels-99"),
+    pytest.param(_npz_edit(m0_shape=np.array([5, 5])), "differs from summary.json", id="shape-differs"),
+    pytest.param(_npz_edit(layer_names=np.array(["stem", "other"])), "different runs", id="other-layers"),
+    pytest.param(_npz_edit(filters=lambda f: np.repeat(f, 40, axis=0)), "declares shape", id="filters-too-many"),
+    pytest.param(_npz_edit(filters_labels=lambda f: np.arange(len(f)) * 10**6), "out of range",
+                 id="filter-labels-huge"),
+    pytest.param(_npz_member("m0", _npy_header_only((10**6, 10**6))), "declares shape (1000000, 1000000)",
+                 id="header-declares-8-TB"),
+    pytest.param(_npz_member("m0", _npy_header_only((2**62, 2**62), version=(2, 0))), "declares shape",
+                 id="header-v2-declares-huge"),
+    pytest.param(_npz_member("m0", _npy_header_only((-4, 4))), "declares shape (-4, 4)", id="header-negative-dim"),
+    pytest.param(_npz_member("layer_names", _npy_header_only((2,), "<U100000000")), "wider than",
+                 id="header-text-400-MB-per-name"),
+    pytest.param(_npz_member("m0", _npy_header_only((4, 4), version=(3, 0))), "not a readable .npz", id="header-v3"),
+    pytest.param(_npz_member("m0", b"\x93NUMPY\x01\x00\xff\xff" + b"{" * 70000), "not a readable .npz",
+                 id="header-64-KB"),
+]
+
+
+def _tamper_and_report(tamper, folder_src: Path, tmp_path: Path, capsys, monkeypatch) -> str:
     folder = tmp_path / "res"
-    shutil.copytree(results_folder, folder, symlinks=True)
+    shutil.copytree(folder_src, folder, symlinks=True)
     tamper(folder)
     before = _tree(tmp_path)
     status, err = _run_in_process(["report", "res", "--quiet"], tmp_path, capsys, monkeypatch)
     _assert_refused_cleanly(status, err, before, _tree(tmp_path), tmp_path)
+    return err
+
+
+@pytest.mark.parametrize("tamper", REPORT_CASES)
+def test_tampered_results_folders_are_refused_cleanly(tamper, tiny_results, tmp_path, capsys, monkeypatch):
+    _tamper_and_report(tamper, tiny_results, tmp_path, capsys, monkeypatch)
+
+
+@pytest.mark.parametrize("tamper, message", MEANING_CASES)
+def test_summaries_that_contradict_themselves_are_refused_naming_the_field(tamper, message, tiny_results, tmp_path,
+                                                                           capsys, monkeypatch):
+    assert message in _tamper_and_report(tamper, tiny_results, tmp_path, capsys, monkeypatch)
+
+
+@pytest.mark.parametrize("tamper, message", ARRAYS_CASES)
+def test_arrays_are_checked_for_keys_dtypes_and_declared_sizes_before_loading(tamper, message, tiny_results,
+                                                                               tmp_path, capsys, monkeypatch):
+    assert message in _tamper_and_report(tamper, tiny_results, tmp_path, capsys, monkeypatch)
+
+
+def test_a_header_declaring_terabytes_is_refused_without_allocating(tiny_results, tmp_path, capsys, monkeypatch):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        _tamper_and_report(_npz_member("m0", _npy_header_only((10**6, 10**6))), tiny_results, tmp_path, capsys,
+                           monkeypatch)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 << 20
+
+
+def test_the_untampered_tiny_folder_passes_every_check(tiny_results):
+    from modularity.output.figures import load_arrays
+    from modularity.results import load_summary
+
+    result = load_summary(tiny_results)
+    assert [layer.name for layer in result.layers] == ["stem", "block"]
+    assert load_arrays(tiny_results, result)["m1"].shape[1] == 32
+
+
+# -- corpus: folders that would make 'report' write outside themselves or lose a user's file ------------------------
+
+def _link(name: str, target: str) -> Callable[[Path], None]:
+    """Replace ``name`` in the folder by a symbolic link to ``target`` (relative to the folder's parent)."""
+    def tamper(folder: Path) -> None:
+        victim = Path(target) if target.startswith("/") else folder.parent / target
+        if not victim.exists():
+            if target.endswith("/"):
+                victim.mkdir()
+                (victim / "mine.txt").write_text("a user's file")
+            else:
+                victim.write_text("a user's file, e.g. ~/.ssh/authorized_keys")
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            path.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.relpath(victim, path.parent), path)
+    return tamper
+
+
+def _marker(text: str | None) -> Callable[[Path], None]:
+    def tamper(folder: Path) -> None:
+        marker = folder / ".modularity-results"
+        marker.unlink()
+        if text is None:
+            (folder.parent / "fake-marker").write_text(json.dumps({"tool": "modularity", "manifest": {"files": {},
+                                                                                                    "dirs": []}}))
+            os.symlink("../fake-marker", marker)
+        else:
+            marker.write_text(text)
+    return tamper
+
+
+FOLDER_CASES = [
+    pytest.param(_link("layers.csv", "victim.txt"), "symbolic link", id="layers-csv-link-to-a-file"),
+    pytest.param(_link("report.html", "victim.txt"), "symbolic link", id="report-html-link"),
+    pytest.param(_link("figures", "userdir/"), "symbolic link", id="figures-link-to-a-folder"),
+    pytest.param(_link("figures/layers/000_x.png", "victim.txt"), "symbolic link", id="link-deep-inside"),
+    pytest.param(_link("summary.json", "victim.txt"), "symbolic link", id="summary-json-link"),
+    pytest.param(_link("units.csv", "/etc/passwd"), "symbolic link", id="link-to-etc-passwd"),
+    pytest.param(_write("notes.txt", "a user's notes"), "notes.txt", id="user-file"),
+    pytest.param(_write("figures/mine.png", b"\x89PNG"), "figures/mine.png", id="user-file-in-figures"),
+    pytest.param(_marker(""), "marker is empty", id="marker-empty"),
+    pytest.param(_marker(None), "marker is a symbolic link", id="marker-symlink"),
+    pytest.param(_marker('{"tool": "modularity", "version": "0.2.0", "kind": "analyze"}'), "lists no files",
+                 id="marker-without-manifest"),
+    pytest.param(_marker("[" * 100_000), "not the JSON", id="marker-deep"),
+    pytest.param(_marker('{"kind": "sweep", "manifest": {"files": {}, "dirs": []}}'), "did not write",
+                 id="marker-lists-nothing"),
+    pytest.param(lambda f: os.mkfifo(f / "pipe"), "pipe", id="fifo"),
+]
+
+
+@pytest.mark.parametrize("tamper, message", FOLDER_CASES)
+def test_report_never_writes_through_links_nor_over_a_users_file(tamper, message, tiny_results, tmp_path, capsys,
+                                                                  monkeypatch):
+    assert message in _tamper_and_report(tamper, tiny_results, tmp_path, capsys, monkeypatch)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tamper, message", [FOLDER_CASES[i] for i in (0, 1, 2, 6)])
+def test_report_on_a_real_tampered_folder_changes_nothing(tamper, message, results_folder, tmp_path, capsys,
+                                                          monkeypatch):
+    assert message in _tamper_and_report(tamper, results_folder, tmp_path, capsys, monkeypatch)
+
+
+@pytest.mark.slow
+def test_report_rebuilds_a_real_folder_and_writes_nothing_outside_it(results_folder, tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "res"
+    shutil.copytree(results_folder, folder, symlinks=True)
+    (tmp_path / "victim.txt").write_text("keep")
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["model"] = "renamed"  # report's input may be edited: it is carried over as it is
+    (folder / "summary.json").write_text(json.dumps(summary))
+    status, err = _run_in_process(["report", "res", "--quiet"], tmp_path, capsys, monkeypatch)
+    assert status == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res", "victim.txt"]
+    assert (tmp_path / "victim.txt").read_text() == "keep"
+    assert "renamed" in (folder / "report.html").read_text()
+    from modularity.folders import check_replaceable
+
+    check_replaceable(folder)  # the new manifest lists exactly what is there
 
 
 @pytest.mark.parametrize("target", ["nowhere", "file.txt"])
@@ -513,6 +818,7 @@ ARG_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", ARG_CASES)
 def test_bad_arguments_are_refused_cleanly(extra, tmp_path, capsys, monkeypatch):
     before = _tree(tmp_path)
@@ -548,6 +854,7 @@ def test_subprocess_nan_onnx_is_refused(tmp_path):
     assert "initializer 'conv1_w' has 1 NaN/Inf value" in err
 
 
+@pytest.mark.slow
 def test_subprocess_huge_input_size_is_refused(tmp_path):
     # unchecked, tracing would try to allocate 120 GB: a MemoryError under this 6 GB limit, an OOM kill without it
     before = _tree(tmp_path)
