@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .core.defaults import DEFAULT_METHOD
-from .errors import ModularityError
+from .errors import ModularityError, escape_line
 from .folders import check_output_dir
 from .preflight import check_torch_starts
 
@@ -375,15 +375,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 1
     except ModularityError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {escape_line(str(exc))}", file=sys.stderr)
         return 2
     except (MemoryError, ImportError, RuntimeError) as exc:  # e.g. under a low 'ulimit -v'
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         if isinstance(exc, RuntimeError) and not _ALLOCATION_FAILED.search(detail):
             raise
         what = f"cannot import {exc.name or 'a module'}" if isinstance(exc, ImportError) else "out of memory"
-        print(f"error: {what} ({detail}); raise the memory limit (ulimit -v) or check the installation",
-              file=sys.stderr)
+        print(f"error: {what} ({escape_line(detail)}); raise the memory limit (ulimit -v) or check the "
+              "installation", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; no output folder was written or changed", file=sys.stderr)

@@ -100,6 +100,7 @@ def _assert_refused_cleanly(status: int, err: str, before: dict, after: dict, cw
     assert "Traceback" not in err, err[-2000:]
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), f"stderr is not one 'error:' line: {err[-2000:]!r}"
+    assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029]", err.strip()), f"raw control characters: {err!r}"
     assert status == 2
 
 
@@ -200,6 +201,12 @@ def _complex_pth(path: Path) -> None:
 
 def _complex_safetensors(path: Path) -> bytes:
     return _safetensors_bytes(path.parent, {"features.0.weight": torch.zeros(64, 3, 3, 3, dtype=torch.complex64)})
+
+
+def _squeezenet_state() -> dict[str, torch.Tensor]:
+    import torchvision
+
+    return torchvision.models.squeezenet1_1(weights=None).state_dict()
 
 
 def _wrong_shape(path: Path) -> None:
@@ -303,6 +310,31 @@ def _onnx_wrong_weight(path: Path) -> bytes:
     return _onnx_model([helper.make_node("Conv", ["x", "conv1_w"], ["y"])], [_f32("conv1_w", np.ones((4, 7, 3, 3)))])
 
 
+def _onnx_variant(nodes=None, inits=None, in_shape=(1, 3, 16, 16), opset=13, name="conv1") -> Callable[[Path], bytes]:
+    """A small ONNX model with one thing wrong (defaults: one valid 1x1 conv)."""
+    def make(path: Path) -> bytes:
+        from onnx import TensorProto, helper
+
+        conv = helper.make_node("Conv", ["x", "conv1_w"], ["y"], name=name)
+        graph = helper.make_graph(nodes() if nodes else [conv], "fuzz",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                                  inits() if inits else [_f32("conv1_w", np.ones((4, 3, 1, 1)))])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+    return make
+
+
+def _nodes(*specs):
+    """Nodes from (op, inputs, outputs, attributes) tuples."""
+    from onnx import helper
+
+    return lambda: [helper.make_node(op, ins, outs, name=f"n{i}", **attrs) for i, (op, ins, outs, attrs) in
+                    enumerate(specs)]
+
+
+_EVIL_NAME = "evil\n\x1b[31mred\x1b[0m\r\x07\u2028node"
+
+
 def _onnx_with_weights(tmp: Path) -> list[str]:
     shutil.copy(_light("light_squeezenet"), tmp / "m.onnx")
     torch.save(_small_state(), tmp / "other.pth")
@@ -348,6 +380,16 @@ WEIGHTS_CASES = {
     "pt-pickle-code-zip": _analyze_weights("w.pt", _evil_zip),
     "pth-pickle-code-in-wrapper": _analyze_weights("w.pth", _evil_in_wrapper),
     "safetensors-pickle-code": _analyze_weights("w.safetensors", _evil_legacy),
+    "pth-float8": _analyze_weights("w.pth", lambda p: torch.save(
+        {k: v.to(torch.float8_e4m3fn) for k, v in _squeezenet_state().items()}, p)),
+    "safetensors-float8": _analyze_weights("w.safetensors", lambda p: _safetensors_bytes(
+        p.parent, {k: v.to(torch.float8_e5m2) for k, v in _squeezenet_state().items()})),
+    "pth-int8": _analyze_weights("w.pth", lambda p: torch.save(
+        {k: (v * 100).to(torch.int8) for k, v in _squeezenet_state().items()}, p)),
+    "pth-bool": _analyze_weights("w.pth", lambda p: torch.save(
+        {k: v > 0 for k, v in _squeezenet_state().items()}, p)),
+    "weights-name-with-escapes": lambda tmp: ["analyze", ARCH, "--weights", "w\n\x1b[2J\x1b[31m.pth", *SMALL, "--out",
+                                              "out"],
     "pth-nan": _analyze_weights("w.pth", _nan_pth),
     "safetensors-inf": _analyze_weights("w.safetensors", _inf_safetensors),
     "pth-complex": _analyze_weights("w.pth", _complex_pth),
@@ -376,6 +418,24 @@ WEIGHTS_CASES = {
     "onnx-huge-input": _analyze_onnx("m.onnx", _onnx_huge_input),
     "onnx-weight-shape-mismatch": _analyze_onnx("m.onnx", _onnx_wrong_weight),
     "onnx-channel-shuffle": _analyze_onnx("m.onnx", _light_bytes("light_shufflenet")),
+    "onnx-negative-input-dim": _analyze_onnx("m.onnx", _onnx_variant(in_shape=(1, 3, -16, 16))),
+    "onnx-zero-input-dim": _analyze_onnx("m.onnx", _onnx_variant(in_shape=(1, 0, 16, 16))),
+    "onnx-opset-99": _analyze_onnx("m.onnx", _onnx_variant(opset=99)),
+    "onnx-kernel-shape-vs-weight": _analyze_onnx("m.onnx", _onnx_variant(
+        nodes=_nodes(("Conv", ["x", "conv1_w"], ["y"], {"kernel_shape": [5, 5]})))),
+    "onnx-kernel-shape-rank": _analyze_onnx("m.onnx", _onnx_variant(
+        nodes=_nodes(("Conv", ["x", "conv1_w"], ["y"], {"kernel_shape": [1, 1, 1]})))),
+    "onnx-duplicate-outputs": _analyze_onnx("m.onnx", _onnx_variant(
+        nodes=_nodes(("Conv", ["x", "conv1_w"], ["y"], {}), ("Relu", ["x"], ["y"], {})))),
+    "onnx-output-shadows-initializer": _analyze_onnx("m.onnx", _onnx_variant(
+        nodes=_nodes(("Relu", ["x"], ["conv1_w"], {}), ("Conv", ["x", "conv1_w"], ["y"], {})))),
+    "onnx-unknown-attribute": _analyze_onnx("m.onnx", _onnx_variant(
+        nodes=_nodes(("Conv", ["x", "conv1_w"], ["y"], {"frobnicate": 1})))),
+    "onnx-undefined-input": _analyze_onnx("m.onnx", _onnx_variant(
+        nodes=_nodes(("Conv", ["x", "nowhere"], ["y"], {})))),
+    "onnx-node-name-with-escapes": _analyze_onnx("m.onnx", _onnx_variant(
+        nodes=lambda: [__import__("onnx").helper.make_node("Conv", ["x", "conv1_w"], ["c"], name="conv1"),
+                       __import__("onnx").helper.make_node("Erf", ["c"], ["y"], name=_EVIL_NAME)])),
     "onnx-with-weights-file": _onnx_with_weights,
     "onnx-as-weights": _onnx_as_weights,
     "pth-as-model": _pth_as_model,
@@ -383,8 +443,17 @@ WEIGHTS_CASES = {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", list(WEIGHTS_CASES))
+@pytest.mark.parametrize("case", [c for c in WEIGHTS_CASES if not c.startswith("onnx-")])
 def test_bad_weights_and_model_files_are_refused_cleanly(case, tmp_path, capsys, monkeypatch):
+    argv = WEIGHTS_CASES[case](tmp_path)
+    before = _tree(tmp_path)
+    status, err = _run_in_process(argv, tmp_path, capsys, monkeypatch)
+    _assert_refused_cleanly(status, err, before, _tree(tmp_path), tmp_path)
+
+
+@pytest.mark.parametrize("case", [c for c in WEIGHTS_CASES if c.startswith("onnx-")])
+def test_bad_onnx_files_are_refused_cleanly(case, tmp_path, capsys, monkeypatch):
+    # no torchvision model is built: fast enough for every run
     argv = WEIGHTS_CASES[case](tmp_path)
     before = _tree(tmp_path)
     status, err = _run_in_process(argv, tmp_path, capsys, monkeypatch)
@@ -786,7 +855,39 @@ def test_report_rebuilds_a_real_folder_and_writes_nothing_outside_it(results_fol
     check_replaceable(folder)  # the new manifest lists exactly what is there
 
 
-@pytest.mark.parametrize("target", ["nowhere", "file.txt"])
+def test_names_that_a_spreadsheet_would_run_are_escaped_in_csv_tables(tiny_results, tmp_path):
+    import csv
+
+    from modularity.output.figures import write_tables
+    from modularity.results import load_summary
+
+    result = load_summary(tiny_results)
+    names = ['=HYPERLINK("http://evil.example","click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)"]
+    for layer, name in zip(result.layers, names):
+        layer.name = name
+    result.layers[1].consumers = ["\tx", "\r=1"]
+    write_tables(result, tmp_path)
+    with open(tmp_path / "layers.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["name"] for r in rows] == ["'" + n for n in names[:2]]
+    assert rows[1]["consumers"] == "'\tx;\r=1"
+    with open(tmp_path / "units.csv", newline="", encoding="utf-8") as fh:
+        units = list(csv.DictReader(fh))
+    assert {u["layer"] for u in units} == {"'" + n for n in names[:2]}
+    cells = [v for r in rows + units for v in r.values()]
+    assert not [v for v in cells if v and v[0] in "=+-@\t\r" and not _number(v)]
+    assert any(_number(v) and float(v) < 0 for v in cells)  # negative numbers are written as numbers
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("target", ["nowhere", "file.txt", "res\n\x1b[2J\x1b[31mred\u2028"])
 def test_report_on_a_missing_folder_or_a_file_is_refused_cleanly(target, tmp_path, capsys, monkeypatch):
     (tmp_path / "file.txt").write_text("mine")
     before = _tree(tmp_path)
