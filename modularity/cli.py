@@ -344,8 +344,16 @@ def _print_sweep(result, out: Path) -> None:
 _ALLOCATION_FAILED = re.compile(r"can't allocate memory|out of memory|Cannot allocate memory", re.IGNORECASE)
 
 
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM: unwind like Ctrl-C, so temporary output folders are removed."""
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGINT and SIGTERM: record the signal, then unwind like Ctrl-C, so temporary output folders are removed.
+
+    The record matters when Python loses the ``KeyboardInterrupt`` (raised
+    inside a finaliser or weakref callback): the results folder is then not
+    published, and the command does not exit 0 (:mod:`modularity.folders`).
+    """
+    from .folders import note_interrupt
+
+    note_interrupt(signum)
     raise KeyboardInterrupt
 
 
@@ -353,27 +361,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 for a user error, printed as one line)."""
     import signal
 
+    from .folders import interrupt_received, published_folder, reset_interrupt
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if threading_main():
-        signal.signal(signal.SIGTERM, _terminate)
+    reset_interrupt()
+    handled = (signal.SIGINT, signal.SIGTERM) if threading_main() else ()
+    previous = {sig: signal.signal(sig, _interrupt) for sig in handled}
     if not getattr(args, "quiet", False):
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         check_torch_starts()  # under a low 'ulimit -v', importing torch can abort the process uncatchably
-        if args.command == "analyze":
-            return _cmd_analyze(args, argv)
-        if args.command == "models":
-            return _cmd_models(args)
-        if args.command == "report":
-            return _cmd_report(args)
-        if args.command == "clusterability":
-            return _cmd_clusterability(args, argv)
-        if args.command == "sweep":
-            return _cmd_sweep(args, argv)
-        parser.print_help()
-        return 1
+        status = _dispatch(args, argv, parser)
+        if interrupt_received() is not None:  # the KeyboardInterrupt was lost; the signal still wins
+            raise KeyboardInterrupt
+        return status
     except ModularityError as exc:
         print(f"error: {escape_line(str(exc))}", file=sys.stderr)
         return 2
@@ -386,11 +389,33 @@ def main(argv: Sequence[str] | None = None) -> int:
               "installation", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; no output folder was written or changed", file=sys.stderr)
+        for sig in handled:  # a second signal while reporting this one changes nothing
+            signal.signal(sig, signal.SIG_IGN)
+        done = published_folder()
+        print("interrupted; no output folder was written or changed" if done is None else
+              f"interrupted after {escape_line(str(done))} was complete (it holds the whole results)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's final flush
         return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _dispatch(args: argparse.Namespace, argv: Sequence[str], parser: argparse.ArgumentParser) -> int:
+    if args.command == "analyze":
+        return _cmd_analyze(args, argv)
+    if args.command == "models":
+        return _cmd_models(args)
+    if args.command == "report":
+        return _cmd_report(args)
+    if args.command == "clusterability":
+        return _cmd_clusterability(args, argv)
+    if args.command == "sweep":
+        return _cmd_sweep(args, argv)
+    parser.print_help()
+    return 1
 
 
 def threading_main() -> bool:

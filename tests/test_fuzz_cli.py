@@ -961,3 +961,136 @@ def test_subprocess_huge_input_size_is_refused(tmp_path):
     before = _tree(tmp_path)
     status, err = _run_subprocess([*BASE, "--input-size", "100000", "100000"], tmp_path)
     _assert_refused_cleanly(status, err, before, _tree(tmp_path), tmp_path)
+
+
+# -- interrupts: a signal at any moment of the writing phase wins ---------------------------------------------------
+
+_INTERRUPT_RUN = ["analyze", "tiny.onnx", "--permutations", "2", "--label-permutations", "100", "--quiet",
+                  "--out", "res"]
+
+
+def _tiny_onnx(folder: Path) -> None:
+    """conv1 (8 units) -> relu -> conv2: one layer to analyse, so a run is mostly its writing phase."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Conv", ["x", "conv1_w"], ["c1"], name="conv1"),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "conv2_w"], ["y"], name="conv2")]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 14, 14])],
+                              [_f32("conv1_w", rng.standard_normal((8, 3, 3, 3))),
+                               _f32("conv2_w", rng.standard_normal((8, 8, 1, 1)))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    (folder / "tiny.onnx").write_bytes(model.SerializeToString())
+
+
+def _interrupt_trial(tmp: Path, offset: float | None, sig: int) -> dict:
+    """Start a run, wait for its temporary folder, wait ``offset`` seconds, send ``sig``; report what happened."""
+    import time
+
+    _tiny_onnx(tmp)
+    proc = subprocess.Popen([sys.executable, "-m", "modularity", *_INTERRUPT_RUN], cwd=tmp, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    start = time.monotonic()
+    while proc.poll() is None and not any(".modularity-partial-" in p.name for p in tmp.iterdir()):
+        time.sleep(0.005)
+        assert time.monotonic() - start < 240, "the run never started writing"
+    appeared = time.monotonic()
+    sent_before_publish = None
+    if offset is not None and proc.poll() is None:
+        time.sleep(offset)
+        sent_before_publish = not (tmp / "res").exists()
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        else:
+            sent_before_publish = None
+    _, err = proc.communicate(timeout=240)
+    return {"rc": proc.returncode, "err": err, "write_s": time.monotonic() - appeared,
+            "sent_before_publish": sent_before_publish}
+
+
+def _check_interrupt_invariant(tmp: Path, trial: dict) -> None:
+    from modularity.folders import check_replaceable
+
+    left = [p.name for p in tmp.iterdir() if ".modularity-" in p.name]
+    assert sorted(p.name for p in tmp.iterdir() if ".modularity-" not in p.name) in (["tiny.onnx"],
+                                                                                     ["res", "tiny.onnx"])
+    assert not left, f"temporary folders left behind: {left} ({trial})"
+    published = (tmp / "res").exists()
+    if published:
+        check_replaceable(tmp / "res")  # complete: the marker's manifest lists exactly what is there
+    if trial["sent_before_publish"]:
+        assert trial["rc"] != 0, f"a signal sent before the folder was published was lost: {trial}"
+        assert not published or "was complete" in trial["err"], trial
+    if trial["rc"] == 0:
+        assert published, trial
+
+
+@pytest.mark.slow
+def test_a_signal_at_any_moment_of_writing_either_stops_the_run_or_comes_after_the_folder_is_complete(tmp_path):
+    """SIGTERM and SIGINT at offsets across the whole writing phase (measured on a first, uninterrupted run).
+
+    Two trials run at a time (about 12 s of CPU each: a quiet 2-core machine takes about 45 s in all). The
+    offsets reach past the end of the baseline's writing, so some signals come after the folder is complete.
+    """
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    first = tmp_path / "first"
+    first.mkdir()
+    baseline = _interrupt_trial(first, None, signal.SIGTERM)
+    assert baseline["rc"] == 0, baseline["err"][-2000:]
+    offsets = [float(x) for x in np.linspace(0.0, baseline["write_s"] * 1.5, 6)]
+    folders = [tmp_path / f"t{i}" for i in range(len(offsets))]
+    for folder in folders:
+        folder.mkdir()
+    with ThreadPoolExecutor(2) as pool:
+        trials = list(pool.map(lambda i: _interrupt_trial(folders[i], offsets[i],
+                                                          signal.SIGTERM if i % 2 else signal.SIGINT),
+                               range(len(offsets))))
+    for folder, trial in zip(folders, trials):
+        _check_interrupt_invariant(folder, trial)
+    summary = [(round(o, 2), t["rc"], t["sent_before_publish"]) for o, t in zip(offsets, trials)]
+    assert any(t["sent_before_publish"] for t in trials), f"no signal arrived while writing: {summary}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_whose_keyboardinterrupt_dies_in_a_weakref_callback_still_stops_the_run(tmp_path, sig):
+    """The failure mode itself, made deterministic: the signal arrives while a weakref callback runs.
+
+    Python reports an exception raised in a weakref callback ("Exception ignored in ...") and goes on,
+    so the KeyboardInterrupt of the signal handler is lost; the run must still not publish, nor exit 0.
+    """
+    code = f"""
+import os, signal, sys, weakref
+import modularity.pipeline as pipeline
+real = pipeline.write_results
+
+class Blob:
+    pass
+
+def callback(ref):
+    os.kill(os.getpid(), signal.{sig})
+    for _ in range(100000):  # the handler runs here, inside the callback, and its KeyboardInterrupt dies here
+        pass
+
+def write_results(*args, **kwargs):
+    written = real(*args, **kwargs)
+    blob = Blob()
+    keep = weakref.ref(blob, callback)
+    del blob
+    return written
+
+pipeline.write_results = write_results
+from modularity.cli import main
+sys.exit(main({_INTERRUPT_RUN!r}))
+"""
+    _tiny_onnx(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "Exception ignored" in proc.stderr, proc.stderr[-2000:]  # the KeyboardInterrupt was indeed lost
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.onnx"], "a folder was published or left behind"
