@@ -227,11 +227,12 @@ def check_structure(model, path: str | Path = "the ONNX model") -> None:
         if inp.name in inits or not inp.type.HasField("tensor_type"):
             continue
         dims = inp.type.tensor_type.shape.dim
-        bad = [d.dim_value for d in dims if d.HasField("dim_value") and d.dim_value <= 0]
+        # -1 is how some exporters (paddle2onnx) write a dynamic dimension; any other value below 1 is no size
+        bad = [d.dim_value for d in dims if d.HasField("dim_value") and d.dim_value < 1 and d.dim_value != -1]
         if bad:
             shown = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
             raise ModularityError(f"{path}: graph input '{inp.name}' declares shape {shown}, with a dimension of "
-                                  f"{bad[0]}; every dimension must be positive (or symbolic)")
+                                  f"{bad[0]}; every dimension must be positive (or symbolic, or -1 for dynamic)")
     skeleton = _skeleton(model)
     try:
         inferred = onnx.shape_inference.infer_shapes(skeleton, check_type=True, strict_mode=True, data_prop=True)

@@ -456,8 +456,9 @@ _W = _f32("w", np.ones((4, 3, 3, 3)))
 
 
 @pytest.mark.parametrize("model, message", [
-    (lambda: _model([_conv()], [_W], 13, in_shape=(1, 3, -8, 8)), r"declares shape \[1, 3, -8, 8\], with a "
-                                                                   r"dimension of -8; every dimension must be positive"),
+    (lambda: _model([_conv()], [_W], 13, in_shape=(1, 3, -8, 8)),
+     r"declares shape \[1, 3, -8, 8\], with a dimension of -8; every dimension must be positive"),
+    (lambda: _model([_conv()], [_W], 13, in_shape=(1, 3, -2, 8)), r"with a dimension of -2"),
     (lambda: _model([_conv()], [_W], 13, in_shape=(1, 0, 8, 8)), r"with a dimension of 0"),
     (lambda: _model([_conv()], [_W], 13, in_shape=(0, 3, 8, 8)), r"with a dimension of 0"),
     (lambda: _model([_conv()], [_W], 99), r"declares ONNX opset 99, which this onnx .* does not know"),
@@ -477,7 +478,7 @@ _W = _f32("w", np.ones((4, 3, 3, 3)))
     (lambda: _model([helper.make_node("Conv", ["x", "nowhere"], ["y"])], [_W], 13),
      r"fails ONNX's own checks .*nowhere"),
     (lambda: _model([_conv()], [_f32("w", np.ones((4, 3, 3)))], 13), r"fails ONNX's own checks .*spatial"),
-], ids=["negative-dim", "zero-channels", "zero-batch", "opset-99", "opset-0", "kernel-shape-vs-weight",
+], ids=["negative-dim", "minus-two", "zero-channels", "zero-batch", "opset-99", "opset-0", "kernel-shape-vs-weight",
         "kernel-shape-rank", "zero-strides", "negative-pads", "unknown-attribute", "duplicate-node-outputs",
         "node-output-shadows-initializer", "duplicate-initializers", "undefined-input", "weight-rank"])
 def test_structurally_invalid_onnx_files_are_refused_in_one_line(tmp_path, model, message):
@@ -487,8 +488,10 @@ def test_structurally_invalid_onnx_files_are_refused_in_one_line(tmp_path, model
     assert "\n" not in str(err.value)
 
 
-def test_symbolic_dims_and_outputs_without_shapes_still_import(tmp_path):
-    model = _model([_conv()], [_W], 13, in_shape=("N", 3, 8, 8))
+@pytest.mark.parametrize("in_shape", [("N", 3, 8, 8), (-1, 3, 8, 8), (1, 3, "h", -1)], ids=str)
+def test_symbolic_and_dynamic_dims_and_outputs_without_shapes_still_import(tmp_path, in_shape):
+    # -1: paddle2onnx's spelling of a dynamic dimension (the packaged PaddleOCR models use it)
+    model = _model([_conv()], [_W], 13, in_shape=in_shape)
     onnx.save(model, str(tmp_path / "m.onnx"))
     module = load_onnx(tmp_path / "m.onnx").module
     assert [type(m) for m in module.modules() if isinstance(m, nn.Conv2d)] == [nn.Conv2d]
