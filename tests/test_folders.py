@@ -12,13 +12,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from modularity.errors import ModularityError
 from modularity.folders import (MARKER, PARTIAL_TAG, atomic_output_dir, check_output_dir, check_replaceable,
-                                copy_fresh, note_interrupt, published_folder, read_manifest, reset_interrupt,
-                                write_marker)
+                                copy_fresh, note_interrupt, published_folder, read_manifest, reset_interrupt)
 
 TOOL_FILES = {"summary.json": b'{"a": 1}', "layers.csv": b"name\nconv1\n", "figures/overview.png": b"\x89PNG",
               "figures/layers/000.png": b"\x89PNG2"}
@@ -348,7 +347,7 @@ def _apply(out: Path, outside: Path, action: tuple[str, str, bytes]) -> None:
         os.symlink(outside, path)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(actions=st.lists(_ACTIONS, max_size=6), report=st.booleans())
 def test_nothing_but_the_tools_own_files_is_ever_removed_or_written(actions, report):
     """Random user files, folders, edits, links and markers in a results folder, then a re-run or a report.
@@ -383,10 +382,12 @@ def test_nothing_but_the_tools_own_files_is_ever_removed_or_written(actions, rep
                     (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                     (tmp / rel).write_bytes(data)
         except ModularityError as exc:
+            event(f"refused ({'report' if report else '--out'})")
             assert foreign, f"refused a folder holding only the tool's files: {exc}"
             assert "\n" not in str(exc)
             assert _tree(root) == before
         else:
+            event(f"replaced ({'report' if report else '--out'})")
             assert not foreign, f"replaced a folder holding {sorted(foreign)}"
             after = _tree(root)
             assert {k: v for k, v in after.items() if not k.startswith("res/")} == \

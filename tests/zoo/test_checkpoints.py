@@ -308,8 +308,8 @@ def test_float8_weights_name_the_dtype_and_what_is_accepted(tmp_path, dtype, fmt
 
         save_file(state, str(path))
     name = str(dtype).removeprefix("torch.")
-    with pytest.raises(ModularityError, match=f"tensor '0.(weight|bias)' has dtype {name}, .*accepted: float16, bfloat16, "
-                                              "float32 or float64"):
+    with pytest.raises(ModularityError, match=f"tensor '0.(weight|bias)' has dtype {name}, .*accepted: float16, "
+                                              "bfloat16, float32 or float64"):
         load_state_dict_file(path)
 
 
