@@ -21,8 +21,8 @@ so a symlinked parent cannot disguise the current folder.
 Why SHA-256 and not sizes and modification times: a folder copied with
 ``cp -r`` or unpacked from an archive gets new times but keeps its bytes, and
 an edit that keeps the size (a cell changed in ``layers.csv``) keeps the size;
-hashing a 60 MB results folder takes about 0.2 s (BENCHMARKS.md), small next
-to an analysis, and hashes are cached for files unchanged within one process.
+hashing a results folder costs little next to an analysis (BENCHMARKS.md), and
+hashes are cached for files unchanged within one process.
 
 The new content is written to a temporary folder beside the target, named
 ``.<name>.modularity-partial-<pid>-<random>`` (no marker, and its name says
