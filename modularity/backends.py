@@ -28,12 +28,14 @@ faster per null draw on two cores).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import ModularityError
+from .settings import check_scheduler_address
 
-__all__ = ["BACKENDS", "Backend", "make_backend", "one_thread"]
+__all__ = ["BACKENDS", "Backend", "check_scheduler_address", "make_backend", "one_thread"]
 
 BACKENDS = ("local", "dask")
 
@@ -184,10 +186,12 @@ class _Dask(Backend):
                                   "(or distributed), or use the local backend") from None
         fork = False
         if self._scheduler:
+            check_scheduler_address(self._scheduler)
             try:
                 self._client = Client(self._scheduler, timeout="10s")
-            except (OSError, TimeoutError) as exc:
-                raise ModularityError(f"cannot reach the Dask scheduler at {self._scheduler} ({exc}); give the "
+            except Exception as exc:  # OSError, TimeoutError; ValueError, TypeError for addresses Dask cannot use
+                detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+                raise ModularityError(f"cannot reach the Dask scheduler at {self._scheduler} ({detail}); give the "
                                       "address of a running scheduler (tcp://host:8786), or no address for a "
                                       "local cluster") from None
         else:
@@ -257,6 +261,8 @@ def make_backend(shared: Any, jobs: int = 1, backend: str = "local", scheduler: 
         raise ModularityError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}")
     if scheduler and backend != "dask":
         raise ModularityError("a scheduler address needs backend='dask'")
+    if scheduler:
+        check_scheduler_address(scheduler)
     jobs = (os.cpu_count() or 1) if jobs == 0 else jobs
     if jobs < 0:
         raise ModularityError(f"jobs must be 0 (one per core) or more, got {jobs}")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from .core.defaults import BACKENDS, CONTROLS, DEFAULT_METHOD, EXPAND_MODES, METHOD_NAMES, NORMS, NULL_MODELS
-from .errors import ModularityError
+from .errors import ModularityError, escape_line
+from .preflight import check_torch_starts
 from .settings import MAX_PERMUTATIONS, AnalysisSettings
 
 __all__ = ["main", "build_parser"]
@@ -27,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with errors as one ``error:`` line and exit status 2, like every other input error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"error: {escape_line(f'{self.prog}: {message}')} (see '{self.prog} --help')\n")
 
 
 def _seed(text: str) -> int:
@@ -351,8 +353,21 @@ def _print_sweep(result, out: Path) -> None:
           "(each checkpoint's summary.json)")
 
 
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM: unwind like Ctrl-C, so temporary output folders are removed."""
+# torch's allocators report failure as RuntimeError ("DefaultCPUAllocator: can't allocate memory", "CUDA out of
+# memory").
+_ALLOCATION_FAILED = re.compile(r"can't allocate memory|out of memory|Cannot allocate memory", re.IGNORECASE)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGINT and SIGTERM: record the signal, then unwind like Ctrl-C, so temporary output folders are removed.
+
+    The record matters when Python loses the ``KeyboardInterrupt`` (raised
+    inside a finaliser or weakref callback): the results folder is then not
+    published, and the command does not exit 0 (:mod:`modularity.folders`).
+    """
+    from .folders import note_interrupt
+
+    note_interrupt(signum)
     raise KeyboardInterrupt
 
 
@@ -360,35 +375,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 for a user error, printed as one line)."""
     import signal
 
+    from .folders import interrupt_received, published_folder, reset_interrupt
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if threading_main():
-        signal.signal(signal.SIGTERM, _terminate)
+    reset_interrupt()
+    handled = (signal.SIGINT, signal.SIGTERM) if threading_main() else ()
+    previous = {sig: signal.signal(sig, _interrupt) for sig in handled}
     if not getattr(args, "quiet", False):
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        if args.command == "analyze":
-            return _cmd_analyze(args, argv)
-        if args.command == "models":
-            return _cmd_models(args)
-        if args.command == "report":
-            return _cmd_report(args)
-        if args.command == "clusterability":
-            return _cmd_clusterability(args, argv)
-        if args.command == "sweep":
-            return _cmd_sweep(args, argv)
-        parser.print_help()
-        return 1
+        check_torch_starts()  # under a low 'ulimit -v', importing torch can abort the process uncatchably
+        status = _dispatch(args, argv, parser)
+        if interrupt_received() is not None:  # the KeyboardInterrupt was lost; the signal still wins
+            raise KeyboardInterrupt
+        return status
     except ModularityError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {escape_line(str(exc))}", file=sys.stderr)
+        return 2
+    except (MemoryError, ImportError, RuntimeError) as exc:  # e.g. under a low 'ulimit -v'
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        if isinstance(exc, RuntimeError) and not _ALLOCATION_FAILED.search(detail):
+            raise
+        what = f"cannot import {exc.name or 'a module'}" if isinstance(exc, ImportError) else "out of memory"
+        print(f"error: {what} ({escape_line(detail)}); raise the memory limit (ulimit -v) or check the "
+              "installation", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; no output folder was written or changed", file=sys.stderr)
+        for sig in handled:  # a second signal while reporting this one changes nothing
+            signal.signal(sig, signal.SIG_IGN)
+        done = published_folder()
+        print("interrupted; no output folder was written or changed" if done is None else
+              f"interrupted after {escape_line(str(done))} was complete (it holds the whole results)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into a program that stopped reading (e.g. head)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's final flush
         return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _dispatch(args: argparse.Namespace, argv: Sequence[str], parser: argparse.ArgumentParser) -> int:
+    if args.command == "analyze":
+        return _cmd_analyze(args, argv)
+    if args.command == "models":
+        return _cmd_models(args)
+    if args.command == "report":
+        return _cmd_report(args)
+    if args.command == "clusterability":
+        return _cmd_clusterability(args, argv)
+    if args.command == "sweep":
+        return _cmd_sweep(args, argv)
+    parser.print_help()
+    return 1
 
 
 def threading_main() -> bool:

@@ -13,6 +13,7 @@ back into the model.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,7 +26,7 @@ from .core.defaults import CONTROLS
 from .core.graph import ChannelGraph, trace
 from .core.magnitude import Profile, downstream_profile
 from .errors import ModularityError
-from .folders import MARKER, atomic_output_dir, check_output_dir, is_results_dir
+from .folders import MARKER, atomic_output_dir, check_output_dir
 from .output.export import DEFAULT_MAX_EDGES, DEFAULT_TOP_K, clusterability_rows, write_csv
 from .output.figures import load_arrays, save_arrays, write_exports, write_tables
 from .output.report import build_reports, rebuild_report
@@ -42,6 +43,16 @@ __all__ = ["DEFAULT_MODEL", "UNIT_FORMATS", "default_weights", "default_out", "l
            "profiles_of", "list_sources", "resolve_control"]
 
 UNIT_FORMATS = ("graphml", "gexf")
+
+
+def _out(out: str | Path | None, model: str | None, suffix: str = "") -> Path:
+    """The results folder asked for, or the model's default; an empty name is refused (not taken as the default)."""
+    if out is None:
+        return default_out(model, suffix)
+    if not str(out).strip():
+        raise ModularityError("--out is empty; name a results folder such as results/run1, or leave --out out for "
+                              f"{default_out(model, suffix)}")
+    return Path(out)
 
 
 def default_out(model: str | None, suffix: str = "") -> Path:
@@ -159,7 +170,7 @@ def run_analyze(model: str | None, weights: str | None, settings: AnalysisSettin
     Everything that can be refused without the model (the output folder, the
     control against random weights) is refused before loading.
     """
-    out = Path(out) if out else default_out(model)
+    out = _out(out, model)
     check_output_dir(out)  # before any work: never after a long run
     settings = resolve_control(settings, default_weights(model, weights))
     _check_control_weights(default_weights(model, weights), settings)
@@ -228,34 +239,92 @@ def save_results(result: AnalysisResult, graph: ChannelGraph, out: str | Path, p
     """Write a complete results folder at ``out``, all at once (see :mod:`modularity.folders`).
 
     ``out`` may be a new folder, an empty one or a results folder modularity
-    wrote; anything else is refused before anything is written.
+    wrote and nobody changed since; anything else is refused before anything
+    is written, as is a filesystem with less free space than
+    :func:`estimate_results_bytes` says the folder may need.
     """
-    with atomic_output_dir(out) as tmp:
+    expected = estimate_results_bytes(result, options.get("top_k", DEFAULT_TOP_K),
+                                      options.get("max_edges", DEFAULT_MAX_EDGES))
+    with atomic_output_dir(out, expected_bytes=expected) as tmp:
         write_results(result, graph, tmp, progress=progress, **options)
     return Path(out)
+
+
+def estimate_results_bytes(result: AnalysisResult, top_k: int | None = DEFAULT_TOP_K,
+                           max_edges: int | None = DEFAULT_MAX_EDGES) -> int:
+    """A rough upper bound of a results folder's size, for the free-space check before writing.
+
+    Fitted on real folders (BENCHMARKS.md, "Results folder sizes"): a fixed
+    part (report templates, overview figures, channel graph), per layer its
+    figures and report pages, per unit its rows in ``summary.json``,
+    ``units.csv`` and the report, per null draw its number, per unit-graph
+    edge its line in each graph format; each rate rounded up, the sum doubled.
+    """
+    layers = [result.layers] + ([result.control.layers] if result.control is not None else [])
+    n_layers = sum(len(ls) for ls in layers)
+    n_units = sum(layer.n_units for ls in layers for layer in ls)
+    n_draws = sum(len(v) for ls in layers for layer in ls for v in layer.null_draws.values())
+    if top_k == 0:  # every connection, compressed GraphML only
+        edge_bytes = sum(int(layer.shape[0]) * layer.n_units for layer in result.layers) * _BYTES_PER_EDGE_GZ
+    else:
+        edges = sum(int(layer.shape[0]) * min(layer.n_units, top_k or layer.n_units) for layer in result.layers)
+        edge_bytes = min(edges, max_edges or edges) * _BYTES_PER_EDGE
+    fixed = _BYTES_FIXED + n_layers * _BYTES_PER_LAYER + n_units * _BYTES_PER_UNIT + n_draws * _BYTES_PER_DRAW
+    return 2 * (fixed + edge_bytes)
+
+
+# Rates of estimate_results_bytes: least-squares fits on five default folders and one --unit-graph-top-k 0 folder
+# (BENCHMARKS.md, "Results folder sizes"), rounded up.
+_BYTES_FIXED = 5_000_000  # fitted 4.0 MB
+_BYTES_PER_LAYER = 200_000  # fitted 143 kB
+_BYTES_PER_UNIT = 2_500  # fitted 245 B in tables and reports + 1,650 B per unit-graph node
+_BYTES_PER_DRAW = 20
+_BYTES_PER_EDGE = 400  # fitted 317 B over the unit graph's two default formats
+_BYTES_PER_EDGE_GZ = 20  # measured 13.8 B in unit_graph.graphml.gz
 
 
 def rebuild(folder: str | Path, progress: bool = False) -> list[Path]:
     """Rebuild tables, figures and reports of a results folder, replacing it only when complete.
 
-    Both inputs (``summary.json`` and ``arrays.npz``) are read and checked
-    before anything is written; the folder must carry the results marker.
+    The folder must be a results folder that ``analyze`` wrote, holding only
+    the files of its manifest (its inputs ``summary.json`` and ``arrays.npz``
+    may have been edited: they are carried over as they are) and no symbolic
+    link anywhere. Both inputs are read and checked before anything is
+    written; the rebuild happens in a new folder that replaces the old one
+    only when complete, so nothing is written through a link or into a file
+    that was not created fresh.
     """
-    import shutil
+    from .folders import check_no_symlinks, check_replaceable, copy_fresh, folder_bytes
 
     folder = Path(folder)
+    what = f"report {folder}"
+    if folder.is_symlink():
+        raise ModularityError(f"{what}: the folder is a symbolic link; give the folder itself "
+                              f"({os.path.realpath(folder)})")
     if not folder.is_dir():
         raise ModularityError(f"results folder not found: {folder}")
-    if not is_results_dir(folder):
+    try:
+        check_no_symlinks(folder, what)
+    except OSError as exc:
+        raise ModularityError(f"{what} cannot be read ({exc.strerror}: {exc.filename})") from None
+    if not os.path.lexists(folder / MARKER):
         raise ModularityError(f"{folder} is not a complete results folder written by modularity (it has no "
                               f"{MARKER} marker); 'report' rewrites only folders that 'analyze' wrote")
+    marker = check_replaceable(folder, what, option="report", keep=REPORT_INPUTS)
+    if marker.get("kind", "analyze") != "analyze":
+        raise ModularityError(f"{what} is a '{marker.get('kind')}' folder; 'report' rebuilds folders that "
+                              "'analyze' wrote")
     result = load_summary(folder)
     load_arrays(folder, result)  # checked before anything is written
-    with atomic_output_dir(folder) as tmp:
-        shutil.copytree(folder, tmp, dirs_exist_ok=True, symlinks=True)
-        (tmp / MARKER).unlink()
+    with atomic_output_dir(folder, keep=REPORT_INPUTS, option="report",
+                           expected_bytes=2 * folder_bytes(folder) + _BYTES_FIXED) as tmp:
+        copy_fresh(folder, tmp)
         written = rebuild_report(tmp, progress=progress)
     return [Path(folder) / p.relative_to(tmp) for p in written]
+
+
+REPORT_INPUTS = ("summary.json", "arrays.npz")
+"""What ``report DIR`` reads and carries over as they are (so edits to them are not lost)."""
 
 
 def write_clusterability(result: ClusterabilityResult, out: str | Path, loaded: LoadedModel | None = None,
@@ -294,7 +363,7 @@ def run_clusterability(model: str | None, weights: str | None, out: str | Path |
     ``jobs``, ``backend`` and ``scheduler`` say where the shuffled networks run
     (:mod:`modularity.backends`); the numbers do not depend on them.
     """
-    out = Path(out) if out else default_out(model, "-clusterability")
+    out = _out(out, model, "-clusterability")
     check_output_dir(out)
     loaded = load_model(model, weights, seed=seed, input_size=input_size)
     graph = trace(loaded.module, tuple(input_size or loaded.input_size))
@@ -353,7 +422,7 @@ def write_sweep(result: SweepResult, out: str | Path) -> Path:
 def run_sweep(arch: str, checkpoints: Sequence[str], settings: AnalysisSettings, out: str | Path | None = None, *,
               progress: bool = False, command: str = "") -> tuple[SweepResult, Path]:
     """What ``python -m modularity sweep`` does: check the folder, analyse every checkpoint, write the sweep."""
-    out = Path(out) if out else default_out(arch, "-sweep")
+    out = _out(out, arch, "-sweep")
     check_output_dir(out)  # before any work: never after a long run
     result = sweep(arch, checkpoints, settings, progress=progress, command=command)
     write_sweep(result, out)

@@ -788,12 +788,19 @@ def _dumps(obj: Any, indent: int = 0) -> str:
 
 
 def load_summary(folder: str | Path) -> AnalysisResult:
-    """Read ``summary.json`` from a results folder.
+    """Read ``summary.json`` from a results folder, checking its form and its meaning.
+
+    Beyond the schema (every field's type), the file is refused when it is
+    larger than any analysis writes, nests deeper than the schema, holds
+    integers too long to convert or outside 64 bits, strings that are not
+    valid Unicode (lone surrogates), or numbers that contradict each other
+    (see :func:`_check_consistency`: k, labels, shapes, spectra, p-values).
 
     Raises
     ------
     ModularityError
-        If the folder or file is missing, unreadable, or from another schema version.
+        If the folder or file is missing, unreadable, from another schema
+        version, or fails a check; one line naming the field.
     """
     path = Path(folder) / "summary.json"
     if not Path(folder).is_dir():
@@ -801,11 +808,58 @@ def load_summary(folder: str | Path) -> AnalysisResult:
     if not path.is_file():
         raise ModularityError(f"{folder} has no summary.json; it is not a results folder written by "
                               "'python -m modularity analyze'")
+    size = path.stat().st_size
+    if size > MAX_SUMMARY_BYTES:
+        raise ModularityError(f"{path} is {size / 1e6:.0f} MB, more than any analysis writes "
+                              f"({MAX_SUMMARY_BYTES / 1e6:.0f} MB); it is damaged or not from modularity")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except RecursionError:
+        raise ModularityError(f"{path} nests lists or objects more than {MAX_SUMMARY_DEPTH} deep (thousands: the "
+                              "schema needs 9); it is damaged or not from modularity") from None
+    except UnicodeDecodeError as exc:
+        raise ModularityError(f"{path} is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except ValueError as exc:  # JSONDecodeError, and integers beyond sys.get_int_max_str_digits()
+        if "integer string conversion" in str(exc):
+            raise ModularityError(f"{path} holds an integer with thousands of digits; it is damaged or not from "
+                                  "modularity") from None
         raise ModularityError(f"{path} is not valid JSON ({exc})") from None
+    _check_limits(data, "summary.json")
     return AnalysisResult.from_dict(data)
+
+
+MAX_SUMMARY_BYTES = 1 << 30
+"""Largest summary.json read (efficientnet_lite0's whole network: 3 MB)."""
+MAX_SUMMARY_DEPTH = 16
+"""Deepest nesting summary.json may have (the schema needs 8, with a control 9)."""
+
+
+def _check_limits(data: Any, where: str) -> None:
+    """Refuse nesting deeper than :data:`MAX_SUMMARY_DEPTH`, integers beyond 64 bits and lone surrogates.
+
+    Iterative (no recursion, whatever the depth) and linear in the size of ``data``.
+    """
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_SUMMARY_DEPTH:
+            raise ModularityError(f"{where} nests lists or objects more than {MAX_SUMMARY_DEPTH} deep (the schema "
+                                  "needs 9); it is damaged or not from modularity")
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            for x in (key, item):
+                if isinstance(x, str):
+                    try:
+                        x.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise ModularityError(f"{where} holds a string with a lone surrogate "
+                                              f"({x.encode('utf-8', 'backslashreplace').decode()[:60]!r}), which "
+                                              "is not text; it is damaged or not from modularity") from None
+            if type(item) is int and not -(2**63) <= item < 2**63:
+                raise ModularityError(f"{where} holds the integer {str(item)[:20]}... ({len(str(item))} digits), "
+                                      "beyond 64 bits; it is damaged or not from modularity")
+            if isinstance(item, (list, dict)):
+                stack.append((item, depth + 1))
 
 
 def _scalar(x: Any) -> Any:
@@ -908,15 +962,111 @@ def _build(cls: type, data: Any, path: str) -> Any:
 
 
 def _check_consistency(obj: Any, path: str) -> None:
-    """Relations between fields that types alone do not express."""
+    """Relations between fields that types alone do not express: ranges, lengths, labels against k.
+
+    Everything the figures and reports index with (k, labels, shapes, blocks)
+    is checked against the others, so that a tampered file is refused with one
+    line instead of drawing garbage, failing deep in plotting, or allocating
+    what a number declares.
+    """
+    if isinstance(obj, NullSummary):
+        _range(obj.n, 0, None, f"{path}.n")
+        for name in ("p_value", "p_value_bh", "p_value_tail"):
+            _probability(getattr(obj, name), f"{path}.{name}")
+        if obj.alternative not in ("greater", "less"):
+            raise ModularityError(f"{path}.alternative: '{obj.alternative}' is neither 'greater' nor 'less'")
+        _pair(obj.effect_ci, f"{path}.effect_ci")
+    if isinstance(obj, Control):
+        _probability(obj.p_value, f"{path}.p_value")
+        _interval(obj.ari, -1.0, 1.0, f"{path}.ari")
+    if isinstance(obj, Recovery):
+        _interval(obj.ari, -1.0, 1.0, f"{path}.ari")
+        _interval(obj.nmi, 0.0, 1.0, f"{path}.nmi")
+        _range(obj.n_permutations, 0, None, f"{path}.n_permutations")
+        for name in ("p_value", "nmi_p_value", "p_value_bh"):
+            _probability(getattr(obj, name), f"{path}.{name}")
+        _pair(obj.effect_ci, f"{path}.effect_ci")
     if isinstance(obj, LayerResult):
-        where = f"{path}.clusters"
-        if len(obj.clusters) != obj.n_units:
-            raise ModularityError(f"{where}: {len(obj.clusters)} labels for {obj.n_units} units")
-        if obj.branches is not None and len(obj.branches) != obj.n_units:
-            raise ModularityError(f"{path}.branches: {len(obj.branches)} labels for {obj.n_units} units")
+        _check_layer(obj, path)
     if isinstance(obj, AnalysisResult):
+        if not obj.layers:
+            raise ModularityError("summary.json: layers: the list is empty; an analysis has at least one layer")
         names = [layer.name for layer in obj.layers]
         if len(set(names)) != len(names):
             raise ModularityError("summary.json: layers: a layer name appears twice")
+        for name in ("seed", "n_permutations", "n_label_permutations", "sequential_h"):
+            _range(getattr(obj, name), 0, None, f"summary.json: {name}")
+        if len(obj.input_size) != 2 or not all(1 <= s <= 1 << 16 for s in obj.input_size):
+            raise ModularityError(f"summary.json: input_size: {obj.input_size[:4]} is not a height and width "
+                                  "from 1 to 65536")
 
+
+def _check_layer(layer: LayerResult, path: str) -> None:
+    n, k = layer.n_units, layer.k
+    _range(n, 1, None, f"{path}.n_units")
+    _range(k, 1, max(2, n), f"{path}.k")
+    if len(layer.clusters) != n:
+        raise ModularityError(f"{path}.clusters: {len(layer.clusters)} labels for {n} units")
+    _labels(layer.clusters, -1, k - 1, f"{path}.clusters", f"k = {k} (-1: a dead unit)")
+    dead = sum(c == -1 for c in layer.clusters)
+    if layer.n_dead != dead:
+        raise ModularityError(f"{path}.n_dead: {layer.n_dead}, but {dead} units have the dead label -1")
+    if layer.branches is not None:
+        if len(layer.branches) != n:
+            raise ModularityError(f"{path}.branches: {len(layer.branches)} labels for {n} units")
+        top = len(layer.branch_names) - 1 if layer.branch_names else n - 1
+        _labels(layer.branches, 0, top, f"{path}.branches",
+                f"{top + 1} branch names" if layer.branch_names else f"{n} units")
+    if len(layer.shape) != 2:
+        raise ModularityError(f"{path}.shape: {layer.shape[:4]} is not (consumer units, units)")
+    rows = layer.shape[0]
+    _range(rows, 1, 2**31, f"{path}.shape[0]")
+    if layer.shape[1] != n:
+        raise ModularityError(f"{path}.shape: {layer.shape[1]} columns for {n} units")
+    if len(layer.row_clusters) not in (0, rows):
+        raise ModularityError(f"{path}.row_clusters: {len(layer.row_clusters)} labels for {rows} rows")
+    _labels(layer.row_clusters, -1, k - 1, f"{path}.row_clusters", f"k = {k}")
+    for i, block in enumerate(layer.blocks):
+        ok = (len(block) == 3 and isinstance(block[0], str)
+              and all(type(b) is int for b in block[1:]) and 0 <= block[1] <= block[2] <= rows)
+        if not ok:
+            raise ModularityError(f"{path}.blocks[{i}]: {str(block)[:80]} is not [consumer, start, end] within the "
+                                  f"{rows} rows")
+    if not layer.singular_values:
+        raise ModularityError(f"{path}.singular_values: the spectrum is empty")
+    for name, values in [("singular_values", layer.singular_values),
+                         *((f"spectra.{v}", vals) for v, vals in layer.spectra.items())]:
+        if not values:
+            raise ModularityError(f"{path}.{name}: the spectrum is empty")
+        if len(values) > n or any(v is None or not math.isfinite(v) or v < 0 for v in values):
+            raise ModularityError(f"{path}.{name}: a spectrum holds at most {n} finite, non-negative values")
+    for variant, coords in layer.embedding.items():
+        if len(coords) != n or any(len(row) > n for row in coords):
+            raise ModularityError(f"{path}.embedding.{variant}: {len(coords)} rows for {n} units")
+
+
+def _range(value: int, low: int, high: int | None, where: str) -> None:
+    if value < low or (high is not None and value > high):
+        span = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise ModularityError(f"{where}: {value} is out of range (expected an integer {span})")
+
+
+def _interval(value: float | None, low: float, high: float, where: str) -> None:
+    if value is not None and not (low - 1e-6 <= value <= high + 1e-6):
+        raise ModularityError(f"{where}: {value} is outside [{low:g}, {high:g}]")
+
+
+def _probability(value: float | None, where: str) -> None:
+    if value is not None and not (0.0 <= value <= 1.0 + 1e-9):
+        raise ModularityError(f"{where}: {value} is not a probability (outside [0, 1])")
+
+
+def _pair(value: list[float] | None, where: str) -> None:
+    if value is not None and len(value) != 2:
+        raise ModularityError(f"{where}: expected two numbers, got {len(value)}")
+
+
+def _labels(labels: list[int], low: int, high: int, where: str, what: str) -> None:
+    bad = next((x for x in labels if not low <= x <= high), None)
+    if bad is not None:
+        raise ModularityError(f"{where}: label {bad} is out of range for {what} (expected {low} to {high})")

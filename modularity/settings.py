@@ -28,7 +28,7 @@ from .core.defaults import (BACKENDS, CONTROLS, DEFAULT_METHOD, EXPAND_MODES, ME
 from .errors import ModularityError
 
 __all__ = ["AnalysisSettings", "Interval", "Options", "LayerPattern", "InputSize", "Text", "MAX_PERMUTATIONS",
-           "MAX_LABEL_PERMUTATIONS", "MAX_JOBS", "MAX_K", "MAX_SEED"]
+           "MAX_LABEL_PERMUTATIONS", "MAX_JOBS", "MAX_K", "MAX_SEED", "check_scheduler_address"]
 
 MAX_PERMUTATIONS = 100_000
 """Most null draws per layer: each re-fits a co-clustering, so more would run for days on a big layer."""
@@ -139,6 +139,31 @@ class InputSize(Constraint):
 
     def describe(self) -> str:
         return "two integers (height, width), each from 8 to 4096"
+
+
+_ADDRESS = re.compile(r"(?P<scheme>[a-z]+)://(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})")
+_SCHEMES = ("tcp", "tls", "ws", "wss")
+
+
+def check_scheduler_address(address: str) -> str:
+    """Check the form of a Dask scheduler address before connecting: ``scheme://host:port``.
+
+    Raises
+    ------
+    ModularityError
+        Naming what is wrong (scheme, host, port) and an example of a good address.
+    """
+    match = _ADDRESS.fullmatch(address)
+    example = "give the address of a running scheduler such as tcp://127.0.0.1:8786"
+    if match is None:
+        raise ModularityError(f"--scheduler {address!r} is not a Dask scheduler address (scheme://host:port); "
+                              f"{example}")
+    if match["scheme"] not in _SCHEMES:
+        raise ModularityError(f"--scheduler {address!r}: unknown scheme '{match['scheme']}' (one of "
+                              f"{', '.join(_SCHEMES)}); {example}")
+    if not 1 <= int(match["port"]) <= 65535:
+        raise ModularityError(f"--scheduler {address!r}: port {match['port']} is not from 1 to 65535; {example}")
+    return address
 
 
 def _is_regex(pattern: str) -> bool:
@@ -272,8 +297,10 @@ degree; got 'bogus'
         if self.null == "degree" and self.expand == "signed":
             raise ModularityError("null 'degree' randomises magnitudes, so it cannot drive expand 'signed' (which "
                                   "composes signed kernels); use expand 'product' or another null")
-        if self.scheduler is not None and self.backend != "dask":
-            raise ModularityError("scheduler (--scheduler) needs backend 'dask' (--backend dask)")
+        if self.scheduler is not None:
+            if self.backend != "dask":
+                raise ModularityError("scheduler (--scheduler) needs backend 'dask' (--backend dask)")
+            check_scheduler_address(self.scheduler)
 
     @classmethod
     def _check(cls, name: str, value: Any) -> None:

@@ -37,12 +37,15 @@ def test_analyze_writes_summary_figures_and_graph(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_previous_results_folder_is_replaced_whole(cheap, tmp_path):
+def test_a_previous_results_folder_is_replaced_whole_but_not_over_a_users_file(cheap, tmp_path, capsys):
     out = tmp_path / "res"
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
-    (out / "stale.txt").write_text("old")
     assert main(["analyze", *SMALL, "--seed", "1", "--out", str(out)]) == 0
-    assert not (out / "stale.txt").exists() and json.loads((out / "summary.json").read_text())["settings"]["seed"] == 1
+    assert json.loads((out / "summary.json").read_text())["settings"]["seed"] == 1
+    (out / "notes.txt").write_text("mine")
+    assert main(["analyze", *SMALL, "--seed", "2", "--out", str(out)]) == 2
+    assert "notes.txt" in _error_line(capsys) and (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "summary.json").read_text())["settings"]["seed"] == 1
 
 
 def test_a_folder_with_user_files_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
@@ -150,8 +153,7 @@ def test_failure_while_writing_leaves_existing_output_untouched(cheap, tmp_path,
 
     out = tmp_path / "res"
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
-    (out / "keep.txt").write_text("old")
-    before = sorted(p.name for p in out.iterdir())
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -160,7 +162,7 @@ def test_failure_while_writing_leaves_existing_output_untouched(cheap, tmp_path,
     with pytest.raises(RuntimeError):
         main(["analyze", *SMALL, "--out", str(out)])
     assert [p.name for p in tmp_path.iterdir()] == ["res"]
-    assert sorted(p.name for p in out.iterdir()) == before
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def _error_line(capsys) -> str:

@@ -8,7 +8,7 @@ The layers, lowest first (a module may import its own layer and those below):
 3. results: the typed records of a run, their rows and JSON form, and the arrays the figures need
 4. analysis and studies: what fills the records (and loading a model with the command line's defaults)
 5. output: tables, graph files, figures, reports
-6. pipeline and sweep: every command's work
+6. pipeline and sweep: every command's work (and the checks that run before torch is imported)
 7. cli: parses, calls the pipeline, prints
 
 So output reads results and never the analysis (it is handed the profiles and arrays it draws, and never
@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("modularity.analysis", "modularity.analysis.*", "modularity.studies", "modularity.studies.*",
      "modularity.loading"),
     ("modularity.output", "modularity.output.*"),
-    ("modularity.pipeline", "modularity.sweep"),
+    ("modularity.pipeline", "modularity.sweep", "modularity.preflight"),
     ("modularity.cli", "modularity.__main__"),
 ]
 

@@ -10,6 +10,7 @@ import torch
 
 from ..core.graph import ChannelGraph
 from ..errors import ModularityError
+from ..zoo.checkpoints import FLOAT_DTYPES
 
 __all__ = ["select_layers", "check_finite"]
 
@@ -59,6 +60,9 @@ def check_finite(graph: ChannelGraph) -> None:
         if w.is_complex():
             raise ModularityError(f"layer '{name}' has complex weights ({w.dtype}); only real weights have the "
                                   "magnitudes analysed here")
+        if w.dtype not in FLOAT_DTYPES:  # float8 (isfinite is not implemented), integers, booleans
+            raise ModularityError(f"layer '{name}' has {str(w.dtype).removeprefix('torch.')} weights; analysed are "
+                                  "float16, bfloat16, float32 or float64 (convert with module.float())")
         # in blocks of 4 M entries: isfinite makes temporaries the size of its input (alexnet: 0.25 GB at once)
         bad = sum(int((~torch.isfinite(part)).sum()) for part in w.reshape(-1).split(1 << 22))
         if bad:

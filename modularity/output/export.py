@@ -350,7 +350,13 @@ def unit_rows(result: AnalysisResult) -> list[dict[str, Any]]:
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], path: str | Path, columns: Sequence[str] | None = None) -> Path:
-    """Write rows of scalars as UTF-8 CSV (missing values as empty cells; floats with full precision)."""
+    """Write rows of scalars as UTF-8 CSV (missing values as empty cells; floats with full precision).
+
+    A text cell that a spreadsheet would run as a formula (starting with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return: a layer named
+    ``=HYPERLINK(...)`` in a model file) gets a leading single quote, as the
+    OWASP rule on CSV injection says; numbers are written as they are.
+    """
     rows = list(rows)
     columns = list(columns or (rows[0].keys() if rows else []))
     path = Path(path)
@@ -358,8 +364,7 @@ def write_csv(rows: Iterable[Mapping[str, Any]], path: str | Path, columns: Sequ
         writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: "" if row.get(k) is None else (repr(row[k]) if isinstance(row[k], float) else row[k])
-                             for k in columns})
+            writer.writerow({k: _cell(row.get(k)) for k in columns})
     return path
 
 
@@ -367,6 +372,19 @@ def write_rows(rows: Iterable[Any], columns: Sequence[Column], path: str | Path)
     """Write typed rows (:class:`~modularity.results.LayerRow`, ...) as CSV, one column per :class:`Column`."""
     keys = [c.key for c in columns]
     return write_csv(({k: getattr(row, k) for k in keys} for row in rows), path, keys)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def clusterability_rows(layers: Sequence[str], layer_sizes: Sequence[int],

@@ -33,6 +33,7 @@ import io
 import re
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -44,7 +45,8 @@ from . import plots
 from ..errors import ModularityError
 from .export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, GRAPH_FORMATS, layer_graph, unit_graph, unit_rows, write_csv,
                      write_graph, write_rows)
-from ..arrays import ARRAYS_VERSION, MATRIX_MAX
+from ..arrays import ARRAYS_VERSION, DRAW_STATISTICS, MATRIX_MAX, MAX_FILTERS
+from ..settings import MAX_PERMUTATIONS
 from ..core.graph import ChannelGraph
 from ..core.magnitude import Profile
 from ..results import COLUMNS, COMPARISON, AnalysisResult, LayerResult, significant
@@ -128,10 +130,21 @@ def save_arrays(arrays: Mapping[str, np.ndarray], path: str | Path) -> Path:
 def load_arrays(folder: str | Path, result: AnalysisResult) -> dict[str, np.ndarray]:
     """Read ``arrays.npz`` from a results folder and check it belongs to ``result``.
 
+    Each member's ``.npy`` header is read and checked before any data is
+    loaded: its dtype (plain numbers or text, no objects) and its declared
+    shape against what ``result`` implies (a layer's matrix is at most
+    :data:`MATRIX_MAX` square and no larger than the layer's profile; label
+    vectors match it; at most :data:`MAX_FILTERS` first-layer filters), so a
+    header declaring terabytes is refused without allocating anything. Then
+    the values are checked: labels within range for the layer's k, matrices
+    finite and within [0, 1], the recorded profile shape equal to
+    ``summary.json``'s. Members the figures do not use are not loaded.
+
     Raises
     ------
     ModularityError
-        If the file is missing, unreadable, of another version, or lists other layers.
+        If the file is missing, unreadable, of another version, lists other
+        layers, lacks a member, or a member has the wrong dtype, shape or values.
     """
     path = Path(folder) / "arrays.npz"
     if not path.is_file():
@@ -139,29 +152,143 @@ def load_arrays(folder: str | Path, result: AnalysisResult) -> dict[str, np.ndar
                               "figures need); it was written by an older modularity or is incomplete. Re-run "
                               "'python -m modularity analyze' to regenerate it")
     try:
+        headers = _npz_headers(path)
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ModularityError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})") from None
-    bad = [k for k, v in arrays.items() if not isinstance(v, np.ndarray)]
-    if bad:
-        raise ModularityError(f"{path}: member '{bad[0]}' is not a .npy array; the file is damaged")
-    try:
-        version = int(arrays["version"]) if "version" in arrays else None
-    except (TypeError, ValueError):
-        version = None
-    if version != ARRAYS_VERSION:
-        raise ModularityError(f"{path} has arrays version {arrays.get('version')}, this modularity reads version "
-                              f"{ARRAYS_VERSION}; re-run 'python -m modularity analyze'")
-    names = [str(n) for n in arrays.get("layer_names", [])]
+            version = _load_member(data, path, headers, "version", _spec("iu", ()))
+            if int(version) != ARRAYS_VERSION:
+                raise ModularityError(f"{path} has arrays version {int(version)}, this modularity reads version "
+                                      f"{ARRAYS_VERSION}; re-run 'python -m modularity analyze'")
+            arrays = {"version": version}
+            for key, spec in _member_specs(result, headers).items():
+                arrays[key] = _load_member(data, path, headers, key, spec)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ModularityError(f"{path} is not a readable .npz file ({type(exc).__name__}: {detail})") from None
+    names = [str(n) for n in arrays["layer_names"]]
     expected = [r.name for r in result.layers]
     if names != expected:
         raise ModularityError(f"{path} lists layers {names[:3]}... but summary.json has {expected[:3]}...; "
                               "the two files come from different runs")
-    missing = [f"m{i}" for i in range(len(expected)) if f"m{i}" not in arrays]
-    if missing:
-        raise ModularityError(f"{path} lacks the matrices {', '.join(missing[:5])}")
+    _check_values(arrays, result, path)
     return arrays
+
+
+_MAX_KERNEL = 128  # side of a first-layer filter shown (AlexNet's is 11)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What an arrays.npz member may be: dtype kinds, and a shape with None for "any size up to max"."""
+
+    kinds: str
+    shape: tuple[int | None, ...] | tuple[tuple[int, ...], ...]
+    max_dim: int = 0
+    max_itemsize: int = 8
+
+
+def _spec(kinds: str, *shapes: tuple[int | None, ...], max_dim: int = 0, max_itemsize: int = 8) -> _Spec:
+    return _Spec(kinds, shapes, max_dim, max_itemsize)
+
+
+def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The declared shape and dtype of every ``.npy`` member, read from the headers alone."""
+    headers = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    raise ValueError(f"member {info.filename}: .npy format {version} is not one numpy.save writes")
+            headers[info.filename[:-4]] = (tuple(shape), dtype)
+    return headers
+
+
+def _member_specs(result: AnalysisResult, headers: Mapping[str, Any]) -> dict[str, _Spec]:
+    """The members the figures need, each with the dtype and largest shape ``result`` allows."""
+    longest = max((len(r.name) for r in result.layers), default=1)
+    specs = {"layer_names": _spec("U", (len(result.layers),), max_itemsize=4 * longest)}
+    for i, res in enumerate(result.layers):
+        rows, cols = min(MATRIX_MAX, res.shape[0]), min(MATRIX_MAX, res.n_units)
+        specs[f"m{i}"] = _spec("f", (None, None), max_dim=max(rows, cols))
+        specs[f"m{i}_rows"] = _spec("iu", (None,), max_dim=rows)
+        specs[f"m{i}_cols"] = _spec("iu", (None,), max_dim=cols)
+        specs[f"m{i}_branches"] = _spec("iu", (None,), max_dim=cols)
+        specs[f"m{i}_shape"] = _spec("iu", (2,))
+    if "filters" in headers:
+        specs.update(filters=_spec("f", (None, None, None, 3), max_dim=max(MAX_FILTERS, _MAX_KERNEL)),
+                     filters_coord=_spec("f", (None,), max_dim=MAX_FILTERS),
+                     filters_labels=_spec("iu", (None,), max_dim=MAX_FILTERS),
+                     filters_layer=_spec("U", (), max_itemsize=4 * 4096),
+                     filters_order=_spec("U", (), max_itemsize=4 * 4096))
+    for prefix, res in (("d", result), ("c", result.control)):  # null draws, where the folder keeps them
+        for i in range(len(res.layers) if res is not None else 0):
+            for stat in DRAW_STATISTICS:
+                if f"{prefix}{i}_{stat}" in headers:
+                    specs[f"{prefix}{i}_{stat}"] = _spec("f", (None,), max_dim=MAX_PERMUTATIONS)
+    return specs
+
+
+def _load_member(data: Any, path: Path, headers: Mapping[str, Any], key: str, spec: _Spec) -> np.ndarray:
+    """Check ``key``'s header against ``spec``, then load it (and only it)."""
+    if key not in headers:
+        raise ModularityError(f"{path} lacks the member '{key}'; the file is incomplete or from another run")
+    shape, dtype = headers[key]
+    where = f"{path}: member '{key}'"
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in spec.kinds:
+        raise ModularityError(f"{where} has dtype {dtype}, expected {'text' if spec.kinds == 'U' else 'numbers'}")
+    if dtype.itemsize > spec.max_itemsize:
+        raise ModularityError(f"{where} has dtype {dtype}, wider than modularity writes")
+    fits = any(len(shape) == len(want) and all(d >= 0 and (w is None and d <= spec.max_dim or d == w)
+                                               for d, w in zip(shape, want)) for want in spec.shape)
+    if not fits:
+        limit = f" (each dimension at most {spec.max_dim})" if spec.max_dim else ""
+        raise ModularityError(f"{where} declares shape {shape}, which this layer cannot have{limit}; the file is "
+                              "damaged or from another run")
+    return data[key]
+
+
+def _check_values(arrays: Mapping[str, np.ndarray], result: AnalysisResult, path: Path) -> None:
+    """Labels within the layer's k, matrices finite in [0, 1], shapes consistent with each other and summary.json."""
+    for i, res in enumerate(result.layers):
+        m, where = arrays[f"m{i}"], f"{path}: layer {i} ('{res.name}')"
+        fits = (1 <= m.shape[0] <= min(MATRIX_MAX, res.shape[0]) and 1 <= m.shape[1] <= min(MATRIX_MAX, res.n_units)
+                and arrays[f"m{i}_rows"].shape == (m.shape[0],) and arrays[f"m{i}_cols"].shape == (m.shape[1],)
+                and arrays[f"m{i}_branches"].shape[0] in (0, m.shape[1]))
+        if not fits:
+            raise ModularityError(f"{where}: the matrix ({m.shape}) and its row, column and branch labels "
+                                  f"({arrays[f'm{i}_rows'].shape}, {arrays[f'm{i}_cols'].shape}, "
+                                  f"{arrays[f'm{i}_branches'].shape}) do not fit together")
+        if not np.all(np.isfinite(m)) or m.min() < 0 or m.max() > 1:
+            raise ModularityError(f"{where}: the matrix holds values outside [0, 1] or not finite")
+        if [int(v) for v in arrays[f"m{i}_shape"]] != list(res.shape):
+            raise ModularityError(f"{where}: the profile shape {arrays[f'm{i}_shape'].tolist()} differs from "
+                                  f"summary.json's {res.shape}")
+        top = len(res.branch_names) - 1 if res.branch_names else res.n_units - 1
+        for key, low, high in ((f"m{i}_rows", -1, res.k - 1), (f"m{i}_cols", -1, res.k - 1),
+                               (f"m{i}_branches", 0, top)):
+            v = arrays[key]
+            if v.size and (v.min() < low or v.max() > high):
+                raise ModularityError(f"{path}: member '{key}' holds labels outside {low}..{high} for layer "
+                                      f"'{res.name}'")
+    if "filters" in arrays:
+        f, n = arrays["filters"], arrays["filters"].shape[0]
+        if f.shape[1] > _MAX_KERNEL or f.shape[2] > _MAX_KERNEL or n > MAX_FILTERS:
+            raise ModularityError(f"{path}: member 'filters' declares {f.shape}, more filters or larger kernels "
+                                  "than modularity shows")
+        if arrays["filters_coord"].shape != (n,) or arrays["filters_labels"].shape[0] not in (0, n):
+            raise ModularityError(f"{path}: the filters ({n}) and their coordinates and labels do not fit together")
+        if not np.all(np.isfinite(f)) or not np.all(np.isfinite(arrays["filters_coord"])):
+            raise ModularityError(f"{path}: member 'filters' holds values that are not finite")
+        stem = next((r for r in result.layers if r.name == str(arrays["filters_layer"])), None)
+        labels = arrays["filters_labels"]
+        if labels.size and (labels.min() < -1 or labels.max() > (stem.k - 1 if stem else MAX_FILTERS)):
+            raise ModularityError(f"{path}: member 'filters_labels' holds labels out of range")
 
 
 def _matrix_entry(arrays: Mapping[str, np.ndarray], i: int) -> dict[str, np.ndarray] | None:

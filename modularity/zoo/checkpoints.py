@@ -32,7 +32,17 @@ __all__ = [
     "state_dict_diff",
     "sha256_file",
     "guess_architecture",
+    "FLOAT_DTYPES",
 ]
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+"""Weight dtypes modularity analyses (float8 and smaller formats are quantised: they need their scales)."""
+_ACCEPTED_DTYPES = "float16, bfloat16, float32 or float64"
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
 
 _ACCEPTED = ("expected a state dict saved with torch.save(model.state_dict(), 'weights.pth') "
              "or a .safetensors file")
@@ -245,6 +255,10 @@ def check_state_dict(state: Mapping, source: str | Path) -> dict[str, torch.Tens
             raise ModularityError(f"{what} is on the meta device and holds no values")
         if value.is_complex():
             raise ModularityError(f"{what} is complex ({value.dtype}); only real-valued weights can be analysed")
+        if value.is_floating_point() and value.dtype not in FLOAT_DTYPES:
+            raise ModularityError(f"{what} has dtype {_dtype_name(value.dtype)}, which modularity does not analyse; "
+                                  f"accepted: {_ACCEPTED_DTYPES} (convert with tensor.float(), applying any "
+                                  "scales the format keeps beside the weights)")
         if value.is_floating_point() and value.numel():
             bad = int((~torch.isfinite(value)).sum())
             if bad:
@@ -345,14 +359,25 @@ def apply_state_dict(module: nn.Module, state: Mapping[str, torch.Tensor], sourc
     Raises
     ------
     ModularityError
-        Listing missing keys, unexpected keys and wrong shapes, and, where the
-        keys look like another registered architecture, its name.
+        Naming the first integer or boolean tensor given for a floating-point
+        parameter or buffer (never cast silently); listing missing keys,
+        unexpected keys and wrong shapes, and, where the keys look like another
+        registered architecture, its name.
     """
     expected = module.state_dict()
     given = dict(state)
     for k in expected:
         if k.endswith("num_batches_tracked") and k not in given:
             given[k] = expected[k]
+    # load_state_dict would cast integer or boolean values into float parameters without a word; quantised
+    # integers without their scales are not weights (int8 in [-128, 127] would make magnitudes meaningless).
+    cast = [k for k, v in given.items() if k in expected and expected[k].is_floating_point()
+            and isinstance(v, torch.Tensor) and not v.is_floating_point()]
+    if cast:
+        k = cast[0]
+        raise ModularityError(f"weights in {source}: tensor '{k}' is {_dtype_name(given[k].dtype)}, not floating "
+                              f"point ({len(cast)} such tensor{'s' if len(cast) != 1 else ''}); weights must be "
+                              f"{_ACCEPTED_DTYPES}: dequantise them (apply their scales) and save floats")
     missing, unexpected, wrong = state_dict_diff(expected, given)
     if missing or unexpected or wrong:
         parts = []

@@ -72,7 +72,7 @@ from ..errors import ModularityError
 from .checkpoints import check_readable_file, sha256_file
 from .source import LoadedModel
 
-__all__ = ["SUPPORTED_OPS", "load_onnx", "read_onnx", "onnx_to_graph_module", "fold_constants",
+__all__ = ["SUPPORTED_OPS", "load_onnx", "read_onnx", "check_structure", "onnx_to_graph_module", "fold_constants",
            "sanitize_name", "import_notes"]
 
 SUPPORTED_OPS = (
@@ -179,7 +179,102 @@ def read_onnx(path: str | Path):
     if not model.graph.node:
         raise ModularityError(f"{path} is not a readable ONNX model (it holds no graph nodes); "
                               "the file may be truncated or corrupt")
+    check_structure(model, path)
     return model
+
+
+def check_structure(model, path: str | Path = "the ONNX model") -> None:
+    """ONNX's own checks, before any import: opsets, names, input dims, shape inference, the checker.
+
+    In order: the default-domain opset is one this ``onnx`` knows (1 to
+    ``onnx.defs.onnx_opset_version()``); no tensor name is produced twice (by
+    two nodes, a node and an initializer, or two initializers); the graph
+    input's dims are positive where given; ONNX shape inference in strict
+    mode, with data propagation, raises nothing (a ``kernel_shape`` or
+    ``pads`` attribute of the wrong length, a kernel of the wrong rank, ...);
+    and ``onnx.checker.check_model`` accepts the inferred graph (attributes
+    an op does not have, undefined inputs, unsorted nodes, ...).
+
+    Both run on a skeleton of the model: initializers larger than 64 KiB are
+    replaced by typed graph inputs of the same shape, so a large model is not
+    copied. Two harmless omissions that the importer handles are filled in
+    the skeleton only: initializers an IR-3 file does not list as inputs, and
+    graph outputs without a shape (a shape inference cannot give either, as
+    for ops of another domain, gets an empty one for the checker).
+
+    Raises
+    ------
+    ModularityError
+        One line: the file, and the first problem found.
+    """
+    import onnx
+
+    opsets = _onnx_opsets(model)
+    newest = onnx.defs.onnx_opset_version()
+    if not 1 <= opsets[""] <= newest:
+        raise ModularityError(f"{path} declares ONNX opset {opsets['']}, which this onnx ({onnx.__version__}) does "
+                              f"not know (it knows 1 to {newest}); export with an opset in that range")
+    seen: dict[str, str] = {}
+    produced = [(i.name, "an initializer") for i in model.graph.initializer]
+    produced += [(o, f"node '{n.name or n.op_type}'") for n in model.graph.node for o in n.output if o]
+    for name, by in produced:
+        if name in seen:
+            raise ModularityError(f"{path}: tensor '{name}' is produced twice (by {seen[name]} and by {by}); "
+                                  "an ONNX graph names each tensor once")
+        seen[name] = by
+    inits = {i.name for i in model.graph.initializer}
+    for inp in model.graph.input:
+        if inp.name in inits or not inp.type.HasField("tensor_type"):
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        # -1 is how some exporters (paddle2onnx) write a dynamic dimension; any other value below 1 is no size
+        bad = [d.dim_value for d in dims if d.HasField("dim_value") and d.dim_value < 1 and d.dim_value != -1]
+        if bad:
+            shown = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
+            raise ModularityError(f"{path}: graph input '{inp.name}' declares shape {shown}, with a dimension of "
+                                  f"{bad[0]}; every dimension must be positive (or symbolic, or -1 for dynamic)")
+    skeleton = _skeleton(model)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(skeleton, check_type=True, strict_mode=True, data_prop=True)
+        for out in inferred.graph.output:
+            if out.type.HasField("tensor_type") and not out.type.tensor_type.HasField("shape"):
+                out.type.tensor_type.shape.CopyFrom(onnx.TensorShapeProto())
+        onnx.checker.check_model(inferred)
+    except MemoryError:
+        raise ModularityError(f"{path}: checking the ONNX graph needs more memory than this machine has") from None
+    except Exception as exc:  # onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ...
+        raise ModularityError(f"{path} fails ONNX's own checks ({_first_line(exc)}); the file is corrupt or "
+                              "was written by a faulty exporter") from None
+
+
+_SKELETON_BYTES = 1 << 16
+
+
+def _skeleton(model):
+    """``model`` without its large initializers (each becomes a typed graph input), for the checks only."""
+    import onnx
+    from onnx import helper
+
+    skeleton = onnx.ModelProto(ir_version=model.ir_version, producer_name=model.producer_name,
+                               producer_version=model.producer_version, domain=model.domain,
+                               model_version=model.model_version)
+    skeleton.opset_import.extend(model.opset_import)
+    skeleton.functions.extend(model.functions)
+    graph = skeleton.graph
+    graph.name = model.graph.name
+    graph.node.extend(model.graph.node)
+    graph.input.extend(model.graph.input)
+    graph.output.extend(model.graph.output)
+    graph.value_info.extend(model.graph.value_info)
+    listed = {i.name for i in model.graph.input}
+    for init in model.graph.initializer:
+        small = init.ByteSize() <= _SKELETON_BYTES or init.data_location == onnx.TensorProto.EXTERNAL
+        if small:
+            graph.initializer.append(init)
+        # IR < 4 wants every initializer listed as a graph input too; files that leave some out import fine
+        if init.name not in listed and (not small or model.ir_version < 4):
+            graph.input.append(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    return skeleton
 
 
 def _attrs(node) -> dict[str, Any]:
@@ -649,6 +744,10 @@ class _Converter:
         if weight.ndim != 4:
             raise self.unsupported(node, f"a {weight.ndim - 2}-D kernel (only 2-D convolutions)")
         kernel = tuple(int(k) for k in weight.shape[2:])
+        if "kernel_shape" in a and tuple(int(k) for k in a["kernel_shape"]) != kernel:
+            raise ModularityError(f"ONNX node '{node.name or node.output[0]}' (Conv) declares kernel_shape "
+                                  f"{list(a['kernel_shape'])} but its weight has a {list(kernel)} kernel; the file "
+                                  "is corrupt")
         strides = tuple(a.get("strides", [1, 1]))
         dil = tuple(a.get("dilations", [1, 1]))
         groups = int(a.get("group", 1))

@@ -293,3 +293,49 @@ def test_a_path_no_file_can_have_is_refused(tmp_path):
     with pytest.raises(ModularityError) as err:
         load_state_dict_file(tmp_path / ("a" * 5000 + ".pth"))
     assert "cannot be opened" in _one_line(err) or "not found" in _one_line(err)
+
+
+@pytest.mark.parametrize("dtype", [torch.float8_e4m3fn, torch.float8_e5m2, torch.float8_e4m3fnuz],
+                         ids=lambda d: str(d).removeprefix("torch."))
+@pytest.mark.parametrize("fmt", ["pth", "safetensors"])
+def test_float8_weights_name_the_dtype_and_what_is_accepted(tmp_path, dtype, fmt):
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in _small().state_dict().items()}
+    path = tmp_path / f"w.{fmt}"
+    if fmt == "pth":
+        torch.save(state, path)
+    else:
+        from safetensors.torch import save_file
+
+        save_file(state, str(path))
+    name = str(dtype).removeprefix("torch.")
+    with pytest.raises(ModularityError, match=f"tensor '0.(weight|bias)' has dtype {name}, .*accepted: float16, "
+                                              "bfloat16, float32 or float64"):
+        load_state_dict_file(path)
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.uint8, torch.int32, torch.bool])
+def test_integer_and_boolean_weights_are_refused_by_name_not_cast(tmp_path, dtype):
+    m = _small()
+    state = {k: (v * 100).to(dtype) if v.is_floating_point() else v for k, v in m.state_dict().items()}
+    torch.save(state, tmp_path / "w.pth")
+    loaded = load_state_dict_file(tmp_path / "w.pth")  # a state dict may hold integer buffers
+    name = str(dtype).removeprefix("torch.")
+    with pytest.raises(ModularityError, match=f"tensor '0.weight' is {name}, not floating point \\(6 such tensors\\)"):
+        apply_state_dict(_small(), loaded, source="w.pth")
+
+
+def test_integer_buffers_where_the_model_has_them_still_load(tmp_path):
+    m = _small()
+    state = m.state_dict()
+    assert state["1.num_batches_tracked"].dtype == torch.int64
+    apply_state_dict(_small(), state, source="w.pth")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_other_float_dtypes_load(tmp_path, dtype):
+    m = _small()
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in m.state_dict().items()}
+    torch.save(state, tmp_path / "w.pth")
+    target = _small()
+    apply_state_dict(target, load_state_dict_file(tmp_path / "w.pth"), source="w.pth")
+    assert torch.allclose(target[0].weight, m[0].weight.to(dtype).float())
