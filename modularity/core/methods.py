@@ -50,6 +50,7 @@ import numpy as np
 
 from ..errors import ModularityError
 from .defaults import DEFAULT_METHOD, METHOD_NAMES
+from .refine import balance, itcc, merge_split
 from .spectral import (
     cocluster_spectrum,
     degree_normalised,
@@ -351,6 +352,139 @@ def _adaptive_cocluster(a: np.ndarray, k: int, rng: np.random.Generator, n_value
 def _spectrum_cocluster(a: np.ndarray, k: int, rng: np.random.Generator, n_values: int) -> CoClusters:
     """The previous default: :func:`~modularity.core.spectral.cocluster_spectrum` (columns alone, 10 restarts)."""
     return CoClusters(*cocluster_spectrum(a, k, rng, n_values=n_values))
+
+
+# ---------------------------------------------------------------- several embeddings, refined by information
+
+EMBEDDINGS = {
+    "edge": ("edge", "sqrt", True),  # the default's: noise-edge count, sqrt(s) weights, unit rows
+    "km1": ("km1", "sqrt", True),  # k - 1 vectors always
+    "log2k": ("log2k", "sqrt", True),  # ceil(log2 k) vectors (scikit-learn's count)
+    "log2k_one": ("log2k", "one", True),
+    "km1_sv": ("km1", "sv", False),  # the previous default's
+}
+"""Column embeddings :func:`refined` can start from: ``(vector count, weights, unit rows)`` as in :func:`edge_embedding`."""
+
+
+def column_embeddings(sub: np.ndarray, k: int, names: tuple[str, ...]) -> list[np.ndarray]:
+    """The column embeddings ``names`` (keys of :data:`EMBEDDINGS`) from one decomposition of ``D_r^-1/2 A D_c^-1/2``.
+
+    ``sub`` has no zero rows or columns and ``2 <= k <= min(sub.shape)``.
+    """
+    an, dr, dc = degree_normalised(sub)
+    _, s, v = top_singular(an, k)
+    tau = noise_edge(an, dr, dc)
+    out = []
+    for name in names:
+        count, weights, unit = EMBEDDINGS[name]
+        n = {"edge": edge_count(s, k, tau), "km1": k - 1, "log2k": math.ceil(math.log2(k))}[count]
+        n = max(1, min(n, len(s) - 1))
+        keep = np.flatnonzero(s[:n + 1] > 1e-6 * s[0])
+        sk = s[keep]
+        w = {"sqrt": np.sqrt(sk), "sv": sk, "one": np.ones(len(sk))}[weights]
+        z = v[:, keep] * w / np.sqrt(dc)[:, None]
+        if unit:
+            z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-300)
+        out.append(z)
+    return out
+
+
+def _start_rows(w: np.ndarray, cols: np.ndarray, k: int, row_factor: int) -> np.ndarray:
+    """Row clusters to start the refinement from: each row joins the column cluster that receives the largest
+    share of its weight (as :func:`rows_from_columns`), and each such group is cut at the quantiles of that share
+    into ``row_factor`` groups of equal count (rows that prefer the cluster strongly or weakly)."""
+    onehot = np.eye(k, dtype=w.dtype)[cols]
+    share = (w @ onehot).astype(np.float64) / np.maximum(w.sum(axis=0, dtype=np.float64) @ onehot, 1e-300)
+    first = share.argmax(axis=1)
+    rows = first.copy()
+    for c in range(k):
+        members = np.flatnonzero(first == c)
+        if len(members) >= row_factor > 1:
+            rank = np.argsort(np.argsort(share[members, c], kind="stable"), kind="stable")
+            rows[members] = c + k * (rank * row_factor // len(members))
+    return rows
+
+
+def _refined_live(sub: np.ndarray, k: int, rng: np.random.Generator, embeddings: tuple[str, ...], n_init: int,
+                  balanced: bool, row_factor: int, max_iter: int, probe_iter: int, moves: bool) -> np.ndarray:
+    w = (balance(sub) if balanced else sub).astype(np.float32)  # float32: the refinement's passes over w
+    row_factor = max(1, min(row_factor, sub.shape[0] // k))
+    k_rows = row_factor * k
+    best = None
+    for z in column_embeddings(sub, k, embeddings):
+        cols = kmeans(z, k, rng, n_init=n_init)
+        rows, cols, info = itcc(w, _start_rows(w, cols, k, row_factor), cols, k_rows, k, probe_iter)
+        if best is None or info > best[0]:
+            best = (info, rows, cols)
+    _, rows, cols = best
+    rows, cols, _ = itcc(w, rows, cols, k_rows, k, max_iter)  # only the most informative start is refined fully
+    if moves:
+        rows, cols, _ = merge_split(w, rows, cols, k_rows, k, max_iter=max_iter)
+    return cols
+
+
+def refined(a: np.ndarray, k: int, rng: np.random.Generator, embeddings: tuple[str, ...] = ("edge", "km1", "log2k"),
+            n_init: int = 4, balanced: bool = True, row_factor: int = 2, max_iter: int = 20, probe_iter: int = 3,
+            moves: bool = True) -> np.ndarray:
+    """Column labels from several spectral embeddings, refined and chosen by the information they keep.
+
+    1. One decomposition of ``D_r^-1/2 A D_c^-1/2`` gives each embedding of
+       ``embeddings`` (:data:`EMBEDDINGS`); k-means (best of ``n_init``) groups
+       the columns in each.
+    2. Each grouping is refined by ``probe_iter`` iterations of
+       information-theoretic co-clustering (:func:`~modularity.core.refine.itcc`)
+       of the balanced matrix, with ``row_factor * k`` row clusters (each row
+       starts in the column cluster that receives the largest share of its
+       weight, split at the quantiles of that share).
+    3. The grouping that keeps the most information ``I(R; C)`` is refined to
+       convergence (at most ``max_iter`` iterations); merge-split moves
+       (:func:`~modularity.core.refine.merge_split`) then repair a merged pair
+       plus a split group while that raises the information.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n_rows, n_cols)
+        Non-negative magnitudes (rows: consumer units; columns: producer units).
+    k : int
+        Number of groups; clipped to the number of live rows and columns.
+    rng : numpy.random.Generator
+        Seeds k-means++ (nothing after it draws).
+    embeddings : tuple of str
+        Keys of :data:`EMBEDDINGS`.
+    n_init : int
+        k-means restarts per embedding.
+    balanced : bool
+        Refine on the Sinkhorn-balanced matrix (every row and column weighs
+        alike; :func:`~modularity.core.refine.balance`) instead of the raw one.
+    row_factor : int
+        Row clusters per column cluster in the refinement (consumer units may
+        form more kinds than the producer's groups).
+    max_iter, probe_iter : int
+        ITCC iterations of the full refinement and of each start.
+    moves : bool
+        Apply merge-split moves after the choice.
+
+    Returns
+    -------
+    ndarray of int, shape (n_cols,)
+        Labels ``0..k-1`` by first appearance; ``-1`` for all-zero columns.
+
+    References
+    ----------
+    Dhillon, I. S. (2001). Co-clustering documents and words using bipartite
+    spectral graph partitioning. KDD 2001, 269-274.
+    Dhillon, I. S., Mallela, S., & Modha, D. S. (2003). Information-theoretic
+    co-clustering. KDD 2003, 89-98.
+
+    Examples
+    --------
+    >>> a = np.kron(np.eye(3), np.ones((4, 2))) + 0.01
+    >>> refined(a, 3, np.random.default_rng(0)).tolist()
+    [0, 0, 1, 1, 2, 2]
+    """
+    return columns_on_live(partial(_refined_live, embeddings=tuple(embeddings), n_init=n_init, balanced=balanced,
+                                   row_factor=row_factor, max_iter=max_iter, probe_iter=probe_iter, moves=moves),
+                           a, k, rng)
 
 
 # ---------------------------------------------------------------- scikit-learn
