@@ -648,26 +648,27 @@ CANDIDATES["louvain"] = partial(community, algorithm="louvain")
 CANDIDATES["louvain_k"] = partial(community_k, algorithm="louvain")
 CANDIDATES["leiden"] = partial(community, algorithm="leiden")
 # several embeddings refined by information (issue 20): the variants measured
-_MULTI = ("edge", "km1", "log2k")
 REFINED_VARIANTS = {
     "spectral_refined": {},
     "spectral_refined_nomoves": {"moves": False},
+    "spectral_refined_three": {"embeddings": ("edge", "km1", "log2k")},
+    "spectral_refined_three_nomoves": {"embeddings": ("edge", "km1", "log2k"), "moves": False},
+    "spectral_refined_five": {"embeddings": ("edge", "km1", "log2k", "log2k_one", "km1_sv")},
     "spectral_refined_rows1": {"row_factor": 1},
     "spectral_refined_rows3": {"row_factor": 3},
     "spectral_refined_raw": {"balanced": False},
     "spectral_refined_raw_rows1": {"balanced": False, "row_factor": 1},
-    "spectral_refined_edge": {"embeddings": ("edge",)},
-    "spectral_refined_edge_nomoves": {"embeddings": ("edge",), "moves": False},
     "spectral_refined_r10": {"n_init": 10},
-    "spectral_refined_five": {"embeddings": ("edge", "km1", "log2k", "log2k_one", "km1_sv")},
-    "spectral_refined_iter5": {"max_iter": 5, "probe_iter": 2},
+    "spectral_refined_iter5": {"max_iter": 5},
+    "spectral_refined_tol3": {"tol": 1e-3},
+    "spectral_refined_tries1": {"tries": 1},
 }
 for _name, _kw in REFINED_VARIANTS.items():
     CANDIDATES.setdefault(_name, partial(refined, **_kw))
 
 
 def _kmeans_live(sub: np.ndarray, k: int, rng: np.random.Generator, embedding: str) -> np.ndarray:
-    return kmeans(column_embeddings(sub, k, (embedding,))[0], k, rng, n_init=10)
+    return kmeans(column_embeddings(sub, k, (embedding,))[0][0], k, rng, n_init=10)
 
 
 def embedding_kmeans(a: np.ndarray, k: int, rng: np.random.Generator, embedding: str = "edge") -> np.ndarray:

@@ -70,12 +70,18 @@ def run(instances: list[dict], methods: list[str], n_seeds: int, workers: int,
 
 
 def time_calls(fn: Callable[[], object], repeat: int = 15) -> float:
-    """Median seconds of ``repeat`` single-threaded calls of ``fn`` (after one warm-up call)."""
+    """Median CPU seconds of ``repeat`` single-threaded calls of ``fn`` (after one warm-up call).
+
+    CPU time of this process, not wall time: on a shared machine wall time
+    counts the other jobs' turns too (it moved ratios between methods by 50 %
+    from one run to the next here); CPU time still includes what contention
+    for caches and memory costs.
+    """
     with threadpool_limits(1):
         fn()
         times = []
         for _ in range(repeat):
-            t = time.perf_counter()
+            t = time.process_time()
             fn()
-            times.append(time.perf_counter() - t)
+            times.append(time.process_time() - t)
     return float(np.median(times))

@@ -40,6 +40,7 @@ References
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -366,13 +367,15 @@ EMBEDDINGS = {
 """Column embeddings :func:`refined` can start from: ``(vector count, weights, unit rows)`` as in :func:`edge_embedding`."""
 
 
-def column_embeddings(sub: np.ndarray, k: int, names: tuple[str, ...]) -> list[np.ndarray]:
-    """The column embeddings ``names`` (keys of :data:`EMBEDDINGS`) from one decomposition of ``D_r^-1/2 A D_c^-1/2``.
+def column_embeddings(sub: np.ndarray, k: int, names: tuple[str, ...],
+                      n_values: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """The column embeddings ``names`` (keys of :data:`EMBEDDINGS`) from one decomposition of ``D_r^-1/2 A D_c^-1/2``,
+    and its ``n_values`` leading singular values.
 
     ``sub`` has no zero rows or columns and ``2 <= k <= min(sub.shape)``.
     """
     an, dr, dc = degree_normalised(sub)
-    _, s, v = top_singular(an, k)
+    _, s, v = top_singular(an, max(k, n_values))
     tau = noise_edge(an, dr, dc)
     out = []
     for name in names:
@@ -386,7 +389,7 @@ def column_embeddings(sub: np.ndarray, k: int, names: tuple[str, ...]) -> list[n
         if unit:
             z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-300)
         out.append(z)
-    return out
+    return out, s[:n_values]
 
 
 def _start_rows(w: np.ndarray, cols: np.ndarray, k: int, row_factor: int) -> np.ndarray:
@@ -406,40 +409,48 @@ def _start_rows(w: np.ndarray, cols: np.ndarray, k: int, row_factor: int) -> np.
 
 
 def _refined_live(sub: np.ndarray, k: int, rng: np.random.Generator, embeddings: tuple[str, ...], n_init: int,
-                  balanced: bool, row_factor: int, max_iter: int, probe_iter: int, moves: bool) -> np.ndarray:
-    w = (balance(sub) if balanced else sub).astype(np.float32)  # float32: the refinement's passes over w
+                  balanced: bool, row_factor: int, max_iter: int, tol: float, moves: bool, tries: int,
+                  n_values: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Column labels of :func:`refined` on a live submatrix, and its ``n_values`` leading singular values."""
+    w = sub.astype(np.float32)  # float32: the refinement's passes over w are its cost
+    if balanced:
+        w = balance(w)
     row_factor = max(1, min(row_factor, sub.shape[0] // k))
     k_rows = row_factor * k
-    best = None
-    for z in column_embeddings(sub, k, embeddings):
+    best, seen = None, set()
+    starts, values = column_embeddings(sub, k, embeddings, n_values)
+    for z in starts:
         cols = kmeans(z, k, rng, n_init=n_init)
-        rows, cols, info = itcc(w, _start_rows(w, cols, k, row_factor), cols, k_rows, k, probe_iter)
+        key = _canonical(cols).tobytes()
+        if key in seen:  # two embeddings gave the same grouping (the edge count often equals another count)
+            continue
+        seen.add(key)
+        rows, cols, info = itcc(w, _start_rows(w, cols, k, row_factor), cols, k_rows, k, max_iter, tol)
         if best is None or info > best[0]:
             best = (info, rows, cols)
     _, rows, cols = best
-    rows, cols, _ = itcc(w, rows, cols, k_rows, k, max_iter)  # only the most informative start is refined fully
     if moves:
-        rows, cols, _ = merge_split(w, rows, cols, k_rows, k, max_iter=max_iter)
-    return cols
+        rows, cols, _ = merge_split(w, rows, cols, k_rows, k, max_iter=max_iter, tol=tol, tries=tries)
+    return cols, values
 
 
-def refined(a: np.ndarray, k: int, rng: np.random.Generator, embeddings: tuple[str, ...] = ("edge", "km1", "log2k"),
-            n_init: int = 4, balanced: bool = True, row_factor: int = 2, max_iter: int = 20, probe_iter: int = 3,
-            moves: bool = True) -> np.ndarray:
+def refined(a: np.ndarray, k: int, rng: np.random.Generator, embeddings: tuple[str, ...] = ("edge",),
+            n_init: int = 4, balanced: bool = True, row_factor: int = 2, max_iter: int = 20, tol: float = 1e-4,
+            moves: bool = True, tries: int = 2) -> np.ndarray:
     """Column labels from several spectral embeddings, refined and chosen by the information they keep.
 
     1. One decomposition of ``D_r^-1/2 A D_c^-1/2`` gives each embedding of
        ``embeddings`` (:data:`EMBEDDINGS`); k-means (best of ``n_init``) groups
        the columns in each.
-    2. Each grouping is refined by ``probe_iter`` iterations of
-       information-theoretic co-clustering (:func:`~modularity.core.refine.itcc`)
-       of the balanced matrix, with ``row_factor * k`` row clusters (each row
-       starts in the column cluster that receives the largest share of its
-       weight, split at the quantiles of that share).
-    3. The grouping that keeps the most information ``I(R; C)`` is refined to
-       convergence (at most ``max_iter`` iterations); merge-split moves
-       (:func:`~modularity.core.refine.merge_split`) then repair a merged pair
-       plus a split group while that raises the information.
+    2. Each distinct grouping is refined by information-theoretic
+       co-clustering (:func:`~modularity.core.refine.itcc`) of the balanced
+       matrix, with ``row_factor * k`` row clusters (each row starts in the
+       column cluster that receives the largest share of its weight, split at
+       the quantiles of that share).
+    3. The refined grouping that keeps the most information ``I(R; C)`` wins;
+       merge-split moves (:func:`~modularity.core.refine.merge_split`) then
+       repair a merged pair plus a split group while that raises the
+       information.
 
     Parameters
     ----------
@@ -459,10 +470,13 @@ def refined(a: np.ndarray, k: int, rng: np.random.Generator, embeddings: tuple[s
     row_factor : int
         Row clusters per column cluster in the refinement (consumer units may
         form more kinds than the producer's groups).
-    max_iter, probe_iter : int
-        ITCC iterations of the full refinement and of each start.
+    max_iter, tol : int, float
+        ITCC iterations per refinement: at most ``max_iter``, and none after one
+        that raises the information by less than ``tol`` (relative).
     moves : bool
         Apply merge-split moves after the choice.
+    tries : int
+        Merge-split moves refined per round (the best by a one-step score).
 
     Returns
     -------
@@ -482,9 +496,31 @@ def refined(a: np.ndarray, k: int, rng: np.random.Generator, embeddings: tuple[s
     >>> refined(a, 3, np.random.default_rng(0)).tolist()
     [0, 0, 1, 1, 2, 2]
     """
-    return columns_on_live(partial(_refined_live, embeddings=tuple(embeddings), n_init=n_init, balanced=balanced,
-                                   row_factor=row_factor, max_iter=max_iter, probe_iter=probe_iter, moves=moves),
-                           a, k, rng)
+    def live(sub: np.ndarray, kk: int, r: np.random.Generator) -> np.ndarray:
+        return _refined_live(sub, kk, r, tuple(embeddings), n_init, balanced, row_factor, max_iter, tol, moves,
+                             tries)[0]
+
+    return columns_on_live(live, a, k, rng)
+
+
+_REFINED_DEFAULTS = {name: p.default for name, p in inspect.signature(refined).parameters.items()
+                     if p.default is not inspect.Parameter.empty}
+
+
+def _refined_cocluster(a: np.ndarray, k: int, rng: np.random.Generator, n_values: int) -> CoClusters:
+    """:func:`refined` with its defaults; rows by :func:`rows_from_columns`, values from the same decomposition."""
+    col_labels = np.full(a.shape[1], -1)
+    _, cols, k, sub = live_submatrix(a, k)
+    if sub is None:
+        return CoClusters(np.full(a.shape[0], -1), col_labels, np.zeros(0))
+    if k == 1:
+        col_labels[cols] = 0
+        values = top_singular(degree_normalised(sub)[0], n_values)[1] if n_values else np.zeros(0)
+    else:
+        live, values = _refined_live(sub.copy() if sub is a else sub, k, rng, **_REFINED_DEFAULTS, n_values=n_values)
+        col_labels[cols] = live
+        col_labels = _canonical(col_labels)
+    return CoClusters(rows_from_columns(a, col_labels), col_labels, values)
 
 
 # ---------------------------------------------------------------- scikit-learn
@@ -582,6 +618,7 @@ def _from_columns(columns: ColumnMethod) -> Clusterer:
 
 METHODS: Mapping[str, Clusterer] = MappingProxyType({
     "adaptive_sqrt_unit_r10": _adaptive_cocluster,
+    "spectral_refined": _refined_cocluster,
     "dhillon_km1_cols_sv_r10": _spectrum_cocluster,
     "sklearn_scc": _from_columns(sklearn_scc),
     "sklearn_sbc_bistochastic": _from_columns(partial(sklearn_sbc, method="bistochastic")),

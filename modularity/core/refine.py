@@ -55,7 +55,7 @@ def balance(w: np.ndarray, n_iter: int = 10) -> np.ndarray:
     """Scale rows and columns of ``w`` (no zero row or column) towards equal sums (Sinkhorn-Knopp iterations).
 
     The scalings are iterated as vectors (two matrix-vector products per
-    iteration) and applied once.
+    iteration, in the precision of ``w``) and applied once.
 
     Examples
     --------
@@ -63,8 +63,10 @@ def balance(w: np.ndarray, n_iter: int = 10) -> np.ndarray:
     >>> np.round(b.sum(axis=1) / b.sum(axis=1).mean(), 3).tolist(), np.round(b.sum(axis=0) / b.sum(axis=0).mean(), 3).tolist()
     ([1.0, 1.0], [1.0, 1.0])
     """
-    w = np.asarray(w, dtype=np.float64)
-    c = np.ones(w.shape[1])
+    w = np.asarray(w)
+    if w.dtype not in (np.float32, np.float64):
+        w = w.astype(np.float64)
+    c = np.ones(w.shape[1], dtype=w.dtype)
     for _ in range(n_iter):
         r = 1.0 / (w @ c)
         c = 1.0 / (r @ w)
@@ -181,27 +183,33 @@ def two_means_1d(x: np.ndarray) -> np.ndarray:
     return upper
 
 
-def _second_right(sub: np.ndarray, n_iter: int = 30) -> np.ndarray:
+def _second_right(sub: np.ndarray, n_iter: int = 30, tol: float = 1e-6) -> np.ndarray:
     """The second right singular vector of ``D_r^-1/2 sub D_c^-1/2`` (``sub`` with no zero row or column), scaled
     by ``D_c^-1/2`` (the bipartite spectral embedding of the columns).
 
     The leading pair is known exactly (``sqrt(d_r)``, ``sqrt(d_c)``, singular
-    value 1), so the second is the top of the deflated operator, found by
-    ``n_iter`` power iterations from the columns' squared norms (a start that
-    depends on the data only, so the result is equivariant under permutations).
+    value 1), so the second is the top of the deflated operator, found by at
+    most ``n_iter`` power iterations (until it moves by less than ``tol``) from
+    the columns' squared norms: a start that depends on the data only, so the
+    result is equivariant under permutations.
     """
     dr, dc = sub.sum(axis=1), sub.sum(axis=0)
     an = (sub / np.sqrt(dr)[:, None]) / np.sqrt(dc)[None, :]
     top = np.sqrt(dc / dc.sum())
     x = (sub * sub).sum(axis=0) / dc
+    x = x - top * (top @ x)
+    x /= max(float(np.linalg.norm(x)), 1e-300)
     for _ in range(n_iter):
-        x = x - top * (top @ x)
-        x = (an @ x) @ an
-        norm = np.linalg.norm(x)
+        y = (an @ x) @ an
+        y -= top * (top @ y)
+        norm = float(np.linalg.norm(y))
         if norm == 0:
             break
-        x /= norm
-    x = x - top * (top @ x)
+        y /= norm
+        done = float(np.abs(y - x).max()) < tol
+        x = y
+        if done:
+            break
     return x / np.sqrt(dc)
 
 
@@ -215,8 +223,8 @@ def _split(w: np.ndarray, cols: np.ndarray, c: int) -> np.ndarray | None:
     members = np.flatnonzero(cols == c)
     if len(members) < 2:
         return None
-    sub = w[:, members].astype(np.float64)
-    sub = sub[sub.any(axis=1)]
+    sub = w[:, members]
+    sub = sub[sub.any(axis=1)].astype(np.float64)
     if sub.shape[0] < 2:
         return None
     upper = two_means_1d(_second_right(sub))
@@ -228,49 +236,53 @@ def _split(w: np.ndarray, cols: np.ndarray, c: int) -> np.ndarray | None:
 
 
 def merge_split(w: np.ndarray, rows: np.ndarray, cols: np.ndarray, k_rows: int, k: int, max_rounds: int | None = None,
-                max_iter: int = 20, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray, float]:
+                max_iter: int = 20, tol: float = 1e-4, tries: int = 2) -> tuple[np.ndarray, np.ndarray, float]:
     """Merge two column clusters and split a third while that raises ``I(R; C)``.
 
     Each round scores every move (clusters ``p < q`` merged into ``p``, cluster
     ``c`` not among them split by :func:`_split`, its second half taking the
     freed label ``q``; an empty cluster ``q`` makes it a pure split) by the
-    information of the moved partition with the rows as they are, applies the
-    best, refines it with :func:`itcc`, and keeps it only when the refined
-    information exceeds the current one. At most ``max_rounds`` rounds
-    (default ``k``).
+    information of the moved columns with the rows updated once to fit them
+    (:func:`itcc_step`); the ``tries`` best moves are refined with :func:`itcc`,
+    and the best result is kept only when it keeps more information than the
+    current clusters. At most ``max_rounds`` rounds (default ``k``).
 
     Returns
     -------
     rows, cols : ndarray of int
     info : float
     """
+    dt = w.dtype
     current = information(w, rows, cols, k_rows, k)
-    row_blocks_of = (_onehot(rows, k_rows, w.dtype).T @ w).astype(np.float64)  # (k_rows, n_cols)
     for _ in range(k if max_rounds is None else max_rounds):
-        best = None
+        scored, halves = [], {}
         for c in range(k):
-            half = _split(w, cols, c)
+            half = halves[c] = _split(w, cols, c)
             if half is None:
                 continue
             pieces = np.where(half, k, cols)  # piece k: the half that leaves c
-            q_mat = row_blocks_of @ _onehot(pieces, k + 1)  # (k_rows, k + 1)
+            to_pieces = (w @ _onehot(pieces, k + 1, dt)).astype(np.float64)  # (n_rows, k + 1)
             for p in range(k):
                 for q in range(p + 1, k):
                     if c in (p, q):
                         continue
                     to = np.arange(k + 1)
                     to[q], to[k] = p, q
-                    value = block_information(q_mat @ _onehot(to, k))
-                    if best is None or value > best[0]:
-                        best = (value, p, q, half)
-        if best is None:
+                    to_cols = to_pieces @ _onehot(to, k)
+                    moved_rows = _assign(to_cols, rows, k_rows)
+                    value = block_information(_onehot(moved_rows, k_rows).T @ to_cols)
+                    scored.append((value, p, q, c))
+        if not scored:
             break
-        _, p, q, half = best
-        moved = np.where(cols == q, p, cols)
-        moved[half] = q
-        new_rows, new_cols, value = itcc(w, rows, moved, k_rows, k, max_iter, tol)
-        if value <= current + 1e-12 * max(current, 1e-12):
+        scored.sort(key=lambda x: -x[0])
+        best = None
+        for _, p, q, c in scored[:tries]:
+            moved = np.where(cols == q, p, cols)
+            moved[halves[c]] = q
+            result = itcc(w, rows, moved, k_rows, k, max_iter, tol)
+            if best is None or result[2] > best[2]:
+                best = result
+        if best[2] <= current + 1e-12 * max(current, 1e-12):
             break
-        rows, cols, current = new_rows, new_cols, value
-        row_blocks_of = (_onehot(rows, k_rows, w.dtype).T @ w).astype(np.float64)
+        rows, cols, current = best
     return rows, cols, current
