@@ -62,17 +62,17 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from modularity.core.methods import (
-    METHODS,
     EMBEDDINGS,
+    METHODS,
     adaptive,
-    column_embeddings,
-    refined,
     cocluster,
+    column_embeddings,
     columns_on_live,
     edge_count,
     edge_embedding,
     int_seed,
     noise_edge,
+    refined,
     single_threaded,
 )
 from modularity.core.spectral import (
@@ -648,7 +648,7 @@ CANDIDATES["louvain"] = partial(community, algorithm="louvain")
 CANDIDATES["louvain_k"] = partial(community_k, algorithm="louvain")
 CANDIDATES["leiden"] = partial(community, algorithm="leiden")
 # several embeddings refined by information (issue 20): the variants measured
-REFINED_VARIANTS = {
+REFINED_VARIANTS: dict[str, dict] = {
     "spectral_refined": {},
     "spectral_refined_nomoves": {"moves": False},
     "spectral_refined_three": {"embeddings": ("edge", "km1", "log2k")},
@@ -658,7 +658,7 @@ REFINED_VARIANTS = {
     "spectral_refined_rows3": {"row_factor": 3},
     "spectral_refined_raw": {"balanced": False},
     "spectral_refined_raw_rows1": {"balanced": False, "row_factor": 1},
-    "spectral_refined_r10": {"n_init": 10},
+    "spectral_refined_r4": {"n_init": 4},
     "spectral_refined_iter5": {"max_iter": 5},
     "spectral_refined_tol3": {"tol": 1e-3},
     "spectral_refined_tries1": {"tries": 1},

@@ -12,6 +12,9 @@ by :func:`modularity.core.graph.trace`), and one synthetic block model:
     by the ``b``-th consumer conv of the next block (each consumer a whole
     conv, so row groups follow the architecture and have unequal sizes). The
     truth is the architectural branches.
+:func:`plant_own_consumer_partial`
+    The same, with only a random half of each own consumer's units reading
+    their branch more strongly (factor 2).
 :func:`plant_input_groups`
     Input-side: the producer's units are dealt at random into ``B`` groups of
     unequal sizes (proportional to the consumer convs' widths), and the ``b``-th
@@ -30,7 +33,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["plant_random_rows", "plant_own_consumer", "plant_input_groups", "block_model", "group_sizes"]
+__all__ = ["plant_random_rows", "plant_own_consumer", "plant_own_consumer_partial", "plant_input_groups", "block_model",
+           "group_sizes"]
 
 
 def _scale(graph, producer: str, consumer: str, cols_of: np.ndarray, rows: np.ndarray, factor: float) -> None:
@@ -82,6 +86,21 @@ def plant_own_consumer(graph, producer: str, factor: float) -> np.ndarray:
     return branches
 
 
+def plant_own_consumer_partial(graph, producer: str, factor: float, rng: np.random.Generator,
+                               share: float = 0.5) -> np.ndarray:
+    """Branch ``b`` read ``factor`` times more strongly by a random ``share`` of the ``b``-th consumer conv's units.
+
+    Returns the truth (the branch labels).
+    """
+    branches = graph.layers[producer].branches
+    n_branches = int(branches.max()) + 1
+    for b, c in enumerate(_own_consumers(graph, producer, n_branches)):
+        n_out = graph.modules[c].weight.shape[0]
+        rows = np.sort(rng.permutation(n_out)[: max(1, round(share * n_out))])
+        _scale(graph, producer, c, branches == b, rows, factor)
+    return branches
+
+
 def group_sizes(n: int, weights: np.ndarray) -> np.ndarray:
     """``n`` split into ``len(weights)`` positive integer sizes proportional to ``weights`` (largest remainder)."""
     w = np.asarray(weights, dtype=float)
@@ -109,15 +128,22 @@ def plant_input_groups(graph, producer: str, factor: float, rng: np.random.Gener
     return truth
 
 
-def block_model(rng: np.random.Generator, col_sizes, row_sizes, factor: float) -> tuple[np.ndarray, np.ndarray]:
+def block_model(rng: np.random.Generator, col_sizes, row_sizes, factor: float,
+                scale_sd: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic profile: column group ``g`` read ``factor`` times more strongly by row group ``g``.
 
     Entries are the L1 norms of random 3x3 kernels (sums of nine half-normal
-    magnitudes), times ``factor`` inside the diagonal blocks. Returns
+    magnitudes), times ``factor`` inside the diagonal blocks. With
+    ``scale_sd > 0`` every row and every column is also multiplied by a
+    log-normal scale (``exp(N(0, scale_sd^2))``), as batch-norm folding and
+    unequal output scales make them in trained networks. Returns
     ``(matrix, truth)`` with the columns in group order.
     """
     cols = np.repeat(np.arange(len(col_sizes)), col_sizes)
     rows = np.repeat(np.arange(len(row_sizes)), row_sizes)
     a = np.abs(rng.standard_normal((len(rows), len(cols), 9))).sum(axis=-1)
     a *= np.where(rows[:, None] == cols[None, :], factor, 1.0)
+    if scale_sd > 0:
+        a *= np.exp(scale_sd * rng.standard_normal(len(rows)))[:, None]
+        a *= np.exp(scale_sd * rng.standard_normal(len(cols)))[None, :]
     return a, cols

@@ -30,6 +30,7 @@ import platform
 import shlex
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,10 @@ DECISION = """
 """
 
 
+def _call(method: str, a: np.ndarray, k: int) -> np.ndarray:
+    return CANDIDATES[method](a, k, np.random.default_rng(1))  # the same draws, so the same work, on every call
+
+
 def _cost(instances: list[dict], methods: list[str], repeat: int) -> dict:
     """Median seconds per call of ``methods`` on a random 832 x 528 matrix and on googlenet inception4e's
     576 x 832 profile (selection, planted at s=0.3 and 0.2, network 0)."""
@@ -64,8 +69,7 @@ def _cost(instances: list[dict], methods: list[str], repeat: int) -> dict:
                      f"{d['case'].split()[1]}"] = (d["matrix"], d["k"])
     out: dict = {"methods": methods, "profiles": {}}
     for name, (a, k) in profiles.items():
-        out["profiles"][name] = {m: time_calls(lambda m=m, a=a, k=k: CANDIDATES[m](a, k, np.random.default_rng(1)), repeat)
-                                 for m in methods}
+        out["profiles"][name] = {m: time_calls(partial(_call, m, a, k), repeat) for m in methods}
     out["ratio"] = {m: float(np.mean([row[m] / row[OLD_DEFAULT] for row in out["profiles"].values()]))
                     for m in methods}
     return out
@@ -166,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     meta = {"command": " ".join([".venv/bin/python", "scripts/method_benchmark.py",

@@ -51,6 +51,7 @@ import numpy as np
 
 from ..errors import ModularityError
 from .defaults import DEFAULT_METHOD, METHOD_NAMES
+from .edge import edge_count, noise_edge
 from .refine import balance, itcc, merge_split
 from .spectral import (
     cocluster_spectrum,
@@ -191,43 +192,6 @@ def _live_values(a: np.ndarray, n_values: int) -> np.ndarray:
 # ---------------------------------------------------------------- the default: noise-edge embedding
 
 EDGE_WEIGHTS = ("sqrt", "sv", "one", "shrink")
-
-
-def noise_edge(an: np.ndarray, dr: np.ndarray, dc: np.ndarray) -> float:
-    """Estimated bulk edge of the non-trivial singular values of ``an = D_r^-1/2 A D_c^-1/2``.
-
-    The trivial rank-one part ``sqrt(d_r) sqrt(d_c)^T / sum(A)`` (singular value
-    1) is removed; for a residual ``R`` of ``m x n`` independent entries of equal
-    variance ``sigma^2`` the largest singular value concentrates at
-    ``sigma (sqrt(m) + sqrt(n))`` (the Marchenko-Pastur / Bai-Yin edge), with
-    ``sigma^2`` estimated by the mean squared residual entry. Planted structure
-    lifts ``sigma`` only slightly, so the estimate errs high by a little. One
-    pass over the matrix and no residual matrix: with the rank-one part
-    ``r c^T``, ``|R|^2 = |an|^2 - 2 r^T an c + |r|^2 |c|^2``.
-
-    References
-    ----------
-    Bai, Z. D., & Yin, Y. Q. (1993). Limit of the smallest eigenvalue of a large
-    dimensional sample covariance matrix. Annals of Probability, 21(3), 1275-1294.
-    """
-    m, n = an.shape
-    r, c = np.sqrt(dr), np.sqrt(dc) / float(dr.sum())
-    energy = float(np.vdot(an, an)) - 2.0 * float(r @ (an @ c)) + float(r @ r) * float(c @ c)
-    return float(np.sqrt(max(energy, 0.0) / (m * n)) * (math.sqrt(m) + math.sqrt(n)))
-
-
-def edge_count(s: np.ndarray, k: int, tau: float) -> int:
-    """Non-trivial vectors to use: those above the edge ``tau``, at least ``ceil(log2 k)``, at most ``k - 1``.
-
-    ``s`` are the leading singular values, ``s[0]`` the trivial one.
-
-    Examples
-    --------
-    >>> edge_count(np.array([1.0, 0.3, 0.2, 0.15]), 4, tau=0.1)
-    3
-    """
-    above = int(np.count_nonzero(s[1:k] > tau))
-    return max(math.ceil(math.log2(k)), min(k - 1, above))
 
 
 def edge_embedding(sub: np.ndarray, k: int, n_values: int = 0, weights: str = "sqrt", unit: bool = True,
@@ -412,30 +376,26 @@ def _refined_live(sub: np.ndarray, k: int, rng: np.random.Generator, embeddings:
                   balanced: bool, row_factor: int, max_iter: int, tol: float, moves: bool, tries: int,
                   n_values: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Column labels of :func:`refined` on a live submatrix, and its ``n_values`` leading singular values."""
-    w = sub.astype(np.float32)  # float32: the refinement's passes over w are its cost
-    if balanced:
-        w = balance(w)
+    # balanced (or scaled) in float64 first, so that the float32 copy whose passes are the refinement's cost
+    # neither overflows nor loses whole rows to underflow
+    w = (balance(sub) if balanced else sub / sub.max()).astype(np.float32)
     row_factor = max(1, min(row_factor, sub.shape[0] // k))
     k_rows = row_factor * k
-    best, seen = None, set()
+    refined_starts: dict[bytes, tuple[np.ndarray, np.ndarray, float]] = {}
     starts, values = column_embeddings(sub, k, embeddings, n_values)
     for z in starts:
         cols = kmeans(z, k, rng, n_init=n_init)
         key = _canonical(cols).tobytes()
-        if key in seen:  # two embeddings gave the same grouping (the edge count often equals another count)
-            continue
-        seen.add(key)
-        rows, cols, info = itcc(w, _start_rows(w, cols, k, row_factor), cols, k_rows, k, max_iter, tol)
-        if best is None or info > best[0]:
-            best = (info, rows, cols)
-    _, rows, cols = best
+        if key not in refined_starts:  # two embeddings often give the same grouping (the edge count equals another)
+            refined_starts[key] = itcc(w, _start_rows(w, cols, k, row_factor), cols, k_rows, k, max_iter, tol)
+    rows, cols, _ = max(refined_starts.values(), key=lambda r: r[2])  # the first of equals
     if moves:
         rows, cols, _ = merge_split(w, rows, cols, k_rows, k, max_iter=max_iter, tol=tol, tries=tries)
     return cols, values
 
 
 def refined(a: np.ndarray, k: int, rng: np.random.Generator, embeddings: tuple[str, ...] = ("edge",),
-            n_init: int = 4, balanced: bool = True, row_factor: int = 2, max_iter: int = 20, tol: float = 1e-4,
+            n_init: int = 10, balanced: bool = True, row_factor: int = 2, max_iter: int = 20, tol: float = 1e-4,
             moves: bool = True, tries: int = 2) -> np.ndarray:
     """Column labels from several spectral embeddings, refined and chosen by the information they keep.
 

@@ -15,7 +15,10 @@ log-likelihood of a degree-corrected block model), and raises it by
 - :func:`merge_split`: merging two column clusters while splitting another in
   two (by the second singular vectors of its own submatrix), followed by
   :func:`itcc`, kept only when the information rises; this undoes a merged pair
-  plus a split group, which no move of single units can.
+  plus a split group, which no move of single units can. A move must also be
+  detectable: the cluster it splits holds a direction above its noise edge,
+  the pair it merges does not (the information alone would rather cut noise in
+  a large group than keep a weak small one).
 
 Everything here is numpy, deterministic given the inputs (the split of a
 cluster is the exact two-means cut of a one-dimensional embedding found by
@@ -45,6 +48,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .edge import edge_margin, noise_edge
 
 __all__ = ["balance", "block_information", "information", "itcc", "itcc_step", "merge_split", "two_means_1d"]
 
@@ -183,20 +187,23 @@ def two_means_1d(x: np.ndarray) -> np.ndarray:
     return upper
 
 
-def _second_right(sub: np.ndarray, n_iter: int = 30, tol: float = 1e-6) -> np.ndarray:
+def _second_right(sub: np.ndarray, n_iter: int = 30, tol: float = 1e-6,
+                  start: np.ndarray | None = None) -> tuple[np.ndarray, float, float]:
     """The second right singular vector of ``D_r^-1/2 sub D_c^-1/2`` (``sub`` with no zero row or column), scaled
-    by ``D_c^-1/2`` (the bipartite spectral embedding of the columns).
+    by ``D_c^-1/2`` (the bipartite spectral embedding of the columns), its singular value and the level noise of
+    this size stays below in 99 % of draws (:func:`~modularity.core.edge.noise_edge` times
+    :func:`~modularity.core.edge.edge_margin`).
 
     The leading pair is known exactly (``sqrt(d_r)``, ``sqrt(d_c)``, singular
     value 1), so the second is the top of the deflated operator, found by at
     most ``n_iter`` power iterations (until it moves by less than ``tol``) from
-    the columns' squared norms: a start that depends on the data only, so the
-    result is equivariant under permutations.
+    ``start`` or else the columns' squared norms: a start that depends on the
+    data only, so the result is equivariant under permutations.
     """
     dr, dc = sub.sum(axis=1), sub.sum(axis=0)
     an = (sub / np.sqrt(dr)[:, None]) / np.sqrt(dc)[None, :]
     top = np.sqrt(dc / dc.sum())
-    x = (sub * sub).sum(axis=0) / dc
+    x = (sub * sub).sum(axis=0) / dc if start is None else np.asarray(start, dtype=np.float64)
     x = x - top * (top @ x)
     x /= max(float(np.linalg.norm(x)), 1e-300)
     for _ in range(n_iter):
@@ -210,24 +217,22 @@ def _second_right(sub: np.ndarray, n_iter: int = 30, tol: float = 1e-6) -> np.nd
         x = y
         if done:
             break
-    return x / np.sqrt(dc)
+    return x / np.sqrt(dc), float(np.linalg.norm(an @ x)), noise_edge(an, dr, dc) * edge_margin(*an.shape)
 
 
-def _split(w: np.ndarray, cols: np.ndarray, c: int) -> np.ndarray | None:
-    """Columns of cluster ``c`` in two: the exact two-means cut of their second bipartite spectral coordinate
-    (:func:`_second_right` of ``w[:, cluster]``).
+def _cluster_split(w: np.ndarray, cols: np.ndarray, c: int) -> np.ndarray | None:
+    """Columns of cluster ``c`` in two when it is heterogeneous (holds a direction above its noise level).
 
-    Returns a boolean mask over all columns (the half that would leave ``c``), or
-    None when the cluster cannot be split (fewer than two columns, or fewer than two live rows).
+    The cut is the exact two-means cut of the columns' second bipartite
+    spectral coordinate (:func:`_second_right` of ``w[:, cluster]``). Returns a
+    boolean mask over all columns (the half that would leave ``c``), or None
+    when the cluster is homogeneous or too small to cut.
     """
     members = np.flatnonzero(cols == c)
-    if len(members) < 2:
+    found = _second_of(w, members)
+    if found is None or found[1] <= found[2]:
         return None
-    sub = w[:, members]
-    sub = sub[sub.any(axis=1)].astype(np.float64)
-    if sub.shape[0] < 2:
-        return None
-    upper = two_means_1d(_second_right(sub))
+    upper = two_means_1d(found[0])
     if upper.all() or not upper.any():
         return None
     out = np.zeros(len(cols), dtype=bool)
@@ -235,17 +240,53 @@ def _split(w: np.ndarray, cols: np.ndarray, c: int) -> np.ndarray | None:
     return out
 
 
+MIN_SPLIT = 4
+"""Clusters with fewer columns or live rows are never cut: the noise level of so small a matrix is not known."""
+
+
+def _second_of(w: np.ndarray, members: np.ndarray,
+               start: np.ndarray | None = None) -> tuple[np.ndarray, float, float] | None:
+    """:func:`_second_right` of the columns ``members`` of ``w`` (their live rows), or None below :data:`MIN_SPLIT`."""
+    if len(members) < MIN_SPLIT:
+        return None
+    sub = w[:, members]
+    sub = sub[sub.any(axis=1)].astype(np.float64)
+    if sub.shape[0] < MIN_SPLIT:
+        return None
+    return _second_right(sub, start=start)
+
+
+def _separable(w: np.ndarray, cols: np.ndarray, p: int, q: int) -> bool:
+    """True when clusters ``p`` and ``q`` together are heterogeneous (they differ detectably).
+
+    The power iteration starts from the direction that separates them (+1 on
+    ``p``, -1 on ``q``), so two blocks with no weight between them (singular
+    value 1 twice) are always found apart. Pairs too small to judge count as
+    separable (they are not merged).
+    """
+    members = np.flatnonzero((cols == p) | (cols == q))
+    if not (cols == p).any() or not (cols == q).any():
+        return False  # an empty cluster: merging it is a pure split
+    found = _second_of(w, members, start=np.where(cols[members] == p, 1.0, -1.0))
+    return found is None or found[1] > found[2]
+
+
 def merge_split(w: np.ndarray, rows: np.ndarray, cols: np.ndarray, k_rows: int, k: int, max_rounds: int | None = None,
                 max_iter: int = 20, tol: float = 1e-4, tries: int = 2) -> tuple[np.ndarray, np.ndarray, float]:
-    """Merge two column clusters and split a third while that raises ``I(R; C)``.
+    """Undo merged pairs plus split groups: merge two column clusters, split a third.
 
-    Each round scores every move (clusters ``p < q`` merged into ``p``, cluster
-    ``c`` not among them split by :func:`_split`, its second half taking the
-    freed label ``q``; an empty cluster ``q`` makes it a pure split) by the
-    information of the moved columns with the rows updated once to fit them
-    (:func:`itcc_step`); the ``tries`` best moves are refined with :func:`itcc`,
-    and the best result is kept only when it keeps more information than the
-    current clusters. At most ``max_rounds`` rounds (default ``k``).
+    A move merges clusters ``p < q`` into ``p`` and cuts a heterogeneous
+    cluster ``c`` (not among them; :func:`_cluster_split`), its second half
+    taking the freed label ``q`` (an empty ``q`` makes it a pure split); ``p``
+    and ``q`` together must be homogeneous (not :func:`_separable`): the
+    signature of a merged pair plus a split group, judged by detectable
+    structure only. Each round scores the moves by the information of the
+    moved columns with the rows updated once to fit them (:func:`itcc_step`),
+    refines the ``tries`` best with :func:`itcc`, and keeps the best result
+    when it keeps more information than the current clusters, or when it
+    leaves fewer heterogeneous clusters (the information alone can prefer
+    cutting noise in a large group to keeping a weak small one). At most
+    ``max_rounds`` rounds (default ``k``).
 
     Returns
     -------
@@ -254,10 +295,10 @@ def merge_split(w: np.ndarray, rows: np.ndarray, cols: np.ndarray, k_rows: int, 
     """
     dt = w.dtype
     current = information(w, rows, cols, k_rows, k)
+    halves = {c: _cluster_split(w, cols, c) for c in range(k)}
     for _ in range(k if max_rounds is None else max_rounds):
-        scored, halves = [], {}
-        for c in range(k):
-            half = halves[c] = _split(w, cols, c)
+        scored: list[tuple[float, int, int, int]] = []
+        for c, half in halves.items():
             if half is None:
                 continue
             pieces = np.where(half, k, cols)  # piece k: the half that leaves c
@@ -272,17 +313,25 @@ def merge_split(w: np.ndarray, rows: np.ndarray, cols: np.ndarray, k_rows: int, 
                     moved_rows = _assign(to_cols, rows, k_rows)
                     value = block_information(_onehot(moved_rows, k_rows).T @ to_cols)
                     scored.append((value, p, q, c))
-        if not scored:
-            break
         scored.sort(key=lambda x: -x[0])
-        best = None
-        for _, p, q, c in scored[:tries]:
+        results, separable = [], {}
+        for _, p, q, c in scored:
+            if (p, q) not in separable:
+                separable[p, q] = _separable(w, cols, p, q)
+            if separable[p, q]:
+                continue
             moved = np.where(cols == q, p, cols)
-            moved[halves[c]] = q
-            result = itcc(w, rows, moved, k_rows, k, max_iter, tol)
-            if best is None or result[2] > best[2]:
-                best = result
-        if best[2] <= current + 1e-12 * max(current, 1e-12):
+            moved[halves[c]] = q  # type: ignore[index]
+            results.append(itcc(w, rows, moved, k_rows, k, max_iter, tol))
+            if len(results) == max(1, tries):
+                break
+        if not results:
+            break
+        best = max(results, key=lambda r: r[2])  # the first of equals
+        best_halves = {c: _cluster_split(w, best[1], c) for c in range(k)}
+        fewer = sum(h is not None for h in best_halves.values()) < sum(h is not None for h in halves.values())
+        if not (fewer or best[2] > current + 1e-12 * max(current, 1e-12)):
             break
         rows, cols, current = best
+        halves = best_halves
     return rows, cols, current

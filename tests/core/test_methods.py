@@ -227,3 +227,51 @@ def test_cocluster_default_is_cocluster_with_the_default(rng):
     res = cocluster(a, 3, np.random.default_rng(0), n_values=4)
     assert np.array_equal(rows, res.rows) and np.array_equal(cols, res.cols) and np.array_equal(values, res.values)
 
+
+
+# ---------------------------------------------------------------- spectral_refined
+
+def _consumer_side_replica(seed=14, factor=1.5):
+    """Four producer groups of 64, 128, 32 and 32 units, each read ``factor`` times more strongly by its own consumer
+    (128, 128, 32 and 64 units; entries |N(0, 1)| like the 1x1 kernels of a random-init googlenet): a replica of
+    inception3a planted on its own consumers in inception3b, where one embedding plus k-means collapses."""
+    rng = np.random.default_rng(seed)
+    cols, rows = np.repeat(np.arange(4), [64, 128, 32, 32]), np.repeat(np.arange(4), [128, 128, 32, 64])
+    a = np.abs(rng.standard_normal((len(rows), len(cols)))) * np.where(rows[:, None] == cols[None, :], factor, 1.0)
+    return a, cols
+
+
+def _merged_and_split(truth, labels):
+    """True when two small groups share a cluster and the largest group is split between two."""
+    table = np.zeros((truth.max() + 1, labels.max() + 1), int)
+    np.add.at(table, (truth, labels), 1)
+    share = table / table.sum(axis=1, keepdims=True)
+    merged = any((share[[2, 3], c] > 0.8).all() for c in range(table.shape[1]))
+    split = np.sort(share[1])[-2] > 0.3
+    return merged and split
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_spectral_refined_repairs_what_one_embedding_merges_and_splits(seed):
+    a, truth = _consumer_side_replica()
+    for method in ("adaptive_sqrt_unit_r10", "dhillon_km1_cols_sv_r10"):  # the old defaults collapse here
+        labels = cocluster_columns(a, 4, method, seed)
+        assert _merged_and_split(truth, labels) and adjusted_rand(truth, labels) < 0.7, method
+    labels = cocluster_columns(a, 4, "spectral_refined", seed)
+    assert not _merged_and_split(truth, labels)
+    assert adjusted_rand(truth, labels) > 0.95
+
+
+def test_spectral_refined_recovers_unequal_planted_blocks():
+    for seed in range(3):
+        a, truth = _consumer_side_replica(seed=seed, factor=2.0)
+        assert adjusted_rand(truth, cocluster_columns(a, 4, "spectral_refined", seed)) > 0.99
+
+
+def test_spectral_refined_is_refined_with_rows_by_share_of_weight(rng):
+    from modularity.core.methods import refined, rows_from_columns
+
+    a, _ = _blocks(rng, k=3, noise=0.8)
+    res = cocluster(a, 3, np.random.default_rng(4), "spectral_refined", n_values=3)
+    assert np.array_equal(res.cols, refined(a, 3, np.random.default_rng(4)))
+    assert np.array_equal(res.rows, rows_from_columns(a, res.cols))

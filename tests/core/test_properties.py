@@ -16,8 +16,15 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from modularity.core.methods import cocluster
 from modularity.core.metrics import adjusted_rand, normalized_mutual_info
 from modularity.core.nulls import layer_rng
-from modularity.core.spectral import (SVD_VARIANTS, bipartite_ncut, choose_k, cocluster_spectrum, svd_variant,
-                                      top_singular, top_singular_values)
+from modularity.core.spectral import (
+    SVD_VARIANTS,
+    bipartite_ncut,
+    choose_k,
+    cocluster_spectrum,
+    svd_variant,
+    top_singular,
+    top_singular_values,
+)
 
 FEW = settings(max_examples=40, deadline=None, derandomize=True)
 SOME = settings(max_examples=100, deadline=None, derandomize=True)
@@ -198,7 +205,7 @@ EQUIVARIANT_METHODS = ("spectral_refined", "adaptive_sqrt_unit_r10", "dhillon_km
 @FEW
 @given(planted_blocks(), st.sampled_from(EQUIVARIANT_METHODS))
 def test_production_methods_are_equivariant_under_unit_permutations(case, method):
-    a, true_rows, true_cols, rp, cp = case
+    a, _, true_cols, rp, cp = case
     k = int(true_cols.max()) + 1
     ap = a[rp][:, cp]
     res = cocluster(a, k, 0, method, n_values=k + 1)
