@@ -160,8 +160,8 @@ def render(meta: dict, sel: dict, held: dict, real: dict, rule: dict, cost: dict
     # held-out headline
     hs = held["summary"]
     lines += ["## Held-out split: per case, the worst network", "",
-              f"`{default}` (the default) against the best of the {len(panel)} methods of the held-out table on "
-              "each network. *gap on worst*: the best method's ARI minus the default's on the default's worst "
+              f"`{default}` (the rule's choice; package default `{meta['package_default']}`) against the best of the "
+              f"{len(panel)} methods of the held-out table on each network. *gap on worst*: the best method's ARI minus the default's on the default's worst "
               "network; *largest gap*: the same, maximised over the case's networks.", "",
               f"| case | nets | `{default}` mean | worst (net) | best there (method) | gap on worst | largest gap | "
               f"`{old}` mean / worst | `dhillon_km1_cols_sv_r10` mean / worst | `sklearn_scc` mean / worst |",
@@ -179,8 +179,9 @@ def render(meta: dict, sel: dict, held: dict, real: dict, rule: dict, cost: dict
               f"default's worst network exceeds 0.05: {sum(s['gap_worst'] > 0.05 for s in hs.values())}.", ""]
     lines += _means_table("Held-out split: mean ARI per scheme (each case weighs one)", held["groups"], panel,
                           held["worst_by_group"])
-    lines += _means_table("Selection split: mean ARI per scheme", sel["groups"], meta["selection_methods"],
-                          sel["worst_by_group"])
+    shown = [m for m in meta["selection_methods"] if m in panel or m == rule["chosen"]]
+    lines += _means_table("Selection split: mean ARI per scheme (the held-out table's methods; every candidate's "
+                          "overall mean is in the rule's table)", sel["groups"], shown, sel["worst_by_group"])
     # the rule
     lines += ["## The rule applied on the selection split", "",
               f"Eligible: real-block mean at least `{rule['reference']}`'s less {rule['real_tolerance']}, cost per "
@@ -194,7 +195,7 @@ def render(meta: dict, sel: dict, held: dict, real: dict, rule: dict, cost: dict
                      f"{r['cost_ratio']:.2f} | {'yes' if r['eligible'] else 'no'} |")
     lines += [""]
     # real blocks
-    rm = meta["real_methods"]
+    rm = [m for m in meta["real_methods"] if m in panel]
     lines += ["## The real nsfwjs InceptionV3 blocks", "",
               "| block | " + " | ".join(f"`{m}`" for m in rm) + " |", "| --- |" + " ---: |" * len(rm)]
     for case, s in real.items():
@@ -206,12 +207,14 @@ def render(meta: dict, sel: dict, held: dict, real: dict, rule: dict, cost: dict
               "one more k-means restart or a different row initialisation moves.", ""]
     # cost
     lines += ["## Cost per call", "",
-              "Median of single-threaded calls (column labels; the tool re-runs the method for every null draw), "
-              f"measured side by side in one process (load average {meta['load']}).", "",
-              "| profile | " + " | ".join(f"`{m}`" for m in cost["methods"]) + " | default / old default |",
-              "| --- |" + " ---: |" * (len(cost["methods"]) + 1)]
+              "Median CPU time of single-threaded calls (column labels; the tool re-runs the method for every null "
+              f"draw), measured side by side in one process (load average {meta['load']}: wall time on this shared "
+              "machine counts other jobs' turns).",
+              "The rule's table gives every candidate's ratio.", "",
+              "| profile | " + " | ".join(f"`{m}`" for m in cost["methods"] if m in panel) + f" | `{default}` / `{old}` |",
+              "| --- |" + " ---: |" * (sum(m in panel for m in cost["methods"]) + 1)]
     for name, row in cost["profiles"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{row[m] * 1e3:.0f} ms" for m in cost["methods"])
+        lines.append(f"| {name} | " + " | ".join(f"{row[m] * 1e3:.0f} ms" for m in cost["methods"] if m in panel)
                      + f" | {row[default] / row[old]:.2f} |")
     lines += [""]
     return "\n".join(lines)

@@ -6,11 +6,18 @@ with one of the methods named in :data:`METHODS` (the same names as
 :data:`~modularity.core.defaults.METHOD_NAMES`, which the command line reads
 without importing numpy):
 
-``adaptive_sqrt_unit_r10`` (the default, :data:`~modularity.core.defaults.DEFAULT_METHOD`)
+``spectral_refined`` (:func:`refined`)
+    The noise-edge spectral embedding and k-means below, then refined by
+    information-theoretic co-clustering and merge-split moves
+    (:mod:`modularity.core.refine`), which undo the partitions one embedding
+    plus k-means can settle on: units on the wrong side of a boundary, and a
+    merged pair of small groups beside a split large one. Rows join the column
+    cluster that receives the largest share of their weight.
+``adaptive_sqrt_unit_r10``
     Bipartite spectral embedding of the columns whose dimension follows the
     matrix's own noise edge (:func:`adaptive`), k-means on the columns alone;
     rows join the nearest column centroid.
-``dhillon_km1_cols_sv_r10`` (the previous default)
+``dhillon_km1_cols_sv_r10``
     :func:`~modularity.core.spectral.cocluster_spectrum`: ``k - 1`` non-trivial
     singular vectors weighted by their singular values, columns alone.
 ``sklearn_scc``, ``sklearn_sbc_bistochastic``, ``sklearn_sbc_log``
@@ -18,23 +25,26 @@ without importing numpy):
     ``SpectralBiclustering``; rows join the column cluster that receives the
     largest share of their weight (:func:`rows_from_columns`).
 
-Why this default: it was chosen by ``scripts/method_benchmark.py`` among the
-candidates in the repository's ``benchmarks/`` package; the numbers are in
-``reports/methods.md``. All-zero rows and columns are set aside before
-anything is normalised and get label ``-1``, so no method returns NaN
-(scikit-learn's ``SpectralCoclustering`` does on such input, scikit-learn
-issue 8809).
+Which is the default (:data:`~modularity.core.defaults.DEFAULT_METHOD`) and
+why: ``scripts/method_benchmark.py`` chooses among the candidates of the
+repository's ``benchmarks/`` package on a selection split and reports on a
+held-out one; the numbers are in ``reports/methods.md``. All-zero rows and
+columns are set aside before anything is normalised and get label ``-1``, so
+no method returns NaN (scikit-learn's ``SpectralCoclustering`` does on such
+input, scikit-learn issue 8809).
 
 References
 ----------
 .. [1] Dhillon, I. S. (2001). Co-clustering documents and words using bipartite
    spectral graph partitioning. *KDD 2001*, 269-274.
-.. [2] Kluger, Y., Basri, R., Chang, J. T., & Gerstein, M. (2003). Spectral
+.. [2] Dhillon, I. S., Mallela, S., & Modha, D. S. (2003). Information-theoretic
+   co-clustering. *KDD 2003*, 89-98.
+.. [3] Kluger, Y., Basri, R., Chang, J. T., & Gerstein, M. (2003). Spectral
    biclustering of microarray data: coclustering genes and conditions.
    *Genome Research*, 13(4), 703-716.
-.. [3] Ng, A. Y., Jordan, M. I., & Weiss, Y. (2002). On spectral clustering:
+.. [4] Ng, A. Y., Jordan, M. I., & Weiss, Y. (2002). On spectral clustering:
    analysis and an algorithm. *NIPS 14*.
-.. [4] Bai, Z. D., & Yin, Y. Q. (1993). Limit of the smallest eigenvalue of a large
+.. [5] Bai, Z. D., & Yin, Y. Q. (1993). Limit of the smallest eigenvalue of a large
    dimensional sample covariance matrix. *Annals of Probability*, 21(3), 1275-1294.
 """
 
@@ -68,6 +78,7 @@ from .spectral import (
 __all__ = [
     "DEFAULT_METHOD",
     "EDGE_WEIGHTS",
+    "EMBEDDINGS",
     "METHODS",
     "METHOD_NAMES",
     "CoClusters",
@@ -75,10 +86,12 @@ __all__ = [
     "cocluster",
     "cocluster_columns",
     "cocluster_default",
+    "column_embeddings",
     "columns_on_live",
     "edge_count",
     "edge_embedding",
     "noise_edge",
+    "refined",
     "rows_from_columns",
     "sklearn_sbc",
     "sklearn_scc",
