@@ -62,14 +62,17 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from modularity.core.methods import (
+    EMBEDDINGS,
     METHODS,
     adaptive,
     cocluster,
+    column_embeddings,
     columns_on_live,
     edge_count,
     edge_embedding,
     int_seed,
     noise_edge,
+    refined,
     single_threaded,
 )
 from modularity.core.spectral import (
@@ -644,6 +647,38 @@ CANDIDATES["consensus_average"] = partial(consensus, final="average")
 CANDIDATES["louvain"] = partial(community, algorithm="louvain")
 CANDIDATES["louvain_k"] = partial(community_k, algorithm="louvain")
 CANDIDATES["leiden"] = partial(community, algorithm="leiden")
+# several embeddings refined by information (issue 20): the variants measured
+REFINED_VARIANTS: dict[str, dict] = {
+    "spectral_refined": {},
+    "spectral_refined_nomoves": {"moves": False},
+    "spectral_refined_three": {"embeddings": ("edge", "km1", "log2k")},
+    "spectral_refined_three_nomoves": {"embeddings": ("edge", "km1", "log2k"), "moves": False},
+    "spectral_refined_five": {"embeddings": ("edge", "km1", "log2k", "log2k_one", "km1_sv")},
+    "spectral_refined_rows1": {"row_factor": 1},
+    "spectral_refined_rows3": {"row_factor": 3},
+    "spectral_refined_raw": {"balanced": False},
+    "spectral_refined_raw_rows1": {"balanced": False, "row_factor": 1},
+    "spectral_refined_r4": {"n_init": 4},
+    "spectral_refined_iter5": {"max_iter": 5},
+    "spectral_refined_tol3": {"tol": 1e-3},
+    "spectral_refined_tries1": {"tries": 1},
+}
+for _name, _kw in REFINED_VARIANTS.items():
+    CANDIDATES.setdefault(_name, partial(refined, **_kw))
+
+
+def _kmeans_live(sub: np.ndarray, k: int, rng: np.random.Generator, embedding: str) -> np.ndarray:
+    return kmeans(column_embeddings(sub, k, (embedding,))[0][0], k, rng, n_init=10)
+
+
+def embedding_kmeans(a: np.ndarray, k: int, rng: np.random.Generator, embedding: str = "edge") -> np.ndarray:
+    """k-means (best of 10) in one column embedding of :data:`modularity.core.methods.EMBEDDINGS`: one of the
+    starting points of :func:`~modularity.core.methods.refined`, unrefined."""
+    return columns_on_live(partial(_kmeans_live, embedding=embedding), a, k, rng)
+
+
+for _e in EMBEDDINGS:
+    CANDIDATES[f"kmeans_{_e}"] = partial(embedding_kmeans, embedding=_e)
 
 
 def candidate_columns(a: np.ndarray, k: int, method: str, rng: np.random.Generator | int | None = None) -> np.ndarray:

@@ -69,7 +69,7 @@ from method_benchmark import cached, nsfwjs_instances, planted_instances  # noqa
 
 from modularity.core import detectability as det_mod  # noqa: E402
 from modularity.core.detectability import OUTCOMES, detectability, verdict  # noqa: E402
-from modularity.core.methods import DEFAULT_METHOD, cocluster_columns  # noqa: E402
+from modularity.core.methods import DEFAULT_METHOD, cocluster  # noqa: E402
 from modularity.core.metrics import adjusted_rand  # noqa: E402
 from modularity.core.nulls import binomial_ci  # noqa: E402
 from modularity.core.permutation import label_permutation_test  # noqa: E402
@@ -153,7 +153,7 @@ def measure(d: dict, method_seeds: int = 1) -> dict:
     t_det = time.perf_counter() - t0
     aris, ps = [], []
     for ms in range(method_seeds):
-        labels = cocluster_columns(a, k, DEFAULT_METHOD, np.random.default_rng([seed, 1000 + ms]))
+        labels = cocluster(a, k, np.random.default_rng([seed, 1000 + ms]), DEFAULT_METHOD).cols
         aris.append(adjusted_rand(truth, labels))
         ps.append(label_permutation_test(truth, labels, N_PERMUTATIONS, rng=[seed, 2000 + ms],
                                          statistics=("ari",))["ari"].p_value)

@@ -10,11 +10,11 @@ implementation: :data:`DEFAULT_METHOD` in :mod:`modularity.core.methods` and
 DEFAULT_METHOD = "adaptive_sqrt_unit_r10"
 """The default co-clustering method (a key of :data:`modularity.core.methods.METHODS`)."""
 
-METHOD_NAMES = ("adaptive_sqrt_unit_r10", "dhillon_km1_cols_sv_r10", "sklearn_scc", "sklearn_sbc_bistochastic",
-                "sklearn_sbc_log")
+METHOD_NAMES = ("adaptive_sqrt_unit_r10", "spectral_refined", "dhillon_km1_cols_sv_r10", "sklearn_scc",
+                "sklearn_sbc_bistochastic", "sklearn_sbc_log")
 """The production co-clusterings, the default first (the keys of :data:`modularity.core.methods.METHODS`): the
-previous default and scikit-learn's two (``SpectralCoclustering``; ``SpectralBiclustering`` with its bistochastic
-and log normalisations)."""
+refined spectral co-clustering, the previous default and scikit-learn's two (``SpectralCoclustering``;
+``SpectralBiclustering`` with its bistochastic and log normalisations)."""
 
 NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit", "degree")
 """Null models of a layer's weights (:mod:`modularity.core.nulls`)."""

@@ -603,7 +603,7 @@ def detectability(a: np.ndarray, labels: np.ndarray | None = None, *, values: np
         Leading singular values of ``D_r^-1/2 A D_c^-1/2`` of the live
         submatrix (all-zero rows and columns, and columns labelled ``-1``,
         dropped), descending, the trivial value 1 first, as
-        :func:`~modularity.core.methods.cocluster_default` returns them with
+        :func:`~modularity.core.methods.cocluster` returns them with
         ``n_values``. Passed, they save the one decomposition this function
         makes otherwise (of ``1 + max(N_EDGE_VALUES, k)`` values and vectors).
         Only these values are examined for the edge and the noise deflation:

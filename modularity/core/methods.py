@@ -6,11 +6,18 @@ with one of the methods named in :data:`METHODS` (the same names as
 :data:`~modularity.core.defaults.METHOD_NAMES`, which the command line reads
 without importing numpy):
 
-``adaptive_sqrt_unit_r10`` (the default, :data:`~modularity.core.defaults.DEFAULT_METHOD`)
+``spectral_refined`` (:func:`refined`)
+    The noise-edge spectral embedding and k-means below, then refined by
+    information-theoretic co-clustering and merge-split moves
+    (:mod:`modularity.core.refine`), which undo the partitions one embedding
+    plus k-means can settle on: units on the wrong side of a boundary, and a
+    merged pair of small groups beside a split large one. Rows join the column
+    cluster that receives the largest share of their weight.
+``adaptive_sqrt_unit_r10``
     Bipartite spectral embedding of the columns whose dimension follows the
     matrix's own noise edge (:func:`adaptive`), k-means on the columns alone;
     rows join the nearest column centroid.
-``dhillon_km1_cols_sv_r10`` (the previous default)
+``dhillon_km1_cols_sv_r10``
     :func:`~modularity.core.spectral.cocluster_spectrum`: ``k - 1`` non-trivial
     singular vectors weighted by their singular values, columns alone.
 ``sklearn_scc``, ``sklearn_sbc_bistochastic``, ``sklearn_sbc_log``
@@ -18,28 +25,32 @@ without importing numpy):
     ``SpectralBiclustering``; rows join the column cluster that receives the
     largest share of their weight (:func:`rows_from_columns`).
 
-Why this default: it was chosen by ``scripts/method_benchmark.py`` among the
-candidates in the repository's ``benchmarks/`` package; the numbers are in
-``reports/methods.md``. All-zero rows and columns are set aside before
-anything is normalised and get label ``-1``, so no method returns NaN
-(scikit-learn's ``SpectralCoclustering`` does on such input, scikit-learn
-issue 8809).
+Which is the default (:data:`~modularity.core.defaults.DEFAULT_METHOD`) and
+why: ``scripts/method_benchmark.py`` chooses among the candidates of the
+repository's ``benchmarks/`` package on a selection split and reports on a
+held-out one; the numbers are in ``reports/methods.md``. All-zero rows and
+columns are set aside before anything is normalised and get label ``-1``, so
+no method returns NaN (scikit-learn's ``SpectralCoclustering`` does on such
+input, scikit-learn issue 8809).
 
 References
 ----------
 .. [1] Dhillon, I. S. (2001). Co-clustering documents and words using bipartite
    spectral graph partitioning. *KDD 2001*, 269-274.
-.. [2] Kluger, Y., Basri, R., Chang, J. T., & Gerstein, M. (2003). Spectral
+.. [2] Dhillon, I. S., Mallela, S., & Modha, D. S. (2003). Information-theoretic
+   co-clustering. *KDD 2003*, 89-98.
+.. [3] Kluger, Y., Basri, R., Chang, J. T., & Gerstein, M. (2003). Spectral
    biclustering of microarray data: coclustering genes and conditions.
    *Genome Research*, 13(4), 703-716.
-.. [3] Ng, A. Y., Jordan, M. I., & Weiss, Y. (2002). On spectral clustering:
+.. [4] Ng, A. Y., Jordan, M. I., & Weiss, Y. (2002). On spectral clustering:
    analysis and an algorithm. *NIPS 14*.
-.. [4] Bai, Z. D., & Yin, Y. Q. (1993). Limit of the smallest eigenvalue of a large
+.. [5] Bai, Z. D., & Yin, Y. Q. (1993). Limit of the smallest eigenvalue of a large
    dimensional sample covariance matrix. *Annals of Probability*, 21(3), 1275-1294.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,6 +61,8 @@ import numpy as np
 
 from ..errors import ModularityError
 from .defaults import DEFAULT_METHOD, METHOD_NAMES
+from .edge import edge_count, noise_edge
+from .refine import balance, itcc, merge_split
 from .spectral import (
     cocluster_spectrum,
     degree_normalised,
@@ -65,17 +78,18 @@ from .spectral import (
 __all__ = [
     "DEFAULT_METHOD",
     "EDGE_WEIGHTS",
+    "EMBEDDINGS",
     "METHODS",
     "METHOD_NAMES",
     "CoClusters",
     "adaptive",
     "cocluster",
-    "cocluster_columns",
-    "cocluster_default",
+    "column_embeddings",
     "columns_on_live",
     "edge_count",
     "edge_embedding",
     "noise_edge",
+    "refined",
     "rows_from_columns",
     "sklearn_sbc",
     "sklearn_scc",
@@ -189,43 +203,6 @@ def _live_values(a: np.ndarray, n_values: int) -> np.ndarray:
 # ---------------------------------------------------------------- the default: noise-edge embedding
 
 EDGE_WEIGHTS = ("sqrt", "sv", "one", "shrink")
-
-
-def noise_edge(an: np.ndarray, dr: np.ndarray, dc: np.ndarray) -> float:
-    """Estimated bulk edge of the non-trivial singular values of ``an = D_r^-1/2 A D_c^-1/2``.
-
-    The trivial rank-one part ``sqrt(d_r) sqrt(d_c)^T / sum(A)`` (singular value
-    1) is removed; for a residual ``R`` of ``m x n`` independent entries of equal
-    variance ``sigma^2`` the largest singular value concentrates at
-    ``sigma (sqrt(m) + sqrt(n))`` (the Marchenko-Pastur / Bai-Yin edge), with
-    ``sigma^2`` estimated by the mean squared residual entry. Planted structure
-    lifts ``sigma`` only slightly, so the estimate errs high by a little. One
-    pass over the matrix and no residual matrix: with the rank-one part
-    ``r c^T``, ``|R|^2 = |an|^2 - 2 r^T an c + |r|^2 |c|^2``.
-
-    References
-    ----------
-    Bai, Z. D., & Yin, Y. Q. (1993). Limit of the smallest eigenvalue of a large
-    dimensional sample covariance matrix. Annals of Probability, 21(3), 1275-1294.
-    """
-    m, n = an.shape
-    r, c = np.sqrt(dr), np.sqrt(dc) / float(dr.sum())
-    energy = float(np.vdot(an, an)) - 2.0 * float(r @ (an @ c)) + float(r @ r) * float(c @ c)
-    return float(np.sqrt(max(energy, 0.0) / (m * n)) * (math.sqrt(m) + math.sqrt(n)))
-
-
-def edge_count(s: np.ndarray, k: int, tau: float) -> int:
-    """Non-trivial vectors to use: those above the edge ``tau``, at least ``ceil(log2 k)``, at most ``k - 1``.
-
-    ``s`` are the leading singular values, ``s[0]`` the trivial one.
-
-    Examples
-    --------
-    >>> edge_count(np.array([1.0, 0.3, 0.2, 0.15]), 4, tau=0.1)
-    3
-    """
-    above = int(np.count_nonzero(s[1:k] > tau))
-    return max(math.ceil(math.log2(k)), min(k - 1, above))
 
 
 def edge_embedding(sub: np.ndarray, k: int, n_values: int = 0, weights: str = "sqrt", unit: bool = True,
@@ -353,6 +330,170 @@ def _spectrum_cocluster(a: np.ndarray, k: int, rng: np.random.Generator, n_value
     return CoClusters(*cocluster_spectrum(a, k, rng, n_values=n_values))
 
 
+# ---------------------------------------------------------------- several embeddings, refined by information
+
+EMBEDDINGS = {
+    "edge": ("edge", "sqrt", True),  # the default's: noise-edge count, sqrt(s) weights, unit rows
+    "km1": ("km1", "sqrt", True),  # k - 1 vectors always
+    "log2k": ("log2k", "sqrt", True),  # ceil(log2 k) vectors (scikit-learn's count)
+    "log2k_one": ("log2k", "one", True),
+    "km1_sv": ("km1", "sv", False),  # the previous default's
+}
+"""Column embeddings :func:`refined` can start from: ``(vector count, weights, unit rows)`` as in :func:`edge_embedding`."""
+
+
+def column_embeddings(sub: np.ndarray, k: int, names: tuple[str, ...],
+                      n_values: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """The column embeddings ``names`` (keys of :data:`EMBEDDINGS`) from one decomposition of ``D_r^-1/2 A D_c^-1/2``,
+    and its ``n_values`` leading singular values.
+
+    ``sub`` has no zero rows or columns and ``2 <= k <= min(sub.shape)``.
+    """
+    an, dr, dc = degree_normalised(sub)
+    _, s, v = top_singular(an, max(k, n_values))
+    tau = noise_edge(an, dr, dc)
+    out = []
+    for name in names:
+        count, weights, unit = EMBEDDINGS[name]
+        n = {"edge": edge_count(s, k, tau), "km1": k - 1, "log2k": math.ceil(math.log2(k))}[count]
+        n = max(1, min(n, len(s) - 1))
+        keep = np.flatnonzero(s[:n + 1] > 1e-6 * s[0])
+        sk = s[keep]
+        w = {"sqrt": np.sqrt(sk), "sv": sk, "one": np.ones(len(sk))}[weights]
+        z = v[:, keep] * w / np.sqrt(dc)[:, None]
+        if unit:
+            z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-300)
+        out.append(z)
+    return out, s[:n_values]
+
+
+def _start_rows(w: np.ndarray, cols: np.ndarray, k: int, row_factor: int) -> np.ndarray:
+    """Row clusters to start the refinement from: each row joins the column cluster that receives the largest
+    share of its weight (as :func:`rows_from_columns`), and each such group is cut at the quantiles of that share
+    into ``row_factor`` groups of equal count (rows that prefer the cluster strongly or weakly)."""
+    onehot = np.eye(k, dtype=w.dtype)[cols]
+    share = (w @ onehot).astype(np.float64) / np.maximum(w.sum(axis=0, dtype=np.float64) @ onehot, 1e-300)
+    first = share.argmax(axis=1)
+    rows = first.copy()
+    for c in range(k):
+        members = np.flatnonzero(first == c)
+        if len(members) >= row_factor > 1:
+            rank = np.argsort(np.argsort(share[members, c], kind="stable"), kind="stable")
+            rows[members] = c + k * (rank * row_factor // len(members))
+    return rows
+
+
+def _refined_live(sub: np.ndarray, k: int, rng: np.random.Generator, embeddings: tuple[str, ...], n_init: int,
+                  balanced: bool, row_factor: int, max_iter: int, tol: float, moves: bool, tries: int,
+                  n_values: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Column labels of :func:`refined` on a live submatrix, and its ``n_values`` leading singular values."""
+    # balanced (or scaled) in float64 first, so that the float32 copy whose passes are the refinement's cost
+    # neither overflows nor loses whole rows to underflow
+    w = (balance(sub) if balanced else sub / sub.max()).astype(np.float32)
+    row_factor = max(1, min(row_factor, sub.shape[0] // k))
+    k_rows = row_factor * k
+    refined_starts: dict[bytes, tuple[np.ndarray, np.ndarray, float]] = {}
+    starts, values = column_embeddings(sub, k, embeddings, n_values)
+    for z in starts:
+        cols = kmeans(z, k, rng, n_init=n_init)
+        key = _canonical(cols).tobytes()
+        if key not in refined_starts:  # two embeddings often give the same grouping (the edge count equals another)
+            refined_starts[key] = itcc(w, _start_rows(w, cols, k, row_factor), cols, k_rows, k, max_iter, tol)
+    rows, cols, _ = max(refined_starts.values(), key=lambda r: r[2])  # the first of equals
+    if moves:
+        rows, cols, _ = merge_split(w, rows, cols, k_rows, k, max_iter=max_iter, tol=tol, tries=tries)
+    return cols, values
+
+
+def refined(a: np.ndarray, k: int, rng: np.random.Generator, embeddings: tuple[str, ...] = ("edge",),
+            n_init: int = 10, balanced: bool = True, row_factor: int = 2, max_iter: int = 20, tol: float = 1e-4,
+            moves: bool = True, tries: int = 2) -> np.ndarray:
+    """Column labels from several spectral embeddings, refined and chosen by the information they keep.
+
+    1. One decomposition of ``D_r^-1/2 A D_c^-1/2`` gives each embedding of
+       ``embeddings`` (:data:`EMBEDDINGS`); k-means (best of ``n_init``) groups
+       the columns in each.
+    2. Each distinct grouping is refined by information-theoretic
+       co-clustering (:func:`~modularity.core.refine.itcc`) of the balanced
+       matrix, with ``row_factor * k`` row clusters (each row starts in the
+       column cluster that receives the largest share of its weight, split at
+       the quantiles of that share).
+    3. The refined grouping that keeps the most information ``I(R; C)`` wins;
+       merge-split moves (:func:`~modularity.core.refine.merge_split`) then
+       repair a merged pair plus a split group while that raises the
+       information.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n_rows, n_cols)
+        Non-negative magnitudes (rows: consumer units; columns: producer units).
+    k : int
+        Number of groups; clipped to the number of live rows and columns.
+    rng : numpy.random.Generator
+        Seeds k-means++ (nothing after it draws).
+    embeddings : tuple of str
+        Keys of :data:`EMBEDDINGS`.
+    n_init : int
+        k-means restarts per embedding.
+    balanced : bool
+        Refine on the Sinkhorn-balanced matrix (every row and column weighs
+        alike; :func:`~modularity.core.refine.balance`) instead of the raw one.
+    row_factor : int
+        Row clusters per column cluster in the refinement (consumer units may
+        form more kinds than the producer's groups).
+    max_iter, tol : int, float
+        ITCC iterations per refinement: at most ``max_iter``, and none after one
+        that raises the information by less than ``tol`` (relative).
+    moves : bool
+        Apply merge-split moves after the choice.
+    tries : int
+        Merge-split moves refined per round (the best by a one-step score).
+
+    Returns
+    -------
+    ndarray of int, shape (n_cols,)
+        Labels ``0..k-1`` by first appearance; ``-1`` for all-zero columns.
+
+    References
+    ----------
+    Dhillon, I. S. (2001). Co-clustering documents and words using bipartite
+    spectral graph partitioning. KDD 2001, 269-274.
+    Dhillon, I. S., Mallela, S., & Modha, D. S. (2003). Information-theoretic
+    co-clustering. KDD 2003, 89-98.
+
+    Examples
+    --------
+    >>> a = np.kron(np.eye(3), np.ones((4, 2))) + 0.01
+    >>> refined(a, 3, np.random.default_rng(0)).tolist()
+    [0, 0, 1, 1, 2, 2]
+    """
+    def live(sub: np.ndarray, kk: int, r: np.random.Generator) -> np.ndarray:
+        return _refined_live(sub, kk, r, tuple(embeddings), n_init, balanced, row_factor, max_iter, tol, moves,
+                             tries)[0]
+
+    return columns_on_live(live, a, k, rng)
+
+
+_REFINED_DEFAULTS = {name: p.default for name, p in inspect.signature(refined).parameters.items()
+                     if p.default is not inspect.Parameter.empty}
+
+
+def _refined_cocluster(a: np.ndarray, k: int, rng: np.random.Generator, n_values: int) -> CoClusters:
+    """:func:`refined` with its defaults; rows by :func:`rows_from_columns`, values from the same decomposition."""
+    col_labels = np.full(a.shape[1], -1)
+    _, cols, k, sub = live_submatrix(a, k)
+    if sub is None:
+        return CoClusters(np.full(a.shape[0], -1), col_labels, np.zeros(0))
+    if k == 1:
+        col_labels[cols] = 0
+        values = top_singular(degree_normalised(sub)[0], n_values)[1] if n_values else np.zeros(0)
+    else:
+        live, values = _refined_live(sub.copy() if sub is a else sub, k, rng, **_REFINED_DEFAULTS, n_values=n_values)
+        col_labels[cols] = live
+        col_labels = _canonical(col_labels)
+    return CoClusters(rows_from_columns(a, col_labels), col_labels, values)
+
+
 # ---------------------------------------------------------------- scikit-learn
 
 def int_seed(rng: np.random.Generator) -> int:
@@ -448,6 +589,7 @@ def _from_columns(columns: ColumnMethod) -> Clusterer:
 
 METHODS: Mapping[str, Clusterer] = MappingProxyType({
     "adaptive_sqrt_unit_r10": _adaptive_cocluster,
+    "spectral_refined": _refined_cocluster,
     "dhillon_km1_cols_sv_r10": _spectrum_cocluster,
     "sklearn_scc": _from_columns(sklearn_scc),
     "sklearn_sbc_bistochastic": _from_columns(partial(sklearn_sbc, method="bistochastic")),
@@ -502,18 +644,3 @@ def cocluster(a: np.ndarray, k: int, rng: np.random.Generator | int | None = Non
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
     return METHODS[method](a, k, rng, n_values)
-
-
-# ---------------------------------------------------------------- names kept for modularity.analysis
-
-def cocluster_columns(a: np.ndarray, k: int, method: str = DEFAULT_METHOD,
-                      rng: np.random.Generator | int | None = None) -> np.ndarray:
-    """Column labels of :func:`cocluster` (``cocluster(a, k, rng, method).cols``)."""
-    return cocluster(a, k, rng, method).cols
-
-
-def cocluster_default(a: np.ndarray, k: int, rng: np.random.Generator | int | None = None,
-                      n_values: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(rows, cols, values)`` of :func:`cocluster` with the default method."""
-    res = cocluster(a, k, rng, DEFAULT_METHOD, n_values)
-    return res.rows, res.cols, res.values

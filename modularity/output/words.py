@@ -29,6 +29,14 @@ MOSTLY_WITHIN = 0.5  # groups "connect mostly within themselves" only above this
 LISTED = 12  # layers named in one sentence before "and N more"
 
 METHOD_TEXT = {
+    "spectral_refined": (
+        "the refined spectral co-clustering (spectral_refined): the noise-edge spectral embedding of the producer "
+        "units (the leading singular vectors of the degree-normalised profile D_r^-1/2 |W| D_c^-1/2 above the "
+        "matrix's own noise edge, between ceil(log2 k) and k - 1 of them) grouped by k-means (best of 10 "
+        "restarts), then refined by information-theoretic co-clustering of the balanced profile and by "
+        "merge-split moves that undo a merged pair of small groups beside a split large one, each step kept only "
+        "where it raises the information the co-clusters keep; each consumer unit joins the cluster that "
+        "receives the largest share of its weight"),
     "adaptive_sqrt_unit_r10": (
         "the noise-edge spectral co-clustering (adaptive_sqrt_unit_r10): the leading singular vector of the "
         "degree-normalised profile D_r^-1/2 |W| D_c^-1/2 plus one for each singular value above the matrix's own "

@@ -8,7 +8,7 @@ import pytest
 from modularity.core.detectability import (ABOVE_EDGE, BELOW_LIMIT, BELOW_SPECTRAL_LIMIT, MISSED, NO_STRUCTURE,
                                            OUTCOMES, RECOVERED, Detectability, bbp_threshold, detectability,
                                            expected_ari, spike_strength, spike_value, squared_overlaps, verdict)
-from modularity.core.methods import cocluster_columns
+from modularity.core.methods import cocluster
 from modularity.core.metrics import adjusted_rand
 from modularity.core.permutation import label_permutation_test
 from modularity.core.spectral import degree_normalised, top_singular
@@ -229,7 +229,7 @@ def _score(a, truth, labels):
 def test_verdict_recovered_when_the_default_finds_planted_branches():
     a, truth = planted(600, (100, 100, 100), 0.4, seed=12)
     det = detectability(a, truth)
-    labels = cocluster_columns(a, 3, rng=0)
+    labels = cocluster(a, 3, 0).cols
     assert verdict(det, *_score(a, truth, labels)) == RECOVERED
 
 

@@ -7,7 +7,7 @@ import pytest
 import sklearn.cluster  # noqa: F401  (imported here so that its import time is not charged to a test)
 
 from modularity.core.defaults import DEFAULT_METHOD, METHOD_NAMES
-from modularity.core.methods import METHODS, CoClusters, cocluster, cocluster_columns
+from modularity.core.methods import METHODS, CoClusters, cocluster
 from modularity.core.metrics import adjusted_rand
 from modularity.errors import ModularityError
 
@@ -103,14 +103,14 @@ def test_single_live_unit_and_empty_matrix(method):
     assert res.cols.tolist() == [-1, -1, 0, -1] and res.rows.tolist() == [-1, 0, -1, -1, -1]
     assert np.allclose(res.values, [1.0])
     a[:, 2] = 1.0  # one live column read by every row
-    assert cocluster_columns(a, 3, method, 0).tolist() == [-1, -1, 0, -1]
+    assert cocluster(a, 3, 0, method).cols.tolist() == [-1, -1, 0, -1]
 
 
 @pytest.mark.parametrize("method", ALL)
 def test_one_live_row(method):
     a = np.zeros((3, 5))
     a[1] = [1.0, 2.0, 0.0, 3.0, 4.0]
-    assert cocluster_columns(a, 2, method, 0).tolist() == [0, 0, -1, 0, 0]
+    assert cocluster(a, 2, 0, method).cols.tolist() == [0, 0, -1, 0, 0]
 
 
 @pytest.mark.parametrize("method", ALL)
@@ -126,8 +126,8 @@ def test_deterministic_for_a_seed(method, rng):
 def test_permuting_columns_permutes_labels(method, rng):
     a, _ = _blocks(rng, k=4, noise=0.2)
     perm = rng.permutation(a.shape[1])
-    labels = cocluster_columns(a, 4, method, 0)
-    permuted = cocluster_columns(a[:, perm], 4, method, 0)
+    labels = cocluster(a, 4, 0, method).cols
+    permuted = cocluster(a[:, perm], 4, 0, method).cols
     assert adjusted_rand(labels[perm], permuted) == 1.0
 
 
@@ -137,20 +137,20 @@ def test_disconnected_blocks_keep_every_block_indicator(method):
     a = np.kron(np.eye(4), np.ones((8, 6)))
     truth = np.repeat(np.arange(4), 6)
     for seed in range(3):
-        assert adjusted_rand(truth, cocluster_columns(a, 4, method, seed)) == 1.0
+        assert adjusted_rand(truth, cocluster(a, 4, seed, method).cols) == 1.0
 
 
 def test_labels_numbered_by_first_appearance(rng):
     a, _ = _blocks(rng, k=3)
     a = a[:, ::-1].copy()
-    labels = cocluster_columns(a, 3, DEFAULT_METHOD, 0)
+    labels = cocluster(a, 3, 0, DEFAULT_METHOD).cols
     assert labels[0] == 0
     assert list(dict.fromkeys(labels.tolist())) == [0, 1, 2]
 
 
 def test_k_is_clipped_to_the_live_units():
     a = np.kron(np.eye(2), np.ones((3, 1)))  # 6 x 2: two live columns
-    labels = cocluster_columns(a, 5, DEFAULT_METHOD, 0)
+    labels = cocluster(a, 5, 0, DEFAULT_METHOD).cols
     assert sorted(labels.tolist()) == [0, 1]
 
 
@@ -219,11 +219,49 @@ def test_default_uses_fewer_vectors_at_the_noise_level():
     assert np.allclose(np.linalg.norm(zc, axis=1), 1.0)
 
 
-def test_cocluster_default_is_cocluster_with_the_default(rng):
-    from modularity.core.methods import cocluster_default
+# ---------------------------------------------------------------- spectral_refined
 
-    a, _ = _blocks(rng, k=3, rows=5, cols=4, noise=0.5)
-    rows, cols, values = cocluster_default(a, 3, np.random.default_rng(0), n_values=4)
-    res = cocluster(a, 3, np.random.default_rng(0), n_values=4)
-    assert np.array_equal(rows, res.rows) and np.array_equal(cols, res.cols) and np.array_equal(values, res.values)
+def _consumer_side_replica(seed=14, factor=1.5):
+    """Four producer groups of 64, 128, 32 and 32 units, each read ``factor`` times more strongly by its own consumer
+    (128, 128, 32 and 64 units; entries |N(0, 1)| like the 1x1 kernels of a random-init googlenet): a replica of
+    inception3a planted on its own consumers in inception3b, where one embedding plus k-means collapses."""
+    rng = np.random.default_rng(seed)
+    cols, rows = np.repeat(np.arange(4), [64, 128, 32, 32]), np.repeat(np.arange(4), [128, 128, 32, 64])
+    a = np.abs(rng.standard_normal((len(rows), len(cols)))) * np.where(rows[:, None] == cols[None, :], factor, 1.0)
+    return a, cols
 
+
+def _merged_and_split(truth, labels):
+    """True when two small groups share a cluster and the largest group is split between two."""
+    table = np.zeros((truth.max() + 1, labels.max() + 1), int)
+    np.add.at(table, (truth, labels), 1)
+    share = table / table.sum(axis=1, keepdims=True)
+    merged = any((share[[2, 3], c] > 0.8).all() for c in range(table.shape[1]))
+    split = np.sort(share[1])[-2] > 0.3
+    return merged and split
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_spectral_refined_repairs_what_one_embedding_merges_and_splits(seed):
+    a, truth = _consumer_side_replica()
+    for method in ("adaptive_sqrt_unit_r10", "dhillon_km1_cols_sv_r10"):  # the old defaults collapse here
+        labels = cocluster(a, 4, seed, method).cols
+        assert _merged_and_split(truth, labels) and adjusted_rand(truth, labels) < 0.7, method
+    labels = cocluster(a, 4, seed, "spectral_refined").cols
+    assert not _merged_and_split(truth, labels)
+    assert adjusted_rand(truth, labels) > 0.95
+
+
+def test_spectral_refined_recovers_unequal_planted_blocks():
+    for seed in range(3):
+        a, truth = _consumer_side_replica(seed=seed, factor=2.0)
+        assert adjusted_rand(truth, cocluster(a, 4, seed, "spectral_refined").cols) > 0.99
+
+
+def test_spectral_refined_is_refined_with_rows_by_share_of_weight(rng):
+    from modularity.core.methods import refined, rows_from_columns
+
+    a, _ = _blocks(rng, k=3, noise=0.8)
+    res = cocluster(a, 3, np.random.default_rng(4), "spectral_refined", n_values=3)
+    assert np.array_equal(res.cols, refined(a, 3, np.random.default_rng(4)))
+    assert np.array_equal(res.rows, rows_from_columns(a, res.cols))

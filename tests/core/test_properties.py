@@ -13,10 +13,18 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from modularity.core.methods import cocluster
 from modularity.core.metrics import adjusted_rand, normalized_mutual_info
 from modularity.core.nulls import layer_rng
-from modularity.core.spectral import (SVD_VARIANTS, bipartite_ncut, choose_k, cocluster_spectrum, svd_variant,
-                                      top_singular, top_singular_values)
+from modularity.core.spectral import (
+    SVD_VARIANTS,
+    bipartite_ncut,
+    choose_k,
+    cocluster_spectrum,
+    svd_variant,
+    top_singular,
+    top_singular_values,
+)
 
 FEW = settings(max_examples=40, deadline=None, derandomize=True)
 SOME = settings(max_examples=100, deadline=None, derandomize=True)
@@ -188,6 +196,39 @@ def test_cocluster_and_ncut_are_finite_and_in_range(a, k):
     assert np.isfinite(ncut) and -1e-9 <= ncut <= k_eff + 1e-9
     chosen = choose_k(a, k_max=4)
     assert 1 <= chosen <= max(1, min(4, n_live))
+
+
+# The default and the previous default (scikit-learn's methods are wrappers measured in tests/core/test_methods.py).
+EQUIVARIANT_METHODS = ("spectral_refined", "adaptive_sqrt_unit_r10", "dhillon_km1_cols_sv_r10")
+
+
+@FEW
+@given(planted_blocks(), st.sampled_from(EQUIVARIANT_METHODS))
+def test_production_methods_are_equivariant_under_unit_permutations(case, method):
+    a, _, true_cols, rp, cp = case
+    k = int(true_cols.max()) + 1
+    ap = a[rp][:, cp]
+    res = cocluster(a, k, 0, method, n_values=k + 1)
+    res_p = cocluster(ap, k, 0, method, n_values=k + 1)
+    back_rows, back_cols = _unpermute(res_p.rows, rp), _unpermute(res_p.cols, cp)
+    assert adjusted_rand(np.r_[res.rows, res.cols], np.r_[back_rows, back_cols]) == 1.0
+    assert adjusted_rand(res.cols, true_cols) == adjusted_rand(res_p.cols, true_cols[cp]) == 1.0
+    assert _close(res.values, res_p.values)
+
+
+@SOME
+@given(matrices, st.integers(1, 5), st.sampled_from(EQUIVARIANT_METHODS))
+@_with_examples([(a, 3, m) for a in EDGE_CASES for m in EQUIVARIANT_METHODS])
+def test_production_methods_give_minus_one_for_dead_units_and_never_nan(a, k, method):
+    res = cocluster(a, k, 0, method, n_values=3)
+    live_rows, live_cols = np.any(a != 0, axis=1), np.any(a != 0, axis=0)
+    n_live = int(min(live_rows.sum(), live_cols.sum()))
+    assert np.array_equal(res.cols == -1, ~live_cols) or n_live == 0
+    assert np.array_equal(res.rows == -1, ~live_rows) or n_live == 0
+    if n_live == 0:
+        assert np.all(res.rows == -1) and np.all(res.cols == -1) and res.values.size == 0
+        return
+    assert res.cols.max() < max(1, min(k, n_live)) and np.all(np.isfinite(res.values))
 
 
 def test_top_singular_survives_huge_and_tiny_entries():
