@@ -2,7 +2,8 @@
 
 For a residual of ``m x n`` independent entries of equal variance ``sigma^2``
 the largest singular value concentrates at ``sigma (sqrt(m) + sqrt(n))`` (the
-Marchenko-Pastur / Bai-Yin edge); directions below it are noise. The default
+Marchenko-Pastur / Bai-Yin edge [1]_, with Tracy-Widom fluctuations [2]_);
+directions below it are noise, and a planted block is invisible below it [3]_. The default
 co-clustering sets its number of vectors by it; the refinement calls a cluster
 heterogeneous when its own second singular value rises above it by more than
 noise of its size does in 99 % of draws (:func:`edge_margin`).

@@ -7,15 +7,15 @@ and splits a large one. Both are local optima of k-means, so more restarts do
 not remove them. This module scores a co-clustering by the mutual information
 its blocks keep, ``I(R; C)`` of the joint distribution ``p(x, y) = W / sum(W)``
 summed over row clusters ``R`` and column clusters ``C`` (the profile
-log-likelihood of a degree-corrected block model), and raises it by
+log-likelihood of a degree-corrected block model [3]_), and raises it by
 
 - :func:`itcc`: alternating row and column updates of information-theoretic
   co-clustering, each of which cannot lower ``I(R; C)`` (Dhillon, Mallela and
-  Modha 2003); they move units across a boundary;
+  Modha 2003 [1]_); they move units across a boundary;
 - :func:`merge_split`: merging two column clusters while splitting another in
   two (by the second singular vectors of its own submatrix), followed by
   :func:`itcc`, kept only when the information rises; this undoes a merged pair
-  plus a split group, which no move of single units can. A move must also be
+  plus a split group, which no move of single units can (compare the split-merge moves of [4]_). A move must also be
   detectable: the cluster it splits holds a direction above its noise edge,
   the pair it merges does not (the information alone would rather cut noise in
   a large group than keep a weak small one).
@@ -27,7 +27,7 @@ under permutations of rows and columns up to ties. ``W`` may be float32 (the
 passes over it are the cost).
 ``W`` is non-negative with no all-zero row or column (the caller takes the live
 submatrix); :func:`balance` makes every row and every column weigh alike
-(Sinkhorn-Knopp), so that a few consumer units with large batch-norm scales do
+(Sinkhorn-Knopp [2]_), so that a few consumer units with large batch-norm scales do
 not decide the clustering alone.
 
 References
