@@ -148,7 +148,7 @@ def run_analyze(model: str | None, weights: str | None, settings: AnalysisSettin
     check_output_dir(out)  # before any work: never after a long run
     _check_control_weights(default_weights(model, weights), settings)
     loaded = load_model(model, weights, seed=settings.seed, input_size=settings.input_size)
-    graph = trace(loaded.module, tuple(settings.input_size or loaded.input_size))
+    graph = trace(loaded.module, tuple(settings.input_size or loaded.input_size), loaded.in_channels)
     result = analyze(loaded, settings=settings, graph=graph, progress=progress, command=command)
     save_results(result, graph, out, progress=progress, top_k=top_k)
     return result, out
@@ -278,7 +278,7 @@ def run_clusterability(model: str | None, weights: str | None, out: str | Path |
     out = Path(out) if out else default_out(model, "-clusterability")
     check_output_dir(out)
     loaded = load_model(model, weights, seed=seed, input_size=input_size)
-    graph = trace(loaded.module, tuple(input_size or loaded.input_size))
+    graph = trace(loaded.module, tuple(input_size or loaded.input_size), loaded.in_channels)
     result = clusterability(graph, k=k, n_shuffles=n_shuffles, seed=seed, include_linear=include_linear,
                             progress=progress, name=loaded.name, null=null, jobs=jobs, backend=backend,
                             scheduler=scheduler)
