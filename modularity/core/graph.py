@@ -66,333 +66,33 @@ the fx node, rather than producing a silently wrong graph.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import functools
 import inspect
-import io
-
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 from ..errors import ModularityError
+from . import tracing_ops as ops
+from .channel_graph import INPUT, ChannelGraph, Edge, Layer, _ParamView, _RowSlice, _TransposedConv
+from .attention_heads import HeadRole, label_heads
+from .fx_capture import capture
 
 __all__ = ["Layer", "Edge", "ChannelGraph", "trace"]
+
+
+def _SDPA_SIGNATURE(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,  # noqa: N802
+                    enable_gqa=False):
+    """The signature of ``F.scaled_dot_product_attention`` (a builtin without one), to bind its arguments."""
 
 # A lineage maps each channel of a value to channels of source layers:
 # a list of terms (source layer name, int array over the value's channels,
 # -1 where the channel does not come from that source).
 Lineage = list[tuple[str, np.ndarray]]
-
-INPUT = "input"
-
-
-@dataclass
-class Layer:
-    """A layer of the channel graph.
-
-    Attributes
-    ----------
-    name : str
-        Dotted module name from ``named_modules()`` (``features.0``,
-        ``inception3b.branch2.1.conv``); for a concatenation, the module that
-        performs it (``inception3a``); ``input`` for the network input; for a
-        slice of a fused attention projection, ``<attention module>.q`` (``.k``, ``.v``).
-    kind : {"conv", "linear", "concat", "input"}
-        A linear layer applied on the channel axis of a feature map or a token
-        sequence is a 1x1 ``"conv"``.
-    n_units : int
-        Output channels (conv, concat, input) or output features (linear).
-    in_units : int
-        Input channels or features read (0 for concat and input).
-    groups : int
-        Conv groups (1 otherwise).
-    kernel_size : tuple of int
-        Spatial kernel size (``()`` for linear, concat and input).
-    row_scale : ndarray or None
-        Per-unit scale of this layer's output, folded into its incoming
-        connection magnitudes: ``|gamma| / sqrt(var + eps)`` of a batch norm
-        applied directly to it, ``|gamma|`` of a layer or group norm over its
-        channels, a fixed per-channel multiplier.
-    col_scale : ndarray or None
-        Per-input-column scale, folded likewise: ``|gamma|`` of a layer or
-        group norm (or a fixed multiplier) between the producers and this
-        layer that could not be folded into one producer's rows (a
-        normalised residual stream).
-    branches : ndarray of int or None
-        Ground-truth branch label of each unit, where the architecture has one.
-    branch_names : list of str or None
-        A name for each branch label: for a concatenation, the layer each input
-        comes from, with its unit range (``cv1[0:16]``) or a count (``cv1#2``)
-        where one layer gives several inputs (YOLOv8's C2f, SPP's pools).
-    branch_source : str or None
-        Where the labels came from: ``"concat"`` (which input of the
-        concatenation), ``"consumer_groups"`` (which group of a grouped consumer
-        reads the unit), ``"split"`` (which part of a channel split the unit
-        goes to), ``"heads"`` (the attention head of a q, k or v unit) or
-        ``"groups"`` (the layer's own conv groups).
-    members : list of (str, ndarray)
-        For a concatenation, the layers whose units it holds (a lineage term each).
-    in_concat : bool
-        True when the layer's output is part of a concatenation.
-    """
-
-    name: str
-    kind: str
-    n_units: int
-    in_units: int = 0
-    groups: int = 1
-    kernel_size: tuple[int, ...] = ()
-    row_scale: np.ndarray | None = None
-    branches: np.ndarray | None = None
-    branch_names: list[str] | None = None
-    branch_source: str | None = None
-    members: list[tuple[str, np.ndarray]] = field(default_factory=list)
-    in_concat: bool = False
-    col_scale: np.ndarray | None = None
-
-    @property
-    def is_bottleneck(self) -> bool:
-        """True for a 1x1 conv that reduces channels and feeds its consumers directly."""
-        return (self.kind == "conv" and self.kernel_size == (1, 1) and self.groups == 1
-                and self.n_units < self.in_units and not self.in_concat)
-
-    @property
-    def is_depthwise(self) -> bool:
-        """True for a conv whose every group reads exactly one input channel."""
-        return self.kind == "conv" and self.groups > 1 and self.groups == self.in_units
-
-
-@dataclass
-class Edge:
-    """Consumer input columns that read producer units.
-
-    ``consumer_cols[k]`` (an input channel or feature index of the consumer)
-    reads unit ``producer_units[k]`` of the producer. Several columns may read
-    the same unit (a linear layer after flatten reads each channel at every
-    spatial position). ``via`` is ``"direct"``, or ``"attention"`` where an
-    attention product sits between the two (it mixes positions, not channels).
-    """
-
-    producer: str
-    consumer: str
-    consumer_cols: np.ndarray
-    producer_units: np.ndarray
-    via: str = "direct"
-
-
-@dataclass
-class ChannelGraph:
-    """The layers of a network and which reads which, channel by channel.
-
-    Attributes
-    ----------
-    layers : dict of str to Layer
-        In execution order (the input first).
-    edges : list of Edge
-    modules : dict of str to nn.Module
-        The conv and linear modules by layer name (weights are read from here;
-        a slice of a fused attention projection is a small view module).
-    notes : list of str
-        Parts of the network the trace could not map onto channels (attention
-        scores, weighted layers that read only constants, normalisation scales
-        that could not be folded), one line each.
-    """
-
-    layers: dict[str, Layer]
-    edges: list[Edge]
-    modules: dict[str, nn.Module]
-    notes: list[str] = field(default_factory=list)
-
-    def consumers(self, name: str) -> list[str]:
-        """Names of the layers that read ``name``, in execution order, without repeats."""
-        seen = dict.fromkeys(e.consumer for e in self.edges if e.producer == name)
-        return list(seen)
-
-    def producers(self, name: str) -> list[str]:
-        """Names of the layers that ``name`` reads (concatenations included)."""
-        return list(dict.fromkeys(e.producer for e in self.edges if e.consumer == name))
-
-    def edges_between(self, producer: str, consumer: str) -> list[Edge]:
-        """The edges from ``producer`` to ``consumer``."""
-        return [e for e in self.edges if e.producer == producer and e.consumer == consumer]
-
-    def producer_names(self) -> list[str]:
-        """Layers with at least one consumer (conv, linear and concat), in order."""
-        has_consumer = {e.producer for e in self.edges}
-        return [n for n, layer in self.layers.items() if layer.kind != INPUT and n in has_consumer]
-
-    def weight(self, name: str) -> torch.Tensor:
-        """The weight tensor of a conv or linear layer, detached, on the CPU, float32.
-
-        A linear layer acting on the channel axis (kind ``"conv"``) gives its
-        weight as a 1x1 kernel, ``(out, in, 1, 1)``.
-        """
-        w = self.modules[name].weight.detach().to("cpu", torch.float32)
-        if w.dim() == 2 and self.layers[name].kind == "conv":
-            w = w[:, :, None, None]
-        return w
-
-
-class _RowSlice(nn.Module):
-    """Rows ``start:stop`` of a parent module's weight, as a module with a ``weight``.
-
-    One of q, k and v of a fused attention projection. The parent is not a
-    registered submodule; ``reset_parameters`` re-initialises a private copy of
-    it with its own initialiser (for the ``reinit`` null).
-    """
-
-    def __init__(self, parent: nn.Module, attr: str, start: int, stop: int) -> None:
-        super().__init__()
-        object.__setattr__(self, "_parent", parent)
-        self._attr, self._start, self._stop = attr, int(start), int(stop)
-
-    @property
-    def weight(self) -> torch.Tensor:
-        return getattr(self._parent, self._attr)[self._start:self._stop]
-
-    def reset_parameters(self) -> None:
-        parent = copy.deepcopy(self._parent)
-        init = getattr(parent, "_reset_parameters", None) or getattr(parent, "reset_parameters")
-        init()
-        object.__setattr__(self, "_parent", parent)
-
-    def extra_repr(self) -> str:
-        return f"{type(self._parent).__name__}.{self._attr}[{self._start}:{self._stop}]"
-
-
-class _Tracer(fx.Tracer):
-    """fx tracer that keeps conv/linear/batch-norm subclasses as leaves and records module paths."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._path: list[str] = []
-
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.modules.batchnorm._BatchNorm,
-                          nn.MultiheadAttention)):
-            return True
-        return super().is_leaf_module(m, qualname)
-
-    def call_module(self, m, forward, args, kwargs):
-        self._path.append(self.path_of_module(m))
-        try:
-            return super().call_module(m, forward, args, kwargs)
-        finally:
-            self._path.pop()
-
-    def create_node(self, *args, **kwargs) -> fx.Node:
-        node = super().create_node(*args, **kwargs)
-        node.meta.setdefault("module_path", self._path[-1] if self._path else "")
-        return node
-
-
-def _plain(value, depth: int = 0) -> bool:
-    """True for small Python values (ints, sizes, slices, ...) worth keeping from the shape pass."""
-    if depth > 3:
-        return False
-    if value is None or value is Ellipsis or isinstance(value, (bool, int, float, str, torch.dtype, torch.device)):
-        return True
-    if isinstance(value, slice):
-        return all(_plain(v, depth + 1) for v in (value.start, value.stop, value.step))
-    if isinstance(value, (tuple, list, torch.Size)):
-        return len(value) <= 64 and all(_plain(v, depth + 1) for v in value)
-    return False
-
-
-class _ShapeProp(ShapeProp):
-    """ShapeProp that also keeps each node's small non-tensor value (sizes, ints) in ``meta["value"]``."""
-
-    def run_node(self, n: fx.Node):
-        result = super().run_node(n)
-        if not isinstance(result, torch.Tensor) and _plain(result):
-            n.meta["value"] = result
-        return result
-
-
-# Modules and functions that keep each channel in place (no weights that mix channels).
-_PASS_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU,
-    nn.Mish, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Softplus,
-    nn.Dropout, nn.Dropout2d, nn.AlphaDropout, nn.Identity, nn.MaxPool2d, nn.AvgPool2d,
-    nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.LocalResponseNorm, nn.ZeroPad2d,
-    nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d, nn.Upsample, nn.Softmax,
-    nn.LogSoftmax, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d, nn.modules.batchnorm._BatchNorm,
-)
-# Those that act on the last two (spatial) axes of an N x C x H x W map: never on channels.
-_SPATIAL_MODULES = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Upsample)
-_PASS_FUNCTIONS = {
-    torch.relu, torch.relu_, F.relu, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.mish,
-    F.hardswish, F.hardsigmoid, F.hardtanh, torch.sigmoid, F.sigmoid, torch.tanh, F.tanh,
-    F.softplus, F.dropout, F.dropout2d, torch.dropout, F.max_pool2d, F.avg_pool2d,
-    F.adaptive_avg_pool2d, F.adaptive_max_pool2d, F.pad, F.interpolate, F.local_response_norm,
-    F.batch_norm, F.layer_norm, F.group_norm, torch.clamp, torch.clip, F.softmax, F.log_softmax,
-    operator.neg, torch.neg, torch.abs, torch.exp, torch.sqrt, torch.square,
-}
-_SPATIAL_FUNCTIONS = {F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d, F.adaptive_max_pool2d, F.interpolate}
-_PASS_METHODS = {
-    "relu", "relu_", "sigmoid", "tanh", "contiguous", "clone", "detach", "float", "to",
-    "type_as", "clamp", "clamp_", "clip", "neg", "abs", "exp", "sqrt", "softmax", "cpu",
-    "double", "half", "requires_grad_", "sigmoid_", "tanh_", "square",
-}
-# Channel-preserving operations that are the identity in eval mode: a norm after one of them (Swin v2's
-# ``norm2(mlp(x))``, whose MLP ends in dropout) folds its scale into the layer before, as if it were not there.
-_IDENTITY_MODULES = (nn.Dropout, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
-_IDENTITY_FUNCTIONS = {F.dropout, F.dropout2d, torch.dropout}
-_IDENTITY_METHODS = {"contiguous", "clone", "detach", "float", "to", "cpu", "requires_grad_"}
-_ADD_OPS = {operator.add, operator.iadd, operator.sub, operator.isub, torch.add, torch.sub}
-_MUL_OPS = {operator.mul, operator.imul, operator.truediv, operator.itruediv, torch.mul, torch.div}
-_DIV_OPS = {operator.truediv, operator.itruediv, torch.div}
-_CAT_OPS = {torch.cat, torch.concat, torch.concatenate}
-_MATMUL_OPS = {operator.matmul, torch.matmul, torch.bmm}
-_REDUCE_OPS = {torch.mean, torch.sum, torch.amax, torch.amin}
-# Pure rearrangements of elements: followed exactly by applying them to a tensor of channel indices.
-_LAYOUT_FUNCTIONS = {
-    torch.flatten, torch.reshape, torch.permute, torch.transpose, torch.swapaxes, torch.swapdims,
-    torch.movedim, torch.moveaxis, torch.squeeze, torch.unsqueeze, torch.narrow, torch.select, torch.roll,
-    torch.t, torch.unflatten, torch.split, torch.chunk, torch.tensor_split, torch.unbind, operator.getitem,
-    F.pixel_shuffle, F.pixel_unshuffle, F.channel_shuffle, torch.channel_shuffle,
-}
-_LAYOUT_METHODS = {
-    "view", "reshape", "flatten", "unflatten", "permute", "transpose", "swapaxes", "swapdims", "movedim",
-    "moveaxis", "squeeze", "unsqueeze", "narrow", "select", "roll", "t", "split", "chunk", "tensor_split",
-    "unbind", "expand", "repeat", "view_as", "reshape_as",
-}
-_LAYOUT_MODULES = (nn.Flatten, nn.Unflatten, nn.PixelShuffle, nn.PixelUnshuffle, nn.ChannelShuffle)
-_SPLIT_FUNCTIONS = {torch.split, torch.chunk, torch.tensor_split, torch.unbind}
-_SPLIT_METHODS = {"split", "chunk", "tensor_split", "unbind"}
-# New tensors built from a traced one's shape or dtype only: constants.
-_NEW_FUNCTIONS = {torch.zeros_like, torch.ones_like, torch.empty_like, torch.full_like, torch.rand_like,
-                  torch.randn_like}
-_NEW_METHODS = {"new_zeros", "new_ones", "new_empty", "new_full", "new_tensor", "size", "dim"}
-_NORM_MODULES = (nn.LayerNorm, nn.GroupNorm)
-_NON_TENSOR_FUNCS = {getattr, len}
-
-
-def _torchvision_function(module: str, name: str):
-    try:
-        import importlib
-
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):  # pragma: no cover - torchvision is a dependency
-        return None
-
-
-def _stochastic_depth_funcs() -> set:
-    fn = _torchvision_function("torchvision.ops", "stochastic_depth")
-    return {fn} if fn is not None else set()
-
-
-_PASS_FUNCTIONS |= _stochastic_depth_funcs()
-_IDENTITY_FUNCTIONS |= _stochastic_depth_funcs()
-_SWIN_ATTENTION = _torchvision_function("torchvision.models.swin_transformer", "shifted_window_attention")
-_SWIN_PATCH_MERGING = _torchvision_function("torchvision.models.swin_transformer", "_patch_merging_pad")
 
 
 def _shape(node: fx.Node) -> tuple[int, ...] | None:
@@ -427,12 +127,19 @@ class _V:
     increasing order; usually one, ``()`` for a single channel or a constant);
     each term's index array has the shape ``[shape[a] for a in axes]``;
     ``scale`` (same shape, or None) is a per-channel factor of a norm or fixed
-    multiplier that is not yet folded into any layer.
+    multiplier that is not yet folded into any layer. A value without terms is a
+    constant (``data == ""``: parameters, buffers, position tables) or data no unit
+    writes alone: ``"scores"`` (attention weights, which mix positions) or
+    ``"mixed"`` (statistics over channels, channels mixed with data-dependent
+    weights). ``att`` names the sources whose channels reached this value through an
+    attention product (their edges get ``via="attention"``).
     """
 
     axes: tuple[int, ...]
     terms: Lineage
     scale: np.ndarray | None = None
+    data: str = ""
+    att: frozenset[str] = frozenset()
 
     @property
     def const(self) -> bool:
@@ -443,8 +150,14 @@ class _V:
         return int(self.terms[0][1].size) if self.terms else 1
 
 
-def _const() -> _V:
-    return _V((), [])
+def _const(data: str = "") -> _V:
+    return _V((), [], data=data)
+
+
+def _data_of(vals) -> str:
+    """The kind of a constant computed from ``vals``: attention weights win over other data."""
+    kinds = {v.data for v in vals if isinstance(v, _V) and v.const}
+    return "scores" if "scores" in kinds else ("mixed" if "mixed" in kinds else "")
 
 
 def _same_terms(a: Lineage, b: Lineage) -> bool:
@@ -461,9 +174,12 @@ def _same_scale(a: np.ndarray | None, b: np.ndarray | None) -> bool:
 class _Builder:
     """Walks the shape-annotated fx graph once, computing each value's lineage."""
 
-    def __init__(self, gm: fx.GraphModule) -> None:
+    def __init__(self, gm: fx.GraphModule, root: nn.Module | None = None) -> None:
         self.gm = gm
         self.mods = dict(gm.named_modules())
+        # The traced network's own modules: a graph module holds only bare copies of those whose parameters
+        # it reads (``get_attr``), and a functional layer's weight belongs to the real one.
+        self.owners = dict((root if root is not None else gm).named_modules())
         self.val: dict[fx.Node, object] = {}
         self.layers: dict[str, Layer] = {}
         self.edges: list[Edge] = []
@@ -472,6 +188,8 @@ class _Builder:
         self.chain_src: dict[fx.Node, fx.Node] = {}
         self.splits: list[list[Lineage]] = []
         self.notes: list[str] = []
+        self.roles: list[HeadRole] = []
+        self._consts: dict[fx.Node, torch.Tensor | None] = {}
         self.concat_names = self._name_concats()
 
     def _name_concats(self) -> dict[fx.Node, str]:
@@ -483,7 +201,7 @@ class _Builder:
         get ``<path>.<fx node name>``.
         """
         cats = [n for n in self.gm.graph.nodes
-                if (n.op == "call_function" and n.target in _CAT_OPS) or (n.op == "call_method" and n.target == "cat")]
+                if (n.op == "call_function" and n.target in ops.CAT_OPS) or (n.op == "call_method" and n.target == "cat")]
         last: dict[str, fx.Node] = {}
         for n in cats:
             last[n.meta.get("onnx_name") or n.meta.get("module_path") or n.name] = n
@@ -537,10 +255,38 @@ class _Builder:
     # -- main loop ---------------------------------------------------------
     def run(self) -> ChannelGraph:
         for node in self.gm.graph.nodes:
-            self.val[node] = self._visit(node)
+            self.val[node] = self._inherit(node, self._visit(node))
         self._fold_batchnorm()
+        label_heads(self.layers, self.edges, self.modules, self.roles, self.notes)
         self._label_branches()
         return ChannelGraph(self.layers, self.edges, self.modules, self.notes)
+
+    def _inherit(self, node: fx.Node, value, part: bool = False):
+        """Carry ``att`` (sources that went through attention) from the inputs to a value that still holds them."""
+        if isinstance(value, tuple):
+            return tuple(self._inherit(node, v, True) for v in value)
+        if not isinstance(value, _V) or not value.terms:
+            return value
+        shape = _shape(node)
+        # One of several tensors a node returns has no shape recorded on the node: not checked.
+        if not part:
+            ok = shape is not None and all(a < len(shape) for a in value.axes)
+            expected = tuple(shape[a] for a in value.axes) if ok else None
+            if not ok or any(np.shape(idx) != expected for _, idx in value.terms):
+                # An operation this tracer maps wrongly: stop here rather than build a wrong graph.
+                self._fail(node, "internal error: channel indices of shapes "
+                                 f"{[np.shape(i) for _, i in value.terms]} for channel axes {list(value.axes)} "
+                                 f"of {list(shape or [])}")
+        att = set(value.att)
+        for a in node.all_input_nodes:
+            v = self.val.get(a)
+            for part in (v if isinstance(v, tuple) else (v,)):
+                if isinstance(part, _V):
+                    att |= part.att
+        att &= {s for s, _ in value.terms}
+        if att != value.att:
+            value = _V(value.axes, value.terms, value.scale, value.data, frozenset(att))
+        return value
 
     def _visit(self, node: fx.Node):
         shape = _shape(node)
@@ -559,6 +305,10 @@ class _Builder:
             return None
         if node.op == "call_module" and isinstance(self.mods[node.target], nn.MultiheadAttention):
             return self._mha(node, self.mods[node.target])
+        if node.op == "call_function" and node.target is F.multi_head_attention_forward:
+            return self._mha_functional(node)
+        if node.op == "call_function" and node.target is operator.setitem:
+            return self._setitem(node)
         if shape is None:
             # A non-tensor value (a size, a tuple of tensors, ...).
             if self._is_split(node):
@@ -571,37 +321,43 @@ class _Builder:
         return self._function(node, shape)
 
     def _is_split(self, node: fx.Node) -> bool:
-        return ((node.op == "call_function" and node.target in _SPLIT_FUNCTIONS)
-                or (node.op == "call_method" and node.target in _SPLIT_METHODS))
+        return ((node.op == "call_function" and node.target in ops.SPLIT_FUNCTIONS)
+                or (node.op == "call_method" and node.target in ops.SPLIT_METHODS))
 
     def _module(self, node: fx.Node, mod: nn.Module, shape):
         x = node.args[0] if node.args else None
         v = self.val.get(x)
-        if isinstance(mod, nn.Conv2d):
-            return self._weighted(node, mod, x, 1)
+        if isinstance(mod, (nn.Conv1d, nn.Conv2d)):
+            return self._conv_layer(node, node.target, mod, x, mod.weight, int(mod.groups))
         if isinstance(mod, nn.Linear):
-            return self._weighted(node, mod, x, -1)
-        if isinstance(mod, (nn.Conv1d, nn.Conv3d)):
-            self._fail(node, f"{type(mod).__name__} is not supported (only Conv2d and Linear)")
+            return self._linear_layer(node, node.target, mod, x, mod.weight)
+        if isinstance(mod, nn.ConvTranspose2d):
+            # A learned upsampling: a conv layer whose weight is read as the conv it equals.
+            view = _TransposedConv(mod)
+            return self._conv_layer(node, node.target, view, x, view.weight, int(mod.groups))
+        if isinstance(mod, nn.Conv3d):
+            self._fail(node, f"{type(mod).__name__} is not supported (only Conv1d, Conv2d and Linear)")
         if isinstance(v, _V) and v.const:
-            return _const()
-        if isinstance(mod, _LAYOUT_MODULES):
+            return _const(v.data)
+        if isinstance(mod, nn.Fold):
+            return self._fold(node, x, shape)
+        if isinstance(mod, ops.LAYOUT_MODULES):
             return self._relayout(node, x)
-        if isinstance(mod, _NORM_MODULES):
+        if isinstance(mod, ops.NORM_MODULES):
             if not isinstance(v, _V):
                 self._fail(node, "its input is not a traced tensor")
             w = mod.weight if getattr(mod, "weight", None) is not None else None
-            if isinstance(mod, nn.LayerNorm):
+            if isinstance(mod, (nn.LayerNorm, nn.RMSNorm)):
                 axis = -1 if len(mod.normalized_shape) == 1 else None
             else:
                 axis = 1
             return self._norm(node, x, shape, w, axis)
-        if isinstance(mod, _PASS_MODULES):
+        if isinstance(mod, ops.PASS_MODULES):
             if not isinstance(v, _V):
                 self._fail(node, "its input is not a traced tensor")
-            if isinstance(mod, _IDENTITY_MODULES):
+            if isinstance(mod, ops.IDENTITY_MODULES):
                 self.chain_src[node] = x  # the identity in eval: a norm after it folds into the layer before
-            return self._pass(node, x, shape, spatial=isinstance(mod, _SPATIAL_MODULES))
+            return self._pass(node, x, shape, spatial=isinstance(mod, ops.SPATIAL_MODULES))
         if not any(True for _ in mod.parameters()) and isinstance(v, _V) and _shape(x) == shape:
             self._fail(node, f"unknown module type {type(mod).__name__}; "
                              "it has no weights but may mix channels")
@@ -609,46 +365,172 @@ class _Builder:
 
     def _new_layer(self, node: fx.Node, name: str, layer: Layer, module: nn.Module, x: fx.Node, axis: int,
                    via: str = "direct") -> None:
-        """Register a weighted layer reading tensor axis ``axis`` of ``x``."""
-        if name in self.layers:
-            self._fail(node, f"module '{name}' is called more than once; shared layers are not supported")
+        """Register a weighted layer reading tensor axis ``axis`` of ``x``.
+
+        A module called more than once (CoaT's convolutional position encoding, shared by its serial blocks)
+        is one layer that reads its inputs and writes its outputs at every call.
+        """
         terms, scale = self._along(node, x, axis, f"{type(module).__name__} '{name}'")
-        if scale is not None:
-            layer.col_scale = np.asarray(scale, dtype=np.float64)
-        self.layers[name] = layer
-        self.modules[name] = module
+        col_scale = None if scale is None else np.asarray(scale, dtype=np.float64)
+        if name in self.layers:
+            old = self.layers[name]
+            if (old.kind, old.n_units, old.in_units, old.groups, old.kernel_size) != (
+                    layer.kind, layer.n_units, layer.in_units, layer.groups, layer.kernel_size):
+                self._fail(node, f"module '{name}' is called more than once, on inputs of different layouts")
+            if not _same_scale(old.col_scale, col_scale):
+                self._note(f"{name}: a shared layer whose calls read inputs scaled differently; its column scale "
+                           "is the first call's")
+            self._note(f"{name}: called more than once (a shared layer); one layer reading its inputs and "
+                       "writing its outputs at every call")
+        else:
+            layer.col_scale = col_scale
+            self.layers[name] = layer
+            self.modules[name] = module
+        att = self.val[x].att
         for src, idx in terms:
             cols = np.flatnonzero(idx >= 0)
             if len(cols):
-                self.edges.append(Edge(src, name, cols, idx[cols], via))
+                self.edges.append(Edge(src, name, cols, idx[cols], "attention" if src in att else via))
 
-    def _weighted(self, node: fx.Node, mod: nn.Module, x: fx.Node, axis: int) -> _V:
-        name = node.target
-        if name in self.layers:
-            self._fail(node, f"module '{name}' is called more than once; shared layers are not supported")
+    def _input_value(self, node: fx.Node, x) -> _V:
         v = self.val.get(x)
         if not isinstance(v, _V):
             self._fail(node, "its input is not a traced tensor")
-        if v.const:
-            self._note(f"{name}: a {type(mod).__name__} that reads only constants (e.g. a position-bias table), "
-                       "not channels; not a layer here")
-            return _const()
+        return v
+
+    def _unmapped_input(self, node: fx.Node, name: str, module: nn.Module, v: _V) -> _V | None:
+        """What a weighted layer reading no unit's channels gives; None when it reads channels (or mixed data)."""
+        if not v.const:
+            return None
+        kind = type(module).__name__
+        if v.data == "mixed":
+            self._note(f"{name}: a {kind} reading channels that no single unit writes (statistics over channels, "
+                       "or channels mixed with data-dependent weights); a layer without producers here")
+            return None
+        if v.data == "scores":
+            self._note(f"{name}: a {kind} applied to attention weights (e.g. mixing heads), not to channels; "
+                       "not a layer here")
+            return _const("scores")
+        self._note(f"{name}: a {kind} that reads only constants (e.g. a position-bias table), "
+                   "not channels; not a layer here")
+        return _const()
+
+    def _conv_layer(self, node: fx.Node, name: str, module: nn.Module, x, w: torch.Tensor, groups: int) -> _V:
+        """A Conv1d or Conv2d (module or functional with a parameter weight) reading axis 1 of ``x``."""
+        v = self._input_value(node, x)
+        unmapped = self._unmapped_input(node, name, module, v)
+        if unmapped is not None:
+            return unmapped
         s_in = _shape(x)
-        w = mod.weight
-        if isinstance(mod, nn.Conv2d):
-            layer = Layer(name, "conv", int(w.shape[0]), int(mod.in_channels), int(mod.groups),
-                          tuple(int(k) for k in w.shape[2:]))
-            out_axis = 1
-        elif len(s_in) > 2:
+        if len(v.axes) > 1 and 1 in v.axes and groups == s_in[1] == int(w.shape[0]):
+            # A depthwise conv applied head by head, the heads folded into the batch axis (MViTv2's pooling of
+            # q, k and v): the same filter for every head, so no layer of its own; each channel stays in place.
+            self._note(f"{name}: a depthwise {type(module).__name__} shared by the heads folded into the batch "
+                       "axis; channels pass through it, and it is not a layer here")
+            return _V(v.axes, v.terms, v.scale, v.data, v.att)
+        if len(v.axes) > 1 and 1 in v.axes and all(int(k) == 1 for k in w.shape[2:]):
+            return self._stream_mix(node, name, module, v, 1, shape=_shape(node))
+        # A Conv1d over a sequence is a Conv2d with a 1 x k kernel over a 1-pixel-high map.
+        kernel = tuple(int(k) for k in w.shape[2:])
+        kernel = (1, *kernel) if len(kernel) == 1 else kernel
+        layer = Layer(name, "conv", int(w.shape[0]), int(w.shape[1]) * groups, groups, kernel)
+        self._new_layer(node, name, layer, module, x, 1)
+        self.consumer_of[node] = name
+        return _V((1,), [(name, np.arange(layer.n_units))])
+
+    def _linear_layer(self, node: fx.Node, name: str, module: nn.Module, x, w: torch.Tensor) -> _V:
+        """A linear layer (module or functional with a parameter weight) reading the last axis of ``x``."""
+        v = self._input_value(node, x)
+        unmapped = self._unmapped_input(node, name, module, v)
+        if unmapped is not None:
+            return unmapped
+        s_in = _shape(x)
+        last = len(s_in) - 1
+        if len(s_in) > 2 and v.axes and last not in v.axes:
+            # The last axis holds positions: a token-mixing linear (MLP-Mixer, gMLP, ResMLP) that treats every
+            # channel alike. Its weights mix positions, so it is not a channel layer; the channels pass through.
+            self._note(f"{name}: a {type(module).__name__} over positions (token mixing), applied to every channel "
+                       "alike; channels pass through it, and its weights are not a layer here")
+            return _V(v.axes, v.terms, v.scale, v.data, v.att)
+        if len(v.axes) > 1 and last in v.axes:
+            return self._stream_mix(node, name, module, v, last, shape=_shape(node))
+        if len(s_in) > 2:
             # A linear layer on the channel axis of a feature map or a sequence: a 1x1 conv.
             layer = Layer(name, "conv", int(w.shape[0]), int(w.shape[1]), 1, (1, 1))
-            out_axis = len(s_in) - 1
+            out_axis = last
         else:
             layer = Layer(name, "linear", int(w.shape[0]), int(w.shape[1]))
             out_axis = 1
-        self._new_layer(node, name, layer, mod, x, axis)
+        self._new_layer(node, name, layer, module, x, -1)
         self.consumer_of[node] = name
         return _V((out_axis,), [(name, np.arange(layer.n_units))])
+
+    def _stream_mix(self, node: fx.Node, name: str, module: nn.Module, v: _V, axis: int, shape) -> _V:
+        """A 1x1 conv or linear over an axis that holds only part of the channel identity.
+
+        CoaT stacks the class tokens of its three scales on an axis of their own and mixes them with a 3 -> 1
+        Conv1d: the same weights for every channel, so it is not a channel layer; each channel of the result
+        reads that channel of every stacked tensor, as a sum does.
+        """
+        j = v.axes.index(axis)
+        if int(np.shape(v.terms[0][1])[j]) > 256:
+            self._fail(node, f"{type(module).__name__} '{name}' reads axis {axis}, but the channels are spread "
+                             f"over axes {list(v.axes)} (a reshape split them)")
+        self._note(f"{name}: a {type(module).__name__} mixing tensors stacked along an axis of their own, with "
+                   "the same weights for every channel; each channel reads all of them; not a layer here")
+        return self._union_along(node, v, [j], {axis}, True, shape)
+
+    def _parameter(self, node: fx.Node, w) -> tuple[str, nn.Module] | None:
+        """The layer name and weight-holding module of a functional conv or linear whose weight is a parameter.
+
+        The weight may be read through dtype or memory-layout conversions (``w.to(x.dtype)``). A weight that is
+        a buffer or computed from parameters gives None.
+        """
+        while isinstance(w, fx.Node) and w.op == "call_method" and w.target in ops.IDENTITY_METHODS | {"type_as"}:
+            w = w.args[0]
+        if not isinstance(w, fx.Node) or w.op != "get_attr":
+            return None
+        path, _, attr = w.target.rpartition(".")
+        owner = self.owners.get(path, self.mods.get(path))
+        if owner is None or not isinstance(getattr(owner, attr, None), nn.Parameter):
+            return None
+        if attr == "weight":
+            return path or attr, owner
+        return f"{path}.{attr}" if path else attr, _ParamView(owner, attr)
+
+    def _functional_layer(self, node: fx.Node, shape) -> _V:
+        """``F.linear`` / ``F.conv1d`` / ``F.conv2d`` called in a forward: a layer where the weight is a parameter."""
+        t = node.target
+        conv = ops.CONV_FUNCTIONS.get(t)
+        try:
+            sig = inspect.signature(t)
+            bound = sig.bind(*node.args, **node.kwargs).arguments
+        except (TypeError, ValueError):
+            names = ["input", "weight", "bias", "stride", "padding", "dilation", "groups"]
+            bound = dict(zip(names, node.args)) | dict(node.kwargs)
+        x, w = bound.get("input"), bound.get("weight")
+        groups = bound.get("groups", 1)
+        groups = groups.meta.get("value") if isinstance(groups, fx.Node) else groups
+        found = self._parameter(node, w)
+        what = f"F.{t.__name__}"
+        if found is None:
+            value = self._const_value(w)
+            v, s_in = self._input_value(node, x), _shape(x)
+            if not conv and v.axes and len(s_in) - 1 not in v.axes:
+                return _V(v.axes, v.terms, v.scale, v.data, v.att)  # a fixed transform of positions (a DCT)
+            if conv and value is not None and isinstance(groups, int) and value.shape[1] == 1 \
+                    and groups == value.shape[0] == _shape(x)[1]:
+                # A fixed filter applied to each channel alone (a blur before subsampling): channels stay in place.
+                return self._pass(node, x, shape)
+            self._fail(node, f"a {what} whose weight is not a parameter (a buffer, or computed in forward) mixes "
+                             "channels with weights that belong to no layer")
+        name, module = found
+        wt = module.weight
+        if conv:
+            if not isinstance(groups, int):
+                self._fail(node, f"the groups of {what} are not a fixed number")
+            return self._conv_layer(node, name, module, x, wt, groups)
+        return self._linear_layer(node, name, module, x, wt)
 
     def _pass(self, node: fx.Node, x: fx.Node, shape, spatial: bool = False) -> _V:
         v = self.val[x]
@@ -661,25 +543,42 @@ class _Builder:
             c_in = int(np.prod([s_in[a] for a in v.axes]))
             c_out = int(np.prod([shape[a] for a in v.axes if a < len(shape)]))
             self._fail(node, f"it changes the channel count from {c_in} to {c_out}")
-        if spatial and len(s_in) >= 3 and set(v.axes) & {len(s_in) - 1, len(s_in) - 2}:
-            self._fail(node, f"it pools or resizes the last two axes of {list(s_in)}, which hold channels "
-                             f"(axis {', '.join(map(str, v.axes))})")
+        if spatial and len(s_in) >= 3 and set(v.axes) & set(range(2, len(s_in))):
+            self._fail(node, f"it pools or resizes the axes after the first two of {list(s_in)}, which hold "
+                             f"channels (axis {', '.join(map(str, v.axes))})")
         return v
 
     # -- layout operations -------------------------------------------------
-    def _positions(self, v: _V, s_in: tuple[int, ...]) -> torch.Tensor:
-        """A tensor of ``s_in`` holding, at every element, 1 + the flat index of its channel in ``v``."""
-        lin_shape = [s_in[a] for a in v.axes]
-        ids = torch.arange(1, int(np.prod(lin_shape, dtype=np.int64)) + 1, dtype=torch.int32).reshape(lin_shape)
-        view = [s_in[a] if a in v.axes else 1 for a in range(len(s_in))]
-        return ids.reshape(view).expand(*s_in).contiguous()
+    def _positions(self, v: _V, s_in: tuple[int, ...]) -> tuple[torch.Tensor, np.ndarray]:
+        """A tensor of ``s_in`` holding, at every element, an id of its channel (0: none), and each id's entry.
 
-    def _from_positions(self, v: _V, r: torch.Tensor) -> _V:
-        """The value whose channel-index tensor is ``r`` (0 where an element holds no channel, e.g. padding)."""
+        Entries of ``v``'s index arrays with the same lineage (one channel copied to several positions, as
+        MobileViT's unfolding of patches into the batch-and-channel axis does) get the same id, so a later
+        reshape that puts the copies on an axis of their own sees positions there, not channels. ``reps[i]``
+        is a flat index into ``v``'s arrays where id ``i + 1`` comes from.
+        """
+        lin_shape = [s_in[a] for a in v.axes]
+        n = int(np.prod(lin_shape, dtype=np.int64))
+        if v.terms:
+            keys = np.stack([idx.reshape(-1).astype(np.float64) for _, idx in v.terms]
+                            + ([v.scale.reshape(-1).astype(np.float64)] if v.scale is not None else []))
+            _, reps, inverse = np.unique(keys.T, axis=0, return_index=True, return_inverse=True)
+            ids = inverse.reshape(-1) + 1
+            ids[np.all(keys[:len(v.terms)] < 0, axis=0)] = 0
+        else:
+            ids, reps = np.ones(n, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        t = torch.as_tensor(ids, dtype=torch.int32).reshape(lin_shape)
+        view = [s_in[a] if a in v.axes else 1 for a in range(len(s_in))]
+        return t.reshape(view).expand(*s_in).contiguous(), reps
+
+    def _from_positions(self, v: _V, r: torch.Tensor, reps: np.ndarray) -> _V:
+        """The value whose channel-id tensor is ``r`` (0 where an element holds no channel, e.g. padding)."""
         # An axis holds channels where some line along it has two different (positive) indices. Each axis
         # found not to is reduced away at once (largest index, and smallest positive one), so the later
         # axes are tested on ever smaller tensors: a window partition's 6-axis tensors of 10^5 to 10^6
         # elements (MaxViT, Swin) made one full-size pass per axis and per reduction the tracer's main cost.
+        if r.numel() == 0:
+            return _V((), [], None, v.data, v.att)  # an empty part of a split holds no channel
         big = torch.iinfo(r.dtype).max
         hi_t, lo_t = r, torch.where(r > 0, r, big)
         axes = []
@@ -691,8 +590,8 @@ class _Builder:
                 axes.append(k)
             else:
                 hi_t, lo_t = hi, lo
-        red = hi_t.reshape([r.shape[k] for k in axes])
-        pos = red.numpy().astype(np.int64) - 1  # -1: no channel
+        red = hi_t.reshape([r.shape[k] for k in axes]).numpy().astype(np.int64)
+        pos = np.where(red > 0, reps[np.maximum(red - 1, 0)], -1)  # -1: no channel
         terms = []
         for src, idx in v.terms:
             flat = idx.reshape(-1)
@@ -702,15 +601,22 @@ class _Builder:
         scale = None
         if v.scale is not None:
             scale = np.where(pos >= 0, v.scale.reshape(-1)[np.maximum(pos, 0)], 1.0)
-        return _V(tuple(axes), terms, scale)
+        return _V(tuple(axes), terms, scale, v.data, v.att)
 
     def _substitute(self, node: fx.Node, x: fx.Node, p: torch.Tensor):
+        shape_only = node.op == "call_method" and node.target in ops.AS_METHODS
+
         def sub(a):
             if isinstance(a, fx.Node):
                 if a is x:
                     return p
                 if "value" in a.meta:
                     return a.meta["value"]
+                if shape_only and _shape(a) is not None:
+                    return torch.empty(_shape(a), dtype=p.dtype)  # only its shape is read
+                fixed = self._const_value(a)
+                if fixed is not None and not fixed.is_floating_point():
+                    return fixed  # fixed indices (a buffer of positions), applied to the channel indices as well
                 self._fail(node, f"its argument '{a.name}' is a tensor or was not recorded; only fixed "
                                  "sizes and indices are supported")
             if isinstance(a, (list, tuple)):
@@ -729,23 +635,36 @@ class _Builder:
         if not isinstance(v, _V):
             self._fail(node, "its input is not a traced tensor")
         s_in = _shape(x)
-        p = self._positions(v, s_in)
+        p, reps = self._positions(v, s_in)
         if fn is not None:
             out = fn(p)
         else:
-            args, kwargs = self._substitute(node, x, p)
-            try:
-                if node.op == "call_method":
-                    out = getattr(args[0], node.target)(*args[1:], **kwargs)
-                elif node.op == "call_module":
-                    out = self.mods[node.target](*args, **kwargs)
-                else:
-                    out = node.target(*args, **kwargs)
-            except Exception as exc:  # an argument the index tensor cannot take
-                self._fail(node, f"replaying it on channel indices failed ({type(exc).__name__}: "
-                                 f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})")
+            out = None
+            # Integer indices first; operations defined for floating point only (unfold) on float64 indices,
+            # exact for any channel count.
+            for dtype in (torch.int32, torch.float64):
+                args, kwargs = self._substitute(node, x, p.to(dtype))
+                if node.target is F.pad:
+                    # Padded elements hold no channel, whatever value fills them (LiteMLA pads v with ones).
+                    args = args[:3]
+                    kwargs = {k: a for k, a in kwargs.items() if k != "value"}
+                try:
+                    if node.op == "call_method":
+                        out = getattr(args[0], node.target)(*args[1:], **kwargs)
+                    elif node.op == "call_module":
+                        out = self.mods[node.target](*args, **kwargs)
+                    else:
+                        out = node.target(*args, **kwargs)
+                    break
+                except Exception as exc:  # an argument the index tensor cannot take
+                    error = exc
+            if out is None:
+                self._fail(node, f"replaying it on channel indices failed ({type(error).__name__}: "
+                                 f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})")
+            out = [o.round().to(torch.int32) if o.is_floating_point() else o for o in out] \
+                if isinstance(out, (tuple, list)) else (out.round().to(torch.int32) if out.is_floating_point() else out)
         if isinstance(out, (tuple, list)):
-            parts = tuple(self._from_positions(v, o) for o in out)
+            parts = tuple(self._from_positions(v, o, reps) for o in out)
             if len(parts) > 1 and not v.const and all(p_.axes == v.axes for p_ in parts) and len(v.axes) == 1:
                 # A split along the channel axis: each part holds different channels.
                 a = v.axes[0]
@@ -753,7 +672,7 @@ class _Builder:
                     self.splits.append([p_.terms for p_ in parts])
             return parts
         self.chain_src[node] = x
-        return self._from_positions(v, out)
+        return self._from_positions(v, out, reps)
 
     # -- functions ---------------------------------------------------------
     def _function(self, node: fx.Node, shape):
@@ -762,61 +681,171 @@ class _Builder:
         tensors = self._tensor_args(node)
         if fn and t is operator.getitem:
             return self._getitem(node, shape)
-        if fn and t in _CAT_OPS or meth and t == "cat":
+        if fn and t in ops.CAT_OPS or meth and t == "cat":
             return self._cat(node, shape)
-        if fn and t is _SWIN_ATTENTION and _SWIN_ATTENTION is not None:
+        if fn and t is torch.stack:
+            return self._stack(node, shape)
+        if fn and t is ops.SWIN_ATTENTION and ops.SWIN_ATTENTION is not None:
             return self._swin_attention(node)
         if not tensors:
             return _const()  # a constant built inside forward
         if all(self.val[a].const for a in tensors):
-            return _const()  # computed from constants only (position biases, masks, tokens)
-        if fn and t in _ADD_OPS or meth and t in ("add", "add_", "sub"):
+            # computed from constants only (position biases, masks, tokens), or from attention weights or
+            # statistics over channels
+            return _const(_data_of(self.val[a] for a in tensors))
+        if fn and (t in ops.CONV_FUNCTIONS or t is F.linear):
+            return self._functional_layer(node, shape)
+        if fn and t is F.scaled_dot_product_attention:
+            return self._sdpa(node, shape)
+        if fn and t in ops.ADD_OPS or meth and t in ("add", "add_", "sub", "sub_"):
             return self._add(node, tensors, shape)
-        if fn and t in _MUL_OPS or meth and t in ("mul", "mul_", "div"):
+        if fn and t in ops.MUL_OPS or meth and t in ("mul", "mul_", "div", "div_"):
             return self._mul(node, tensors, shape)
-        if fn and t in _MATMUL_OPS or meth and t in ("matmul", "bmm"):
+        if fn and t is torch.addcmul or meth and t in ("addcmul", "addcmul_"):
+            return self._addcmul(node, shape)
+        if fn and t in ops.ELEMENTWISE_OPS or meth and t in ("maximum", "minimum", "where", "lerp"):
+            return self._sum(node, [t_ for t_ in tensors if not self.val[t_].const
+                                    and not (t is torch.where and t_ is node.args[0])], shape)
+        if fn and t in ops.MATMUL_OPS or meth and t in ("matmul", "bmm"):
             return self._matmul(node, shape)
         if fn and t is torch.einsum:
             return self._einsum(node, shape)
         x = next(a for a in tensors if not self.val[a].const)
-        if fn and t is _SWIN_PATCH_MERGING and _SWIN_PATCH_MERGING is not None:
+        if fn and t in ops.POW_OPS or meth and t in ("pow", "pow_"):
+            if x is not node.args[0] or sum(not self.val[a].const for a in tensors) > 1:
+                self._fail(node, "a power whose exponent depends on the input")
+            return self._pass(node, x, shape)
+        if fn and t is ops.SWIN_PATCH_MERGING and ops.SWIN_PATCH_MERGING is not None:
             return self._relayout(node, x)
-        if fn and t in (F.layer_norm, F.group_norm):
+        if fn and t in ops.NORM_FUNCTIONS:
             w = node.kwargs.get("weight", node.args[2] if len(node.args) > 2 else None)
-            if t is F.layer_norm:
+            if t is F.group_norm:
+                axis = 1
+            else:
                 ns = node.kwargs.get("normalized_shape", node.args[1] if len(node.args) > 1 else None)
                 ns = ns.meta.get("value") if isinstance(ns, fx.Node) else ns
                 axis = -1 if ns is not None and len(ns) == 1 else None
-            else:
-                axis = 1
-            return self._norm(node, x, shape, self._attr(w), axis)
-        if fn and t in _PASS_FUNCTIONS or meth and t in _PASS_METHODS:
-            if fn and t in _IDENTITY_FUNCTIONS or meth and t in _IDENTITY_METHODS:
-                self.chain_src[node] = x
-            return self._pass(node, x, shape, spatial=fn and t in _SPATIAL_FUNCTIONS)
-        if fn and t in _NEW_FUNCTIONS or meth and t in _NEW_METHODS:
-            return _const()
-        if fn and t in _LAYOUT_FUNCTIONS or meth and t in _LAYOUT_METHODS:
+            return self._norm(node, x, shape, self._const_value(w), axis)
+        if fn and t in ops.FOLD:
+            return self._fold(node, x, shape)
+        if fn and t is getattr and len(node.args) > 1 and node.args[1] in ("T", "mT", "mH", "H"):
             return self._relayout(node, x)
-        if (fn and t in _REDUCE_OPS) or (meth and t in ("mean", "sum", "amax", "amin", "max")):
+        if fn and t in ops.PASS_FUNCTIONS or meth and t in ops.PASS_METHODS:
+            if fn and t in ops.IDENTITY_FUNCTIONS or meth and t in ops.IDENTITY_METHODS:
+                self.chain_src[node] = x
+            return self._pass(node, x, shape, spatial=fn and t in ops.SPATIAL_FUNCTIONS)
+        if fn and t in ops.NEW_FUNCTIONS or meth and t in ops.NEW_METHODS:
+            return _const()
+        if fn and t in ops.LAYOUT_FUNCTIONS or meth and t in ops.LAYOUT_METHODS:
+            return self._relayout(node, x)
+        if (fn and t in ops.REDUCE_OPS) or (meth and t in ops.REDUCE_METHODS):
             return self._reduce(node, x, shape)
         self._fail(node, "this operation is not known to preserve channels")
 
     def _reduce(self, node: fx.Node, x: fx.Node, shape) -> _V:
+        """A reduction: over positions it keeps the channels; over channels it leaves a statistic no unit writes."""
         v, s_in = self.val[x], _shape(x)
-        args, kwargs = list(node.args[1:]), dict(node.kwargs)
-        dims = kwargs.get("dim", args[0] if args else None)
-        keep = kwargs.get("keepdim", args[1] if len(args) > 1 else False)
+        name = node.target if isinstance(node.target, str) else node.target.__name__
+        # Where the reduced axes and keepdim sit: norms take their order (p) first.
+        first = 2 if name in ("norm", "vector_norm") else 1
+        names = ("dim", "keepdim")
+        args = list(node.args[first:])
+        found = {k: node.kwargs.get(k, args[i] if len(args) > i else None) for i, k in enumerate(names)}
+        dims, keep = found["dim"], bool(found["keepdim"])
         dims = dims.meta.get("value") if isinstance(dims, fx.Node) else dims
+        if isinstance(dims, fx.Node):
+            self._fail(node, "a reduction over axes that are not fixed")
         if dims is None:
             dims = range(len(s_in))
         dims = {int(d) % len(s_in) for d in (dims if isinstance(dims, (list, tuple, range)) else [dims])}
+        reduced = [j for j, a in enumerate(v.axes) if a in dims]
+        if reduced and len(reduced) < len(v.axes) and name in ("sum", "mean", "amax", "amin", "max", "min") \
+                and int(np.prod([s_in[v.axes[j]] for j in reduced])) <= 256:
+            # A sum over an axis that holds some of the channels, others kept (SKNet sums its paths, stacked
+            # on an axis of their own): each remaining channel reads every slice, as an addition does.
+            return self._union_along(node, v, reduced, dims, keep, shape)
         if dims & set(v.axes):
-            self._fail(node, "only reductions over spatial dimensions are supported")
+            if v.scale is not None:
+                self._note(f"{node.meta.get('module_path') or node.name}: a statistic over channels reads a "
+                           "per-channel scale (of a norm or multiplier) that is not folded")
+            return _const("mixed")  # one value per position, made from all channels alike
         axes = v.axes if keep else tuple(a - sum(d < a for d in dims) for a in v.axes)
         if len(shape) <= (max(axes) if axes else -1) or [shape[a] for a in axes] != [s_in[a] for a in v.axes]:
             self._fail(node, "only reductions over spatial dimensions are supported")
-        return _V(axes, v.terms, v.scale)
+        return _V(axes, v.terms, v.scale, v.data, v.att)
+
+    def _union_along(self, node: fx.Node, v: _V, reduced: list[int], dims: set[int], keep: bool, shape) -> _V:
+        """The lineage of a reduction over some channel axes: every slice along them, merged."""
+        kept = [j for j in range(len(v.axes)) if j not in reduced]
+        terms: Lineage = []
+        scales = []
+        for sel in np.ndindex(*[np.shape(v.terms[0][1])[j] for j in reduced]):
+            index = [slice(None)] * len(v.axes)
+            for j, k in zip(reduced, sel):
+                index[j] = k
+            for src, idx in v.terms:
+                part = idx[tuple(index)]
+                if np.any(part >= 0) and not any(src == s2 and np.array_equal(part, i2) for s2, i2 in terms):
+                    terms.append((src, part))
+            if v.scale is not None:
+                scales.append(v.scale[tuple(index)])
+        axes = tuple(v.axes[j] if keep else v.axes[j] - sum(d < v.axes[j] for d in dims) for j in kept)
+        scale = None
+        if scales:
+            if all(np.array_equal(sc, scales[0]) for sc in scales[1:]):
+                scale = scales[0]
+            else:
+                self._note(f"{node.meta.get('module_path') or node.name}: a sum of channels scaled differently; "
+                           "the scales are not folded past it")
+        return _V(axes, _merge(terms), scale, v.data, v.att)
+
+    def _const_value(self, node) -> torch.Tensor | None:
+        """The tensor a node computed from parameters and buffers only holds (None if it depends on the input).
+
+        Evaluated on demand (fixed indices, per-channel multipliers, functional weights) and only for tensors of
+        up to 2^22 elements: a position-bias table, not a feature map.
+        """
+        if not isinstance(node, fx.Node):
+            return node if isinstance(node, torch.Tensor) else None
+        if node in self._consts:
+            return self._consts[node]
+        value = None
+        v = self.val.get(node)
+        shape = _shape(node)
+        if node.op == "get_attr":
+            value = self._attr(node)
+        elif (isinstance(v, _V) and v.const and not v.data and shape is not None
+              and int(np.prod(shape, dtype=np.int64)) <= 1 << 22 and node.op.startswith("call_")):
+            def arg(a):
+                if isinstance(a, fx.Node):
+                    if "value" in a.meta:
+                        return a.meta["value"]
+                    r = self._const_value(a)
+                    if r is None:
+                        raise LookupError
+                    return r
+                if isinstance(a, (list, tuple)):
+                    return type(a)(arg(e) for e in a)
+                if isinstance(a, dict):
+                    return {k: arg(e) for k, e in a.items()}
+                if isinstance(a, slice):
+                    return slice(arg(a.start), arg(a.stop), arg(a.step))
+                return a
+
+            try:
+                args, kwargs = arg(node.args), arg(node.kwargs)
+                with torch.no_grad():
+                    if node.op == "call_method":
+                        value = getattr(args[0], node.target)(*args[1:], **kwargs)
+                    elif node.op == "call_module":
+                        value = self.mods[node.target](*args, **kwargs)
+                    else:
+                        value = node.target(*args, **kwargs)
+            except Exception:  # an input-dependent argument, or an operation that cannot be replayed
+                value = None
+            value = value if isinstance(value, torch.Tensor) else None
+        self._consts[node] = value
+        return value
 
     def _getitem(self, node: fx.Node, shape):
         src = self.val.get(node.args[0])
@@ -828,7 +857,9 @@ class _Builder:
         if src.const:
             return src
         key = idx if isinstance(idx, tuple) else (idx,)
-        if not key or not (key[0] == slice(None) or key[0] is Ellipsis):
+        # Axis 0 is the batch unless a permute moved channels there (``qkv[0]`` after ``permute(2, 0, ...)``).
+        if not key or not (isinstance(key[0], slice) and key[0] == slice(None) or key[0] is Ellipsis
+                           or 0 in src.axes):
             self._fail(node, "indexing the batch dimension is not supported")
         return self._relayout(node, node.args[0])
 
@@ -837,6 +868,8 @@ class _Builder:
         dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
         d = dim % len(shape)
         vals = [self.val[p] for p in parts]
+        if all(v.const for v in vals):
+            return _const(_data_of(vals))
         if len(parts) == 1:
             # torch.cat([x]) is x (DenseNet's first dense layer concatenates a list of one tensor): not a
             # concatenation layer with a single branch.
@@ -846,6 +879,10 @@ class _Builder:
         channel = any(d in v.axes for v in live) or (d == 1 and all(not v.axes for v in live))
         if not channel:
             return self._cat_positions(node, vals, d)
+        if any(len(v.axes) > 1 for v in live):
+            # Channels spread over several axes (heads x head channels) joined along one of them: a
+            # rearrangement inside each head (rotary embeddings' ``cat([-x2, x1])``), not a concatenation layer.
+            return self._relayout_many(node, parts, lambda ps: torch.cat(ps, d))
         terms: Lineage = []
         sizes = [_shape(p)[d] for p in parts]
         offsets, branch_names, total = [], [], sum(sizes)
@@ -880,18 +917,23 @@ class _Builder:
         return _V((d,), terms + [(name, np.arange(total))], scale)
 
     def _cat_positions(self, node: fx.Node, vals: list[_V], d: int) -> _V:
-        """A concatenation along an axis that holds positions (e.g. ViT's class token before the patches)."""
+        """A concatenation along an axis that holds positions (e.g. ViT's class token before the patches).
+
+        Tensors whose channels come from different layers (CaiT's class token, updated by class-attention
+        blocks, before the patch tokens) give each channel all of their sources, as a residual sum does.
+        """
         live = [v for v in vals if not v.const]
         if not live:
-            return _const()
+            return _const(_data_of(vals))
         first = live[0]
-        for v in live[1:]:
-            if v.axes != first.axes or not _same_terms(v.terms, first.terms):
-                self._fail(node, f"a concatenation along axis {d}, which holds positions, of tensors whose "
-                                 "channels differ")
-            if not _same_scale(v.scale, first.scale):
-                self._fail(node, f"a concatenation along axis {d} of tensors normalised differently")
-        return first
+        if all(v.axes == first.axes and _same_terms(v.terms, first.terms) and _same_scale(v.scale, first.scale)
+               for v in live[1:]):
+            return first
+        if any(v.axes != first.axes or v.size != first.size for v in live[1:]):
+            self._fail(node, f"a concatenation along axis {d}, which holds positions, of tensors whose channels "
+                             "lie on different axes")
+        shape = _shape(node)
+        return self._sum_values(node, live, shape)
 
     def _source_of(self, node: fx.Node) -> str | None:
         src = self.val.get(node)
@@ -946,8 +988,66 @@ class _Builder:
         shift = n_out - len(_shape(x))
         return _V(tuple(a + shift for a in v.axes), v.terms, v.scale) if shift else v
 
+    def _relayout_many(self, node: fx.Node, parts: list[fx.Node], fn) -> _V:
+        """Follow a rearrangement of several tensors into one (``fn`` of their channel-index tensors).
+
+        The channels of all parts are numbered in one index space, part after part; constants hold none.
+        """
+        vals = [self.val[p] for p in parts]
+        total = sum(v.size for v in vals if not v.const)
+        terms: Lineage = []
+        scales, positions, all_reps = [], [], []
+        offset = 0
+        for p, v in zip(parts, vals):
+            s_in = _shape(p)
+            if v.const:
+                positions.append(torch.zeros(s_in, dtype=torch.int32))
+                continue
+            pos, reps = self._positions(v, s_in)
+            positions.append(torch.where(pos > 0, pos + sum(len(r) for r in all_reps), 0))
+            all_reps.append(reps + offset)
+            for src, idx in v.terms:
+                full = np.full(total, -1)
+                full[offset:offset + v.size] = idx.reshape(-1)
+                terms.append((src, full))
+            scales.append((offset, v.size, v.scale))
+            offset += v.size
+        scale = None
+        if any(sc is not None for _, _, sc in scales):
+            scale = np.ones(total)
+            for o, n, sc in scales:
+                if sc is not None:
+                    scale[o:o + n] = np.reshape(sc, -1)
+        combined = _V((0,), _merge(terms), scale, "", frozenset().union(*(v.att for v in vals)))
+        return self._from_positions(combined, fn(positions), np.concatenate(all_reps))
+
+    def _stack(self, node: fx.Node, shape) -> _V:
+        """``torch.stack``: the same channels at every index of the new axis, or channels that vary along it."""
+        parts = node.args[0] if node.args else node.kwargs.get("tensors")
+        dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+        d = dim % len(shape)
+        vals = [self.val[p] for p in parts]
+        if all(v.const for v in vals):
+            return _const(_data_of(vals))
+        shifted = [_V(tuple(a + (a >= d) for a in v.axes), v.terms, v.scale) for v in vals]
+        live = [v for v in shifted if not v.const]
+        first = live[0]
+        if all(v.axes == first.axes and _same_terms(v.terms, first.terms) and _same_scale(v.scale, first.scale)
+               for v in live) and len(live) == len(vals):
+            return first  # the new axis holds positions (copies of the same channels)
+        return self._relayout_many(node, list(parts), lambda ps: torch.stack(ps, d))
+
     def _add(self, node: fx.Node, tensors: list[fx.Node], shape) -> _V:
-        live = [(t, self._aligned(t, len(shape))) for t in tensors if not self.val[t].const]
+        return self._sum(node, [t for t in tensors if not self.val[t].const], shape)
+
+    def _sum(self, node: fx.Node, live_nodes: list[fx.Node], shape) -> _V:
+        """An elementwise sum (or maximum, selection, ...) of tensors: each channel reads all of them."""
+        return self._sum_values(node, [self._aligned(t, len(shape)) for t in live_nodes], shape)
+
+    def _sum_values(self, node: fx.Node, vals: list[_V], shape) -> _V:
+        live = [(None, v) for v in vals if not v.const]
+        if not live:
+            return _const(_data_of(vals))
         main = max(live, key=lambda tv: tv[1].size)[1]
         c = int(np.prod([shape[a] for a in main.axes])) if main.axes else 1
         terms: Lineage = []
@@ -963,16 +1063,32 @@ class _Builder:
                 continue  # a single channel broadcast over all of them
             else:
                 self._fail(node, f"adding tensors of {v.size} and {c} channels")
+        unique: Lineage = []
+        for src, idx in terms:  # the same channels reached twice (a tensor added to a copy of itself)
+            if not any(src == s2 and idx.shape == i2.shape and np.array_equal(idx, i2) for s2, i2 in unique):
+                unique.append((src, idx))
+        terms = unique
         scale = scales[0] if scales else None
         if any(not _same_scale(s, scale) for s in scales[1:]):
             self._note(f"{node.meta.get('module_path') or node.name}: an addition of a normalised and an "
-                       "unnormalised path; the norm's scale is not folded past it")
+                       "unnormalised path (or of paths scaled differently); the norm's or multiplier's scale is not "
+                       "folded past it")
             scale = None
         return _V(main.axes, terms, scale)
 
+    def _addcmul(self, node: fx.Node, shape) -> _V:
+        """``torch.addcmul(a, b, c) = a + b * c`` (GRN's ``bias + gamma * (x * N(x))``)."""
+        a, b, c = (node.args + (None, None, None))[:3] if len(node.args) >= 3 else (
+            node.kwargs.get("input"), node.kwargs.get("tensor1"), node.kwargs.get("tensor2"))
+        factors = [t for t in (b, c) if isinstance(t, fx.Node) and isinstance(self.val.get(t), _V)]
+        product = self._mul(node, factors, shape)
+        if not isinstance(self.val.get(a), _V) or self.val[a].const:
+            return product
+        return self._sum_values(node, [self._aligned(a, len(shape)), product], shape)
+
     def _channel_scale(self, const: fx.Node, v: _V, shape, divide: bool) -> np.ndarray | None:
         """``|c|`` of a fixed multiplier ``c`` that varies along the channels of ``v`` only, per channel."""
-        c = self._attr(const)
+        c = self._const_value(const)
         if c is None or not v.axes or c.dim() > len(shape):
             return None
         try:
@@ -995,7 +1111,7 @@ class _Builder:
             if out.axes and (len(shape) <= max(out.axes) or out.size != int(np.prod([shape[a] for a in out.axes]))):
                 self._fail(node, f"its result does not keep the {out.size} channels of its input")
             consts = [t for t in tensors if self.val[t].const]
-            divide = node.target in _DIV_OPS or node.target == "div"
+            divide = node.target in ops.DIV_OPS or node.target == "div"
             if len(consts) == 1 and len(_shape(x)) == len(shape) and not (divide and consts[0] is node.args[0]):
                 g = self._channel_scale(consts[0], out, shape, divide)
                 if g is not None:
@@ -1004,6 +1120,13 @@ class _Builder:
         # A gate (N x C x 1 x 1, e.g. squeeze-excitation) scales the feature map it multiplies:
         # the channels come from the larger operand.
         vals = [self._aligned(t, len(shape)) for t in live]
+        # A gate of one channel broadcast over all channels (FocalNet's per-level gates) leaves the channels of
+        # the other operand.
+        holding = [v for t, v in zip(live, vals) if v.axes and all(
+            len(_shape(t)) - len(shape) + a >= 0 and _shape(t)[len(_shape(t)) - len(shape) + a] == shape[a]
+            for a in v.axes)]
+        if len(holding) == 1 and all(v.size == 1 for v in vals if v is not holding[0]):
+            return holding[0]
         sizes = [int(np.prod(_shape(t), dtype=np.int64)) // max(v.size, 1) for t, v in zip(live, vals)]
         if len(set(sizes)) > 1:
             return vals[int(np.argmax(sizes))]
@@ -1013,15 +1136,57 @@ class _Builder:
         return _V(axes, _merge([term for v in vals for term in v.terms]), vals[0].scale)
 
     def _norm(self, node: fx.Node, x: fx.Node, shape, weight, axis: int | None) -> _V:
-        """A layer or group norm: channel-preserving; its affine weight folds as a per-channel scale."""
+        """A layer, RMS or group norm: channel-preserving; its affine weight folds as a per-channel scale.
+
+        A scale that is not one factor per channel (a norm over several axes, or over positions) is named in
+        the notes, never dropped silently.
+        """
         out = self._pass(node, x, shape)
-        if weight is None or axis is None or out.const:
+        if weight is None or out.const:
+            return out
+        where = node.meta.get("module_path") or node.name
+        if axis is None:
+            self._note(f"{where}: a norm over several axes; its scale is not one factor per channel and is not "
+                       "folded")
             return out
         axis %= len(shape)
         g = np.abs(weight.detach().double().cpu().numpy().reshape(-1))
-        if out.axes != (axis,) or g.size != shape[axis]:
+        if axis not in out.axes or g.size != shape[axis]:
+            if g.size > 1:
+                self._note(f"{where}: a norm over an axis that holds positions; its scale (one factor per "
+                           "position) is not folded")
             return out
+        if out.axes != (axis,):
+            # Channels spread over several axes (a per-head norm of q or k over the head's channels): the same
+            # factors for every head.
+            dims = [shape[a] for a in out.axes]
+            j = out.axes.index(axis)
+            g = np.broadcast_to(g.reshape([n if k == j else 1 for k, n in enumerate(dims)]), dims).copy()
         return self._fold_scale(node, x, out, g)
+
+    def _fold(self, node: fx.Node, x: fx.Node, shape) -> _V:
+        """``Fold`` (col2im): output channel c sums input channels c*k .. c*k + k - 1 over overlapping patches.
+
+        It keeps channels in place when each such group holds one channel (an ``Unfold`` before it, VOLO's
+        outlook attention); otherwise it would add different channels together.
+        """
+        v = self.val[x]
+        s_in = _shape(x)
+        if v.axes not in ((1,), ()) or len(s_in) != 3 or len(shape) != 4:
+            self._fail(node, "a Fold whose input channels are not on axis 1 of an N x (C k) x L tensor")
+        if not v.axes:
+            return v
+        c = shape[1]
+        k = s_in[1] // c
+        terms = []
+        for src, idx in v.terms:
+            groups = idx.reshape(c, k)
+            first = groups.max(axis=1)
+            if np.any((groups >= 0) & (groups != first[:, None])):
+                self._fail(node, "Fold adds different channels together")
+            terms.append((src, first))
+        scale = None if v.scale is None else v.scale.reshape(c, k)[:, 0]
+        return _V((1,), [(s, i) for s, i in terms if np.any(i >= 0)], scale, v.data, v.att)
 
     def _fold_scale(self, node: fx.Node, x: fx.Node, out: _V, g: np.ndarray) -> _V:
         """Fold a per-channel scale ``g`` into the rows of the layer that wrote ``x``, or else carry it on."""
@@ -1055,29 +1220,130 @@ class _Builder:
         self._note(f"{node.meta.get('module_path') or node.name}: attention scores (a product that contracts "
                    "the channels of both operands) mix positions with data-dependent weights; the layers "
                    "that feed only them (q, k) have no channel-level consumer")
-        return _const()
+        return _const("scores")
 
-    def _product(self, node: fx.Node, operands: list[tuple[fx.Node, str]], out: str) -> _V:
-        """A product written with one letter per axis (einsum style): follow the operand that keeps its channels."""
-        contracted = {ch for _, letters in operands for ch in letters if ch not in out}
-        live = []
-        for x, letters in operands:
-            v = self.val[x]
-            if not v.const:
-                live.append((x, v, {letters[a] for a in v.axes}, letters))
-        shared = [ch for ch in contracted if sum(ch in chans for _, _, chans, _ in live) >= 2]
-        if shared:
-            return self._scores(node)
-        if len(live) != 1:
-            self._fail(node, "a product of two tensors that both hold channels, over positions")
-        x, v, chans, letters = live[0]
-        if chans & contracted:
-            self._fail(node, "a product with a fixed or computed matrix that mixes channels")
+    def _role(self, node: fx.Node, role: str, v: _V, letters: str, other: set[str], out: str) -> None:
+        """Record which source units an attention operand holds, and the head of each.
+
+        The heads are the channel axes of the operand that the product keeps apart (batch axes shared with
+        the other operand and present in the output): attention is computed head by head.
+        """
+        head_axes = [j for j, a in enumerate(v.axes) if letters[a] in other and letters[a] in out]
+        dims = [int(np.shape(v.terms[0][1])[j]) for j in range(len(v.axes))] if v.terms else []
+        grid = np.indices(dims) if dims else np.zeros((0,), dtype=int)
+        if head_axes:
+            heads = np.ravel_multi_index(tuple(grid[j] for j in head_axes), [dims[j] for j in head_axes])
+            n_heads = int(np.prod([dims[j] for j in head_axes]))
+        else:
+            heads, n_heads = np.zeros(dims, dtype=int), 1
+        where = node.meta.get("module_path") or node.name
+        for src, idx in v.terms:
+            ok = idx >= 0
+            self.roles.append(HeadRole(role, src, idx[ok].reshape(-1), heads[ok].reshape(-1), n_heads, where))
+        if role in ("q", "k") and v.scale is not None:
+            self._note(f"{where}: a per-channel scale (of a norm on {role}, or a multiplier) reaches only the "
+                       "attention scores; it has no consumer here and is not folded")
+
+    def _keep(self, v: _V, letters: str, out: str) -> _V:
+        """The value of an operand whose channels a product keeps, with its axes renumbered in the output."""
         new_axes = [out.index(letters[a]) for a in v.axes]
         order = np.argsort(new_axes)
         terms = [(s, np.transpose(i, order)) for s, i in v.terms]
         scale = None if v.scale is None else np.transpose(v.scale, order)
-        return _V(tuple(sorted(new_axes)), terms, scale)
+        return _V(tuple(sorted(new_axes)), terms, scale, v.data, v.att)
+
+    def _product(self, node: fx.Node, operands: list[tuple[_V, str]], out: str, scores: bool = False) -> _V:
+        """A product written with one letter per axis (einsum style).
+
+        - Two operands that both hold channels and contract a common channel axis: attention scores
+          (``q k^T``); both are recorded by head (roles q and k).
+        - Two operands that contract positions only and both keep channels: attention over channels (XCiT's
+          cross-covariance ``q^T k``), recorded the same way.
+        - One operand whose channels are contracted against the other's positions: its units act as attention
+          weights (VOLO's outlook attention computes them with a linear layer); the other keeps its channels.
+        - One operand with channels and attention weights (or constants) over positions: the channels are kept
+          (``softmax(q k^T) v``; role v, ``via="attention"``). Attention weights that contract the channels of v
+          mix them with data-dependent weights: the result is ``"mixed"``.
+
+        ``scores=True`` (the first product of a fused attention) makes the result attention weights even when
+        one side is a constant (a learned query).
+        """
+        contracted = {ch for _, letters in operands for ch in letters if ch not in out}
+        live = [(v, {letters[a] for a in v.axes}, letters) for v, letters in operands if not v.const]
+        weights = [(v, letters) for v, letters in operands if v.const and v.data in ("scores", "mixed")]
+        where = node.meta.get("module_path") or node.name
+        if len(live) > 2:
+            self._fail(node, "a product of more than two tensors that hold channels")
+        if len(live) == 2:
+            (va, ca, la), (vb, cb, lb) = live
+            lost_a, lost_b = ca & contracted, cb & contracted
+            if (lost_a & lost_b) or (not lost_a and not lost_b):
+                self._role(node, "q", va, la, set(lb), out)
+                self._role(node, "k", vb, lb, set(la), out)
+                if not (lost_a & lost_b) and ca and cb:
+                    self._note(f"{where}: attention over channels (a product of two channel tensors over "
+                               "positions) gives weights between channels, not channels")
+                    return _const("scores")
+                return self._scores(node)
+            if bool(lost_a) != bool(lost_b):
+                (w, lw), (kept, ck, lk) = ((va, la), live[1]) if lost_a else ((vb, lb), live[0])
+                if not (ck & contracted):
+                    names = ", ".join(dict.fromkeys(s for s, _ in w.terms))
+                    self._note(f"{where}: the units of {names} are used as attention weights over positions; "
+                               "they have no channel-level consumer")
+                    self._role(node, "v", kept, lk, set(lw), out)
+                    res = self._keep(kept, lk, out)
+                    return _V(res.axes, res.terms, res.scale, res.data, frozenset(s for s, _ in kept.terms))
+            self._fail(node, "a product of two tensors that both hold channels, over positions")
+        if not live:
+            return _const(_data_of([v for v, _ in operands]))
+        v, chans, letters = live[0]
+        other = set().union(*(set(lt) for _, lt in weights)) if weights else set()
+        if chans & contracted:
+            if scores:
+                self._role(node, "k", v, letters, set().union(*(set(lt) for _, lt in operands)), out)
+                return self._scores(node)
+            if weights:
+                self._role(node, "v", v, letters, other, out)
+                self._note(f"{where}: data-dependent weights mix the channels of v (attention over channels); "
+                           "what reads the result has no channel-level producer")
+                return _const("mixed")
+            if self._feeds_softmax(node):
+                self._note(f"{where}: a fixed or learned table contracts channels into logits that become "
+                           "attention weights (relative-position logits, a learned query); not channels")
+                return _const("scores")
+            self._fail(node, "a product with a fixed or computed matrix that mixes channels")
+        res = self._keep(v, letters, out)
+        if any(w.data == "scores" for w, _ in weights):
+            self._role(node, "v", v, letters, other, out)
+            res = _V(res.axes, res.terms, res.scale, res.data, frozenset(s for s, _ in v.terms))
+        return res
+
+    def _feeds_softmax(self, node: fx.Node, limit: int = 64) -> bool:
+        """True when every path from ``node`` reaches a softmax (or an L2 normalisation, SwiftFormer's additive
+        attention) before any weighted layer or the output: the product makes attention weights."""
+        seen, stack = set(), [(u, node) for u in node.users]
+        while stack:
+            n, came_from = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if len(seen) > limit or n.op == "output":
+                return False
+            if n.op == "call_function" and n.target is F.scaled_dot_product_attention:
+                # an additive mask of the fused attention (SAM's decomposed relative positions) is scores
+                if came_from in (n.args[3:4] or (n.kwargs.get("attn_mask"),)):
+                    continue
+                return False
+            if (n.op == "call_function" and n.target in (F.softmax, torch.softmax, F.normalize)
+                    or n.op == "call_method" and n.target == "softmax"
+                    or n.op == "call_module" and isinstance(self.mods[n.target], nn.Softmax)):
+                continue
+            if n.op == "call_module" and isinstance(self.mods[n.target], (nn.Conv1d, nn.Conv2d, nn.Linear)) \
+                    or n.op == "call_function" and (n.target is F.linear or n.target in ops.CONV_FUNCTIONS):
+                return False
+            stack.extend((u, n) for u in n.users)
+        return bool(seen)
 
     def _matmul(self, node: fx.Node, shape) -> _V:
         a, b = node.args[0], node.args[1]
@@ -1089,21 +1355,41 @@ class _Builder:
         la = letters[n - len(sa):] + "yz"
         lb = letters[n - len(sb):] + "zx"
         out = letters + "yx"
-        return self._product(node, [(a, la), (b, lb)], out)
+        return self._product(node, [(self.val[a], la), (self.val[b], lb)], out)
 
     def _einsum(self, node: fx.Node, shape) -> _V:
         eq = node.args[0]
-        ops = node.args[1:]
-        if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
-            ops = ops[0]
+        operands = node.args[1:]
+        if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+            operands = operands[0]
         eq = eq.replace(" ", "") if isinstance(eq, str) else None
         if eq is None or "->" not in eq or "." in eq:
             self._fail(node, "only einsum equations with explicit output letters and no '...' are supported")
         lhs, out = eq.split("->")
         ins = lhs.split(",")
-        if len(ins) != len(ops) or not all(isinstance(o, fx.Node) for o in ops):
+        if len(ins) != len(operands) or not all(isinstance(o, fx.Node) for o in operands):
             self._fail(node, "an einsum whose operands could not be matched to its equation")
-        return self._product(node, list(zip(ops, ins)), out)
+        return self._product(node, [(self.val[o], letters) for o, letters in zip(operands, ins)], out)
+
+    def _sdpa(self, node: fx.Node, shape) -> _V:
+        """``F.scaled_dot_product_attention(q, k, v)``: scores ``q k^T`` per head, then ``softmax(.) v``."""
+        try:
+            bound = inspect.signature(_SDPA_SIGNATURE).bind(*node.args, **node.kwargs).arguments
+        except TypeError as exc:
+            self._fail(node, f"unexpected arguments ({exc})")
+        q, k, v = bound["query"], bound["key"], bound["value"]
+        vals = [self.val.get(t) for t in (q, k, v)]
+        if not all(isinstance(x, _V) for x in vals):
+            self._fail(node, "its query, key and value must be traced tensors")
+        n = len(shape)
+        batch = "abcdefgh"[:n - 2]
+        vq, vk, vv = (self._aligned(t, n) if len(_shape(t)) != n else self.val[t] for t in (q, k, v))
+        lq, lk, lv = batch + "le", batch + "se", batch + "sf"
+        weights = self._product(node, [(vq, lq), (vk, lk)], batch + "ls", scores=True)
+        if not weights.const:
+            self._fail(node, "its attention scores hold channels")
+        weights = _V((), [], data="scores")
+        return self._product(node, [(weights, batch + "ls"), (vv, lv)], batch + "lf")
 
     # -- attention ---------------------------------------------------------
     def _head_labels(self, n: int, heads: int) -> tuple[np.ndarray, list[str]]:
@@ -1160,10 +1446,56 @@ class _Builder:
         n_dims = len(_shape(xs[0]))
         return (_V((n_dims - 1,), [(out_name, np.arange(self.layers[out_name].n_units))]), None)
 
+    def _mha_functional(self, node: fx.Node):
+        """``F.multi_head_attention_forward`` called in a forward, mapped like ``nn.MultiheadAttention``."""
+        try:
+            b = inspect.signature(F.multi_head_attention_forward).bind(*node.args, **node.kwargs).arguments
+        except TypeError as exc:
+            self._fail(node, f"unexpected arguments ({exc})")
+        xs = [b["query"], b["key"], b["value"]]
+        if not all(isinstance(self.val.get(x), _V) for x in xs):
+            self._fail(node, "its query, key and value must be traced tensors")
+        heads = b["num_heads"]
+        heads = heads.meta.get("value") if isinstance(heads, fx.Node) else heads
+        if b.get("bias_k") is not None or b.get("add_zero_attn"):
+            self._fail(node, "attention with add_bias_kv or add_zero_attn is not supported")
+        if b.get("use_separate_proj_weight"):
+            ws = [b.get("q_proj_weight"), b.get("k_proj_weight"), b.get("v_proj_weight")]
+        else:
+            ws = [b["in_proj_weight"]] * 3
+        if not all(isinstance(w, fx.Node) and w.op == "get_attr" for w in ws) or not isinstance(heads, int):
+            self._fail(node, "its projection weights are not module parameters")
+        owners = {w.target.rpartition(".")[0] for w in ws}
+        if len(owners) != 1:
+            self._fail(node, "its q, k and v projection weights belong to different modules")
+        base = owners.pop()
+        parent = self.owners.get(base, self.mods.get(base))
+        if b.get("use_separate_proj_weight"):
+            parts = [(w.target.rpartition(".")[2], 0, _shape(w)[0]) for w in ws]
+        else:
+            attr, e = ws[0].target.rpartition(".")[2], _shape(ws[0])[0] // 3
+            parts = [(attr, 0, e), (attr, e, 2 * e), (attr, 2 * e, 3 * e)]
+        v_name = self._qkv_layers(node, base or "attention", parent, parts, xs, heads)
+        found = self._parameter(node, b["out_proj_weight"])
+        if found is None:
+            self._fail(node, "its output projection weight is not a module parameter")
+        out_name, out_mod = found
+        self._out_projection(node, out_name, out_mod, v_name)
+        self.consumer_of[node] = out_name
+        return (_V((len(_shape(xs[0])) - 1,), [(out_name, np.arange(self.layers[out_name].n_units))]), None)
+
+    def _setitem(self, node: fx.Node) -> None:
+        """``t[idx] = value`` in place: followed only when neither side holds channels (attention weights)."""
+        for a in (node.args[0], node.args[2]):
+            v = self.val.get(a)
+            if isinstance(v, _V) and not v.const:
+                self._fail(node, "an in-place assignment into or from a tensor that holds channels")
+        return None
+
     def _swin_attention(self, node: fx.Node) -> _V:
         """torchvision's ``shifted_window_attention`` (Swin v1 and v2), mapped like nn.MultiheadAttention."""
         try:
-            bound = inspect.signature(_SWIN_ATTENTION).bind(*node.args, **node.kwargs).arguments
+            bound = inspect.signature(ops.SWIN_ATTENTION).bind(*node.args, **node.kwargs).arguments
         except TypeError as exc:
             self._fail(node, f"unexpected arguments ({exc})")
         x = bound["input"]
@@ -1177,7 +1509,8 @@ class _Builder:
         heads = heads.meta.get("value") if isinstance(heads, fx.Node) else heads
         qkv_path, qkv_attr = qkv_w.target.rsplit(".", 1)
         proj_path = proj_w.target.rsplit(".", 1)[0]
-        qkv_mod, proj_mod = self.mods.get(qkv_path), self.mods.get(proj_path)
+        qkv_mod = self.owners.get(qkv_path, self.mods.get(qkv_path))
+        proj_mod = self.owners.get(proj_path, self.mods.get(proj_path))
         if qkv_mod is None or proj_mod is None or not isinstance(heads, int):
             self._fail(node, "its projections could not be matched to modules")
         c = int(_shape(x)[-1])
@@ -1299,33 +1632,12 @@ def trace(module: nn.Module, input_size: tuple[int, int] = (224, 224), in_channe
         raise ModularityError(f"the module's tensor '{meta}' is on the meta device (shapes without data); "
                               "load real weights into it (or build it on the CPU) before analysing")
     try:
-        if isinstance(module, fx.GraphModule):
-            gm = module
-        else:
-            try:
-                graph = _Tracer().trace(module)
-                gm = fx.GraphModule(module, graph)
-            except Exception as exc:  # fx raises many kinds: TraceError, TypeError, SyntaxError in codegen, ...
-                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ModularityError(
-                    f"torch.fx could not trace {type(module).__name__} ({msg}); models with "
-                    "data-dependent control flow, or submodules whose names are not Python identifiers, need a "
-                    "traceable definition"
-                ) from None
         param = next(module.parameters(), None)
         dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
         device = param.device if param is not None else torch.device("cpu")
         dummy = torch.zeros(1, in_channels, *input_size, dtype=dtype, device=device)
-        try:
-            # ShapeProp prints the failing node's traceback itself: keep stderr to one line.
-            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-                _ShapeProp(gm).propagate(dummy)
-        except Exception as exc:
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModularityError(
-                f"a forward pass of {type(module).__name__} on a 1x{in_channels}x{input_size[0]}x{input_size[1]} "
-                f"input failed ({msg}); pass the input size the model expects"
-            ) from None
-        return _Builder(gm).run()
+        gm = capture(module, dummy)
+        return _Builder(gm, module).run()
     finally:
         module.train(was_training)
+

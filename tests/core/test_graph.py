@@ -378,9 +378,18 @@ def test_a_fixed_matrix_mixing_channels_is_refused_naming_the_node():
         trace(_MixWithMatrix(), (4, 4))
 
 
-def test_conv1d_is_refused_naming_the_module_type():
-    with pytest.raises(ModularityError, match="Conv1d is not supported"):
-        trace(nn.Sequential(nn.Flatten(2), nn.Conv1d(3, 4, 1)), (4, 4))
+class _Volume(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, 1)
+
+    def forward(self, x):
+        return self.conv(x.unsqueeze(2))
+
+
+def test_conv3d_is_refused_naming_the_module_type():
+    with pytest.raises(ModularityError, match="Conv3d is not supported"):
+        trace(_Volume(), (4, 4))
 
 
 @pytest.mark.slow
