@@ -28,10 +28,12 @@ Two kinds of model are supported:
   channels as a 1x1 convolution does and attention heads are branches of
   ``query``/``key``/``value``.
 
-The module the tool analyses keeps the transformers model's own parameter
-names (``vit.encoder.layer.0.attention...``): :class:`TransformersForward`
-registers the model's children under their own names rather than nesting the
-model.
+The module the tool analyses keeps the transformers model's own module and
+parameter names (``named_modules()`` of the installed release, e.g.
+``vit.layers.0.attention.v_proj`` in transformers 5, which reads checkpoints
+saved as ``vit.encoder.layer.0.attention.attention.value``):
+:class:`TransformersForward` registers the model's children under their own
+names rather than nesting the model.
 """
 
 from __future__ import annotations
