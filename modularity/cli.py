@@ -281,7 +281,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(f"\n{len(tv) - len(SEED_ARCHITECTURES)} more torchvision architectures (random init with --weights "
               f"none; trained weights via the torch.hub cache, cached here: {', '.join(cached) or 'none'}); "
               "'models --all' lists them.")
-    from .zoo.registry import name_families
+    from .pipeline import name_families
 
     print("\nAlso named by pattern:")
     for how, what, weights in name_families():

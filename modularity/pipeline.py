@@ -34,12 +34,12 @@ from .settings import AnalysisSettings
 from .loading import default_weights, load_model, random_init, state_dict_sha256
 from .studies.clusterability import ClusterabilityResult, clusterability
 from .sweep import SweepResult, sweep
-from .zoo import DEFAULT_MODEL, LoadedModel, list_sources
+from .zoo import DEFAULT_MODEL, LoadedModel, list_sources, name_families
 
 __all__ = ["DEFAULT_MODEL", "UNIT_FORMATS", "default_weights", "default_out", "load_model", "state_dict_sha256",
            "analyze", "run_analyze", "write_results", "save_results", "rebuild", "write_clusterability",
            "run_clusterability", "write_sweep", "run_sweep", "CONTROLS", "random_init", "add_control",
-           "profiles_of", "list_sources"]
+           "profiles_of", "list_sources", "name_families"]
 
 UNIT_FORMATS = ("graphml", "gexf")
 
