@@ -96,6 +96,14 @@ def _default_file(cfg: dict) -> tuple[Path, str]:
                           "none or a local file")
 
 
+def _exists(path: str) -> bool:
+    """``Path(path).exists()`` that is False for names no file can have (too long, NUL)."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
+
+
 def load_timm(name: str, weights: str | None) -> LoadedModel:
     """Build ``timm/<name>[.<tag>]`` and load its weights (see the module docstring).
 
@@ -136,7 +144,7 @@ def load_timm(name: str, weights: str | None) -> LoadedModel:
         return loaded
     if weights_str == "DEFAULT":
         path, where = _default_file(cfg)
-    elif Path(weights_str).exists() or weights_str.lower().endswith((".pt", ".pth", ".bin", ".safetensors")):
+    elif _exists(weights_str) or weights_str.lower().endswith((".pt", ".pth", ".bin", ".safetensors")):
         path, where = Path(weights_str), "a local file"
     else:
         raise ModularityError(f"'{weights_str}' is not a weights choice for {name}: use 'none', 'DEFAULT' (the "
