@@ -38,6 +38,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+WEIGHTED_NAMES = ("Conv1d", "Conv2d", "ConvTranspose2d", "Linear")
 REPORT_MD = ROOT / "reports" / "timm_sweep.md"
 REPORT_JSON = ROOT / "reports" / "timm_sweep.json"
 
@@ -90,8 +91,43 @@ def input_size(model) -> tuple[int, int]:
     return int(size[-2]), int(size[-1])
 
 
-def trace_one(name: str, size: tuple[int, int] | None = None) -> dict:
-    """Build ``name`` at random init (seed 0) and trace it; a record of what came out."""
+def _weighted_types() -> tuple[type, ...]:
+    from torch import nn
+
+    return tuple(getattr(nn, n) for n in WEIGHTED_NAMES)
+
+
+def unaccounted(graph, executed: set[str]) -> set[str]:
+    """Weighted modules that ran but are neither layers of ``graph`` nor named in its notes.
+
+    A fused q/k/v projection counts through its parts (``<name>.q``, ``.k``, ``.v``); a module the tracer
+    chose not to make a layer (a position-bias MLP reading only constants, a token-mixing linear) through its
+    note ("... not a layer here").
+    """
+    layers = {n for n, layer in graph.layers.items() if layer.kind in ("conv", "linear")}
+    layers |= {n.rsplit(".", 1)[0] for n in layers if n.rsplit(".", 1)[-1] in ("q", "k", "v")}
+    noted = {note.split(":")[0] for note in graph.notes if "not a layer here" in note}
+    return executed - layers - noted
+
+
+def tracer_used(model) -> str:
+    """``"symbolic"`` when torch.fx traces ``model`` alone, ``"values"`` when the value-carrying fallback is needed."""
+    from modularity.core import fx_capture
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fx_capture._symbolic(model)
+    except Exception:  # whatever fx raises: the fallback traced it
+        return "values"
+    return "symbolic"
+
+
+def trace_one(name: str, size: tuple[int, int] | None = None, which_tracer: bool = True) -> dict:
+    """Build ``name`` at random init (seed 0) and trace it; a record of what came out.
+
+    ``which_tracer`` also records whether torch.fx alone traces it (one more symbolic trace).
+    """
     import timm
     import torch
 
@@ -106,18 +142,28 @@ def trace_one(name: str, size: tuple[int, int] | None = None) -> dict:
     t1 = time.perf_counter()
     size = size or input_size(model)
     rec = {"model": name, "input": list(size), "build_s": round(t1 - t0, 2)}
+    executed: set[str] = set()
+    # The trace runs the model's own modules: hooks see which weighted ones ran.
+    hooks = [m.register_forward_hook(lambda *_, n=n: executed.add(n))
+             for n, m in model.named_modules() if isinstance(m, _weighted_types())]
     try:
         graph = trace(model, size)
     except ModularityError as exc:
         rec.update(traced=False, error=str(exc), trace_s=round(time.perf_counter() - t1, 2))
         return rec
+    finally:
+        for h in hooks:
+            h.remove()
     rec["trace_s"] = round(time.perf_counter() - t1, 2)
-    weighted = [layer for layer in graph.layers.values() if layer.kind in ("conv", "linear")]
+    rec["unaccounted"] = sorted(unaccounted(graph, executed))
+    if which_tracer:
+        rec["tracer"] = tracer_used(model)
+    layers = [layer for layer in graph.layers.values() if layer.kind != "input"]
     rec.update(
         traced=True, error="",
-        layers=len(weighted),
-        layers_with_branches=sum(layer.branches is not None for layer in weighted),
-        head_layers=sum(layer.branch_source == "heads" for layer in weighted),
+        layers=len(layers),
+        layers_with_branches=sum(layer.branches is not None for layer in layers),
+        head_layers=sum(layer.branch_source == "heads" for layer in layers),
         producers=len(graph.producer_names()),
         notes=len(graph.notes),
     )
@@ -215,38 +261,55 @@ def write_report(records: list[dict], command: str, args) -> None:
     heads = sum(bool(r.get("head_layers")) for r in records)
     failed = [r for r in records if not r.get("traced") and not r.get("skipped")]
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    header = (
+        f"timm {timm.__version__}, torch {torch.__version__}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs (load average {load[0]:.1f} at the end); one thread per model."
+    )
+    counts = (
+        f"**{traced} of {n} families traced ({100 * traced / n:.0f}%)**; {len(failed)} failed, {skipped} skipped by "
+        f"the bounds below. Attention heads as branches in {heads} families; in {vit_heads} of the {len(vit)} "
+        f"ViT-line families ({', '.join(r['family'] for r in vit)})."
+    )
+    rule = (
+        "Rule: for each family (`timm.list_modules()`), the variant of `timm.list_models(module=family)` with the "
+        "fewest parameters (counted on the meta device); random init (`pretrained=False`, torch seed 0); input "
+        "size from `pretrained_cfg[\"input_size\"]`. Bounds: smallest variant above "
+        f"{args.max_params / 1e6:.0f} M parameters or an input above {args.max_pixels} pixels is skipped; a model "
+        f"taking more than {args.timeout:.0f} s is stopped. Each model runs in its own process (peak RSS listed)."
+    )
+    columns = (
+        "Columns: *layers* are the layers of the channel graph (convs, linears, concatenations; a fused q/k/v "
+        "projection counts once per part); *branched* those with branch labels (concatenation inputs, conv "
+        "groups, channel splits, attention heads); *heads* whether some layer is labelled by attention head; "
+        "*tracer* `symbolic` (torch.fx) or `values` (the value-carrying fallback for shape logic); "
+        "*unmapped* weighted modules that ran in the forward pass but are neither layers nor named in the "
+        "graph's notes (0 everywhere is the check); *s* wall seconds for build + trace."
+    )
     lines = [
         "# timm sweep: one architecture per family, traced into a channel graph",
         "",
         f"Command: `{command}`",
         "",
-        f"timm {timm.__version__}, torch {torch.__version__}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs (load average {load[0]:.1f} at the end); one thread per model.",
+        header,
         "",
-        f"**{traced} of {n} families traced ({100 * traced / n:.0f}%)**; {len(failed)} failed, {skipped} skipped by "
-        f"the bounds below. Attention heads as branches in {heads} families; in {vit_heads} of the {len(vit)} "
-        f"ViT-line families ({', '.join(r['family'] for r in vit)}).",
+        counts,
         "",
-        "Rule: for each family (`timm.list_modules()`), the variant of `timm.list_models(module=family)` with the "
-        "fewest parameters (counted on the meta device); random init (`pretrained=False`, torch seed 0); input "
-        "size from `pretrained_cfg[\"input_size\"]`. Bounds: smallest variant above "
-        f"{args.max_params / 1e6:.0f} M parameters or an input above {args.max_pixels} pixels is skipped; a model "
-        f"taking more than {args.timeout:.0f} s is stopped. Each model runs in its own process (peak RSS listed).",
+        rule,
         "",
-        "Columns: *layers* are the conv and linear layers of the channel graph (fused q/k/v projections count "
-        "once per part); *branched* those with branch labels (concatenations, groups, splits, heads); *heads* "
-        "whether some layer is labelled by attention head; *s* wall seconds for build + trace.",
+        columns,
         "",
-        "| family | model | params (M) | input | traced | layers | branched | heads | s | peak MB | error |",
-        "|---|---|---:|---|---|---:|---:|---|---:|---:|---|",
+        ("| family | model | params (M) | input | traced | tracer | layers | branched | heads | unmapped | s "
+         "| peak MB | error |"),
+        "|---|---|---:|---|---|---|---:|---:|---|---:|---:|---:|---|",
     ]
     for r in records:
         size = "x".join(map(str, r["input"])) if r.get("input") else ""
         lines.append(
             f"| {r['family']} | {r.get('model', '')} | {r.get('params', 0) / 1e6:.1f} | {size} | "
-            f"{'yes' if r.get('traced') else ('skipped' if r.get('skipped') else 'no')} | "
+            f"{'yes' if r.get('traced') else ('skipped' if r.get('skipped') else 'no')} | {r.get('tracer', '')} | "
             f"{r.get('layers', '')} | {r.get('layers_with_branches', '')} | "
             f"{('yes' if r.get('head_layers') else 'no') if r.get('traced') else ''} | "
+            f"{len(r['unaccounted']) if 'unaccounted' in r else ''} | "
             f"{r.get('seconds', '')} | {r.get('peak_rss_mb', '')} | {_md_escape(r.get('error', ''))} |")
     REPORT_MD.write_text("\n".join(lines) + "\n", encoding="utf-8")
     meta = {"command": command, "timm": timm.__version__, "torch": torch.__version__,

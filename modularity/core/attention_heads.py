@@ -122,7 +122,7 @@ def label_heads(layers: dict[str, Layer], edges: list[Edge], modules: dict[str, 
             notes.append(f"{src}: {found} (attention in '{where}'); not labelled by head")
             continue
         role_of, head_of = found
-        kinds = sorted(set(role_of.tolist()), key=_ORDER.get)
+        kinds = sorted(set(role_of.tolist()), key=lambda r: _ORDER[r])
         if len(kinds) == 1:
             labels = _labels(head_of)
             if labels is not None:
@@ -132,8 +132,8 @@ def label_heads(layers: dict[str, Layer], edges: list[Edge], modules: dict[str, 
         rows = sorted((np.flatnonzero(role_of == k) for k in kinds), key=lambda r: int(r[0]))
         # Parts are named by their role, except that three parts are q, k, v in the order of their rows (the
         # layout of every fused projection): linear attention's ``k^T v`` reads k and v as a score product does.
-        roles = ["q", "k", "v"] if len(rows) == 3 else [str(role_of[r[0]]) for r in rows]
-        names = [f"{src}.{k}" for k in roles]
+        part_roles = ["q", "k", "v"] if len(rows) == 3 else [str(role_of[r[0]]) for r in rows]
+        names = [f"{src}.{k}" for k in part_roles]
         blocked = None
         if layer.groups != 1:
             blocked = "it is a grouped conv"

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["INPUT", "Layer", "Edge", "ChannelGraph"]
+__all__ = ["INPUT", "ChannelGraph", "Edge", "Layer"]
 
 INPUT = "input"
 
@@ -191,7 +191,7 @@ class _RowSlice(nn.Module):
 
     def reset_parameters(self) -> None:
         parent = copy.deepcopy(self._parent)
-        init = getattr(parent, "_reset_parameters", None) or getattr(parent, "reset_parameters")
+        init = getattr(parent, "_reset_parameters", None) or parent.reset_parameters
         init()
         object.__setattr__(self, "_parent", parent)
 
@@ -213,19 +213,19 @@ class _TransposedConv(nn.Module):
 
     @property
     def weight(self) -> torch.Tensor:
-        w = self._module.weight
-        g = self._module.groups
-        cin, per_out = w.shape[:2]
+        module: nn.ConvTranspose2d = self.__dict__["_module"]
+        w, g = module.weight, int(module.groups)
+        cin, per_out = int(w.shape[0]), int(w.shape[1])
         w = w.reshape(g, cin // g, per_out, *w.shape[2:]).transpose(1, 2).reshape(g * per_out, cin // g, *w.shape[2:])
         return w.flip(-1, -2)
 
     def reset_parameters(self) -> None:
-        module = copy.deepcopy(self._module)
+        module: nn.ConvTranspose2d = copy.deepcopy(self.__dict__["_module"])
         module.reset_parameters()
         object.__setattr__(self, "_module", module)
 
     def extra_repr(self) -> str:
-        return f"{type(self._module).__name__} as a conv"
+        return f"{type(self.__dict__['_module']).__name__} as a conv"
 
 
 class _ParamView(nn.Module):

@@ -3,7 +3,7 @@
 :func:`capture` first traces symbolically with torch.fx (conv, linear, batch-norm and
 multi-head-attention modules stay leaves). Symbolic tracing cannot run Python code
 that asks a tensor for its concrete size: ``len(x)``, ``assert H == self.img_size``,
-``if x.shape[1] != C`` (timm's Hiera, NASNet, CrossViT, ConViT, EfficientViT ...).
+``if x.shape[1] != C`` (timm's Hiera, CrossViT, ConViT, EfficientViT, ...).
 For those, a *value tracer* re-traces the network with proxies that carry the
 value each node takes on the dummy input (the approach of pytorch/pytorch issue
 56862, "Non-symbolic FX tracer"): sizes, ``len`` and comparisons of sizes are then
@@ -13,6 +13,11 @@ channel trace needs: it propagates that one size anyway). Control flow on tensor
 *values* (``if x.sum() > 0``) is still refused: a graph specialised to the
 dummy input's values would silently drop the other branch.
 
+Both tracers start at the call ``model(x)`` (a root that shares the model's modules
+and calls its ``forward`` with the input alone), not at ``forward``'s signature:
+optional arguments keep their defaults, and decorated forwards (Hugging Face's
+``*args, **kwargs``) get real containers.
+
 ``torch.export`` was considered as the fallback and not used: it lowers the network
 to functional ATen operators (no module calls, decomposed norms and attention), so the
 channel tracer would need a second vocabulary for the same constructs.
@@ -21,7 +26,6 @@ channel tracer would need a second vocabulary for the same constructs.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import io
 import operator
 from typing import Any
@@ -144,8 +148,7 @@ class _ValueTracer(_Tracer):
         if kind == "output" or not isinstance(proxy, _ValueProxy):
             return proxy
         if kind == "placeholder":
-            # The input, then optional arguments at their defaults (fx gives a placeholder's default as its arg).
-            value = self._inputs.pop(0) if self._inputs else (args[0] if args else None)
+            value = self._inputs.pop(0) if self._inputs else None
         elif kind == "get_attr":
             with self._eager():  # the tracer patches Module.__getattr__: read the attribute itself
                 value = self.root
@@ -199,30 +202,36 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _defaults(module: nn.Module) -> dict[str, Any] | None:
-    """Optional arguments of ``forward`` after the input, at their defaults.
+class _Root(nn.Module):
+    """``module`` seen from a root whose forward takes the input alone and calls ``module.forward(x)``.
 
-    Traced as proxies, ``if attn_mask is not None`` (timm's ViTs) would be control flow on a proxy, and
-    ``mask is not None`` would take the masked path.
+    The root shares the module's registries, so every dotted name is the module's own. Tracing starts at
+    the call, not at the signature: optional arguments keep their defaults (``attn_mask=None``: timm's ViTs
+    branch on it), and a decorated ``forward(*args, **kwargs)`` (Hugging Face's, which pops options from
+    ``kwargs``) receives a real dict, as in a plain call.
     """
-    try:
-        params = list(inspect.signature(module.forward).parameters.values())[1:]
-    except (TypeError, ValueError):
-        return None
-    defaults = {p.name: p.default for p in params
-                if p.default is not inspect.Parameter.empty and p.kind is not inspect.Parameter.KEYWORD_ONLY}
-    return defaults or None
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self._modules = module._modules
+        self._parameters = module._parameters
+        self._buffers = module._buffers
+        object.__setattr__(self, "_forward", module.forward)
+        self.train(module.training)
+
+    def forward(self, x):
+        return self._forward(x)
 
 
 def _symbolic(module: nn.Module) -> fx.GraphModule:
-    return fx.GraphModule(module, _Tracer().trace(module, concrete_args=_defaults(module)))
+    root = _Root(module)
+    return fx.GraphModule(root, _Tracer().trace(root))
 
 
 def _by_value(module: nn.Module, dummy: torch.Tensor) -> fx.GraphModule:
-    defaults = _defaults(module)
+    root = _Root(module)
     tracer = _ValueTracer((dummy,))
-    graph = tracer.trace(module, concrete_args=defaults)
-    gm = fx.GraphModule(tracer.root, graph)
+    gm = fx.GraphModule(root, tracer.trace(root))
     # Nodes recorded only to answer a shape question (``len(x[0])``) lead nowhere: drop them.
     gm.graph.eliminate_dead_code()
     gm.recompile()
@@ -255,9 +264,6 @@ def capture(module: nn.Module, dummy: torch.Tensor) -> fx.GraphModule:
     if isinstance(module, fx.GraphModule):
         gm = module
     else:
-        # fx stores tensors built inside forward as attributes of the traced module (``_tensor_constant0``):
-        # the graph module keeps its own copies, so they are removed from the caller's module afterwards.
-        before = set(vars(module))
         try:
             gm = _symbolic(module)
         except Exception as exc:  # fx raises many kinds: TraceError, TypeError, SyntaxError in codegen, ...
@@ -271,9 +277,6 @@ def capture(module: nn.Module, dummy: torch.Tensor) -> fx.GraphModule:
                     f"{_first_line(exc2)}); models with data-dependent control flow, or submodules whose names "
                     "are not Python identifiers, need a traceable definition"
                 ) from None
-        finally:
-            for key in set(vars(module)) - before:
-                delattr(module, key)
     try:
         # ShapeProp prints the failing node's traceback itself: keep stderr to one line.
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):

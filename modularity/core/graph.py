@@ -43,6 +43,16 @@ read each channel at every position.
   labels like a concatenation in reverse: which part each unit goes to
   (ShuffleNetV2's ``x1, x2 = x.chunk(2)``), where every part is read.
 
+- Products of two channel streams (gMLP's ``u * v``, GRN's ``x * N(x)``) make each
+  channel read both; a gate broadcast over the channels (squeeze-excitation, one
+  channel of FocalNet's gates) leaves the channels of what it gates. Reductions over
+  positions keep the channels; over channels they leave a statistic that no unit
+  writes (``"mixed"`` data: a layer reading only it has no producers, and is noted).
+- ``F.conv1d`` / ``F.conv2d`` / ``F.linear`` with a parameter weight are layers named
+  after the module owning the weight; ``Conv1d`` is a conv with a ``1 x k`` kernel,
+  ``ConvTranspose2d`` the conv it equals. A linear over positions (token mixing) is
+  not a channel layer: channels pass through it, and the notes say so.
+
 Attention
 ---------
 ``nn.MultiheadAttention`` (ViT) and torchvision's ``shifted_window_attention``
@@ -55,10 +65,22 @@ way an Inception block's measures branch specialisation. The attention product
 ``softmax(q k^T) v`` mixes positions with data-dependent weights and keeps each
 channel of ``v`` in place; ``q`` and ``k`` are read only by the scores
 ``q k^T``, which contract the channels away, so they are consumers here, never
-producers. A generic ``matmul`` / ``einsum`` is followed the same way (MaxViT):
-a product that contracts the channels of both operands gives attention scores
+producers. ``F.scaled_dot_product_attention``, ``F.multi_head_attention_forward``
+and products written out (``matmul``, ``einsum``: timm, Hugging Face, MaxViT) are
+followed by the letters of their axes (:mod:`modularity.core.attention_trace`): a
+product that contracts the channels of both operands gives attention scores
 without channels; one that contracts positions keeps the channels of the other
-operand. What could not be mapped is listed in :attr:`ChannelGraph.notes`.
+operand. The heads are the channel axes such a product keeps apart; every layer
+whose units serve as q, k or v is labelled by head, and a fused projection (timm's
+``qkv``) is split into ``<layer>.q``, ``.k``, ``.v``
+(:mod:`modularity.core.attention_heads`). What could not be mapped is listed in
+:attr:`ChannelGraph.notes`.
+
+Tracing
+-------
+:func:`modularity.core.fx_capture.capture` traces with torch.fx, and where that
+fails on shape logic (``len(x)``, shape asserts, branches on sizes) again with
+proxies that carry the dummy input's values.
 
 Anything the tracer does not understand raises :class:`ModularityError` naming
 the fx node, rather than producing a silently wrong graph.
@@ -69,7 +91,6 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -78,100 +99,26 @@ from torch import fx, nn
 
 from ..errors import ModularityError
 from . import tracing_ops as ops
-from .channel_graph import INPUT, ChannelGraph, Edge, Layer, _ParamView, _RowSlice, _TransposedConv
 from .attention_heads import HeadRole, label_heads
+from .attention_trace import AttentionMixin
+from .channel_graph import INPUT, ChannelGraph, Edge, Layer, _ParamView, _TransposedConv
 from .fx_capture import capture
+from .lineage import (
+    Lineage,
+    Traced,
+    constant,
+    data_of,
+    describe,
+    merge_terms,
+    same_scale,
+    same_terms,
+    shape_of,
+)
 
-__all__ = ["Layer", "Edge", "ChannelGraph", "trace"]
-
-
-def _SDPA_SIGNATURE(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,  # noqa: N802
-                    enable_gqa=False):
-    """The signature of ``F.scaled_dot_product_attention`` (a builtin without one), to bind its arguments."""
-
-# A lineage maps each channel of a value to channels of source layers:
-# a list of terms (source layer name, int array over the value's channels,
-# -1 where the channel does not come from that source).
-Lineage = list[tuple[str, np.ndarray]]
-
-
-def _shape(node: fx.Node) -> tuple[int, ...] | None:
-    meta = node.meta.get("tensor_meta")
-    return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+__all__ = ["ChannelGraph", "Edge", "Layer", "trace"]
 
 
-def _describe(node: fx.Node) -> str:
-    target = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
-    where = f" in module '{node.meta.get('module_path')}'" if node.meta.get("module_path") else ""
-    return f"fx node '{node.name}' ({node.op} {target}){where}"
-
-
-def _merge(terms: Lineage) -> Lineage:
-    """Merge terms of the same source that cover disjoint channels."""
-    out: Lineage = []
-    for src, idx in terms:
-        for k, (s2, i2) in enumerate(out):
-            if s2 == src and not np.any((idx >= 0) & (i2 >= 0)):
-                out[k] = (src, np.where(idx >= 0, idx, i2))
-                break
-        else:
-            out.append((src, idx))
-    return out
-
-
-@dataclass
-class _V:
-    """A traced tensor: where its channels are and which source units they hold.
-
-    ``axes`` are the tensor axes along which the channel identity varies (in
-    increasing order; usually one, ``()`` for a single channel or a constant);
-    each term's index array has the shape ``[shape[a] for a in axes]``;
-    ``scale`` (same shape, or None) is a per-channel factor of a norm or fixed
-    multiplier that is not yet folded into any layer. A value without terms is a
-    constant (``data == ""``: parameters, buffers, position tables) or data no unit
-    writes alone: ``"scores"`` (attention weights, which mix positions) or
-    ``"mixed"`` (statistics over channels, channels mixed with data-dependent
-    weights). ``att`` names the sources whose channels reached this value through an
-    attention product (their edges get ``via="attention"``).
-    """
-
-    axes: tuple[int, ...]
-    terms: Lineage
-    scale: np.ndarray | None = None
-    data: str = ""
-    att: frozenset[str] = frozenset()
-
-    @property
-    def const(self) -> bool:
-        return not self.terms
-
-    @property
-    def size(self) -> int:
-        return int(self.terms[0][1].size) if self.terms else 1
-
-
-def _const(data: str = "") -> _V:
-    return _V((), [], data=data)
-
-
-def _data_of(vals) -> str:
-    """The kind of a constant computed from ``vals``: attention weights win over other data."""
-    kinds = {v.data for v in vals if isinstance(v, _V) and v.const}
-    return "scores" if "scores" in kinds else ("mixed" if "mixed" in kinds else "")
-
-
-def _same_terms(a: Lineage, b: Lineage) -> bool:
-    return len(a) == len(b) and all(s1 == s2 and i1.shape == i2.shape and np.array_equal(i1, i2)
-                                    for (s1, i1), (s2, i2) in zip(a, b))
-
-
-def _same_scale(a: np.ndarray | None, b: np.ndarray | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return a.shape == b.shape and np.array_equal(a, b)
-
-
-class _Builder:
+class _Builder(AttentionMixin):
     """Walks the shape-annotated fx graph once, computing each value's lineage."""
 
     def __init__(self, gm: fx.GraphModule, root: nn.Module | None = None) -> None:
@@ -217,10 +164,10 @@ class _Builder:
         flat: list = []
         for a in args:
             flat.extend(a if isinstance(a, (list, tuple)) else [a])
-        return [a for a in flat if isinstance(a, fx.Node) and isinstance(self.val.get(a), _V)]
+        return [a for a in flat if isinstance(a, fx.Node) and isinstance(self.val.get(a), Traced)]
 
     def _fail(self, node: fx.Node, why: str) -> None:
-        raise ModularityError(f"cannot trace channels through {_describe(node)}: {why}")
+        raise ModularityError(f"cannot trace channels through {describe(node)}: {why}")
 
     def _note(self, text: str) -> None:
         if text not in self.notes:
@@ -238,7 +185,7 @@ class _Builder:
 
     def _along(self, node: fx.Node, x: fx.Node, axis: int, what: str) -> tuple[Lineage, np.ndarray | None]:
         """The terms of ``x`` as index arrays along tensor axis ``axis`` (what a layer reading that axis sees)."""
-        v, s = self.val[x], _shape(x)
+        v, s = self.val[x], shape_of(x)
         axis %= len(s)
         if v.axes == (axis,):
             return v.terms, v.scale
@@ -265,9 +212,9 @@ class _Builder:
         """Carry ``att`` (sources that went through attention) from the inputs to a value that still holds them."""
         if isinstance(value, tuple):
             return tuple(self._inherit(node, v, True) for v in value)
-        if not isinstance(value, _V) or not value.terms:
+        if not isinstance(value, Traced) or not value.terms:
             return value
-        shape = _shape(node)
+        shape = shape_of(node)
         # One of several tensors a node returns has no shape recorded on the node: not checked.
         if not part:
             ok = shape is not None and all(a < len(shape) for a in value.axes)
@@ -280,16 +227,16 @@ class _Builder:
         att = set(value.att)
         for a in node.all_input_nodes:
             v = self.val.get(a)
-            for part in (v if isinstance(v, tuple) else (v,)):
-                if isinstance(part, _V):
-                    att |= part.att
+            for item in (v if isinstance(v, tuple) else (v,)):
+                if isinstance(item, Traced):
+                    att |= item.att
         att &= {s for s, _ in value.terms}
         if att != value.att:
-            value = _V(value.axes, value.terms, value.scale, value.data, frozenset(att))
+            value = Traced(value.axes, value.terms, value.scale, value.data, frozenset(att))
         return value
 
     def _visit(self, node: fx.Node):
-        shape = _shape(node)
+        shape = shape_of(node)
         if node.op == "placeholder":
             if shape is None:
                 return None
@@ -297,10 +244,10 @@ class _Builder:
             name = INPUT if INPUT not in self.layers else node.name
             self.layers[name] = Layer(name=name, kind=INPUT, n_units=c)
             if len(shape) >= 2:
-                return _V((1,), [(name, np.arange(c))])
-            return _V((), [(name, np.array(0))])
+                return Traced((1,), [(name, np.arange(c))])
+            return Traced((), [(name, np.array(0))])
         if node.op == "get_attr":
-            return _const() if shape is not None else None
+            return constant() if shape is not None else None
         if node.op == "output":
             return None
         if node.op == "call_module" and isinstance(self.mods[node.target], nn.MultiheadAttention):
@@ -313,7 +260,7 @@ class _Builder:
             # A non-tensor value (a size, a tuple of tensors, ...).
             if self._is_split(node):
                 x = node.args[0]
-                if isinstance(self.val.get(x), _V):
+                if isinstance(self.val.get(x), Traced):
                     return self._relayout(node, x)
             return None
         if node.op == "call_module":
@@ -337,14 +284,14 @@ class _Builder:
             return self._conv_layer(node, node.target, view, x, view.weight, int(mod.groups))
         if isinstance(mod, nn.Conv3d):
             self._fail(node, f"{type(mod).__name__} is not supported (only Conv1d, Conv2d and Linear)")
-        if isinstance(v, _V) and v.const:
-            return _const(v.data)
+        if isinstance(v, Traced) and v.const:
+            return constant(v.data)
         if isinstance(mod, nn.Fold):
             return self._fold(node, x, shape)
         if isinstance(mod, ops.LAYOUT_MODULES):
             return self._relayout(node, x)
         if isinstance(mod, ops.NORM_MODULES):
-            if not isinstance(v, _V):
+            if not isinstance(v, Traced):
                 self._fail(node, "its input is not a traced tensor")
             w = mod.weight if getattr(mod, "weight", None) is not None else None
             if isinstance(mod, (nn.LayerNorm, nn.RMSNorm)):
@@ -353,12 +300,12 @@ class _Builder:
                 axis = 1
             return self._norm(node, x, shape, w, axis)
         if isinstance(mod, ops.PASS_MODULES):
-            if not isinstance(v, _V):
+            if not isinstance(v, Traced):
                 self._fail(node, "its input is not a traced tensor")
             if isinstance(mod, ops.IDENTITY_MODULES):
                 self.chain_src[node] = x  # the identity in eval: a norm after it folds into the layer before
             return self._pass(node, x, shape, spatial=isinstance(mod, ops.SPATIAL_MODULES))
-        if not any(True for _ in mod.parameters()) and isinstance(v, _V) and _shape(x) == shape:
+        if not any(True for _ in mod.parameters()) and isinstance(v, Traced) and shape_of(x) == shape:
             self._fail(node, f"unknown module type {type(mod).__name__}; "
                              "it has no weights but may mix channels")
         self._fail(node, f"unknown module type {type(mod).__name__}")
@@ -377,7 +324,7 @@ class _Builder:
             if (old.kind, old.n_units, old.in_units, old.groups, old.kernel_size) != (
                     layer.kind, layer.n_units, layer.in_units, layer.groups, layer.kernel_size):
                 self._fail(node, f"module '{name}' is called more than once, on inputs of different layouts")
-            if not _same_scale(old.col_scale, col_scale):
+            if not same_scale(old.col_scale, col_scale):
                 self._note(f"{name}: a shared layer whose calls read inputs scaled differently; its column scale "
                            "is the first call's")
             self._note(f"{name}: called more than once (a shared layer); one layer reading its inputs and "
@@ -392,13 +339,13 @@ class _Builder:
             if len(cols):
                 self.edges.append(Edge(src, name, cols, idx[cols], "attention" if src in att else via))
 
-    def _input_value(self, node: fx.Node, x) -> _V:
+    def _input_value(self, node: fx.Node, x) -> Traced:
         v = self.val.get(x)
-        if not isinstance(v, _V):
+        if not isinstance(v, Traced):
             self._fail(node, "its input is not a traced tensor")
         return v
 
-    def _unmapped_input(self, node: fx.Node, name: str, module: nn.Module, v: _V) -> _V | None:
+    def _unmapped_input(self, node: fx.Node, name: str, module: nn.Module, v: Traced) -> Traced | None:
         """What a weighted layer reading no unit's channels gives; None when it reads channels (or mixed data)."""
         if not v.const:
             return None
@@ -410,50 +357,50 @@ class _Builder:
         if v.data == "scores":
             self._note(f"{name}: a {kind} applied to attention weights (e.g. mixing heads), not to channels; "
                        "not a layer here")
-            return _const("scores")
+            return constant("scores")
         self._note(f"{name}: a {kind} that reads only constants (e.g. a position-bias table), "
                    "not channels; not a layer here")
-        return _const()
+        return constant()
 
-    def _conv_layer(self, node: fx.Node, name: str, module: nn.Module, x, w: torch.Tensor, groups: int) -> _V:
+    def _conv_layer(self, node: fx.Node, name: str, module: nn.Module, x, w: torch.Tensor, groups: int) -> Traced:
         """A Conv1d or Conv2d (module or functional with a parameter weight) reading axis 1 of ``x``."""
         v = self._input_value(node, x)
         unmapped = self._unmapped_input(node, name, module, v)
         if unmapped is not None:
             return unmapped
-        s_in = _shape(x)
+        s_in = shape_of(x)
         if len(v.axes) > 1 and 1 in v.axes and groups == s_in[1] == int(w.shape[0]):
             # A depthwise conv applied head by head, the heads folded into the batch axis (MViTv2's pooling of
             # q, k and v): the same filter for every head, so no layer of its own; each channel stays in place.
             self._note(f"{name}: a depthwise {type(module).__name__} shared by the heads folded into the batch "
                        "axis; channels pass through it, and it is not a layer here")
-            return _V(v.axes, v.terms, v.scale, v.data, v.att)
+            return Traced(v.axes, v.terms, v.scale, v.data, v.att)
         if len(v.axes) > 1 and 1 in v.axes and all(int(k) == 1 for k in w.shape[2:]):
-            return self._stream_mix(node, name, module, v, 1, shape=_shape(node))
+            return self._stream_mix(node, name, module, v, 1, shape=shape_of(node))
         # A Conv1d over a sequence is a Conv2d with a 1 x k kernel over a 1-pixel-high map.
         kernel = tuple(int(k) for k in w.shape[2:])
         kernel = (1, *kernel) if len(kernel) == 1 else kernel
         layer = Layer(name, "conv", int(w.shape[0]), int(w.shape[1]) * groups, groups, kernel)
         self._new_layer(node, name, layer, module, x, 1)
         self.consumer_of[node] = name
-        return _V((1,), [(name, np.arange(layer.n_units))])
+        return Traced((1,), [(name, np.arange(layer.n_units))])
 
-    def _linear_layer(self, node: fx.Node, name: str, module: nn.Module, x, w: torch.Tensor) -> _V:
+    def _linear_layer(self, node: fx.Node, name: str, module: nn.Module, x, w: torch.Tensor) -> Traced:
         """A linear layer (module or functional with a parameter weight) reading the last axis of ``x``."""
         v = self._input_value(node, x)
         unmapped = self._unmapped_input(node, name, module, v)
         if unmapped is not None:
             return unmapped
-        s_in = _shape(x)
+        s_in = shape_of(x)
         last = len(s_in) - 1
         if len(s_in) > 2 and v.axes and last not in v.axes:
             # The last axis holds positions: a token-mixing linear (MLP-Mixer, gMLP, ResMLP) that treats every
             # channel alike. Its weights mix positions, so it is not a channel layer; the channels pass through.
             self._note(f"{name}: a {type(module).__name__} over positions (token mixing), applied to every channel "
                        "alike; channels pass through it, and its weights are not a layer here")
-            return _V(v.axes, v.terms, v.scale, v.data, v.att)
+            return Traced(v.axes, v.terms, v.scale, v.data, v.att)
         if len(v.axes) > 1 and last in v.axes:
-            return self._stream_mix(node, name, module, v, last, shape=_shape(node))
+            return self._stream_mix(node, name, module, v, last, shape=shape_of(node))
         if len(s_in) > 2:
             # A linear layer on the channel axis of a feature map or a sequence: a 1x1 conv.
             layer = Layer(name, "conv", int(w.shape[0]), int(w.shape[1]), 1, (1, 1))
@@ -463,9 +410,9 @@ class _Builder:
             out_axis = 1
         self._new_layer(node, name, layer, module, x, -1)
         self.consumer_of[node] = name
-        return _V((out_axis,), [(name, np.arange(layer.n_units))])
+        return Traced((out_axis,), [(name, np.arange(layer.n_units))])
 
-    def _stream_mix(self, node: fx.Node, name: str, module: nn.Module, v: _V, axis: int, shape) -> _V:
+    def _stream_mix(self, node: fx.Node, name: str, module: nn.Module, v: Traced, axis: int, shape) -> Traced:
         """A 1x1 conv or linear over an axis that holds only part of the channel identity.
 
         CoaT stacks the class tokens of its three scales on an axis of their own and mixes them with a 3 -> 1
@@ -498,7 +445,7 @@ class _Builder:
             return path or attr, owner
         return f"{path}.{attr}" if path else attr, _ParamView(owner, attr)
 
-    def _functional_layer(self, node: fx.Node, shape) -> _V:
+    def _functional_layer(self, node: fx.Node, shape) -> Traced:
         """``F.linear`` / ``F.conv1d`` / ``F.conv2d`` called in a forward: a layer where the weight is a parameter."""
         t = node.target
         conv = ops.CONV_FUNCTIONS.get(t)
@@ -513,13 +460,16 @@ class _Builder:
         groups = groups.meta.get("value") if isinstance(groups, fx.Node) else groups
         found = self._parameter(node, w)
         what = f"F.{t.__name__}"
+        v = self._input_value(node, x)
+        if v.const and found is None:
+            return constant(v.data)  # computed from constants only (a position-bias table)
         if found is None:
             value = self._const_value(w)
-            v, s_in = self._input_value(node, x), _shape(x)
+            s_in = shape_of(x)
             if not conv and v.axes and len(s_in) - 1 not in v.axes:
-                return _V(v.axes, v.terms, v.scale, v.data, v.att)  # a fixed transform of positions (a DCT)
+                return Traced(v.axes, v.terms, v.scale, v.data, v.att)  # a fixed transform of positions (a DCT)
             if conv and value is not None and isinstance(groups, int) and value.shape[1] == 1 \
-                    and groups == value.shape[0] == _shape(x)[1]:
+                    and groups == value.shape[0] == shape_of(x)[1]:
                 # A fixed filter applied to each channel alone (a blur before subsampling): channels stay in place.
                 return self._pass(node, x, shape)
             self._fail(node, f"a {what} whose weight is not a parameter (a buffer, or computed in forward) mixes "
@@ -532,9 +482,9 @@ class _Builder:
             return self._conv_layer(node, name, module, x, wt, groups)
         return self._linear_layer(node, name, module, x, wt)
 
-    def _pass(self, node: fx.Node, x: fx.Node, shape, spatial: bool = False) -> _V:
+    def _pass(self, node: fx.Node, x: fx.Node, shape, spatial: bool = False) -> Traced:
         v = self.val[x]
-        s_in = _shape(x)
+        s_in = shape_of(x)
         if v.const:
             return v
         if not v.axes:
@@ -549,7 +499,7 @@ class _Builder:
         return v
 
     # -- layout operations -------------------------------------------------
-    def _positions(self, v: _V, s_in: tuple[int, ...]) -> tuple[torch.Tensor, np.ndarray]:
+    def _positions(self, v: Traced, s_in: tuple[int, ...]) -> tuple[torch.Tensor, np.ndarray]:
         """A tensor of ``s_in`` holding, at every element, an id of its channel (0: none), and each id's entry.
 
         Entries of ``v``'s index arrays with the same lineage (one channel copied to several positions, as
@@ -571,14 +521,14 @@ class _Builder:
         view = [s_in[a] if a in v.axes else 1 for a in range(len(s_in))]
         return t.reshape(view).expand(*s_in).contiguous(), reps
 
-    def _from_positions(self, v: _V, r: torch.Tensor, reps: np.ndarray) -> _V:
+    def _from_positions(self, v: Traced, r: torch.Tensor, reps: np.ndarray) -> Traced:
         """The value whose channel-id tensor is ``r`` (0 where an element holds no channel, e.g. padding)."""
         # An axis holds channels where some line along it has two different (positive) indices. Each axis
         # found not to is reduced away at once (largest index, and smallest positive one), so the later
         # axes are tested on ever smaller tensors: a window partition's 6-axis tensors of 10^5 to 10^6
         # elements (MaxViT, Swin) made one full-size pass per axis and per reduction the tracer's main cost.
         if r.numel() == 0:
-            return _V((), [], None, v.data, v.att)  # an empty part of a split holds no channel
+            return Traced((), [], None, v.data, v.att)  # an empty part of a split holds no channel
         big = torch.iinfo(r.dtype).max
         hi_t, lo_t = r, torch.where(r > 0, r, big)
         axes = []
@@ -601,7 +551,7 @@ class _Builder:
         scale = None
         if v.scale is not None:
             scale = np.where(pos >= 0, v.scale.reshape(-1)[np.maximum(pos, 0)], 1.0)
-        return _V(tuple(axes), terms, scale, v.data, v.att)
+        return Traced(tuple(axes), terms, scale, v.data, v.att)
 
     def _substitute(self, node: fx.Node, x: fx.Node, p: torch.Tensor):
         shape_only = node.op == "call_method" and node.target in ops.AS_METHODS
@@ -612,8 +562,8 @@ class _Builder:
                     return p
                 if "value" in a.meta:
                     return a.meta["value"]
-                if shape_only and _shape(a) is not None:
-                    return torch.empty(_shape(a), dtype=p.dtype)  # only its shape is read
+                if shape_only and shape_of(a) is not None:
+                    return torch.empty(shape_of(a), dtype=p.dtype)  # only its shape is read
                 fixed = self._const_value(a)
                 if fixed is not None and not fixed.is_floating_point():
                     return fixed  # fixed indices (a buffer of positions), applied to the channel indices as well
@@ -632,9 +582,9 @@ class _Builder:
     def _relayout(self, node: fx.Node, x: fx.Node, fn=None):
         """Follow a pure rearrangement of elements by applying it to a tensor of channel indices."""
         v = self.val.get(x)
-        if not isinstance(v, _V):
+        if not isinstance(v, Traced):
             self._fail(node, "its input is not a traced tensor")
-        s_in = _shape(x)
+        s_in = shape_of(x)
         p, reps = self._positions(v, s_in)
         if fn is not None:
             out = fn(p)
@@ -688,13 +638,13 @@ class _Builder:
         if fn and t is ops.SWIN_ATTENTION and ops.SWIN_ATTENTION is not None:
             return self._swin_attention(node)
         if not tensors:
-            return _const()  # a constant built inside forward
+            return constant()  # a constant built inside forward
+        if fn and (t in ops.CONV_FUNCTIONS or t is F.linear):
+            return self._functional_layer(node, shape)
         if all(self.val[a].const for a in tensors):
             # computed from constants only (position biases, masks, tokens), or from attention weights or
             # statistics over channels
-            return _const(_data_of(self.val[a] for a in tensors))
-        if fn and (t in ops.CONV_FUNCTIONS or t is F.linear):
-            return self._functional_layer(node, shape)
+            return constant(data_of(self.val[a] for a in tensors))
         if fn and t is F.scaled_dot_product_attention:
             return self._sdpa(node, shape)
         if fn and t in ops.ADD_OPS or meth and t in ("add", "add_", "sub", "sub_"):
@@ -735,16 +685,16 @@ class _Builder:
                 self.chain_src[node] = x
             return self._pass(node, x, shape, spatial=fn and t in ops.SPATIAL_FUNCTIONS)
         if fn and t in ops.NEW_FUNCTIONS or meth and t in ops.NEW_METHODS:
-            return _const()
+            return constant()
         if fn and t in ops.LAYOUT_FUNCTIONS or meth and t in ops.LAYOUT_METHODS:
             return self._relayout(node, x)
         if (fn and t in ops.REDUCE_OPS) or (meth and t in ops.REDUCE_METHODS):
             return self._reduce(node, x, shape)
         self._fail(node, "this operation is not known to preserve channels")
 
-    def _reduce(self, node: fx.Node, x: fx.Node, shape) -> _V:
+    def _reduce(self, node: fx.Node, x: fx.Node, shape) -> Traced:
         """A reduction: over positions it keeps the channels; over channels it leaves a statistic no unit writes."""
-        v, s_in = self.val[x], _shape(x)
+        v, s_in = self.val[x], shape_of(x)
         name = node.target if isinstance(node.target, str) else node.target.__name__
         # Where the reduced axes and keepdim sit: norms take their order (p) first.
         first = 2 if name in ("norm", "vector_norm") else 1
@@ -768,13 +718,13 @@ class _Builder:
             if v.scale is not None:
                 self._note(f"{node.meta.get('module_path') or node.name}: a statistic over channels reads a "
                            "per-channel scale (of a norm or multiplier) that is not folded")
-            return _const("mixed")  # one value per position, made from all channels alike
+            return constant("mixed")  # one value per position, made from all channels alike
         axes = v.axes if keep else tuple(a - sum(d < a for d in dims) for a in v.axes)
         if len(shape) <= (max(axes) if axes else -1) or [shape[a] for a in axes] != [s_in[a] for a in v.axes]:
             self._fail(node, "only reductions over spatial dimensions are supported")
-        return _V(axes, v.terms, v.scale, v.data, v.att)
+        return Traced(axes, v.terms, v.scale, v.data, v.att)
 
-    def _union_along(self, node: fx.Node, v: _V, reduced: list[int], dims: set[int], keep: bool, shape) -> _V:
+    def _union_along(self, node: fx.Node, v: Traced, reduced: list[int], dims: set[int], keep: bool, shape) -> Traced:
         """The lineage of a reduction over some channel axes: every slice along them, merged."""
         kept = [j for j in range(len(v.axes)) if j not in reduced]
         terms: Lineage = []
@@ -797,7 +747,7 @@ class _Builder:
             else:
                 self._note(f"{node.meta.get('module_path') or node.name}: a sum of channels scaled differently; "
                            "the scales are not folded past it")
-        return _V(axes, _merge(terms), scale, v.data, v.att)
+        return Traced(axes, merge_terms(terms), scale, v.data, v.att)
 
     def _const_value(self, node) -> torch.Tensor | None:
         """The tensor a node computed from parameters and buffers only holds (None if it depends on the input).
@@ -811,10 +761,10 @@ class _Builder:
             return self._consts[node]
         value = None
         v = self.val.get(node)
-        shape = _shape(node)
+        shape = shape_of(node)
         if node.op == "get_attr":
             value = self._attr(node)
-        elif (isinstance(v, _V) and v.const and not v.data and shape is not None
+        elif (isinstance(v, Traced) and v.const and not v.data and shape is not None
               and int(np.prod(shape, dtype=np.int64)) <= 1 << 22 and node.op.startswith("call_")):
             def arg(a):
                 if isinstance(a, fx.Node):
@@ -852,7 +802,7 @@ class _Builder:
         idx = node.args[1]
         if isinstance(src, tuple):
             return src[idx]
-        if not isinstance(src, _V):
+        if not isinstance(src, Traced):
             return None
         if src.const:
             return src
@@ -863,13 +813,13 @@ class _Builder:
             self._fail(node, "indexing the batch dimension is not supported")
         return self._relayout(node, node.args[0])
 
-    def _cat(self, node: fx.Node, shape) -> _V:
+    def _cat(self, node: fx.Node, shape) -> Traced:
         parts = node.args[0] if node.args else node.kwargs.get("tensors")
         dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
         d = dim % len(shape)
         vals = [self.val[p] for p in parts]
         if all(v.const for v in vals):
-            return _const(_data_of(vals))
+            return constant(data_of(vals))
         if len(parts) == 1:
             # torch.cat([x]) is x (DenseNet's first dense layer concatenates a list of one tensor): not a
             # concatenation layer with a single branch.
@@ -884,7 +834,7 @@ class _Builder:
             # rearrangement inside each head (rotary embeddings' ``cat([-x2, x1])``), not a concatenation layer.
             return self._relayout_many(node, parts, lambda ps: torch.cat(ps, d))
         terms: Lineage = []
-        sizes = [_shape(p)[d] for p in parts]
+        sizes = [shape_of(p)[d] for p in parts]
         offsets, branch_names, total = [], [], sum(sizes)
         scales, part_units = [], []
         start = 0
@@ -904,19 +854,19 @@ class _Builder:
             start += c
         branch_names = self._distinct_branch_names(branch_names, part_units)
         scale = np.concatenate(scales) if any(v.scale is not None for v in vals) else None
-        terms = _merge(terms)
+        terms = merge_terms(terms)
         sources = {s for s, _ in terms}
         for s in sources:
             self.layers[s].in_concat = True
         if sources <= {INPUT}:
-            return _V((d,), terms, scale)  # a rearrangement of the input image, not a layer
+            return Traced((d,), terms, scale)  # a rearrangement of the input image, not a layer
         name = self._concat_name(node)
         branches = np.concatenate([np.full(b - a, k) for k, (a, b) in enumerate(offsets)])
         self.layers[name] = Layer(name, "concat", total, branches=branches, branch_names=branch_names,
                                   branch_source="concat", members=[(s, i.copy()) for s, i in terms])
-        return _V((d,), terms + [(name, np.arange(total))], scale)
+        return Traced((d,), terms + [(name, np.arange(total))], scale)
 
-    def _cat_positions(self, node: fx.Node, vals: list[_V], d: int) -> _V:
+    def _cat_positions(self, node: fx.Node, vals: list[Traced], d: int) -> Traced:
         """A concatenation along an axis that holds positions (e.g. ViT's class token before the patches).
 
         Tensors whose channels come from different layers (CaiT's class token, updated by class-attention
@@ -924,20 +874,20 @@ class _Builder:
         """
         live = [v for v in vals if not v.const]
         if not live:
-            return _const(_data_of(vals))
+            return constant(data_of(vals))
         first = live[0]
-        if all(v.axes == first.axes and _same_terms(v.terms, first.terms) and _same_scale(v.scale, first.scale)
+        if all(v.axes == first.axes and same_terms(v.terms, first.terms) and same_scale(v.scale, first.scale)
                for v in live[1:]):
             return first
         if any(v.axes != first.axes or v.size != first.size for v in live[1:]):
             self._fail(node, f"a concatenation along axis {d}, which holds positions, of tensors whose channels "
                              "lie on different axes")
-        shape = _shape(node)
+        shape = shape_of(node)
         return self._sum_values(node, live, shape)
 
     def _source_of(self, node: fx.Node) -> str | None:
         src = self.val.get(node)
-        return src.terms[-1][0] if isinstance(src, _V) and src.terms else None
+        return src.terms[-1][0] if isinstance(src, Traced) and src.terms else None
 
     @staticmethod
     def _distinct_branch_names(names: list[str], units: list[np.ndarray | None]) -> list[str]:
@@ -968,7 +918,7 @@ class _Builder:
         joined with ``+`` (``branch3x3_2a+branch3x3_2b``).
         """
         src = self.val.get(node)
-        name = src.terms[-1][0] if isinstance(src, _V) and src.terms else node.name
+        name = src.terms[-1][0] if isinstance(src, Traced) and src.terms else node.name
         inner = self.layers.get(name)
         if inner is not None and inner.kind == "concat" and inner.branch_names:
             return "+".join(inner.branch_names)
@@ -982,13 +932,13 @@ class _Builder:
             name = f"{name}.{node.name}"
         return name
 
-    def _aligned(self, x: fx.Node, n_out: int) -> _V:
+    def _aligned(self, x: fx.Node, n_out: int) -> Traced:
         """``x``'s value with its axes counted in a broadcast result of ``n_out`` dimensions."""
         v = self.val[x]
-        shift = n_out - len(_shape(x))
-        return _V(tuple(a + shift for a in v.axes), v.terms, v.scale) if shift else v
+        shift = n_out - len(shape_of(x))
+        return Traced(tuple(a + shift for a in v.axes), v.terms, v.scale) if shift else v
 
-    def _relayout_many(self, node: fx.Node, parts: list[fx.Node], fn) -> _V:
+    def _relayout_many(self, node: fx.Node, parts: list[fx.Node], fn) -> Traced:
         """Follow a rearrangement of several tensors into one (``fn`` of their channel-index tensors).
 
         The channels of all parts are numbered in one index space, part after part; constants hold none.
@@ -999,7 +949,7 @@ class _Builder:
         scales, positions, all_reps = [], [], []
         offset = 0
         for p, v in zip(parts, vals):
-            s_in = _shape(p)
+            s_in = shape_of(p)
             if v.const:
                 positions.append(torch.zeros(s_in, dtype=torch.int32))
                 continue
@@ -1018,36 +968,36 @@ class _Builder:
             for o, n, sc in scales:
                 if sc is not None:
                     scale[o:o + n] = np.reshape(sc, -1)
-        combined = _V((0,), _merge(terms), scale, "", frozenset().union(*(v.att for v in vals)))
+        combined = Traced((0,), merge_terms(terms), scale, "", frozenset().union(*(v.att for v in vals)))
         return self._from_positions(combined, fn(positions), np.concatenate(all_reps))
 
-    def _stack(self, node: fx.Node, shape) -> _V:
+    def _stack(self, node: fx.Node, shape) -> Traced:
         """``torch.stack``: the same channels at every index of the new axis, or channels that vary along it."""
         parts = node.args[0] if node.args else node.kwargs.get("tensors")
         dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
         d = dim % len(shape)
         vals = [self.val[p] for p in parts]
         if all(v.const for v in vals):
-            return _const(_data_of(vals))
-        shifted = [_V(tuple(a + (a >= d) for a in v.axes), v.terms, v.scale) for v in vals]
+            return constant(data_of(vals))
+        shifted = [Traced(tuple(a + (a >= d) for a in v.axes), v.terms, v.scale) for v in vals]
         live = [v for v in shifted if not v.const]
         first = live[0]
-        if all(v.axes == first.axes and _same_terms(v.terms, first.terms) and _same_scale(v.scale, first.scale)
+        if all(v.axes == first.axes and same_terms(v.terms, first.terms) and same_scale(v.scale, first.scale)
                for v in live) and len(live) == len(vals):
             return first  # the new axis holds positions (copies of the same channels)
         return self._relayout_many(node, list(parts), lambda ps: torch.stack(ps, d))
 
-    def _add(self, node: fx.Node, tensors: list[fx.Node], shape) -> _V:
+    def _add(self, node: fx.Node, tensors: list[fx.Node], shape) -> Traced:
         return self._sum(node, [t for t in tensors if not self.val[t].const], shape)
 
-    def _sum(self, node: fx.Node, live_nodes: list[fx.Node], shape) -> _V:
+    def _sum(self, node: fx.Node, live_nodes: list[fx.Node], shape) -> Traced:
         """An elementwise sum (or maximum, selection, ...) of tensors: each channel reads all of them."""
         return self._sum_values(node, [self._aligned(t, len(shape)) for t in live_nodes], shape)
 
-    def _sum_values(self, node: fx.Node, vals: list[_V], shape) -> _V:
+    def _sum_values(self, node: fx.Node, vals: list[Traced], shape) -> Traced:
         live = [(None, v) for v in vals if not v.const]
         if not live:
-            return _const(_data_of(vals))
+            return constant(data_of(vals))
         main = max(live, key=lambda tv: tv[1].size)[1]
         c = int(np.prod([shape[a] for a in main.axes])) if main.axes else 1
         terms: Lineage = []
@@ -1069,24 +1019,24 @@ class _Builder:
                 unique.append((src, idx))
         terms = unique
         scale = scales[0] if scales else None
-        if any(not _same_scale(s, scale) for s in scales[1:]):
+        if any(not same_scale(s, scale) for s in scales[1:]):
             self._note(f"{node.meta.get('module_path') or node.name}: an addition of a normalised and an "
                        "unnormalised path (or of paths scaled differently); the norm's or multiplier's scale is not "
                        "folded past it")
             scale = None
-        return _V(main.axes, terms, scale)
+        return Traced(main.axes, terms, scale)
 
-    def _addcmul(self, node: fx.Node, shape) -> _V:
+    def _addcmul(self, node: fx.Node, shape) -> Traced:
         """``torch.addcmul(a, b, c) = a + b * c`` (GRN's ``bias + gamma * (x * N(x))``)."""
         a, b, c = (node.args + (None, None, None))[:3] if len(node.args) >= 3 else (
             node.kwargs.get("input"), node.kwargs.get("tensor1"), node.kwargs.get("tensor2"))
-        factors = [t for t in (b, c) if isinstance(t, fx.Node) and isinstance(self.val.get(t), _V)]
+        factors = [t for t in (b, c) if isinstance(t, fx.Node) and isinstance(self.val.get(t), Traced)]
         product = self._mul(node, factors, shape)
-        if not isinstance(self.val.get(a), _V) or self.val[a].const:
+        if not isinstance(self.val.get(a), Traced) or self.val[a].const:
             return product
         return self._sum_values(node, [self._aligned(a, len(shape)), product], shape)
 
-    def _channel_scale(self, const: fx.Node, v: _V, shape, divide: bool) -> np.ndarray | None:
+    def _channel_scale(self, const: fx.Node, v: Traced, shape, divide: bool) -> np.ndarray | None:
         """``|c|`` of a fixed multiplier ``c`` that varies along the channels of ``v`` only, per channel."""
         c = self._const_value(const)
         if c is None or not v.axes or c.dim() > len(shape):
@@ -1103,7 +1053,7 @@ class _Builder:
         per = np.abs(per)
         return 1.0 / per if divide else per
 
-    def _mul(self, node: fx.Node, tensors: list[fx.Node], shape) -> _V:
+    def _mul(self, node: fx.Node, tensors: list[fx.Node], shape) -> Traced:
         live = [t for t in tensors if not self.val[t].const]
         if len(live) == 1:
             x = live[0]
@@ -1112,7 +1062,7 @@ class _Builder:
                 self._fail(node, f"its result does not keep the {out.size} channels of its input")
             consts = [t for t in tensors if self.val[t].const]
             divide = node.target in ops.DIV_OPS or node.target == "div"
-            if len(consts) == 1 and len(_shape(x)) == len(shape) and not (divide and consts[0] is node.args[0]):
+            if len(consts) == 1 and len(shape_of(x)) == len(shape) and not (divide and consts[0] is node.args[0]):
                 g = self._channel_scale(consts[0], out, shape, divide)
                 if g is not None:
                     return self._fold_scale(node, x, out, g)
@@ -1123,19 +1073,19 @@ class _Builder:
         # A gate of one channel broadcast over all channels (FocalNet's per-level gates) leaves the channels of
         # the other operand.
         holding = [v for t, v in zip(live, vals) if v.axes and all(
-            len(_shape(t)) - len(shape) + a >= 0 and _shape(t)[len(_shape(t)) - len(shape) + a] == shape[a]
+            len(shape_of(t)) - len(shape) + a >= 0 and shape_of(t)[len(shape_of(t)) - len(shape) + a] == shape[a]
             for a in v.axes)]
         if len(holding) == 1 and all(v.size == 1 for v in vals if v is not holding[0]):
             return holding[0]
-        sizes = [int(np.prod(_shape(t), dtype=np.int64)) // max(v.size, 1) for t, v in zip(live, vals)]
+        sizes = [int(np.prod(shape_of(t), dtype=np.int64)) // max(v.size, 1) for t, v in zip(live, vals)]
         if len(set(sizes)) > 1:
             return vals[int(np.argmax(sizes))]
         axes = vals[0].axes
         if any(v.axes != axes for v in vals):
             self._fail(node, "multiplying tensors whose channels lie on different axes")
-        return _V(axes, _merge([term for v in vals for term in v.terms]), vals[0].scale)
+        return Traced(axes, merge_terms([term for v in vals for term in v.terms]), vals[0].scale)
 
-    def _norm(self, node: fx.Node, x: fx.Node, shape, weight, axis: int | None) -> _V:
+    def _norm(self, node: fx.Node, x: fx.Node, shape, weight, axis: int | None) -> Traced:
         """A layer, RMS or group norm: channel-preserving; its affine weight folds as a per-channel scale.
 
         A scale that is not one factor per channel (a norm over several axes, or over positions) is named in
@@ -1164,14 +1114,14 @@ class _Builder:
             g = np.broadcast_to(g.reshape([n if k == j else 1 for k, n in enumerate(dims)]), dims).copy()
         return self._fold_scale(node, x, out, g)
 
-    def _fold(self, node: fx.Node, x: fx.Node, shape) -> _V:
+    def _fold(self, node: fx.Node, x: fx.Node, shape) -> Traced:
         """``Fold`` (col2im): output channel c sums input channels c*k .. c*k + k - 1 over overlapping patches.
 
         It keeps channels in place when each such group holds one channel (an ``Unfold`` before it, VOLO's
         outlook attention); otherwise it would add different channels together.
         """
         v = self.val[x]
-        s_in = _shape(x)
+        s_in = shape_of(x)
         if v.axes not in ((1,), ()) or len(s_in) != 3 or len(shape) != 4:
             self._fail(node, "a Fold whose input channels are not on axis 1 of an N x (C k) x L tensor")
         if not v.axes:
@@ -1186,9 +1136,9 @@ class _Builder:
                 self._fail(node, "Fold adds different channels together")
             terms.append((src, first))
         scale = None if v.scale is None else v.scale.reshape(c, k)[:, 0]
-        return _V((1,), [(s, i) for s, i in terms if np.any(i >= 0)], scale, v.data, v.att)
+        return Traced((1,), [(s, i) for s, i in terms if np.any(i >= 0)], scale, v.data, v.att)
 
-    def _fold_scale(self, node: fx.Node, x: fx.Node, out: _V, g: np.ndarray) -> _V:
+    def _fold_scale(self, node: fx.Node, x: fx.Node, out: Traced, g: np.ndarray) -> Traced:
         """Fold a per-channel scale ``g`` into the rows of the layer that wrote ``x``, or else carry it on."""
         layer = self._fresh_output(x)
         if layer is not None and len(out.terms) == 1 and out.terms[0][0] == layer:
@@ -1201,7 +1151,7 @@ class _Builder:
                 self.chain_src[node] = x
                 return out
         scale = g.reshape([x for x in out.terms[0][1].shape]) if out.terms else g
-        return _V(out.axes, out.terms, scale if out.scale is None else out.scale * scale)
+        return Traced(out.axes, out.terms, scale if out.scale is None else out.scale * scale)
 
     def _fresh_output(self, x: fx.Node) -> str | None:
         """The weighted layer whose output reaches ``x`` through single-use rearrangements only."""
@@ -1215,311 +1165,12 @@ class _Builder:
                 return None
             n = self.chain_src[n]
 
-    # -- products ----------------------------------------------------------
-    def _scores(self, node: fx.Node) -> _V:
-        self._note(f"{node.meta.get('module_path') or node.name}: attention scores (a product that contracts "
-                   "the channels of both operands) mix positions with data-dependent weights; the layers "
-                   "that feed only them (q, k) have no channel-level consumer")
-        return _const("scores")
-
-    def _role(self, node: fx.Node, role: str, v: _V, letters: str, other: set[str], out: str) -> None:
-        """Record which source units an attention operand holds, and the head of each.
-
-        The heads are the channel axes of the operand that the product keeps apart (batch axes shared with
-        the other operand and present in the output): attention is computed head by head.
-        """
-        head_axes = [j for j, a in enumerate(v.axes) if letters[a] in other and letters[a] in out]
-        dims = [int(np.shape(v.terms[0][1])[j]) for j in range(len(v.axes))] if v.terms else []
-        grid = np.indices(dims) if dims else np.zeros((0,), dtype=int)
-        if head_axes:
-            heads = np.ravel_multi_index(tuple(grid[j] for j in head_axes), [dims[j] for j in head_axes])
-            n_heads = int(np.prod([dims[j] for j in head_axes]))
-        else:
-            heads, n_heads = np.zeros(dims, dtype=int), 1
-        where = node.meta.get("module_path") or node.name
-        for src, idx in v.terms:
-            ok = idx >= 0
-            self.roles.append(HeadRole(role, src, idx[ok].reshape(-1), heads[ok].reshape(-1), n_heads, where))
-        if role in ("q", "k") and v.scale is not None:
-            self._note(f"{where}: a per-channel scale (of a norm on {role}, or a multiplier) reaches only the "
-                       "attention scores; it has no consumer here and is not folded")
-
-    def _keep(self, v: _V, letters: str, out: str) -> _V:
-        """The value of an operand whose channels a product keeps, with its axes renumbered in the output."""
-        new_axes = [out.index(letters[a]) for a in v.axes]
-        order = np.argsort(new_axes)
-        terms = [(s, np.transpose(i, order)) for s, i in v.terms]
-        scale = None if v.scale is None else np.transpose(v.scale, order)
-        return _V(tuple(sorted(new_axes)), terms, scale, v.data, v.att)
-
-    def _product(self, node: fx.Node, operands: list[tuple[_V, str]], out: str, scores: bool = False) -> _V:
-        """A product written with one letter per axis (einsum style).
-
-        - Two operands that both hold channels and contract a common channel axis: attention scores
-          (``q k^T``); both are recorded by head (roles q and k).
-        - Two operands that contract positions only and both keep channels: attention over channels (XCiT's
-          cross-covariance ``q^T k``), recorded the same way.
-        - One operand whose channels are contracted against the other's positions: its units act as attention
-          weights (VOLO's outlook attention computes them with a linear layer); the other keeps its channels.
-        - One operand with channels and attention weights (or constants) over positions: the channels are kept
-          (``softmax(q k^T) v``; role v, ``via="attention"``). Attention weights that contract the channels of v
-          mix them with data-dependent weights: the result is ``"mixed"``.
-
-        ``scores=True`` (the first product of a fused attention) makes the result attention weights even when
-        one side is a constant (a learned query).
-        """
-        contracted = {ch for _, letters in operands for ch in letters if ch not in out}
-        live = [(v, {letters[a] for a in v.axes}, letters) for v, letters in operands if not v.const]
-        weights = [(v, letters) for v, letters in operands if v.const and v.data in ("scores", "mixed")]
-        where = node.meta.get("module_path") or node.name
-        if len(live) > 2:
-            self._fail(node, "a product of more than two tensors that hold channels")
-        if len(live) == 2:
-            (va, ca, la), (vb, cb, lb) = live
-            lost_a, lost_b = ca & contracted, cb & contracted
-            if (lost_a & lost_b) or (not lost_a and not lost_b):
-                self._role(node, "q", va, la, set(lb), out)
-                self._role(node, "k", vb, lb, set(la), out)
-                if not (lost_a & lost_b) and ca and cb:
-                    self._note(f"{where}: attention over channels (a product of two channel tensors over "
-                               "positions) gives weights between channels, not channels")
-                    return _const("scores")
-                return self._scores(node)
-            if bool(lost_a) != bool(lost_b):
-                (w, lw), (kept, ck, lk) = ((va, la), live[1]) if lost_a else ((vb, lb), live[0])
-                if not (ck & contracted):
-                    names = ", ".join(dict.fromkeys(s for s, _ in w.terms))
-                    self._note(f"{where}: the units of {names} are used as attention weights over positions; "
-                               "they have no channel-level consumer")
-                    self._role(node, "v", kept, lk, set(lw), out)
-                    res = self._keep(kept, lk, out)
-                    return _V(res.axes, res.terms, res.scale, res.data, frozenset(s for s, _ in kept.terms))
-            self._fail(node, "a product of two tensors that both hold channels, over positions")
-        if not live:
-            return _const(_data_of([v for v, _ in operands]))
-        v, chans, letters = live[0]
-        other = set().union(*(set(lt) for _, lt in weights)) if weights else set()
-        if chans & contracted:
-            if scores:
-                self._role(node, "k", v, letters, set().union(*(set(lt) for _, lt in operands)), out)
-                return self._scores(node)
-            if weights:
-                self._role(node, "v", v, letters, other, out)
-                self._note(f"{where}: data-dependent weights mix the channels of v (attention over channels); "
-                           "what reads the result has no channel-level producer")
-                return _const("mixed")
-            if self._feeds_softmax(node):
-                self._note(f"{where}: a fixed or learned table contracts channels into logits that become "
-                           "attention weights (relative-position logits, a learned query); not channels")
-                return _const("scores")
-            self._fail(node, "a product with a fixed or computed matrix that mixes channels")
-        res = self._keep(v, letters, out)
-        if any(w.data == "scores" for w, _ in weights):
-            self._role(node, "v", v, letters, other, out)
-            res = _V(res.axes, res.terms, res.scale, res.data, frozenset(s for s, _ in v.terms))
-        return res
-
-    def _feeds_softmax(self, node: fx.Node, limit: int = 64) -> bool:
-        """True when every path from ``node`` reaches a softmax (or an L2 normalisation, SwiftFormer's additive
-        attention) before any weighted layer or the output: the product makes attention weights."""
-        seen, stack = set(), [(u, node) for u in node.users]
-        while stack:
-            n, came_from = stack.pop()
-            if n in seen:
-                continue
-            seen.add(n)
-            if len(seen) > limit or n.op == "output":
-                return False
-            if n.op == "call_function" and n.target is F.scaled_dot_product_attention:
-                # an additive mask of the fused attention (SAM's decomposed relative positions) is scores
-                if came_from in (n.args[3:4] or (n.kwargs.get("attn_mask"),)):
-                    continue
-                return False
-            if (n.op == "call_function" and n.target in (F.softmax, torch.softmax, F.normalize)
-                    or n.op == "call_method" and n.target == "softmax"
-                    or n.op == "call_module" and isinstance(self.mods[n.target], nn.Softmax)):
-                continue
-            if n.op == "call_module" and isinstance(self.mods[n.target], (nn.Conv1d, nn.Conv2d, nn.Linear)) \
-                    or n.op == "call_function" and (n.target is F.linear or n.target in ops.CONV_FUNCTIONS):
-                return False
-            stack.extend((u, n) for u in n.users)
-        return bool(seen)
-
-    def _matmul(self, node: fx.Node, shape) -> _V:
-        a, b = node.args[0], node.args[1]
-        sa, sb = _shape(a), _shape(b)
-        if sa is None or sb is None or len(sa) < 2 or len(sb) < 2:
-            self._fail(node, "only matrix products of tensors with at least two axes are supported")
-        n = len(shape)
-        letters = "abcdefghijklmnopqrstuvw"[:n - 2]
-        la = letters[n - len(sa):] + "yz"
-        lb = letters[n - len(sb):] + "zx"
-        out = letters + "yx"
-        return self._product(node, [(self.val[a], la), (self.val[b], lb)], out)
-
-    def _einsum(self, node: fx.Node, shape) -> _V:
-        eq = node.args[0]
-        operands = node.args[1:]
-        if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
-            operands = operands[0]
-        eq = eq.replace(" ", "") if isinstance(eq, str) else None
-        if eq is None or "->" not in eq or "." in eq:
-            self._fail(node, "only einsum equations with explicit output letters and no '...' are supported")
-        lhs, out = eq.split("->")
-        ins = lhs.split(",")
-        if len(ins) != len(operands) or not all(isinstance(o, fx.Node) for o in operands):
-            self._fail(node, "an einsum whose operands could not be matched to its equation")
-        return self._product(node, [(self.val[o], letters) for o, letters in zip(operands, ins)], out)
-
-    def _sdpa(self, node: fx.Node, shape) -> _V:
-        """``F.scaled_dot_product_attention(q, k, v)``: scores ``q k^T`` per head, then ``softmax(.) v``."""
-        try:
-            bound = inspect.signature(_SDPA_SIGNATURE).bind(*node.args, **node.kwargs).arguments
-        except TypeError as exc:
-            self._fail(node, f"unexpected arguments ({exc})")
-        q, k, v = bound["query"], bound["key"], bound["value"]
-        vals = [self.val.get(t) for t in (q, k, v)]
-        if not all(isinstance(x, _V) for x in vals):
-            self._fail(node, "its query, key and value must be traced tensors")
-        n = len(shape)
-        batch = "abcdefgh"[:n - 2]
-        vq, vk, vv = (self._aligned(t, n) if len(_shape(t)) != n else self.val[t] for t in (q, k, v))
-        lq, lk, lv = batch + "le", batch + "se", batch + "sf"
-        weights = self._product(node, [(vq, lq), (vk, lk)], batch + "ls", scores=True)
-        if not weights.const:
-            self._fail(node, "its attention scores hold channels")
-        weights = _V((), [], data="scores")
-        return self._product(node, [(weights, batch + "ls"), (vv, lv)], batch + "lf")
-
-    # -- attention ---------------------------------------------------------
-    def _head_labels(self, n: int, heads: int) -> tuple[np.ndarray, list[str]]:
-        return np.arange(n) // (n // heads), [f"head {h}" for h in range(heads)]
-
-    def _qkv_layers(self, node: fx.Node, base: str, parent: nn.Module, parts: list[tuple[str, int, int]],
-                    inputs: list[fx.Node], heads: int) -> str:
-        """Layers ``<base>.q``, ``.k``, ``.v`` as row slices of a fused projection; returns the name of v."""
-        names = []
-        for (attr, start, stop), x, part in zip(parts, inputs, "qkv"):
-            name = f"{base}.{part}"
-            view = _RowSlice(parent, attr, start, stop)
-            w = view.weight
-            layer = Layer(name, "conv", int(w.shape[0]), int(w.shape[1]), 1, (1, 1))
-            layer.branches, layer.branch_names = self._head_labels(layer.n_units, heads)
-            layer.branch_source = "heads"
-            self._new_layer(node, name, layer, view, x, -1)
-            names.append(name)
-        self._note(f"{base}: softmax(q k^T) v mixes positions with data-dependent weights and keeps each "
-                   "channel of v in place; q and k are read only by the scores, so they are consumers here, "
-                   "not producers; the output projection reads v head by head")
-        return names[2]
-
-    def _out_projection(self, node: fx.Node, name: str, module: nn.Module, v_name: str) -> None:
-        """The output projection, reading every unit of v through the attention product."""
-        if name in self.layers:
-            self._fail(node, f"module '{name}' is called more than once; shared layers are not supported")
-        w = module.weight
-        n_in = self.layers[v_name].n_units
-        if int(w.shape[1]) != n_in:
-            self._fail(node, f"the output projection reads {int(w.shape[1])} features but v has {n_in}")
-        self.layers[name] = Layer(name, "conv", int(w.shape[0]), n_in, 1, (1, 1))
-        self.modules[name] = module
-        self.edges.append(Edge(v_name, name, np.arange(n_in), np.arange(n_in), "attention"))
-
-    def _mha(self, node: fx.Node, mod: nn.MultiheadAttention):
-        """``nn.MultiheadAttention``: q, k, v as head-labelled layers, the output projection reading v."""
-        names = ["query", "key", "value"]
-        xs = [node.args[i] if len(node.args) > i else node.kwargs.get(names[i]) for i in range(3)]
-        if not all(isinstance(self.val.get(x), _V) for x in xs):
-            self._fail(node, "its query, key and value must be traced tensors")
-        if mod.bias_k is not None or mod.add_zero_attn:
-            self._fail(node, "attention with add_bias_kv or add_zero_attn is not supported")
-        e, heads = int(mod.embed_dim), int(mod.num_heads)
-        if mod._qkv_same_embed_dim:
-            parts = [("in_proj_weight", 0, e), ("in_proj_weight", e, 2 * e), ("in_proj_weight", 2 * e, 3 * e)]
-        else:
-            parts = [("q_proj_weight", 0, e), ("k_proj_weight", 0, e), ("v_proj_weight", 0, e)]
-        base = node.target
-        v_name = self._qkv_layers(node, base, mod, parts, xs, heads)
-        out_name = f"{base}.out_proj"
-        self._out_projection(node, out_name, mod.out_proj, v_name)
-        self.consumer_of[node] = out_name
-        n_dims = len(_shape(xs[0]))
-        return (_V((n_dims - 1,), [(out_name, np.arange(self.layers[out_name].n_units))]), None)
-
-    def _mha_functional(self, node: fx.Node):
-        """``F.multi_head_attention_forward`` called in a forward, mapped like ``nn.MultiheadAttention``."""
-        try:
-            b = inspect.signature(F.multi_head_attention_forward).bind(*node.args, **node.kwargs).arguments
-        except TypeError as exc:
-            self._fail(node, f"unexpected arguments ({exc})")
-        xs = [b["query"], b["key"], b["value"]]
-        if not all(isinstance(self.val.get(x), _V) for x in xs):
-            self._fail(node, "its query, key and value must be traced tensors")
-        heads = b["num_heads"]
-        heads = heads.meta.get("value") if isinstance(heads, fx.Node) else heads
-        if b.get("bias_k") is not None or b.get("add_zero_attn"):
-            self._fail(node, "attention with add_bias_kv or add_zero_attn is not supported")
-        if b.get("use_separate_proj_weight"):
-            ws = [b.get("q_proj_weight"), b.get("k_proj_weight"), b.get("v_proj_weight")]
-        else:
-            ws = [b["in_proj_weight"]] * 3
-        if not all(isinstance(w, fx.Node) and w.op == "get_attr" for w in ws) or not isinstance(heads, int):
-            self._fail(node, "its projection weights are not module parameters")
-        owners = {w.target.rpartition(".")[0] for w in ws}
-        if len(owners) != 1:
-            self._fail(node, "its q, k and v projection weights belong to different modules")
-        base = owners.pop()
-        parent = self.owners.get(base, self.mods.get(base))
-        if b.get("use_separate_proj_weight"):
-            parts = [(w.target.rpartition(".")[2], 0, _shape(w)[0]) for w in ws]
-        else:
-            attr, e = ws[0].target.rpartition(".")[2], _shape(ws[0])[0] // 3
-            parts = [(attr, 0, e), (attr, e, 2 * e), (attr, 2 * e, 3 * e)]
-        v_name = self._qkv_layers(node, base or "attention", parent, parts, xs, heads)
-        found = self._parameter(node, b["out_proj_weight"])
-        if found is None:
-            self._fail(node, "its output projection weight is not a module parameter")
-        out_name, out_mod = found
-        self._out_projection(node, out_name, out_mod, v_name)
-        self.consumer_of[node] = out_name
-        return (_V((len(_shape(xs[0])) - 1,), [(out_name, np.arange(self.layers[out_name].n_units))]), None)
-
     def _setitem(self, node: fx.Node) -> None:
         """``t[idx] = value`` in place: followed only when neither side holds channels (attention weights)."""
         for a in (node.args[0], node.args[2]):
             v = self.val.get(a)
-            if isinstance(v, _V) and not v.const:
+            if isinstance(v, Traced) and not v.const:
                 self._fail(node, "an in-place assignment into or from a tensor that holds channels")
-        return None
-
-    def _swin_attention(self, node: fx.Node) -> _V:
-        """torchvision's ``shifted_window_attention`` (Swin v1 and v2), mapped like nn.MultiheadAttention."""
-        try:
-            bound = inspect.signature(ops.SWIN_ATTENTION).bind(*node.args, **node.kwargs).arguments
-        except TypeError as exc:
-            self._fail(node, f"unexpected arguments ({exc})")
-        x = bound["input"]
-        if not isinstance(self.val.get(x), _V) or self.val[x].const:
-            self._fail(node, "its input is not a traced tensor")
-        qkv_w, proj_w = bound["qkv_weight"], bound["proj_weight"]
-        if not (isinstance(qkv_w, fx.Node) and qkv_w.op == "get_attr" and isinstance(proj_w, fx.Node)
-                and proj_w.op == "get_attr"):
-            self._fail(node, "its projection weights are not module parameters")
-        heads = bound["num_heads"]
-        heads = heads.meta.get("value") if isinstance(heads, fx.Node) else heads
-        qkv_path, qkv_attr = qkv_w.target.rsplit(".", 1)
-        proj_path = proj_w.target.rsplit(".", 1)[0]
-        qkv_mod = self.owners.get(qkv_path, self.mods.get(qkv_path))
-        proj_mod = self.owners.get(proj_path, self.mods.get(proj_path))
-        if qkv_mod is None or proj_mod is None or not isinstance(heads, int):
-            self._fail(node, "its projections could not be matched to modules")
-        c = int(_shape(x)[-1])
-        base = qkv_path.rsplit(".", 1)[0] if "." in qkv_path else qkv_path
-        parts = [(qkv_attr, 0, c), (qkv_attr, c, 2 * c), (qkv_attr, 2 * c, 3 * c)]
-        v_name = self._qkv_layers(node, base, qkv_mod, parts, [x, x, x], heads)
-        self._out_projection(node, proj_path, proj_mod, v_name)
-        self.consumer_of[node] = proj_path
-        return _V((len(_shape(x)) - 1,), [(proj_path, np.arange(self.layers[proj_path].n_units))])
 
     # -- post-processing ---------------------------------------------------
     def _fold_batchnorm(self) -> None:
@@ -1596,11 +1247,11 @@ def trace(module: nn.Module, input_size: tuple[int, int] = (224, 224), in_channe
     Parameters
     ----------
     module : nn.Module
-        Any network built from Conv2d, Linear, normalisation, activations,
-        pooling, LRN, dropout, layout operations (permute, reshape, flatten,
-        channel shuffles), concatenation, channel splits, residual addition and
-        attention (see the module docstring; an existing ``torch.fx.GraphModule``
-        is used as it is).
+        Any network built from convs, linears (modules or functional),
+        normalisation, activations, pooling, LRN, dropout, layout operations
+        (permute, reshape, flatten, channel shuffles, unfold), concatenation,
+        channel splits, residual addition, gates and attention (see the module
+        docstring; an existing ``torch.fx.GraphModule`` is used as it is).
     input_size : (int, int)
         Height and width of the dummy input used to propagate shapes.
     in_channels : int
@@ -1613,8 +1264,9 @@ def trace(module: nn.Module, input_size: tuple[int, int] = (224, 224), in_channe
     Raises
     ------
     ModularityError
-        If the model cannot be traced by torch.fx, or an operation is not known
-        to preserve channels (the message names the fx node).
+        If the model cannot be traced by torch.fx (nor with values, for shape
+        logic), or an operation is not known to preserve channels (the message
+        names the fx node; one line).
 
     Examples
     --------

@@ -117,12 +117,13 @@ class _FunctionalMha(nn.Module):
 
 
 def test_functional_multi_head_attention_maps_like_the_module():
-    g = trace(_FunctionalMha().eval(), (4, 4))
-    assert [n for n in g.layers if n in ("q", "k", "v") or n.endswith((".q", ".k", ".v"))] == ["q", "k", "v"] or \
-        {"attention.q", "attention.k", "attention.v"} <= set(g.layers)
-    v = next(n for n in g.layers if n.endswith("v") and g.layers[n].branch_source == "heads")
-    assert g.layers[v].branches.tolist() == [0] * 4 + [1] * 4
-    (edge,) = g.edges_between(v, "out_proj")
+    model = _FunctionalMha().eval()
+    g = trace(model, (4, 4))
+    # the fused weight belongs to the network itself (the root module): its parts are q, k and v
+    assert [n for n in g.layers if g.layers[n].branch_source == "heads"] == ["q", "k", "v"]
+    assert g.layers["v"].branches.tolist() == [0] * 4 + [1] * 4
+    assert torch.equal(g.weight("k")[:, :, 0, 0], model.in_proj_weight[DIM:2 * DIM].detach())
+    (edge,) = g.edges_between("v", "out_proj")
     assert edge.via == "attention"
     assert g.consumers("out_proj") == ["fc"]
 
@@ -514,3 +515,168 @@ def test_indexing_axis_zero_after_a_permute_selects_channels():
     g = trace(_PermutedIndex().eval(), (4, 4))
     (edge,) = g.edges_between("qkv", "out")
     assert edge.producer_units.tolist() == list(range(DIM, 2 * DIM))
+
+
+def test_the_profile_of_a_split_v_is_the_output_projections_weight():
+    from modularity.core.magnitude import downstream_profile
+
+    model = _FusedSdpa().eval()
+    g = trace(model, (4, 4))
+    profile = downstream_profile(g, "qkv.v")
+    assert profile.consumers == ["proj"]
+    np.testing.assert_allclose(profile.matrix, model.proj.weight.detach().abs().double().numpy(), rtol=1e-6)
+
+
+class _MaskFromTable(nn.Module):
+    """SAM's decomposed relative positions: q times a learned table, passed as the fused attention's mask."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = _Patches()
+        self.qkv = nn.Linear(DIM, 3 * DIM)
+        self.rel = nn.Parameter(torch.randn(DIM // HEADS, 4))
+        self.proj = nn.Linear(DIM, DIM)
+
+    def forward(self, x):
+        t = self.embed(x)
+        b, n, c = t.shape
+        q, k, v = self.qkv(t).reshape(b, n, 3, HEADS, c // HEADS).permute(2, 0, 3, 1, 4).unbind(0)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=q @ self.rel)
+        return self.proj(y.transpose(1, 2).reshape(b, n, c))
+
+
+def test_a_mask_computed_from_q_and_a_table_is_part_of_the_scores():
+    g = trace(_MaskFromTable().eval(), (4, 4))
+    assert g.consumers("qkv.v") == ["proj"] and g.layers["qkv.v"].branch_source == "heads"
+
+
+class _Shared(nn.Module):
+    """One conv applied to two inputs (CoaT's position encoding shared by its serial blocks)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1)
+        self.shared = nn.Conv2d(4, 4, 3, padding=1)
+        self.out_a, self.out_b = nn.Conv2d(4, 2, 1), nn.Conv2d(4, 2, 1)
+
+    def forward(self, x):
+        return self.out_a(self.shared(self.a(x))) + self.out_b(self.shared(self.b(x)))
+
+
+def test_a_module_called_twice_is_one_layer_reading_and_writing_at_both_calls():
+    g = trace(_Shared().eval(), (4, 4))
+    assert g.producers("shared") == ["a", "b"]
+    assert g.consumers("shared") == ["out_a", "out_b"]
+    assert any(n.startswith("shared:") and "more than once" in n for n in g.notes)
+
+
+class _Paths(nn.Module):
+    """SKNet: two paths stacked on an axis of their own, gated, then summed over that axis."""
+
+    def __init__(self):
+        super().__init__()
+        self.p0, self.p1 = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(3, 4, 1)
+        self.out = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x):
+        paths = torch.stack([self.p0(x), self.p1(x)], dim=1)  # N x 2 x 4 x H x W
+        gate = torch.softmax(paths.mean((3, 4), keepdim=True), dim=1)
+        return self.out((paths * gate).sum(1))
+
+
+def test_a_sum_over_stacked_paths_reads_every_path():
+    g = trace(_Paths().eval(), (4, 4))
+    assert g.producers("out") == ["p0", "p1"]
+    for p in ("p0", "p1"):
+        (edge,) = g.edges_between(p, "out")
+        assert edge.consumer_cols.tolist() == edge.producer_units.tolist() == [0, 1, 2, 3]
+
+
+class _PadOnes(nn.Module):
+    """EfficientViT's linear attention pads v with a channel of ones (a constant, not a unit)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.out = nn.Conv2d(5, 2, 1)
+
+    def forward(self, x):
+        return self.out(F.pad(self.conv(x), (0, 0, 0, 0, 0, 1), value=1.0))
+
+
+def test_a_padded_channel_holds_no_unit():
+    g = trace(_PadOnes().eval(), (4, 4))
+    (edge,) = g.edges_between("conv", "out")
+    assert edge.consumer_cols.tolist() == edge.producer_units.tolist() == [0, 1, 2, 3]
+
+
+def test_a_transposed_conv_is_read_as_the_conv_it_equals():
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ConvTranspose2d(4, 6, 3, padding=1, groups=2),
+                          nn.Conv2d(6, 2, 1)).eval()
+    g = trace(model, (5, 5))
+    layer = g.layers["1"]
+    assert (layer.n_units, layer.in_units, layer.groups) == (6, 4, 2)
+    x = torch.randn(1, 4, 5, 5)
+    with torch.no_grad():
+        want = model[1](x) - model[1].bias[None, :, None, None]
+        got = F.conv2d(x, g.weight("1"), padding=1, groups=2)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert g.consumers("1") == ["2"] and g.producers("1") == ["0"]
+
+
+class _FunctionalBiasMlp(nn.Module):
+    """A functional linear whose input is a constant table (a position-bias MLP written with F.linear)."""
+
+    def __init__(self):
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(4, 3))
+        self.mlp = nn.Linear(3, 1)
+        self.conv = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        return self.conv(x) + F.linear(self.table, self.mlp.weight, self.mlp.bias).sum()
+
+
+def test_a_functional_linear_reading_only_constants_is_not_a_layer_and_is_noted():
+    g = trace(_FunctionalBiasMlp(), (4, 4))
+    assert "mlp" not in g.layers and "conv" in g.layers
+    assert any(n.startswith("mlp:") and "constants" in n for n in g.notes)
+
+
+def test_both_halves_of_a_gated_layer_get_the_gates_reader_in_their_profile():
+    from modularity.core.magnitude import downstream_profile
+
+    model = _Gated().eval()
+    profile = downstream_profile(trace(model, (4, 4)), "fc1")
+    w = model.fc2.weight.detach().abs().double().numpy()
+    # unit c (u) and unit DIM + c (the gate v) both reach fc2 through column c.
+    np.testing.assert_allclose(profile.matrix, np.concatenate([w, w], axis=1), rtol=1e-6)
+
+
+class _VAlsoReadDirectly(nn.Module):
+    """v feeds the attention and, directly, a gate (iFormer-like): its units are not only heads' channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = _Patches()
+        self.q, self.k, self.v = nn.Linear(DIM, DIM), nn.Linear(DIM, DIM), nn.Linear(DIM, DIM)
+        self.gate = nn.Linear(DIM, DIM)
+        self.proj = nn.Linear(DIM, DIM)
+
+    def forward(self, x):
+        t = self.embed(x)
+        b, n, c = t.shape
+
+        def heads(y):
+            return y.view(b, n, HEADS, c // HEADS).transpose(1, 2)
+
+        v = self.v(t)
+        y = F.scaled_dot_product_attention(heads(self.q(t)), heads(self.k(t)), heads(v))
+        return self.proj(y.transpose(1, 2).reshape(b, n, c)) + self.gate(v)
+
+
+def test_units_read_by_attention_and_directly_are_not_labelled_by_head():
+    g = trace(_VAlsoReadDirectly().eval(), (4, 4))
+    assert g.layers["v"].branches is None
+    assert any(n.startswith("v:") and "also directly" in n for n in g.notes)
+    assert g.layers["q"].branch_source == "heads"
