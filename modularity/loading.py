@@ -43,7 +43,8 @@ def load_model(model: str | None = None, weights: str | None = None, seed: int =
     Parameters
     ----------
     model : str or None
-        A registry name (``python -m modularity models``) or a path to an
+        A registry name (``python -m modularity models``), ``timm/<name>``,
+        ``hf/<org>/<name>``, a transformers model folder or a path to an
         ``.onnx`` file; None for the offline default, EfficientNet-Lite0.
     weights : str or None
         ``"none"``, ``"DEFAULT"``, a torchvision weights name or a weights file;
@@ -52,8 +53,8 @@ def load_model(model: str | None = None, weights: str | None = None, seed: int =
         Seeds random initial weights (``weights="none"``), so that the same
         seed gives the same network.
     input_size : (int, int) or None
-        Height and width an ONNX file is imported at (see
-        :func:`modularity.zoo.load_source`); None: its own.
+        Height and width to trace at, and an ONNX file is imported at (see
+        :func:`modularity.zoo.load_source`); None: the model's own.
 
     Returns
     -------
@@ -74,17 +75,17 @@ def load_model(model: str | None = None, weights: str | None = None, seed: int =
 def random_init(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
     """The same architecture at random initialisation, seeded by ``seed``: the random-init control.
 
-    A registered architecture is built again with its own initialisation (as
-    ``weights="none"`` builds it); any other module (an ONNX import, a module
+    A registered architecture, a timm or Hugging Face name or a model folder is
+    built again with its own initialisation (as ``weights="none"`` builds it),
+    at the same input size; any other module (an ONNX import, a module
     passed in) is copied and every submodule's ``reset_parameters()`` is
     called, which resets convolutions and linear layers to PyTorch's default
     initialisation and batch norms to identity statistics.
     """
-    from .zoo.registry import SOURCES, _ensure_registered
+    from .zoo.registry import reloadable
 
-    _ensure_registered()
-    if loaded.name in SOURCES:
-        control = load_model(loaded.name, "none", seed=seed)
+    if reloadable(loaded.name):  # registered, timm/..., hf/... or a model folder: the architecture's own init
+        control = load_model(loaded.name, "none", seed=seed, input_size=loaded.input_size)
     else:
         module = copy.deepcopy(loaded.module)
         with torch.random.fork_rng(devices=[]):
@@ -93,6 +94,7 @@ def random_init(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
                 if callable(getattr(sub, "reset_parameters", None)):
                     sub.reset_parameters()
         control = LoadedModel(name=loaded.name, module=module, weights="none", input_size=loaded.input_size,
+                              in_channels=loaded.in_channels,
                               provenance="random initial weights (each module's reset_parameters(): PyTorch's "
                                          "default initialisation, not necessarily the architecture's own)")
         control.weights_sha256 = state_dict_sha256(module)

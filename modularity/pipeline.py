@@ -35,12 +35,12 @@ from .settings import AnalysisSettings
 from .loading import default_weights, load_model, random_init, state_dict_sha256
 from .studies.clusterability import ClusterabilityResult, clusterability
 from .sweep import SweepResult, sweep
-from .zoo import DEFAULT_MODEL, LoadedModel, list_sources
+from .zoo import DEFAULT_MODEL, LoadedModel, list_sources, name_families
 
 __all__ = ["DEFAULT_MODEL", "UNIT_FORMATS", "default_weights", "default_out", "load_model", "state_dict_sha256",
            "analyze", "run_analyze", "write_results", "save_results", "rebuild", "write_clusterability",
            "run_clusterability", "write_sweep", "run_sweep", "CONTROLS", "random_init", "add_control",
-           "profiles_of", "list_sources", "resolve_control"]
+           "profiles_of", "list_sources", "resolve_control", "name_families"]
 
 UNIT_FORMATS = ("graphml", "gexf")
 
@@ -175,7 +175,7 @@ def run_analyze(model: str | None, weights: str | None, settings: AnalysisSettin
     settings = resolve_control(settings, default_weights(model, weights))
     _check_control_weights(default_weights(model, weights), settings)
     loaded = load_model(model, weights, seed=settings.seed, input_size=settings.input_size)
-    graph = trace(loaded.module, tuple(settings.input_size or loaded.input_size))
+    graph = trace(loaded.module, tuple(settings.input_size or loaded.input_size), loaded.in_channels)
     result = analyze(loaded, settings=settings, graph=graph, progress=progress, command=command)
     save_results(result, graph, out, progress=progress, top_k=top_k, draws_in_summary=draws_in_summary)
     return result, out
@@ -366,7 +366,7 @@ def run_clusterability(model: str | None, weights: str | None, out: str | Path |
     out = _out(out, model, "-clusterability")
     check_output_dir(out)
     loaded = load_model(model, weights, seed=seed, input_size=input_size)
-    graph = trace(loaded.module, tuple(input_size or loaded.input_size))
+    graph = trace(loaded.module, tuple(input_size or loaded.input_size), loaded.in_channels)
     result = clusterability(graph, k=k, n_shuffles=n_shuffles, seed=seed, include_linear=include_linear,
                             progress=progress, name=loaded.name, null=null, jobs=jobs, backend=backend,
                             scheduler=scheduler)

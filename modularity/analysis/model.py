@@ -154,7 +154,7 @@ def analyze_model(model: nn.Module | LoadedModel, settings: AnalysisSettings, *,
     loaded = as_loaded(model)
     size = tuple(settings.input_size or loaded.input_size)
     start = time.perf_counter()
-    graph = graph or trace(loaded.module, size)
+    graph = graph or trace(loaded.module, size, loaded.in_channels)
     names = select_layers(graph, settings.layers)
     if not names:
         raise ModularityError(f"{loaded.name} has no layer to analyse: no conv, linear or concatenation output is "

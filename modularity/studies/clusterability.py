@@ -476,7 +476,7 @@ def _as_graph(model_or_graph: "nn.Module | ChannelGraph", input_size: tuple[int,
         return trace(model_or_graph, input_size), type(model_or_graph).__name__
     module = getattr(model_or_graph, "module", None)
     if isinstance(module, nn.Module):  # a LoadedModel
-        return trace(module, tuple(model_or_graph.input_size)), model_or_graph.name
+        return trace(module, tuple(model_or_graph.input_size), model_or_graph.in_channels), model_or_graph.name
     raise ModularityError(f"clusterability needs a module or a ChannelGraph, not {type(model_or_graph).__name__}")
 
 

