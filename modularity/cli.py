@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unit graph: keep each consumer unit's K strongest incoming connections, lowered until "
                         "the graph has at most 50000 edges (default: 16; the K used is in the graph's "
                         "metadata); 0 writes every connection as unit_graph.graphml.gz")
+    a.add_argument("--unit-graph", choices=("featured", "all", "none"), default="featured",
+                   help="layers in the unit graph (unit_graph.graphml.gz): the featured layers the report shows "
+                        "(default), every analysed layer, or none")
     a.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
     m = sub.add_parser("models", help="list the model sources and where their weights come from",
@@ -204,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Options of 'analyze' that 'sweep' does not take: the model and weights (the checkpoints are the weights),
 # and the outputs of a single analysis.
-_NOT_SWEPT = frozenset({"help", "model", "weights", "out", "unit_graph_top_k", "quiet", "control"})
+_NOT_SWEPT = frozenset({"help", "model", "weights", "out", "unit_graph_top_k", "unit_graph", "quiet", "control"})
 
 
 def _settings(args: argparse.Namespace) -> AnalysisSettings:
@@ -222,7 +225,7 @@ def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from . import pipeline
 
     result, out = pipeline.run_analyze(args.model, args.weights, settings, args.out, top_k=args.unit_graph_top_k,
-                                       progress=not args.quiet, command=_command(argv))
+                                       unit_graph=args.unit_graph, progress=not args.quiet, command=_command(argv))
     if not args.quiet:
         _print_summary(result, out)
     return 0
