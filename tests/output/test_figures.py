@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import shutil
 
 import numpy as np
@@ -18,11 +21,19 @@ from modularity.output.report import rebuild_report
 
 
 @pytest.fixture(scope="module")
-def folder(planted, tmp_path_factory):
+def saved(planted, tmp_path_factory):
+    """A results folder written with a progress bar, and what the bar printed."""
     result, graph = planted()
     out = tmp_path_factory.mktemp("results") / "run"
-    save_results(result, graph, out)
-    return out
+    printed = io.StringIO()
+    with contextlib.redirect_stderr(printed):
+        save_results(result, graph, out, progress=True)
+    return out, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def folder(saved):
+    return saved[0]
 
 
 def test_matrix_view_groups_columns_by_cluster():
@@ -125,3 +136,12 @@ def test_figure_arrays_hold_a_matrix_per_layer_and_the_filters(planted):
     arrays = figure_arrays(graph, result, profiles_of(graph, result))
     assert [f"m{i}" in arrays for i in range(len(result.layers))] == [True] * len(result.layers)
     assert arrays["filters"].shape == (8, 3, 3, 3) and str(arrays["filters_layer"]) == "stem"
+
+
+@pytest.mark.slow
+def test_save_results_shows_progress_that_ends_at_its_total(saved):
+    folder, printed = saved
+    counts = [(int(a), int(b)) for a, b in re.findall(r"saving results:.*?(\d+)/(\d+)", printed)]
+    pages = len(__import__("pypdf").PdfReader(str(folder / "report.pdf")).pages)
+    # summary.json, arrays.npz, three tasks beside the drawing (unit graph, layer graphs, tables), every page, HTML
+    assert counts[-1] == (2 + 3 + pages + 1,) * 2
