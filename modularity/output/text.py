@@ -28,11 +28,16 @@ def quiet_glyphs() -> Iterator[None]:
         yield
 
 
+_DPI = 720
+_SAFETY = 0.98  # the PDF lays out text unhinted, Agg hinted: lines may come out up to ~1% wider than measured
+
+
 @lru_cache(maxsize=1)
 def _renderer():
     from matplotlib.backends.backend_agg import RendererAgg
 
-    return RendererAgg(10, 10, 72)
+    # at 720 dpi: at 72 dpi the hinted layout snaps widths to whole points (6.5 pt and 7 pt text measure alike)
+    return RendererAgg(10, 10, _DPI)
 
 
 @lru_cache(maxsize=65536)
@@ -42,7 +47,7 @@ def text_width(text: str, size: float, weight: str = "normal", family: str = "sa
 
     prop = FontProperties(size=size, weight=weight, family=family)
     with quiet_glyphs():
-        return _renderer().get_text_width_height_descent(text, prop, ismath=False)[0] / 72
+        return _renderer().get_text_width_height_descent(text, prop, ismath=False)[0] / _DPI
 
 
 def pieces(word: str) -> list[str]:
@@ -60,7 +65,7 @@ def wrap(text: str, width_in: float, size: float, weight: str = "normal", family
     >>> all(text_width(line, 9.5) <= 1.0 for line in wrap("word " * 40, 1.0, 9.5))
     True
     """
-    fits = lambda s: text_width(s, size, weight, family) <= width_in  # noqa: E731
+    fits = lambda s: text_width(s, size, weight, family) <= width_in * _SAFETY  # noqa: E731
     lines: list[str] = []
     current = ""
     for word in text.split():
@@ -114,6 +119,7 @@ def shorten(text: str, width_in: float, size: float, weight: str = "normal", fam
     >>> s.startswith("a_very") and "…" in s and text_width(s, 9) <= 1.5
     True
     """
+    width_in *= _SAFETY
     if text_width(text, size, weight, family) <= width_in:
         return text
     lo, hi = 1, len(text)
