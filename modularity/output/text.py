@@ -65,19 +65,23 @@ def wrap(text: str, width_in: float, size: float, weight: str = "normal", family
     >>> all(text_width(line, 9.5) <= 1.0 for line in wrap("word " * 40, 1.0, 9.5))
     True
     """
-    fits = lambda s: text_width(s, size, weight, family) <= width_in * _SAFETY  # noqa: E731
+    limit = width_in * _SAFETY
+    fits = lambda s: text_width(s, size, weight, family) <= limit  # noqa: E731
+    space = text_width("a a", size, weight, family) - text_width("aa", size, weight, family)
     lines: list[str] = []
-    current = ""
+    current, used = "", 0.0
     for word in text.split():
-        candidate = f"{current} {word}" if current else word
-        if fits(candidate):
-            current = candidate
+        # a line's width is the sum of its words' and spaces' (each word measured once): kerning across a space
+        # is nil in DejaVu, and the safety margin covers rounding
+        width = text_width(word, size, weight, family)
+        if current and used + space + width <= limit:
+            current, used = f"{current} {word}", used + space + width
             continue
         if current:
             lines.append(current)
-            current = ""
-        if fits(word):
-            current = word
+            current, used = "", 0.0
+        if width <= limit:
+            current, used = word, width
             continue
         for piece in pieces(word):  # a word wider than the line: cut it after punctuation, else anywhere
             candidate = current + piece
@@ -92,6 +96,7 @@ def wrap(text: str, width_in: float, size: float, weight: str = "normal", family
                 lines.append(piece[:cut])
                 piece = piece[cut:]
             current = piece
+        used = text_width(current, size, weight, family)
     if current or not lines:
         lines.append(current)
     return lines

@@ -86,8 +86,12 @@ def test_null_figure_uses_histogram_with_raw_draws(planted):
 
 def test_filters_figure_draws_one_tile_per_filter():
     images = np.full((5, 3, 3, 3), 0.5)
-    fig = plots.filters_figure(images, [0, 0, 1, 1, -1], "conv1", "coordinate")
-    assert sum(1 for ax in fig.axes if ax.images) == 5
+    fig = plots.filters_figure(images, [0, 0, 1, 1, -1], "conv1", "coordinate", n_cols=4)
+    (mosaic,) = [im.get_array() for ax in fig.axes for im in ax.images]  # one image: an axes per tile was slow
+    grey = np.all(np.isclose(mosaic, 0.5), axis=-1)  # the filters' own (zero-weight) pixels
+    rows, cols = np.flatnonzero(grey.any(axis=1)), np.flatnonzero(grey.any(axis=0))
+    tiles = (np.count_nonzero(np.diff(rows) > 1) + 1) * (np.count_nonzero(np.diff(cols) > 1) + 1)
+    assert tiles == 8 and grey.sum() == 5 * 24 * 24  # 2 rows x 4 columns of places, 5 tiles of 3 x 8 pixels
 
 
 def test_network_figure_has_one_row_per_layer():
