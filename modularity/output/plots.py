@@ -632,13 +632,21 @@ def network_figure(names: Sequence[str], fractions: Sequence[Sequence[float]], d
     axes = list(fig.subplots(1, len(ratios), sharey=True, squeeze=False,
                              gridspec_kw={"width_ratios": ratios})[0])
     y = np.arange(n)
-    for i, (fr, d) in enumerate(zip(fractions, dead)):
-        left = 0.0
-        for c, f in enumerate(fr):
-            axes[0].barh(i, f, left=left, color=label_colour(c), height=0.8, edgecolor="white", linewidth=0.4)
-            left += f
-        if d > 0:
-            axes[0].barh(i, d, left=left, color=DEAD, height=0.8, hatch="//", edgecolor="white", linewidth=0.4)
+    # one bar call per cluster rank (not per layer and rank): the same bars, a fraction of the drawing time
+    k = max((len(fr) for fr in fractions), default=0)
+    widths = np.zeros((n, k))
+    for i, fr in enumerate(fractions):
+        widths[i, :len(fr)] = fr
+    lefts = np.cumsum(widths, axis=1) - widths
+    for c in range(k):
+        has = widths[:, c] > 0
+        axes[0].barh(y[has], widths[has, c], left=lefts[has, c], color=label_colour(c), height=0.8,
+                     edgecolor="white", linewidth=0.4)
+    d = np.asarray(dead, dtype=float)
+    if (d > 0).any():
+        has = d > 0
+        axes[0].barh(y[has], d[has], left=widths.sum(axis=1)[has], color=DEAD, height=0.8, hatch="//",
+                     edgecolor="white", linewidth=0.4)
     axes[0].set_yticks(y, [display_name(s, 40) for s in names], fontsize=_FONT - 1)
     axes[0].invert_yaxis()
     axes[0].set_xlim(0, 1)
@@ -696,14 +704,20 @@ def control_figure(names: Sequence[str], panels: Sequence[tuple[str, Sequence[fl
     axes = list(fig.subplots(1, max(len(panels), 1), sharey=True, squeeze=False)[0])
     y = np.arange(n)
     for ax, (label, trained, control, sig_t, sig_c) in zip(axes, panels):
-        for yi, a, b, sa, sb in zip(y, trained, control, sig_t, sig_c):
-            ok_a, ok_b = a is not None and np.isfinite(a), b is not None and np.isfinite(b)
-            if ok_a and ok_b:
-                ax.plot([b, a], [yi, yi], color="0.75", lw=1.2, zorder=1)
-            if ok_b:
-                ax.plot(b, yi, "s", ms=4, color=PALETTE[1], mfc=PALETTE[1] if sb else "white", zorder=2)
-            if ok_a:
-                ax.plot(a, yi, "o", ms=4, color=PALETTE[0], mfc=PALETTE[0] if sa else "white", zorder=3)
+        a = np.array([np.nan if v is None else float(v) for v in trained])
+        b = np.array([np.nan if v is None else float(v) for v in control])
+        both = np.isfinite(a) & np.isfinite(b)
+        if both.any():  # one segment per layer, as one line artist (NaN breaks the line between layers)
+            xs = np.column_stack([b[both], a[both], np.full(both.sum(), np.nan)]).ravel()
+            ys = np.column_stack([y[both], y[both], y[both]]).ravel()
+            ax.plot(xs, ys, color="0.75", lw=1.2, zorder=1)
+        for values, sig, marker, colour, z in ((b, sig_c, "s", PALETTE[1], 2), (a, sig_t, "o", PALETTE[0], 3)):
+            sig = np.asarray(sig, dtype=bool)
+            for filled in (True, False):
+                pick = np.isfinite(values) & (sig == filled)
+                if pick.any():
+                    ax.plot(values[pick], y[pick], marker, ls="", ms=4, color=colour,
+                            mfc=colour if filled else "white", zorder=z)
         ax.axvline(0, color=NULL_GREY, lw=0.8)
         ax.set_xlabel(label, fontsize=_FONT)
         ax.xaxis.set_major_locator(MaxNLocator(4))
@@ -720,10 +734,15 @@ def control_figure(names: Sequence[str], panels: Sequence[tuple[str, Sequence[fl
 
 
 def _dots(ax: Axes, y: np.ndarray, values: Sequence[float | None], significant: Sequence[bool], xlabel: str) -> None:
-    for yi, v, sig in zip(y, values, significant):
-        if v is None or not np.isfinite(v):
-            continue
-        ax.plot(v, yi, "o", ms=4, color=PALETTE[0], mfc=PALETTE[0] if sig else "white")
+    """One dot per layer, filled where significant (two line artists in all, not one per layer)."""
+    v = np.array([np.nan if x is None else float(x) for x in values])
+    sig = np.asarray(significant, dtype=bool)
+    ok = np.isfinite(v)
+    for filled in (True, False):
+        pick = ok & (sig == filled)
+        if pick.any():
+            ax.plot(v[pick], np.asarray(y)[pick], "o", ls="", ms=4, color=PALETTE[0],
+                    mfc=PALETTE[0] if filled else "white")
     ax.set_xlabel(xlabel, fontsize=_FONT)
     ax.grid(axis="y", color="0.93", lw=0.5)
 
