@@ -1,10 +1,12 @@
 """How much of a run the outputs take: this tree against a previous commit, side by side in one run.
 
 For each model, runs the whole ``python -m modularity analyze`` command of
-each tree in a fresh process and times, inside it, the analysis (everything
-before ``save_results``) and the outputs (``save_results``: figures, PDF,
-HTML, graph files, tables); then times ``python -m modularity report DIR``
-on the folder, and measures the folder's size. Trees alternate (previous,
+each tree in a fresh process and times, inside it, everything before
+``save_results`` (imports, loading, tracing, the analysis) and the outputs
+(``save_results``: figures, PDF, HTML, graph files, tables; wall time, and
+CPU time of the process and its worker processes, which a busy machine
+disturbs less); then times ``python -m modularity report DIR`` on the folder,
+and measures the folder's size. Trees alternate (previous,
 this, previous, this, ...) so that a change of the machine's load hits both.
 
     python scripts/benchmark_outputs.py --previous 9011d57 --repeat 1
@@ -35,22 +37,26 @@ MODELS = {
 }
 
 _WRAPPER = r"""
-import json, sys, time
+import json, resource, sys, time
+def cpu():
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 t0 = time.perf_counter()
 import modularity.pipeline as pipeline
 from modularity.cli import main
 marks = {}
 save = pipeline.save_results
 def timed(*args, **kwargs):
-    marks["analysis_end"] = time.perf_counter()
+    marks["analysis_end"], marks["cpu0"] = time.perf_counter(), cpu()
     out = save(*args, **kwargs)
-    marks["outputs_end"] = time.perf_counter()
+    marks["outputs_end"], marks["cpu1"] = time.perf_counter(), cpu()
     return out
 pipeline.save_results = timed
 code = main(sys.argv[1:])
 t1 = time.perf_counter()
 print("BENCH " + json.dumps({"total": t1 - t0, "analysis": marks["analysis_end"] - t0,
-                             "outputs": marks["outputs_end"] - marks["analysis_end"], "code": code}))
+                             "outputs": marks["outputs_end"] - marks["analysis_end"],
+                             "outputs_cpu": marks["cpu1"] - marks["cpu0"], "code": code}))
 """
 
 
@@ -112,12 +118,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(json.dumps(row), file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("| model | tree | whole command (s) | analysis (s) | outputs (s) | outputs / whole | "
-          "report DIR (s) | folder (MB) | load (1 min) |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| model | tree | whole command (s) | before the outputs (s) | outputs (s) | outputs / whole | "
+          "outputs CPU, all processes (s) | report DIR (s) | folder (MB) | load (1 min) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['model']} | {r['tree']} | {r['total']:.1f} | {r['analysis']:.1f} | {r['outputs']:.1f} | "
-              f"{r['outputs'] / r['total']:.0%} | {r['report']:.1f} | {r['size_mb']:.1f} | {r['load']:.1f} |")
+              f"{r['outputs'] / r['total']:.0%} | {r['outputs_cpu']:.1f} | {r['report']:.1f} | {r['size_mb']:.1f} | "
+              f"{r['load']:.1f} |")
     return 0
 
 
