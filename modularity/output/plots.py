@@ -393,8 +393,9 @@ def draw_null(ax: Axes, observed: float | None, null_mean: float | None, null_sd
     else:
         left, right = min(lo, observed) - 0.05 * span, max(hi, observed) + 0.05 * span
     if draws:
+        # one filled outline rather than a patch per bar: the same shape at a fraction of the drawing time
         ax.hist(values, bins=min(30, max(5, len(draws) // 3)), range=(lo, hi) if hi > lo else None, color="0.75",
-                edgecolor="white", label=f"null draws (n = {len(draws)})")
+                histtype="stepfilled", label=f"null draws (n = {len(draws)})")
         ax.set_ylabel("count", fontsize=_FONT)
         _integer_counts(ax.yaxis)
     else:
@@ -887,7 +888,7 @@ def clusterability_figure(null_ncuts: Sequence[float], ncut: float, k: int, titl
     ax = fig.subplots()
     if len(null_ncuts):
         ax.hist(np.asarray(null_ncuts, dtype=float), bins=min(30, max(5, len(null_ncuts) // 3)), color="0.75",
-                edgecolor="white", label=f"null networks (n = {len(null_ncuts)})")
+                histtype="stepfilled", label=f"null networks (n = {len(null_ncuts)})")
     else:
         ax.text(0.5, 0.6, "no null networks (0 shuffles)", ha="center", transform=ax.transAxes, fontsize=_FONT,
                 color="0.3")
