@@ -28,7 +28,6 @@ faster per null draw on two cores).
 from __future__ import annotations
 
 import os
-import re
 import sys
 from typing import Any, Callable, Iterable, Iterator, Sequence
 

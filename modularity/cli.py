@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--keep-draws", action="store_true",
                    help="also write every null draw into summary.json (they are always in arrays.npz, which the "
                         "null histograms are drawn from)")
+    a.add_argument("--unit-graph", choices=("featured", "all", "none"), default="featured",
+                   help="layers in the unit graph (unit_graph.graphml.gz): the featured layers the report shows "
+                        "(default), every analysed layer, or none")
     a.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
     m = sub.add_parser("models", help="list the model sources and where their weights come from",
@@ -212,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Options of 'analyze' that 'sweep' does not take: the model and weights (the checkpoints are the weights),
 # and the outputs of a single analysis.
-_NOT_SWEPT = frozenset({"help", "model", "weights", "out", "unit_graph_top_k", "quiet", "control", "keep_draws"})
+_NOT_SWEPT = frozenset({"help", "model", "weights", "out", "unit_graph_top_k", "unit_graph", "quiet", "control",
+                        "keep_draws"})
 
 
 def _settings(args: argparse.Namespace) -> AnalysisSettings:
@@ -230,8 +234,8 @@ def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from . import pipeline
 
     result, out = pipeline.run_analyze(args.model, args.weights, settings, args.out, top_k=args.unit_graph_top_k,
-                                       progress=not args.quiet, command=_command(argv),
-                                       draws_in_summary=args.keep_draws)
+                                       unit_graph=args.unit_graph, progress=not args.quiet,
+                                       command=_command(argv), draws_in_summary=args.keep_draws)
     if not args.quiet:
         _print_summary(result, out)
     return 0

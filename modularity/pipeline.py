@@ -28,7 +28,9 @@ from .core.magnitude import Profile, downstream_profile
 from .errors import ModularityError
 from .folders import MARKER, atomic_output_dir, check_output_dir
 from .output.export import DEFAULT_MAX_EDGES, DEFAULT_TOP_K, clusterability_rows, write_csv
-from .output.figures import load_arrays, save_arrays, write_exports, write_tables
+from .output.figures import (UNIT_GRAPH_LAYERS, featured_layers, load_arrays, save_arrays, write_exports,
+                             write_tables)
+from .output.render import progress_bar
 from .output.report import build_reports, rebuild_report
 from .results import AnalysisResult, load_summary
 from .settings import AnalysisSettings
@@ -42,7 +44,7 @@ __all__ = ["DEFAULT_MODEL", "UNIT_FORMATS", "default_weights", "default_out", "l
            "run_clusterability", "write_sweep", "run_sweep", "CONTROLS", "random_init", "add_control",
            "profiles_of", "list_sources", "resolve_control", "name_families"]
 
-UNIT_FORMATS = ("graphml", "gexf")
+UNIT_FORMATS = ("graphml_gz",)
 
 
 def _out(out: str | Path | None, model: str | None, suffix: str = "") -> Path:
@@ -163,8 +165,8 @@ def analyze(model: nn.Module | LoadedModel | str | None = None, weights: str | N
 
 
 def run_analyze(model: str | None, weights: str | None, settings: AnalysisSettings, out: str | Path | None = None,
-                *, top_k: int | None = DEFAULT_TOP_K, progress: bool = False, command: str = "",
-                draws_in_summary: bool = False) -> tuple[AnalysisResult, Path]:
+                *, top_k: int | None = DEFAULT_TOP_K, unit_graph: str = "featured", progress: bool = False,
+                command: str = "", draws_in_summary: bool = False) -> tuple[AnalysisResult, Path]:
     """What ``python -m modularity analyze`` does: check, load, trace, analyse, add the control, write.
 
     Everything that can be refused without the model (the output folder, the
@@ -177,7 +179,8 @@ def run_analyze(model: str | None, weights: str | None, settings: AnalysisSettin
     loaded = load_model(model, weights, seed=settings.seed, input_size=settings.input_size)
     graph = trace(loaded.module, tuple(settings.input_size or loaded.input_size), loaded.in_channels)
     result = analyze(loaded, settings=settings, graph=graph, progress=progress, command=command)
-    save_results(result, graph, out, progress=progress, top_k=top_k, draws_in_summary=draws_in_summary)
+    save_results(result, graph, out, progress=progress, top_k=top_k, unit_graph=unit_graph,
+                 draws_in_summary=draws_in_summary)
     return result, out
 
 
@@ -190,7 +193,8 @@ def profiles_of(graph: ChannelGraph, result: AnalysisResult) -> dict[str, Profil
 def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Path, progress: bool = False,
                   top_k: int | None = DEFAULT_TOP_K, max_edges: int | None = DEFAULT_MAX_EDGES,
                   formats: Sequence[str] = ("graphml", "gexf", "node_link", "cytoscape"),
-                  unit_formats: Sequence[str] = UNIT_FORMATS, draws_in_summary: bool = False) -> list[Path]:
+                  unit_formats: Sequence[str] = UNIT_FORMATS, unit_graph: str = "featured",
+                  jobs: int | None = None, draws_in_summary: bool = False) -> list[Path]:
     """Write every output of an analysis into ``folder`` (which must exist).
 
     Parameters
@@ -201,7 +205,8 @@ def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
         first-layer filters and graph files).
     folder : str or Path
     progress : bool
-        Progress bar while drawing figures.
+        A progress bar over the steps: the data files, every page of the
+        PDF report (its figures are drawn there), the graph files, the HTML.
     top_k, max_edges
         Unit-graph size: each consumer unit's ``top_k`` strongest incoming
         edges, lowered until the graph has at most ``max_edges`` edges (see
@@ -213,24 +218,52 @@ def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
         ``arrays.npz``, for the null histograms).
     formats, unit_formats
         Formats of the layer-level and the unit-level graph. The unit graph
-        defaults to GraphML and GEXF only: for a whole ~50-layer network each
-        file is 10-25 MB, and the JSON forms would double that.
+        defaults to gzipped GraphML (networkx reads it as it is; Gephi opens
+        it; gunzip it for Cytoscape or yEd): plain GraphML and GEXF of a whole
+        ~50-layer network took 10-25 MB each.
+    unit_graph : {"featured", "all", "none"}
+        Which layers the unit graph covers: the featured layers (those the
+        report shows with figures of their own), every analysed layer, or none
+        (no unit graph file).
+    jobs : int, optional
+        Processes drawing the report (None: one per available core; 1: this
+        process alone). The graph files are written here meanwhile.
 
     Returns
     -------
     list of Path
         The files written.
     """
+    if unit_graph not in UNIT_GRAPH_LAYERS:
+        raise ModularityError(f"unknown unit_graph '{unit_graph}'; choose one of {', '.join(UNIT_GRAPH_LAYERS)}")
     folder = Path(folder)
-    result.save(folder / "summary.json", draws=draws_in_summary)
-    profiles = profiles_of(graph, result)
-    arrays = figure_arrays(graph, result, profiles)
-    written = [folder / "summary.json", save_arrays(arrays, folder / "arrays.npz")]
-    written += write_tables(result, folder)
     if top_k == 0:  # every connection: as compressed GraphML only, which networkx, Gephi and Cytoscape read
         top_k, max_edges, unit_formats = None, None, ("graphml_gz",)
-    written += write_exports(result, graph, folder, profiles, top_k, max_edges, formats, unit_formats)
-    written += build_reports(result, arrays, folder, progress=progress)
+    if unit_graph == "none":
+        unit_formats = ()
+    unit_layers = None if unit_graph == "all" else [result.layers[i].name for i in featured_layers(result)]
+    written: list[Path] = []
+    with progress_bar(progress, 5, "saving results") as bar:  # 2 data files, 3 tasks alongside the pages
+        result.save(folder / "summary.json", draws=draws_in_summary)
+        written.append(folder / "summary.json")
+        bar.update(1)
+        profiles = profiles_of(graph, result)
+        arrays = figure_arrays(graph, result, profiles)
+        written.append(save_arrays(arrays, folder / "arrays.npz"))
+        bar.update(1)
+
+        def tables() -> None:
+            written.extend(write_tables(result, folder))
+
+        def layer_graphs() -> None:
+            written.extend(write_exports(result, graph, folder, profiles, formats=formats, unit_formats=()))
+
+        def unit_graphs() -> None:
+            written.extend(write_exports(result, graph, folder, profiles, top_k, max_edges, formats=(),
+                                         unit_formats=unit_formats, unit_layers=unit_layers))
+
+        written += build_reports(result, arrays, folder, jobs=jobs, alongside=[unit_graphs, layer_graphs, tables],
+                                 bar=bar)
     return written
 
 
@@ -242,6 +275,9 @@ def save_results(result: AnalysisResult, graph: ChannelGraph, out: str | Path, p
     wrote and nobody changed since; anything else is refused before anything
     is written, as is a filesystem with less free space than
     :func:`estimate_results_bytes` says the folder may need.
+    ``options`` go to :func:`write_results` (``top_k``, ``max_edges``,
+    ``formats``, ``unit_formats``, ``unit_graph``, ``jobs``,
+    ``draws_in_summary``); ``progress`` shows a bar over its steps.
     """
     expected = estimate_results_bytes(result, options.get("top_k", DEFAULT_TOP_K),
                                       options.get("max_edges", DEFAULT_MAX_EDGES))
@@ -283,7 +319,7 @@ _BYTES_PER_EDGE = 400  # fitted 317 B over the unit graph's two default formats
 _BYTES_PER_EDGE_GZ = 20  # measured 13.8 B in unit_graph.graphml.gz
 
 
-def rebuild(folder: str | Path, progress: bool = False) -> list[Path]:
+def rebuild(folder: str | Path, progress: bool = False, jobs: int | None = None) -> list[Path]:
     """Rebuild tables, figures and reports of a results folder, replacing it only when complete.
 
     The folder must be a results folder that ``analyze`` wrote, holding only
@@ -319,7 +355,7 @@ def rebuild(folder: str | Path, progress: bool = False) -> list[Path]:
     with atomic_output_dir(folder, keep=REPORT_INPUTS, option="report",
                            expected_bytes=2 * folder_bytes(folder) + _BYTES_FIXED) as tmp:
         copy_fresh(folder, tmp)
-        written = rebuild_report(tmp, progress=progress)
+        written = rebuild_report(tmp, progress=progress, jobs=jobs)
     return [Path(folder) / p.relative_to(tmp) for p in written]
 
 
@@ -372,7 +408,7 @@ def run_clusterability(model: str | None, weights: str | None, out: str | Path |
                             scheduler=scheduler)
     result.weights = loaded.weights
     result.command = command
-    write_clusterability(result, out, loaded)
+    write_clusterability(result, out, loaded, progress=progress)
     return result, out
 
 

@@ -16,7 +16,7 @@ import math
 import types
 import typing
 from dataclasses import MISSING as _MISSING
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 

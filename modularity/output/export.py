@@ -128,8 +128,9 @@ def unit_id(layer: str, index: int) -> str:
 
 def unit_graph(graph: ChannelGraph, result: AnalysisResult, profiles: Mapping[str, Profile],
                top_k: int | None = DEFAULT_TOP_K, max_edges: int | None = None,
-               unit_properties: Mapping[str, Mapping[str, Sequence[Any]]] | None = None) -> nx.DiGraph:
-    """A unit-level graph of the analysed layers and their consumers.
+               unit_properties: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
+               layers: Sequence[str] | None = None) -> nx.DiGraph:
+    """A unit-level graph of the analysed layers (or of some of them) and their consumers.
 
     Parameters
     ----------
@@ -151,6 +152,9 @@ def unit_graph(graph: ChannelGraph, result: AnalysisResult, profiles: Mapping[st
     unit_properties : mapping, optional
         ``{layer: {property: per-unit values}}``, added as node attributes
         (scalars only, e.g. a colour index of first-layer units).
+    layers : sequence of str, optional
+        Only these analysed layers as producers (default: every analysed
+        layer); the graph's ``layers`` attribute lists them.
 
     Returns
     -------
@@ -164,15 +168,20 @@ def unit_graph(graph: ChannelGraph, result: AnalysisResult, profiles: Mapping[st
         passes through, ``""`` for a direct one). Where two paths join the same
         pair of units, the stronger is kept.
     """
-    missing = [res.name for res in result.layers if res.name not in profiles]
+    chosen = [res for res in result.layers if layers is None or res.name in set(layers)]
+    if layers is not None and len(chosen) != len(set(layers)):
+        unknown = sorted(set(layers) - {res.name for res in chosen})
+        raise ValueError(f"unit_graph: not analysed layers: {', '.join(unknown[:5])}")
+    missing = [res.name for res in chosen if res.name not in profiles]
     if missing:
         raise ValueError(f"unit_graph needs the profile of every analysed layer; missing: {', '.join(missing[:5])}")
     if max_edges is not None:
-        top_k = fit_top_k([p.matrix.shape for p in profiles.values()], top_k, max_edges)
+        top_k = fit_top_k([profiles[res.name].matrix.shape for res in chosen], top_k, max_edges)
     g = nx.DiGraph()
     g.graph.update(_clean({"model": result.model, "weights": result.weights, "reduction": result.reduction,
-                           "expand": result.expand, "top_k": int(top_k or 0)}))
-    for res in result.layers:
+                           "expand": result.expand, "top_k": int(top_k or 0),
+                           "layers": ",".join(res.name for res in chosen)}))
+    for res in chosen:
         prof = profiles[res.name]
         _add_producer_units(g, res, graph.layers[res.name].kind if res.name in graph.layers else res.kind)
         for label, start, end in prof.blocks:

@@ -6,12 +6,14 @@ A results folder holds::
     arrays.npz              what the figures need beyond summary.json: each layer's
                             magnitude matrix reordered by cluster (binned to at most
                             MATRIX_MAX x MATRIX_MAX) and the first conv layer's filters
-    figures/                overview and filters (PNG + SVG), the individual figures of
-                            a few featured layers (PNG + SVG), one sheet per layer
-                            (figures/layers/, 128-colour PNG: SVG for ~50 layers is slow)
+    figures/                overview, control and filters (palette PNG + SVG), the
+                            individual figures of a few featured layers (palette
+                            PNG; vectors in the PDF), one sheet per layer
+                            (figures/layers/, palette PNG, also in the PDF)
     layers.csv, units.csv   per-layer and per-unit tables
     channel_graph.*         layer-level graph (GraphML, GEXF, node-link JSON, Cytoscape JSON)
-    unit_graph.*            unit-level graph (same formats; strongest edges only)
+    unit_graph.graphml.gz   unit-level graph of the featured layers (strongest edges only;
+                            every layer, or none, when asked)
     report.html, report.pdf
 
 A clusterability folder (``python -m modularity clusterability``) holds
@@ -21,30 +23,30 @@ and ``report.pdf`` (:func:`modularity.output.report.build_clusterability_report`
 
 Everything except the graph files can be rebuilt from ``summary.json`` and
 ``arrays.npz`` alone (``python -m modularity report DIR``). This module
-lays out and saves the figures from the results and the arrays it is handed
-(:mod:`modularity.arrays` prepares those); the drawing is in
-:mod:`modularity.output.plots` and the reports in :mod:`modularity.output.report`.
+describes the figures (what to draw, with what data, under which caption)
+from the results and the arrays it is handed (:mod:`modularity.arrays`
+prepares those); the report lays them out (:mod:`modularity.output.pdf`) and
+draws each once, on its PDF page (:mod:`modularity.output.pages`); the
+drawing itself is in :mod:`modularity.output.plots`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import dataclasses
 import re
-import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure, FigureBase
 
-from . import plots
 from ..errors import ModularityError
 from .export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, GRAPH_FORMATS, layer_graph, unit_graph, unit_rows, write_csv,
                      write_graph, write_rows)
+from . import plots
+from .pages import quiet_glyphs
 from ..arrays import ARRAYS_VERSION, DRAW_STATISTICS, MATRIX_MAX, MAX_FILTERS
 from ..settings import MAX_PERMUTATIONS
 from ..core.graph import ChannelGraph
@@ -52,45 +54,77 @@ from ..core.magnitude import Profile
 from ..results import COLUMNS, COMPARISON, AnalysisResult, LayerResult, significant
 
 __all__ = [
-    "FigureInfo", "layer_file_stem", "save_arrays", "load_arrays", "confusion_table",
-    "cluster_fractions", "cluster_counts", "network_data", "featured_layers", "layer_figures", "draw_figures",
-    "clusterability_data", "draw_clusterability_figures", "write_tables", "write_exports", "quiet_glyphs",
+    "FigureInfo", "Drawing", "layer_file_stem", "save_arrays", "load_arrays", "confusion_table",
+    "cluster_fractions", "cluster_counts", "network_data", "featured_layers", "layer_figures", "figure_infos",
+    "clusterability_data", "clusterability_infos", "write_tables", "write_exports", "quiet_glyphs",
+    "OVERVIEW_ROWS", "UNIT_GRAPH_LAYERS",
 ]
 
 N_FEATURED = 4
-SHEET_DPI = 60
-SHEET_COLOURS = 128
-FIGURE_DPI = 100
+OVERVIEW_ROWS = 50
+"""Most layers one overview (or control) figure shows: more go to further parts, so that every layer name
+stays at a readable size on its page."""
+UNIT_GRAPH_LAYERS = ("featured", "all", "none")
+"""Which analysed layers the unit graph covers: the featured layers (default), every layer, or none."""
+
+
+class Drawing:
+    """A picklable ``draw(fig=None)``: ``modularity.output.plots.<name>(*args, fig=fig, **kwargs)``.
+
+    Figures are drawn in worker processes; a closure would not travel to a
+    spawned one, a module function's name and plain arguments do.
+    """
+
+    def __init__(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.name, self.args, self.kwargs = name, args, kwargs
+
+    def __call__(self, fig: Any = None) -> Any:
+        from . import plots
+
+        return getattr(plots, self.name)(*self.args, fig=fig, **self.kwargs)
+
+    def __repr__(self) -> str:
+        return f"Drawing({self.name})"
 
 
 @dataclass
 class FigureInfo:
-    """A figure written into a results folder.
+    """A figure of a report: what it is, how to draw it, where its files go.
 
     Attributes
     ----------
     key : str
-        ``overview``, ``filters``, ``<kind>:<layer index>`` (kind in
-        ``spectrum``, ``embedding``, ``matrix``, ``confusion``, ``null``) or
-        ``sheet:<layer index>``.
+        ``overview`` (``overview_2``, ... for further parts), ``control``,
+        ``filters``, ``<kind>:<layer index>`` (kind in ``spectrum``,
+        ``embedding``, ``matrix``, ``confusion``, ``null``) or ``sheet:<layer index>``.
     title : str
     caption : str
         What the figure shows and what to look for.
     files : list of Path
-        The PNG first, then the SVG where one was written (relative to the folder).
+        The PNG first, then the SVG where one was written (relative to the
+        folder); filled in when the figure is drawn.
     layer : str or None
         The layer it belongs to.
     draw : callable or None
-        ``draw(fig)`` draws the figure again into ``fig`` (a ``Figure`` or
-        ``SubFigure``, e.g. a cell of a PDF page; None: a new figure of its
-        own size) and returns it. Not saved anywhere.
+        ``draw(fig)`` draws the figure into ``fig`` (a ``Figure`` or
+        ``SubFigure``, e.g. its cell of a PDF page; None: a new figure of its
+        own size) and returns it (picklable: a :class:`Drawing`).
     pdf_height : float
         Height in inches the figure wants on a PDF page.
     pdf_span : int
         Columns it spans in the PDF's two-column grid (1 or 2).
-    pdf_draw : callable or None
-        Like ``draw``, for a PDF page where the figure is laid out otherwise
-        (the layer sheets: three panels a row on portrait pages).
+    stem : str
+        Its files without suffix, relative to the folder (``figures/overview``).
+    raster : bool
+        Drawn as an image into the PDF (the layer sheets), not as vectors.
+    svg : bool
+        Also saved as SVG.
+    palette : bool
+        Its PNG is a palette image (flat colours); False for images of weights.
+    width, height : float or None
+        Its size in inches on the PDF page, the size it is drawn at (set when the report is laid out).
+    pixels : (int, int) or None
+        Size of its PNG.
     """
 
     key: str
@@ -98,14 +132,16 @@ class FigureInfo:
     caption: str
     files: list[Path] = field(default_factory=list)
     layer: str | None = None
-    draw: Callable[[FigureBase | None], FigureBase] | None = field(default=None, repr=False, compare=False)
+    draw: Any = field(default=None, repr=False, compare=False)
     pdf_height: float = 3.0
     pdf_span: int = 2
-    pdf_draw: Callable[[FigureBase | None], FigureBase] | None = field(default=None, repr=False, compare=False)
-
-    def draw_for_pdf(self, fig: FigureBase) -> FigureBase:
-        """Draw into a cell of a PDF page (``pdf_draw`` where the page wants another arrangement, else ``draw``)."""
-        return (self.pdf_draw or self.draw)(fig)
+    stem: str = ""
+    raster: bool = False
+    svg: bool = True
+    palette: bool = True
+    width: float | None = None
+    height: float | None = None
+    pixels: tuple[int, int] | None = None
 
     @property
     def png(self) -> Path:
@@ -407,7 +443,7 @@ CAPTIONS = {
         "analysed. In trained networks one end of the order tends to hold colour blobs and the other "
         "black-and-white edge detectors; random initial weights show noise."),
     "spectrum": (
-        "Singular values of the downstream profile ({shape}; raw |W| left, degree-normalised right, whose "
+        "Singular values of the downstream profile ({shape}; raw |W| {first}, degree-normalised {second}, whose "
         "first value is always 1 and is left out) against the null: its mean (dashed) and 95% band (shaded "
         "orange) over shuffled weights, where the run stored them. Values above the band mean more low-rank "
         "structure than chance; a drop after the k-th value suggests k groups. The first raw value is mostly "
@@ -431,7 +467,9 @@ CAPTIONS = {
         "and column means the branches are recovered from the weights; spread rows mean they are mixed."),
     "null": (
         "Observed statistics of {layer} (red line) against the null of {n} shuffled-weights draws (grey): "
-        "{how}. p = (r + 1) / (n + 1), r counting null draws at least as extreme."),
+        "{how}. Where the observed value lies far outside the null, the axis keeps the null's shape and a red "
+        "arrow at its edge points to the observed value, labelled with its distance from the null mean in null "
+        "standard deviations. p = (r + 1) / (n + 1), r counting null draws at least as extreme."),
     "sheet": "All per-layer views of {layer}: spectrum, units on the singular vectors, ordered magnitudes, "
              "{middle}, nulls and the key numbers.",
     "clusterability": (
@@ -451,215 +489,188 @@ NULL_WHAT = {
     "degree": "every layer's magnitudes redrawn keeping each unit's total incoming and outgoing magnitude",
 }
 
-FigureSink = Callable[[Figure, FigureInfo], None]
+
+def _parts(n: int, size: int = OVERVIEW_ROWS) -> list[tuple[int, int]]:
+    """(start, end) of the parts a figure with one row per layer is cut into: nearly equal, at most ``size``."""
+    parts = max(1, -(-n // size))
+    return [(n * p // parts, n * (p + 1) // parts) for p in range(parts)]
 
 
-def _save_png(fig: Figure, path: Path, dpi: int, colours: int | None) -> None:
-    """Save as PNG; with ``colours``, as an adaptive palette image (about a third of the size)."""
-    if colours is None:
-        fig.savefig(path, dpi=dpi)
-        return
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=dpi, format="png")
-    buffer.seek(0)
-    with Image.open(buffer) as image:
-        image.convert("RGB").quantize(colours, method=Image.Quantize.MEDIANCUT).save(path, "PNG", optimize=True)
+def _rows_height(n: int, base: float) -> float:
+    """Height of a figure with one row per layer: readable rows, at most a page."""
+    return min(9.0, base + 0.165 * max(n, 3))
 
 
-def _save(fig: Figure, folder: Path, rel: str, info: FigureInfo, svg: bool, dpi: int,
-          sink: FigureSink | None, colours: int | None = None) -> FigureInfo:
-    path = folder / f"{rel}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with quiet_glyphs():
-        _save_png(fig, path, dpi, colours)
-        info.files.append(Path(f"{rel}.png"))
-        if svg:
-            fig.savefig(folder / f"{rel}.svg")
-            info.files.append(Path(f"{rel}.svg"))
-        if sink is not None:
-            sink(fig, info)
-    return info
+def _part_key(key: str, p: int) -> str:
+    return key if p == 0 else f"{key}_{p + 1}"
 
 
-@contextlib.contextmanager
-def quiet_glyphs() -> Iterator[None]:
-    """Silence matplotlib's "Glyph ... missing from font" warnings inside the block.
-
-    Layer names in scripts the default font lacks (CJK, ...) show as boxes in
-    figures; the HTML report shows them correctly.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
-        yield
+def _part_title(title: str, p: int, parts: list[tuple[int, int]]) -> str:
+    if len(parts) == 1:
+        return title
+    lo, hi = parts[p]
+    return f"{title} (layers {lo + 1}-{hi} of {parts[-1][1]})"
 
 
-def _overview_info(result: AnalysisResult) -> FigureInfo:
+def _overview_infos(result: AnalysisResult) -> list[FigureInfo]:
     nd = network_data(result)
     has_z = any(v is not None for v in nd["ncut_z"])
     has_ari = any(v is not None for v in nd["ari"])
     caption = CAPTIONS["overview"].format(panels=(CAPTIONS["overview_z"] if has_z else "")
                                           + (CAPTIONS["overview_ari"] if has_ari else ""))
+    parts = _parts(len(result.layers))
+    infos = []
+    for p, (lo, hi) in enumerate(parts):
+        cut = {k: v[lo:hi] for k, v in nd.items()}
+        # every part keeps all panels of the whole network, so that parts read alike
+        draw = Drawing("network_figure", cut["names"], cut["fractions"], cut["dead"], cut["ncut_z"],
+                       cut["ncut_significant"], cut["ari"], cut["ari_significant"], panels=(has_z, has_ari))
+        key = _part_key("overview", p)
+        infos.append(FigureInfo(key, _part_title("Structure across the network", p, parts), caption, draw=draw,
+                                pdf_height=_rows_height(hi - lo, 1.45), pdf_span=2, stem=f"figures/{key}"))
+    return infos
 
-    def draw(fig: FigureBase | None = None) -> FigureBase:
-        return plots.network_figure(nd["names"], nd["fractions"], nd["dead"], nd["ncut_z"], nd["ncut_significant"],
-                                    nd["ari"], nd["ari_significant"], fig=fig)
 
-    n = len(result.layers)
-    return FigureInfo("overview", "Structure across the network", caption, draw=draw,
-                      pdf_height=min(9.6, 1.5 + 0.17 * max(n, 3)), pdf_span=2)
-
-
-def _control_info(result: AnalysisResult) -> FigureInfo | None:
+def _control_infos(result: AnalysisResult) -> list[FigureInfo]:
     """Trained against the random-init control (:meth:`AnalysisResult.comparison_rows`), when there is one."""
     rows = result.comparison_rows()
     if not rows:
-        return None
-    names = [r.name for r in rows]
-    panels, text = [], ""
+        return []
+    text = ""
+    keys = []
     if any(r.ncut_effect is not None for r in rows):
-        panels.append(("n-cut effect (right: more clusterable)", [r.ncut_effect for r in rows],
-                       [r.ncut_effect_control for r in rows], [significant(r.ncut_p_bh) for r in rows],
-                       [significant(r.ncut_p_bh_control) for r in rows]))
+        keys.append(("n-cut effect (right: more clusterable)", "ncut_effect", "ncut_effect_control", "ncut_p_bh",
+                     "ncut_p_bh_control"))
         text += CAPTIONS["control_ncut"]
     if any(r.ari_effect is not None for r in rows):
-        panels.append(("ARI effect (above its null mean)", [r.ari_effect for r in rows],
-                       [r.ari_effect_control for r in rows], [significant(r.p_bh) for r in rows],
-                       [significant(r.p_bh_control) for r in rows]))
+        keys.append(("ARI effect (above its null mean)", "ari_effect", "ari_effect_control", "p_bh", "p_bh_control"))
         text += CAPTIONS["control_ari"]
-
-    def draw(fig: FigureBase | None = None) -> FigureBase:
-        return plots.control_figure(names, panels, model=result.model, fig=fig)
-
-    return FigureInfo("control", "Trained against the random-init control", CAPTIONS["control"].format(panels=text),
-                      draw=draw, pdf_height=min(9.6, 1.7 + 0.17 * max(len(names), 3)), pdf_span=2)
+    parts = _parts(len(rows))
+    infos = []
+    for p, (lo, hi) in enumerate(parts):
+        part = rows[lo:hi]
+        panels = [(label, [getattr(r, a) for r in part], [getattr(r, b) for r in part],
+                   [significant(getattr(r, c)) for r in part], [significant(getattr(r, d)) for r in part])
+                  for label, a, b, c, d in keys]
+        key = _part_key("control", p)
+        infos.append(FigureInfo(key, _part_title("Trained against the random-init control", p, parts),
+                                CAPTIONS["control"].format(panels=text),
+                                draw=Drawing("control_figure", [r.name for r in part], panels, model=result.model),
+                                pdf_height=_rows_height(hi - lo, 1.7), pdf_span=2, stem=f"figures/{key}"))
+    return infos
 
 
 def _filters_info(arrays: Mapping[str, np.ndarray]) -> FigureInfo | None:
     if "filters" not in arrays:
         return None
     layer, order = str(arrays["filters_layer"]), str(arrays["filters_order"])
-    labels = arrays["filters_labels"] if len(arrays["filters_labels"]) else None
-    images = arrays["filters"].astype(float)
-
-    def draw(fig: FigureBase | None = None) -> FigureBase:
-        return plots.filters_figure(images, labels, layer, order, fig=fig)
-
+    labels = np.asarray(arrays["filters_labels"]) if len(arrays["filters_labels"]) else None
+    images = np.asarray(arrays["filters"], dtype=float)
     rows = int(np.ceil(len(images) / 16)) if len(images) else 1
     return FigureInfo("filters", "First-layer filters", CAPTIONS["filters"].format(layer=layer, order=order),
-                      layer=layer, draw=draw, pdf_height=min(9.0, 0.8 + 0.46 * rows), pdf_span=2)
+                      layer=layer, draw=Drawing("filters_figure", images, labels, layer, order),
+                      pdf_height=min(9.0, 1.0 + 0.46 * rows), pdf_span=2, stem="figures/filters", palette=False)
+
+
+def _light(res: LayerResult) -> LayerResult:
+    """The layer without its in-memory profile: what a figure needs, small enough to send to a worker."""
+    return dataclasses.replace(res, profile=None) if getattr(res, "profile", None) is not None else res
 
 
 def layer_figures(res: LayerResult, i: int, matrix: Mapping[str, Any] | None) -> list[FigureInfo]:
     """The individual figures of one layer (spectrum, embedding, matrix, confusion, null), not yet drawn.
 
     A layer without true branches gets no confusion table, the cluster
-    colouring alone in the embedding and the n-cut null alone.
+    colouring alone in the embedding and the n-cut null alone. Their vector
+    form is in the PDF; their files are PNG only (the summary figures also
+    get an SVG).
     """
     shape = f"{res.shape[0]} consumer units x {res.shape[1]} units" if len(res.shape) == 2 else "profile"
     branched = res.branches is not None
-    infos = [
-        FigureInfo(f"spectrum:{i}", f"{res.name}: spectrum", CAPTIONS["spectrum"].format(shape=shape),
-                   layer=res.name, draw=lambda fig=None: plots.spectrum_figure(res, fig=fig), pdf_height=2.9,
-                   pdf_span=2),
-        FigureInfo(f"embedding:{i}", f"{res.name}: embedding",
-                   CAPTIONS["embedding" if branched else "embedding_plain"].format(layer=res.name), layer=res.name,
-                   draw=lambda fig=None: plots.embedding_figure(res, fig=fig), pdf_height=3.2,
-                   pdf_span=2 if branched else 1),
-    ]
+    light = _light(res)
+    stem = f"figures/{layer_file_stem(i, res.name)}"
+    # with branches: spectrum, embedding (two panels), matrix | confusion, null (two panels), over two pages;
+    # without: embedding | matrix, spectrum (panels stacked) | null, on one page
+    spectrum = FigureInfo(
+        f"spectrum:{i}", f"{res.name}: spectrum",
+        CAPTIONS["spectrum"].format(shape=shape, first="left" if branched else "above",
+                                    second="right" if branched else "below"),
+        layer=res.name, draw=Drawing("spectrum_figure", light), pdf_height=2.6 if branched else 3.5,
+        pdf_span=2 if branched else 1, stem=f"{stem}_spectrum", svg=False)
+    embedding = FigureInfo(
+        f"embedding:{i}", f"{res.name}: embedding",
+        CAPTIONS["embedding" if branched else "embedding_plain"].format(layer=res.name), layer=res.name,
+        draw=Drawing("embedding_figure", light), pdf_height=3.0, pdf_span=2 if branched else 1,
+        stem=f"{stem}_embedding", svg=False)
+    matrix_info = None
     if matrix is not None:
         binned = ", then averaged into at most {0} x {0} bins".format(MATRIX_MAX) \
             if tuple(matrix["shape"]) != matrix["matrix"].shape else ""
-        infos.append(FigureInfo(
+        matrix_info = FigureInfo(
             f"matrix:{i}", f"{res.name}: matrix", CAPTIONS["matrix"].format(layer=res.name, binned=binned),
-            layer=res.name, pdf_height=3.4, pdf_span=1,
-            draw=lambda fig=None: plots.matrix_figure(matrix["matrix"], matrix["row_labels"], matrix["col_labels"],
-                                                      matrix["col_branches"], matrix["shape"], res.name, fig=fig)))
+            layer=res.name, pdf_height=3.0, pdf_span=1, stem=f"{stem}_matrix", svg=False,
+            draw=Drawing("matrix_figure", matrix["matrix"], matrix["row_labels"], matrix["col_labels"],
+                         matrix["col_branches"], matrix["shape"], res.name))
+    confusion = None
     if branched and res.branch_names:
         table, _ = confusion_table(res.branches, res.clusters)
         ari = res.recovery.ari if res.recovery else None
-        infos.append(FigureInfo(
+        confusion = FigureInfo(
             f"confusion:{i}", f"{res.name}: confusion", CAPTIONS["confusion"].format(layer=res.name),
             layer=res.name, pdf_height=min(4.5, max(2.4, 0.3 * table.shape[0] + 1.6)), pdf_span=1,
-            draw=lambda fig=None: plots.confusion_figure(table, res.branch_names, res.name, ari, fig=fig)))
+            stem=f"{stem}_confusion", svg=False, draw=Drawing("confusion_figure", table, list(res.branch_names),
+                                                              res.name, ari))
     draws = getattr(res, "null_draws", None)
     how = "histogram of the raw null draws" if draws else \
         "drawn as a normal curve with the null's mean and sd, because summary.json keeps only those"
-    infos.append(FigureInfo(
+    null = FigureInfo(
         f"null:{i}", f"{res.name}: null", CAPTIONS["null"].format(layer=res.name, n=res.structure.ncut.n, how=how),
-        layer=res.name, draw=lambda fig=None: plots.null_figure(res, fig=fig), pdf_height=2.6,
-        pdf_span=2 if res.recovery is not None else 1))
-    return infos
+        layer=res.name, draw=Drawing("null_figure", light), pdf_height=2.5 if res.recovery is not None else 3.5,
+        pdf_span=2 if res.recovery is not None else 1, stem=f"{stem}_null", svg=False)
+    order = [spectrum, embedding, matrix_info, confusion, null] if branched else [embedding, matrix_info, spectrum,
+                                                                                  null]
+    return [f for f in order if f is not None]
 
 
 def _sheet_info(res: LayerResult, i: int, matrix: Mapping[str, Any] | None) -> FigureInfo:
     table = confusion_table(res.branches, res.clusters)[0] if res.branches is not None else None
     counts = None if table is not None else cluster_counts(res.clusters)
     middle = "clusters versus branches" if table is not None else "units per cluster"
-
-    def draw(fig: FigureBase | None = None) -> FigureBase:
-        return plots.layer_sheet(res, matrix, table, counts=counts, fig=fig)
-
-    def draw_pdf(fig: FigureBase | None = None) -> FigureBase:  # portrait pages: three panels a row
-        return plots.layer_sheet(res, matrix, table, counts=counts, fig=fig, columns=3)
-
-    # a page holds two sheets without branches (3 x 2 panels) or one with branches (3 x 3 panels)
-    height = 8.6 if plots.sheet_grid(res, table is not None, 3)[0] > 2 else 4.35
+    rows = plots.sheet_grid(res, table is not None, 3)[0]
+    # a page holds two sheets of two panel rows (no branches) or one of three (branches), filling it
+    height = 9.2 if rows > 2 else 4.45
     return FigureInfo(f"sheet:{i}", res.name, CAPTIONS["sheet"].format(layer=res.name, middle=middle),
-                      layer=res.name, draw=draw, pdf_height=height, pdf_span=2, pdf_draw=draw_pdf)
+                      layer=res.name, draw=Drawing("layer_sheet", _light(res), matrix, table, counts=counts, columns=3),
+                      pdf_height=height, pdf_span=2, stem=f"figures/layers/{layer_file_stem(i, res.name)}",
+                      raster=True, svg=False)
 
 
-def draw_figures(result: AnalysisResult, arrays: Mapping[str, np.ndarray], folder: str | Path,
-                 sink: FigureSink | None = None, progress: bool = False,
+def figure_infos(result: AnalysisResult, arrays: Mapping[str, np.ndarray],
                  featured: Sequence[int] | None = None) -> list[FigureInfo]:
-    """Draw and save every figure of a results folder.
+    """Every figure of a results folder's report, in report order, not yet drawn.
 
-    Writes ``figures/overview``, ``figures/control`` (with a random-init
-    control) and ``figures/filters`` (PNG + SVG), the
-    individual figures of the featured layers (PNG + SVG), and one sheet per
-    layer in ``figures/layers/`` (PNG only, to keep ~50-layer runs fast).
+    The summary figures (overview, control with a random-init control,
+    first-layer filters), the individual figures of the featured layers
+    (PNG + SVG, vectors in the PDF), and one sheet per layer (PNG; an image
+    in the PDF's appendix). :func:`modularity.output.report.build_reports`
+    lays them out and draws each once.
 
     Parameters
     ----------
     result : AnalysisResult
     arrays : mapping
         Figure arrays (:func:`modularity.arrays.figure_arrays` or :func:`load_arrays`).
-    folder : str or Path
-        The results folder.
-    sink : callable, optional
-        Called with each figure (still open) and its info after it is saved.
-    progress : bool
-        Show a progress bar over the layers.
     featured : sequence of int, optional
         Layer indices with individual figures (default :func:`featured_layers`).
-
-    Returns
-    -------
-    list of FigureInfo
-        In report order; each can draw itself again (``info.draw``), e.g. into a PDF page.
     """
-    folder = Path(folder)
-    infos: list[FigureInfo] = []
-    for info in (_overview_info(result), _control_info(result), _filters_info(arrays)):
-        if info is not None:
-            infos.append(_save(info.draw(), folder, f"figures/{info.key}", info, True, FIGURE_DPI, sink))
+    infos = _overview_infos(result) + _control_infos(result)
+    filters = _filters_info(arrays)
+    if filters is not None:
+        infos.append(filters)
     featured = featured_layers(result) if featured is None else list(featured)
     for i in featured:
-        res = result.layers[i]
-        for info in layer_figures(res, i, _matrix_entry(arrays, i)):
-            kind = info.key.split(":")[0]
-            infos.append(_save(info.draw(), folder, f"figures/{layer_file_stem(i, res.name)}_{kind}", info, True,
-                               FIGURE_DPI, sink))
-    layers = list(enumerate(result.layers))
-    if progress:
-        from tqdm.auto import tqdm
-
-        layers = tqdm(layers, desc="figures", unit="layer", leave=False)
-    for i, res in layers:
-        info = _sheet_info(res, i, _matrix_entry(arrays, i))
-        infos.append(_save(info.draw(), folder, f"figures/layers/{layer_file_stem(i, res.name)}", info, False,
-                           SHEET_DPI, sink, SHEET_COLOURS))
+        infos += layer_figures(result.layers[i], i, _matrix_entry(arrays, i))
+    infos += [_sheet_info(res, i, _matrix_entry(arrays, i)) for i, res in enumerate(result.layers)]
     return infos
 
 
@@ -687,37 +698,23 @@ def clusterability_data(result: Any) -> dict[str, Any]:
             "spread": (counts > 0).sum(axis=0).tolist()}
 
 
-def draw_clusterability_figures(result: Any, folder: str | Path) -> list[FigureInfo]:
-    """Draw and save the figures of a clusterability report (PNG + SVG in ``figures/``).
-
-    Also writes ``clusterability_null.png`` at the top of the folder (the file
-    earlier versions wrote).
-    """
-    folder = Path(folder)
+def clusterability_infos(result: Any) -> list[FigureInfo]:
+    """The figures of a clusterability report (the n-cut against its null; the clusters across layers)."""
     data = clusterability_data(result)
     title = f"{result.model}: whole-network n-cut vs its null"
     null_what = NULL_WHAT.get(result.null, f"the '{result.null}' null model")
-
-    def draw_null(fig: FigureBase | None = None) -> FigureBase:
-        return plots.clusterability_figure(result.null_ncuts, result.ncut, result.k, title, result.p_value, fig=fig)
-
-    def draw_composition(fig: FigureBase | None = None) -> FigureBase:
-        return plots.composition_figure(data["names"], data["fractions"], data["totals"], fig=fig)
-
-    infos = [
+    return [
         FigureInfo("clusterability", "Observed n-cut against the null",
                    CAPTIONS["clusterability"].format(k=result.k, n=len(result.null_ncuts), null=result.null,
                                                      null_what=null_what),
-                   draw=draw_null, pdf_height=3.4, pdf_span=2),
+                   draw=Drawing("clusterability_figure", list(result.null_ncuts), result.ncut, result.k, title,
+                                result.p_value),
+                   pdf_height=3.4, pdf_span=2, stem="figures/clusterability"),
         FigureInfo("composition", "Clusters across the layers", CAPTIONS["composition"].format(k=result.k),
-                   draw=draw_composition, pdf_height=min(9.4, 2.4 + 0.15 * max(len(data["names"]), 4)),
-                   pdf_span=2),
+                   draw=Drawing("composition_figure", data["names"], data["fractions"], data["totals"]),
+                   pdf_height=min(9.0, 2.4 + 0.15 * max(len(data["names"]), 4)), pdf_span=2,
+                   stem="figures/composition"),
     ]
-    for info in infos:
-        _save(info.draw(), folder, f"figures/{info.key}", info, True, FIGURE_DPI, None)
-    with quiet_glyphs():
-        infos[0].draw().savefig(folder / "clusterability_null.png", dpi=120)
-    return infos
 
 
 # ------------------------------------------------------------------------------------- tables and graphs
@@ -738,18 +735,19 @@ def write_exports(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
                   profiles: Mapping[str, Profile], top_k: int | None = DEFAULT_TOP_K,
                   max_edges: int | None = DEFAULT_MAX_EDGES,
                   formats: Sequence[str] = ("graphml", "gexf", "node_link", "cytoscape"),
-                  unit_formats: Sequence[str] | None = None) -> list[Path]:
+                  unit_formats: Sequence[str] | None = None, unit_layers: Sequence[str] | None = None) -> list[Path]:
     """Write the layer-level graph in ``formats`` and the unit-level graph in ``unit_formats``.
 
     Files: ``channel_graph<suffix>`` and ``unit_graph<suffix>``, suffixes from
-    :data:`modularity.output.export.GRAPH_FORMATS`. See :func:`modularity.output.export.unit_graph`
-    for ``top_k`` and ``max_edges``.
+    :data:`modularity.output.export.GRAPH_FORMATS`. ``unit_layers`` limits the
+    unit graph to these analysed layers (default: all). See
+    :func:`modularity.output.export.unit_graph` for ``top_k`` and ``max_edges``.
     """
     folder = Path(folder)
     unit_formats = formats if unit_formats is None else unit_formats
     written = [write_graph(layer_graph(graph, result), folder / f"channel_graph{GRAPH_FORMATS[f]}", f)
                for f in formats]
     if unit_formats:
-        g = unit_graph(graph, result, profiles, top_k=top_k, max_edges=max_edges)
+        g = unit_graph(graph, result, profiles, top_k=top_k, max_edges=max_edges, layers=unit_layers)
         written += [write_graph(g, folder / f"unit_graph{GRAPH_FORMATS[f]}", f) for f in unit_formats]
     return written

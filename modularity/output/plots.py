@@ -18,7 +18,6 @@ p-value format (:func:`format_p`) in figures, tables and text.
 from __future__ import annotations
 
 import math
-import re
 import textwrap
 from typing import Mapping, Sequence
 
@@ -28,13 +27,15 @@ from matplotlib.figure import Figure, FigureBase
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.colors import to_rgb
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from ..results import LayerResult
+from .text import pieces, shorten, text_width, wrap
 
 __all__ = [
     "PALETTE", "MARKERS", "NULL_BAND", "P_FLOOR", "label_colour", "display_name", "format_p", "p_text",
     "fit_title", "draw_spectrum", "draw_embedding", "draw_matrix", "draw_confusion", "draw_null", "draw_filters",
+    "filter_mosaic",
     "draw_counts", "spectrum_figure", "embedding_figure", "matrix_figure", "confusion_figure", "null_figure",
     "filters_figure", "network_figure", "layer_sheet", "sheet_grid", "SHEET_PANEL_IN", "clusterability_figure",
     "composition_figure", "control_figure",
@@ -50,7 +51,14 @@ NULL_BAND = "#E69F00"  # the null's 95% band on spectra: a colour the observed l
 P_FLOOR = 1e-5
 """p-values below this are shown as ``< 1e-5`` (the resolution of 10^5 label permutations)."""
 _FONT = 8
+MIN_FONT = 6.5
+"""The smallest font any figure uses, in points at the size the figure is drawn (its size on the PDF page)."""
 _CHAR_EM = 0.6  # average advance of a DejaVu Sans character, in em (generous: titles must not be clipped)
+
+
+# Legends inside axes: a white, slightly see-through box, so that their text reads over points and bars.
+_LEGEND = {"frameon": True, "framealpha": 0.85, "edgecolor": "none", "fontsize": _FONT - 1, "borderpad": 0.3,
+           "handlelength": 1.5, "borderaxespad": 0.3}
 
 
 def label_colour(label: int) -> str:
@@ -99,27 +107,13 @@ def p_text(p: float | None, label: str = "p") -> str:
     return f"{label} {shown}" if shown.startswith("<") else f"{label} = {shown}"
 
 
-def _pieces(name: str) -> list[str]:
-    """A layer name cut after each dot (and, for very long parts, after underscores)."""
-    return [p for p in re.split(r"(?<=[._])", name) if p]
-
-
-def _wrap_name(name: str, per_line: int, max_lines: int) -> list[str]:
-    lines: list[str] = []
-    for piece in _pieces(name):
-        while len(piece) > per_line:  # a piece longer than a line: hard cut
-            if lines and len(lines[-1]) < per_line:
-                room = per_line - len(lines[-1])
-                lines[-1], piece = lines[-1] + piece[:room], piece[room:]
-            else:
-                lines.append(piece[:per_line])
-                piece = piece[per_line:]
-        if lines and len(lines[-1]) + len(piece) <= per_line:
-            lines[-1] += piece
-        elif piece:
-            lines.append(piece)
-    if len(lines) > max_lines:
-        return [display_name(name, per_line)]
+def _wrap_name(name: str, width_in: float, fontsize: float, max_lines: int) -> list[str]:
+    """A layer name on lines of ``width_in`` inches, broken after dots and underscores (measured widths);
+    shortened in the middle onto one line where it needs more than ``max_lines``."""
+    lines = wrap(" ".join(pieces(name)), width_in, fontsize)
+    lines = [line.replace(" ", "") for line in lines]  # the spaces only marked where the name may break
+    if len(lines) > max_lines or "".join(lines) != name.replace(" ", ""):
+        return [shorten(name, width_in, fontsize)]
     return lines or [""]
 
 
@@ -128,7 +122,8 @@ def fit_title(name: str, what: str, width_in: float, fontsize: float) -> str:
 
     When it does not fit on one line, the layer name goes on its own line(s),
     wrapped after dots (at most two lines, else shortened in the middle), and
-    ``what`` below it. ``$`` is escaped (no mathtext).
+    ``what`` below it. Widths are measured in the font the title is drawn in
+    (wide glyphs from fallback fonts included). ``$`` is escaped (no mathtext).
 
     Examples
     --------
@@ -137,19 +132,22 @@ def fit_title(name: str, what: str, width_in: float, fontsize: float) -> str:
     >>> fit_title("conv1", "singular spectrum", 6.6, 10)
     'conv1: singular spectrum'
     """
-    per_line = max(12, int(width_in * 72 / (_CHAR_EM * fontsize)))
-    escaped = name.replace("$", r"\$")
-    one = f"{escaped}: {what}" if what else escaped
-    if len(one) <= per_line:
-        return one
-    lines = [line.replace("$", r"\$") for line in _wrap_name(name, per_line, 2)]
+    width_in = max(width_in - 0.1, 0.5)  # a little room at the edges of the figure
+    one = f"{name}: {what}" if what else name
+    if text_width(one, fontsize) <= width_in:
+        return one.replace("$", r"\$")
+    lines = _wrap_name(name, width_in, fontsize, 2)
     if what:
-        lines += textwrap.wrap(what, per_line) or [what]
-    return "\n".join(lines)
+        lines += wrap(what, width_in, fontsize)
+    return "\n".join(line.replace("$", r"\$") for line in lines)
 
 
 def _width_in(fig: FigureBase) -> float:
     return float(fig.bbox.width) / float(fig.dpi)
+
+
+def _height_in(fig: FigureBase) -> float:
+    return float(fig.bbox.height) / float(fig.dpi)
 
 
 def _suptitle(fig: FigureBase, name: str, what: str, fontsize: float = _FONT + 2) -> None:
@@ -236,12 +234,16 @@ def draw_spectrum(ax: Axes, values: Sequence[float], null: Mapping[str, Sequence
     positive = s[s > 0]
     if positive.size and positive.max() > 20 * positive.min():
         ax.set_yscale("log")
+        # plain numbers at the decades, no labels between them: superscripts would be below the smallest font,
+        # and minor labels (3x10^1, 4x10^1, ...) collide where the range is under a decade
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("index of singular value" + (" (from 2)" if skip == 1 else ""), fontsize=_FONT)
     ax.set_ylabel(f"singular value ({variant})", fontsize=_FONT)
     ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
     if title:
         ax.set_title(title, fontsize=_FONT + 1)
-    ax.legend(frameon=False, fontsize=_FONT - 1, loc="upper right")
+    ax.legend(loc="upper right", **_LEGEND)
     _style(ax)
 
 
@@ -263,7 +265,7 @@ def draw_embedding(ax: Axes, x: Sequence[float], y: Sequence[float], labels: Seq
                        alpha=0.85, linewidths=0 if lab >= 0 else 0.8, label=_label_text(int(lab), names, what),
                        rasterized=len(x) > 2000)
         if len(np.unique(labels)) <= legend_max:
-            ax.legend(frameon=False, fontsize=_FONT - 1, markerscale=1.4, loc="best")
+            ax.legend(markerscale=1.4, loc="best", **_LEGEND)
     ax.set_xlabel(xlabel, fontsize=_FONT)
     ax.set_ylabel(ylabel, fontsize=_FONT)
     if title:
@@ -318,7 +320,7 @@ def draw_matrix(ax: Axes, matrix: np.ndarray, row_labels: Sequence[int] | None =
     if colorbar:
         bar = ax.figure.colorbar(im, ax=ax, fraction=0.05, pad=0.02)
         bar.set_label("magnitude / 99th percentile", fontsize=_FONT - 1)
-        bar.ax.tick_params(labelsize=_FONT - 2)
+        bar.ax.tick_params(labelsize=MIN_FONT)
 
 
 def draw_confusion(ax: Axes, table: np.ndarray, branch_names: Sequence[str], title: str | None = None) -> None:
@@ -360,61 +362,110 @@ def draw_counts(ax: Axes, counts: Sequence[int], labels: Sequence[int], title: s
 def draw_null(ax: Axes, observed: float | None, null_mean: float | None, null_sd: float | None,
               draws: Sequence[float] | None = None, statistic: str = "statistic", p_value: float | None = None,
               alternative: str = "greater") -> None:
-    """The null distribution of a statistic with the observed value as a vertical line.
+    """The null distribution of a statistic with the observed value marked.
 
     With ``draws`` (the raw null values) a histogram of counts is drawn (integer
     axis); otherwise a normal curve with the null's mean and sd stands in for
     it (the axis says so). ``p_value`` is shown with :func:`p_text`.
+
+    The observed value is a vertical line where it lies within about half the
+    null's range of it. Further out, an axis spanning both would squash the null
+    into a sliver; the axis then keeps the null's shape and a red arrow at its
+    edge points towards the observed value, labelled with its value and its
+    distance from the null mean in null standard deviations.
     """
     draws = [v for v in (draws or []) if v is not None and np.isfinite(v)]  # strict JSON stores NaN as null
     if observed is None or (null_mean is None and not draws):
         _message(ax, f"no null for {statistic}\n(0 permutations)")
         return
+    values = np.asarray(draws, dtype=float)
+    mean = float(values.mean()) if draws else float(null_mean)
+    sd = float(values.std(ddof=1)) if len(draws) > 1 else float(null_sd or 0.0)
     if draws:
-        ax.hist(np.asarray(draws, dtype=float), bins=min(30, max(5, len(draws) // 3)), color="0.75",
-                edgecolor="white", label=f"null draws (n = {len(draws)})")
+        lo, hi = float(values.min()), float(values.max())
+    else:
+        sd_shown = sd if sd > 0 else max(abs(mean) * 1e-3, 1e-6)
+        lo, hi = mean - 4 * sd_shown, mean + 4 * sd_shown
+    span = hi - lo if hi > lo else max(abs(mean) * 1e-3, 1e-6)
+    far = observed < lo - 0.5 * span or observed > hi + 0.5 * span
+    if far:
+        left, right = lo - 0.08 * span, hi + 0.08 * span
+    else:
+        left, right = min(lo, observed) - 0.05 * span, max(hi, observed) + 0.05 * span
+    if draws:
+        # one filled outline rather than a patch per bar: the same shape at a fraction of the drawing time
+        ax.hist(values, bins=min(30, max(5, len(draws) // 3)), range=(lo, hi) if hi > lo else None, color="0.75",
+                histtype="stepfilled", label=f"null draws (n = {len(draws)})")
         ax.set_ylabel("count", fontsize=_FONT)
         _integer_counts(ax.yaxis)
     else:
-        sd = null_sd if null_sd and null_sd > 0 else max(abs(null_mean) * 1e-3, 1e-6)
-        lo, hi = min(null_mean - 4 * sd, observed), max(null_mean + 4 * sd, observed)
-        xs = np.linspace(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo), 200)
-        ax.fill_between(xs, np.exp(-0.5 * ((xs - null_mean) / sd) ** 2), color="0.8", lw=0,
+        xs = np.linspace(left, right, 200)
+        ax.fill_between(xs, np.exp(-0.5 * ((xs - mean) / sd_shown) ** 2), color="0.8", lw=0,
                         label="null (normal, mean ± sd)")
         ax.set_ylabel("relative density", fontsize=_FONT)
         ax.set_yticks([])
     p = "" if p_value is None else ", " + p_text(p_value)
-    ax.axvline(observed, color=PALETTE[5], lw=1.6, label=f"observed{p}")
+    if far:
+        distance = f"{(observed - mean) / sd:+.1f} null sd" if sd > 0 else "beyond every draw"
+        ax.plot([], [], color=PALETTE[5], lw=1.6, marker=">" if observed > hi else "<", ms=4,
+                label=f"observed {observed:.3g}{p}\n{distance} (off the axis)")
+        _arrow_outside(ax, right=observed > hi)
+    else:
+        ax.axvline(observed, color=PALETTE[5], lw=1.6, label=f"observed{p}")
+    ax.set_xlim(left, right)
     side = "lower" if alternative == "less" else "higher"
     ax.set_xlabel(f"{statistic} ({side}: more structure)", fontsize=_FONT)
     ax.xaxis.set_major_locator(MaxNLocator(4))
-    ax.legend(frameon=False, fontsize=_FONT - 1, loc="best")
-    ax.margins(y=0.25)  # room for the legend above the bars
+    ax.margins(y=0.45 if far else 0.3)  # room above the bars for the legend (and the arrow's label)
+    ax.legend(**_LEGEND, loc="upper left" if far and observed > hi else
+              "upper right" if far else "best")
     _style(ax)
 
 
-def draw_filters(fig: FigureBase, images: np.ndarray, labels: Sequence[int] | None = None,
-                 n_cols: int = 16) -> None:
-    """First-layer filters as RGB tiles in the given order, framed in their cluster colour.
+def _arrow_outside(ax: Axes, right: bool) -> None:
+    """A red arrow at the axis edge, above the bars, pointing to an observed value beyond the axis."""
+    tip, tail = (1.0, 0.84) if right else (0.0, 0.16)
+    ax.annotate("", xy=(tip, 0.74), xytext=(tail, 0.74), xycoords="axes fraction",
+                arrowprops={"arrowstyle": "-|>", "color": PALETTE[5], "lw": 1.8, "shrinkA": 0, "shrinkB": 0})
 
-    ``images`` has shape (n, kh, kw, 3) with values in [0, 1] (0.5 = zero weight).
+
+def filter_mosaic(images: np.ndarray, labels: Sequence[int] | None = None, n_cols: int = 16,
+                  tile_px: int = 24) -> np.ndarray:
+    """First-layer filters as one RGB image: tiles in the given order, ``n_cols`` a row, each framed in its
+    cluster's colour (grey without labels) and parted by white.
+
+    ``images`` has shape (n, kh, kw, 3) with values in [0, 1] (0.5 = zero weight); each kernel pixel becomes
+    a square block so that a tile is about ``tile_px`` pixels.
     """
+    images = np.clip(np.asarray(images, dtype=float), 0, 1)
     n = len(images)
     n_cols = max(1, min(n_cols, n))
-    n_rows = int(np.ceil(n / n_cols)) if n else 1
-    spacing = {} if fig.get_layout_engine() is not None else {"wspace": 0.08, "hspace": 0.08}
-    axes = fig.subplots(n_rows, n_cols, squeeze=False, gridspec_kw=spacing)
-    for i, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if i >= n:
-            ax.set_axis_off()
-            continue
-        ax.imshow(np.clip(images[i], 0, 1), interpolation="nearest")
-        colour = label_colour(int(labels[i])) if labels is not None else "0.7"
-        for side in ax.spines.values():
-            side.set_color(colour)
-            side.set_linewidth(2.0)
+    n_rows = -(-n // n_cols) if n else 1
+    kh, kw = images.shape[1:3] if n else (1, 1)
+    scale = max(1, tile_px // max(kh, kw))
+    frame, gap = 2, 3
+    th, tw = kh * scale + 2 * frame, kw * scale + 2 * frame
+    mosaic = np.ones((n_rows * (th + gap) - gap, n_cols * (tw + gap) - gap, 3))
+    for i in range(n):
+        r, c = divmod(i, n_cols)
+        y, x = r * (th + gap), c * (tw + gap)
+        colour = to_rgb(label_colour(int(labels[i]))) if labels is not None else to_rgb("0.7")
+        mosaic[y:y + th, x:x + tw] = colour
+        mosaic[y + frame:y + th - frame, x + frame:x + tw - frame] = np.kron(images[i], np.ones((scale, scale, 1)))
+    return mosaic
+
+
+def draw_filters(fig: FigureBase, images: np.ndarray, labels: Sequence[int] | None = None,
+                 n_cols: int = 16) -> Axes:
+    """First-layer filters as RGB tiles in the given order, framed in their cluster colour, in one image.
+
+    ``images`` has shape (n, kh, kw, 3) with values in [0, 1] (0.5 = zero weight). One image rather than an
+    axes per filter: 64 axes took most of the figure's drawing time.
+    """
+    ax = fig.subplots()
+    ax.imshow(filter_mosaic(images, labels, n_cols), interpolation="nearest")
+    ax.set_axis_off()
+    return ax
 
 
 # --------------------------------------------------------------------------------------- figure-level
@@ -426,9 +477,13 @@ def _start(variant: str) -> int:
 
 def spectrum_figure(layer: LayerResult, variants: Sequence[str] = ("raw", "normalised"), n_show: int = 40,
                     fig: FigureBase | None = None) -> FigureBase:
-    """Singular spectra of a layer's downstream profile, one panel per SVD variant, with the null band."""
+    """Singular spectra of a layer's downstream profile, one panel per SVD variant, with the null band.
+
+    Side by side; one above the other in a figure narrower than 4.6 inches.
+    """
     fig = _target(fig, 3.3 * len(variants), 3.0)
-    axes = fig.subplots(1, len(variants), squeeze=False)[0]
+    stacked = _width_in(fig) < 4.6
+    axes = fig.subplots(len(variants) if stacked else 1, 1 if stacked else len(variants), squeeze=False).ravel()
     for ax, variant in zip(axes, variants):
         values = layer.spectra.get(variant, layer.singular_values if variant == "raw" else [])
         null = layer.null_spectra.get(variant)
@@ -528,9 +583,7 @@ def filters_figure(images: np.ndarray, labels: Sequence[int] | None = None, name
     tile, top, bottom = 0.5, 0.6, 0.45 if labels is not None else 0.15
     width, height = max(4.0, tile * 1.08 * n_cols + 0.3), tile * 1.08 * n_rows + top + bottom
     if fig is None:
-        fig = Figure(figsize=(width, height))
-        fig.subplots_adjust(left=0.15 / width, right=1 - 0.15 / width, top=1 - top / height,
-                            bottom=bottom / height)
+        fig = Figure(figsize=(width, height), layout="constrained")
     draw_filters(fig, images, labels, n_cols)
     _suptitle(fig, name, f"filters ordered by {order}" if order else "", _FONT + 1)
     if labels is not None:
@@ -544,7 +597,7 @@ def filters_figure(images: np.ndarray, labels: Sequence[int] | None = None, name
 def network_figure(names: Sequence[str], fractions: Sequence[Sequence[float]], dead: Sequence[float],
                    ncut_z: Sequence[float | None], ncut_significant: Sequence[bool],
                    ari: Sequence[float | None], ari_significant: Sequence[bool],
-                   fig: FigureBase | None = None) -> FigureBase:
+                   fig: FigureBase | None = None, panels: tuple[bool, bool] | None = None) -> FigureBase:
     """Clusters across the whole network: one row per analysed layer.
 
     Panels: cluster sizes; the n-cut z-score (only when some layer has a
@@ -565,37 +618,51 @@ def network_figure(names: Sequence[str], fractions: Sequence[Sequence[float]], d
     ari : sequence of float or None
         Per layer, the ARI with the true branches (None where there are none).
     fig : Figure or SubFigure, optional
+    panels : (bool, bool), optional
+        Whether to draw the clusterability and the branch-recovery panels
+        (default: where some layer has a value), so that the parts of a long
+        network's overview show the same panels.
     """
     n = len(names)
     has_z = any(v is not None and np.isfinite(v) for v in ncut_z)
     has_ari = any(v is not None and np.isfinite(v) for v in ari)
-    ratios = [3.0] + [1.3] * (has_z + has_ari)
+    if panels is not None:
+        has_z, has_ari = panels
+    ratios = [2.6] + [1.4] * (has_z + has_ari)
     fig = _target(fig, 4.6 + 2.0 * (has_z + has_ari), 1.4 + 0.2 * max(n, 3))
     axes = list(fig.subplots(1, len(ratios), sharey=True, squeeze=False,
                              gridspec_kw={"width_ratios": ratios})[0])
     y = np.arange(n)
-    for i, (fr, d) in enumerate(zip(fractions, dead)):
-        left = 0.0
-        for c, f in enumerate(fr):
-            axes[0].barh(i, f, left=left, color=label_colour(c), height=0.8, edgecolor="white", linewidth=0.4)
-            left += f
-        if d > 0:
-            axes[0].barh(i, d, left=left, color=DEAD, height=0.8, hatch="//", edgecolor="white", linewidth=0.4)
-    axes[0].set_yticks(y, [display_name(s, 40) for s in names], fontsize=max(5, _FONT - 1 - n // 40))
+    # one bar call per cluster rank (not per layer and rank): the same bars, a fraction of the drawing time
+    k = max((len(fr) for fr in fractions), default=0)
+    widths = np.zeros((n, k))
+    for i, fr in enumerate(fractions):
+        widths[i, :len(fr)] = fr
+    lefts = np.cumsum(widths, axis=1) - widths
+    for c in range(k):
+        has = widths[:, c] > 0
+        axes[0].barh(y[has], widths[has, c], left=lefts[has, c], color=label_colour(c), height=0.8,
+                     edgecolor="white", linewidth=0.4)
+    d = np.asarray(dead, dtype=float)
+    if (d > 0).any():
+        has = d > 0
+        axes[0].barh(y[has], d[has], left=widths.sum(axis=1)[has], color=DEAD, height=0.8, hatch="//",
+                     edgecolor="white", linewidth=0.4)
+    axes[0].set_yticks(y, [display_name(s, 40) for s in names], fontsize=_FONT - 1)
     axes[0].invert_yaxis()
     axes[0].set_xlim(0, 1)
     axes[0].set_xlabel("fraction of units per cluster\n(largest first; grey: dead)", fontsize=_FONT)
     axes[0].set_title("cluster sizes", fontsize=_FONT + 1)
-    panels = axes[1:]
+    rest = axes[1:]
     if has_z:
-        ax = panels.pop(0)
+        ax = rest.pop(0)
         _dots(ax, y, ncut_z, ncut_significant, "n-cut z vs null\n(left: more clusterable)")
         ax.axvline(0, color=NULL_GREY, lw=0.8)
         ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.set_title("clusterability", fontsize=_FONT + 1)
     if has_ari:
-        ax = panels.pop(0)
-        _dots(ax, y, ari, ari_significant, "ARI with true branches")
+        ax = rest.pop(0)
+        _dots(ax, y, ari, ari_significant, "ARI with true\nbranches")
         ax.axvline(0, color=NULL_GREY, lw=0.8)
         ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.set_title("branch recovery", fontsize=_FONT + 1)
@@ -638,20 +705,26 @@ def control_figure(names: Sequence[str], panels: Sequence[tuple[str, Sequence[fl
     axes = list(fig.subplots(1, max(len(panels), 1), sharey=True, squeeze=False)[0])
     y = np.arange(n)
     for ax, (label, trained, control, sig_t, sig_c) in zip(axes, panels):
-        for yi, a, b, sa, sb in zip(y, trained, control, sig_t, sig_c):
-            ok_a, ok_b = a is not None and np.isfinite(a), b is not None and np.isfinite(b)
-            if ok_a and ok_b:
-                ax.plot([b, a], [yi, yi], color="0.75", lw=1.2, zorder=1)
-            if ok_b:
-                ax.plot(b, yi, "s", ms=4, color=PALETTE[1], mfc=PALETTE[1] if sb else "white", zorder=2)
-            if ok_a:
-                ax.plot(a, yi, "o", ms=4, color=PALETTE[0], mfc=PALETTE[0] if sa else "white", zorder=3)
+        a = np.array([np.nan if v is None else float(v) for v in trained])
+        b = np.array([np.nan if v is None else float(v) for v in control])
+        both = np.isfinite(a) & np.isfinite(b)
+        if both.any():  # one segment per layer, as one line artist (NaN breaks the line between layers)
+            xs = np.column_stack([b[both], a[both], np.full(both.sum(), np.nan)]).ravel()
+            ys = np.column_stack([y[both], y[both], y[both]]).ravel()
+            ax.plot(xs, ys, color="0.75", lw=1.2, zorder=1)
+        for values, sig, marker, colour, z in ((b, sig_c, "s", PALETTE[1], 2), (a, sig_t, "o", PALETTE[0], 3)):
+            sig = np.asarray(sig, dtype=bool)
+            for filled in (True, False):
+                pick = np.isfinite(values) & (sig == filled)
+                if pick.any():
+                    ax.plot(values[pick], y[pick], marker, ls="", ms=4, color=colour,
+                            mfc=colour if filled else "white", zorder=z)
         ax.axvline(0, color=NULL_GREY, lw=0.8)
         ax.set_xlabel(label, fontsize=_FONT)
         ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.grid(axis="y", color="0.93", lw=0.5)
         ax.tick_params(labelsize=_FONT - 1)
-    axes[0].set_yticks(y, [display_name(s, 40) for s in names], fontsize=max(5, _FONT - 1 - n // 40))
+    axes[0].set_yticks(y, [display_name(s, 40) for s in names], fontsize=_FONT - 1)
     axes[0].set_ylim(n - 0.5, -0.5)
     handles = [Line2D([], [], marker="o", ls="", color=PALETTE[0], label="trained"),
                Line2D([], [], marker="s", ls="", color=PALETTE[1], label="random-init control"),
@@ -662,15 +735,20 @@ def control_figure(names: Sequence[str], panels: Sequence[tuple[str, Sequence[fl
 
 
 def _dots(ax: Axes, y: np.ndarray, values: Sequence[float | None], significant: Sequence[bool], xlabel: str) -> None:
-    for yi, v, sig in zip(y, values, significant):
-        if v is None or not np.isfinite(v):
-            continue
-        ax.plot(v, yi, "o", ms=4, color=PALETTE[0], mfc=PALETTE[0] if sig else "white")
+    """One dot per layer, filled where significant (two line artists in all, not one per layer)."""
+    v = np.array([np.nan if x is None else float(x) for x in values])
+    sig = np.asarray(significant, dtype=bool)
+    ok = np.isfinite(v)
+    for filled in (True, False):
+        pick = ok & (sig == filled)
+        if pick.any():
+            ax.plot(v[pick], np.asarray(y)[pick], "o", ls="", ms=4, color=PALETTE[0],
+                    mfc=PALETTE[0] if filled else "white")
     ax.set_xlabel(xlabel, fontsize=_FONT)
     ax.grid(axis="y", color="0.93", lw=0.5)
 
 
-_SHEET_MARGINS_IN = {"left": 0.6, "right": 0.12, "top": 0.62, "bottom": 0.5}
+_SHEET_MARGINS_IN = {"left": 0.72, "right": 0.12, "top": 0.62, "bottom": 0.55, "wgap": 0.82, "hgap": 0.8}
 SHEET_PANEL_IN = (3.0, 3.0)
 """Width and height of one panel of a stand-alone layer sheet, in inches."""
 
@@ -716,11 +794,17 @@ def layer_sheet(layer: LayerResult, matrix: Mapping[str, np.ndarray] | None = No
     if fig is None:
         pw, ph = SHEET_PANEL_IN
         fig = Figure(figsize=(pw * n_cols, ph * n_rows * 0.85 + 0.3))
-    if fig.get_layout_engine() is None:  # fixed margins in inches: fast, for many sheets
-        width, height = _width_in(fig), float(fig.bbox.height) / float(fig.dpi)
-        m = _SHEET_MARGINS_IN
+    fixed = fig.get_layout_engine() is None
+    title = fit_title(layer.name, f"{layer.kind}, {layer.n_units} units", _width_in(fig), _FONT + 3)
+    if fixed:  # fixed margins and gaps in inches, labels wrapped to their panels: fast, for many sheets
+        width, height = _width_in(fig), _height_in(fig)
+        m = dict(_SHEET_MARGINS_IN)
+        m["top"] += 0.2 * title.count("\n")  # a title on more lines pushes the panels down
+        panel_w = (width - m["left"] - m["right"] - (n_cols - 1) * m["wgap"]) / n_cols
+        panel_h = (height - m["top"] - m["bottom"] - (n_rows - 1) * m["hgap"]) / n_rows
         margins = {"left": m["left"] / width, "right": 1 - m["right"] / width, "top": 1 - m["top"] / height,
-                   "bottom": m["bottom"] / height, "wspace": 0.42, "hspace": 0.55}
+                   "bottom": m["bottom"] / height, "wspace": m["wgap"] / max(panel_w, 0.1),
+                   "hspace": m["hgap"] / max(panel_h, 0.1)}
     else:
         margins = {}
     grid = fig.add_gridspec(n_rows, n_cols, **margins)
@@ -754,9 +838,20 @@ def layer_sheet(layer: LayerResult, matrix: Mapping[str, np.ndarray] | None = No
     _facts(panel(), layer)
     for rest in cells:
         fig.add_subplot(rest).set_axis_off()
-    fig.suptitle(fit_title(layer.name, f"{layer.kind}, {layer.n_units} units", _width_in(fig), _FONT + 3),
-                 fontsize=_FONT + 3)
+    if fixed:
+        for ax in fig.axes:
+            _fit_labels(ax, panel_w, panel_h)
+    fig.suptitle(title, fontsize=_FONT + 3)
     return fig
+
+
+def _fit_labels(ax: Axes, width_in: float, height_in: float) -> None:
+    """Wrap an axis label longer than its panel onto two lines (at spaces), so that it stays beside its panel."""
+    for label, length in ((ax.xaxis.label, width_in), (ax.yaxis.label, height_in)):
+        text = label.get_text()
+        per_line = max(10, int(length * 72 / (0.55 * label.get_fontsize())))
+        if text and "\n" not in text and len(text) > per_line:
+            label.set_text("\n".join(textwrap.wrap(text, per_line)[:3]))
 
 
 def _facts(ax: Axes, layer: LayerResult) -> None:
@@ -764,7 +859,7 @@ def _facts(ax: Axes, layer: LayerResult) -> None:
     ncut = layer.structure.ncut
     lines = [f"k = {layer.k} ({layer.k_source})", f"dead units: {layer.n_dead}",
              f"profile: {layer.shape[0]} x {layer.shape[1]}",
-             f"consumers: {display_name(', '.join(layer.consumers), 24)}"]
+             f"consumers: {display_name(', '.join(layer.consumers), 18)}"]
     if ncut.observed is not None:
         lines.append(f"n-cut {ncut.observed:.3f}")
     if ncut.null_mean is not None:
@@ -793,7 +888,7 @@ def clusterability_figure(null_ncuts: Sequence[float], ncut: float, k: int, titl
     ax = fig.subplots()
     if len(null_ncuts):
         ax.hist(np.asarray(null_ncuts, dtype=float), bins=min(30, max(5, len(null_ncuts) // 3)), color="0.75",
-                edgecolor="white", label=f"null networks (n = {len(null_ncuts)})")
+                histtype="stepfilled", label=f"null networks (n = {len(null_ncuts)})")
     else:
         ax.text(0.5, 0.6, "no null networks (0 shuffles)", ha="center", transform=ax.transAxes, fontsize=_FONT,
                 color="0.3")
@@ -804,7 +899,7 @@ def clusterability_figure(null_ncuts: Sequence[float], ncut: float, k: int, titl
     _integer_counts(ax.yaxis)
     ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.margins(y=0.25)
-    ax.legend(frameon=False, fontsize=_FONT - 1, loc="upper left")
+    ax.legend(loc="upper left", **_LEGEND)
     _style(ax)
     fig.suptitle(fit_title(title, "", _width_in(fig), _FONT + 2), fontsize=_FONT + 2)
     return fig
@@ -827,20 +922,25 @@ def composition_figure(names: Sequence[str], fractions: np.ndarray, totals: Sequ
     f = np.asarray(fractions, dtype=float)
     n, k = f.shape
     fig = _target(fig, max(4.5, 2.6 + 0.32 * k), 2.2 + 0.16 * max(n, 4))
-    top, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.0, max(2.0, 0.16 * n)]})
+    # the bar chart keeps about 1.3 inches whatever the number of layers; the rest is the layers' rows
+    rows_in = max(_height_in(fig) - 1.3 - 1.4, 1.0)
+    top, ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.3, rows_in]})
     x = np.arange(k)
     top.bar(x, totals, color=PALETTE[0], width=0.75)
     top.set_ylabel("units", fontsize=_FONT)
-    _integer_counts(top.yaxis)
+    top.yaxis.set_major_locator(MaxNLocator(4, integer=True))
     top.set_title("cluster sizes", fontsize=_FONT + 1)
     _style(top)
     im = ax.imshow(f, aspect="auto", interpolation="nearest", cmap="Blues", vmin=0.0, vmax=1.0)
-    ax.set_yticks(np.arange(n), [display_name(s, 40) for s in names], fontsize=max(4.5, _FONT - 1 - n // 40))
+    # label every layer where the rows are tall enough for the labels, else every second, third, ...
+    row_pt = 72 * rows_in / max(n, 1)
+    every = max(1, math.ceil((_FONT - 1) * 1.15 / row_pt))
+    ax.set_yticks(np.arange(0, n, every), [display_name(s, 40) for s in names[::every]], fontsize=_FONT - 1)
     ax.set_xticks(x, [str(j) for j in x], fontsize=_FONT - 1)
     ax.set_xlabel("cluster of the whole network", fontsize=_FONT)
     ax.set_ylabel("layer (network order)", fontsize=_FONT)
     bar = fig.colorbar(im, ax=[top, ax], fraction=0.04, pad=0.02, shrink=0.6, location="right")
     bar.set_label("fraction of the layer's units", fontsize=_FONT - 1)
-    bar.ax.tick_params(labelsize=_FONT - 2)
+    bar.ax.tick_params(labelsize=MIN_FONT)
     fig.suptitle("Clusters across the layers", fontsize=_FONT + 2)
     return fig

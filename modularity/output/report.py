@@ -1,16 +1,20 @@
 """HTML and PDF reports of a results folder, built from the same results and figures.
 
-:func:`build_reports` draws the figures (via :func:`modularity.output.figures.draw_figures`),
-saving each as PNG (and SVG), then writes
+:func:`build_reports` lays out the PDF (:mod:`modularity.output.pdf`), draws
+its pages in worker processes (:mod:`modularity.output.render`), each figure
+once, on its page, at the size it has there (:mod:`modularity.output.pages`),
+and writes
 
-* ``report.html``: one self-contained file with every figure embedded as a
-  base64 PNG, a sortable per-layer table with a sticky header in its own
-  scroll container (a few lines of inline JavaScript, no CDN), the run
-  metadata, an auto-generated "Findings" text and the method. It reads at
-  any width from a phone's 400 px up (checked in headless Chromium);
-* ``report.pdf``: A4 portrait pages only (matplotlib ``PdfPages``: no system
-  libraries), the figures redrawn as vector graphics several to a page with
-  numbered captions, the table split over pages and column groups at 7.5 pt.
+* ``report.pdf``: A4 portrait pages only (matplotlib and pypdf: no system
+  libraries), the summary and featured figures as vector graphics, several to
+  a page with numbered captions, the layer sheets of the appendix as images;
+  the table flows over pages and column groups at 7 pt;
+* ``report.html``: one self-contained file with every figure embedded once as
+  a palette PNG cut from its PDF page (as wide as the report's column where
+  the figure spans the page), a sortable per-layer table with a sticky header
+  in its own scroll container (a few lines of inline JavaScript, no CDN), the
+  run metadata, an auto-generated "Findings" text and the method. It reads at
+  any width from a phone's 400 px up (checked in headless Chromium).
 
 Columns with nothing to show (the branch columns of a network without
 branches) are left out of both. Every p-value goes through one formatter,
@@ -25,33 +29,29 @@ from __future__ import annotations
 import base64
 import math
 import re
+import shutil
 import struct
-import textwrap
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from ..errors import ModularityError
-from .figures import (FigureInfo, clusterability_data, draw_clusterability_figures, draw_figures, load_arrays,
-                      quiet_glyphs, write_tables)
+from .figures import FigureInfo, clusterability_data, clusterability_infos, figure_infos, load_arrays, write_tables
+from .pages import PAGE_SIZE
+from .pdf import PdfReport
 from .plots import format_p, p_text
 from .words import SMALL_NCUT_EFFECT, findings, method_sections, run_metadata
 from ..arrays import restore_draws
+from .render import draw_pages, progress_bar
 from ..results import ALPHA, COLUMNS, COMPARISON, AnalysisResult, Column, LayerResult, load_summary
 from ..results import significant as _sig
 
 __all__ = ["findings", "method_sections", "run_metadata", "summary_columns", "build_reports",
-           "write_html", "PdfReport", "rebuild_report", "format_p", "break_at_dots",
+           "write_html", "PdfReport", "PAGE_SIZE", "rebuild_report", "format_p", "break_at_dots",
            "clusterability_findings", "clusterability_method", "clusterability_metadata",
            "build_clusterability_report"]
 
-_A4 = (8.27, 11.69)
-PAGE_SIZE = _A4
-"""Every page of every PDF report: A4 portrait, in inches."""
 _TEMPLATE = "report.html.j2"
 _CLUSTERABILITY_TEMPLATE = "clusterability.html.j2"
 
@@ -139,16 +139,17 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def _embed(folder: Path, info: FigureInfo, number: int | None = None) -> dict[str, Any]:
+def _embed(folder: Path, info: FigureInfo, number: int | None = None, inline: bool = True) -> dict[str, Any]:
+    """A figure as the template shows it: its PNG inline (base64), or linked by its path in the folder."""
     path = folder / info.png
     if not path.is_file():
         raise ModularityError(f"figure {info.png} is missing from {folder}")
     data = path.read_bytes()
     w, h = _png_size(data)
     svg = next((f.as_posix() for f in info.files if f.suffix == ".svg"), None)
-    return {"title": info.title, "caption": info.caption, "data": base64.b64encode(data).decode("ascii"),
-            "width": w, "height": h, "svg": svg, "anchor": "fig-" + info.key.replace(":", "-"),
-            "number": number}
+    src = "data:image/png;base64," + base64.b64encode(data).decode("ascii") if inline else info.png.as_posix()
+    return {"title": info.title, "caption": info.caption, "src": src, "width": w, "height": h, "svg": svg,
+            "anchor": "fig-" + info.key.replace(":", "-"), "number": number}
 
 
 _FILES = [
@@ -211,7 +212,13 @@ def _table_note(result: AnalysisResult, columns: Sequence[Column]) -> str:
 
 
 def write_html(result: AnalysisResult, figures: Sequence[FigureInfo], folder: str | Path) -> Path:
-    """Write ``report.html``: one self-contained file (figures embedded as base64 PNG)."""
+    """Write ``report.html``: the summary and featured figures inline (base64 PNG), the layer sheets linked.
+
+    The report's own figures travel with the file; the appendix of layer
+    sheets shows the PNG files in ``figures/layers/`` beside it (and the PDF
+    holds them too), so no image is stored twice in the HTML and the folder
+    stays small.
+    """
     from .. import __version__
 
     folder = Path(folder)
@@ -225,7 +232,8 @@ def write_html(result: AnalysisResult, figures: Sequence[FigureInfo], folder: st
         if not groups or groups[-1]["heading"] != heading:
             groups.append({"heading": heading, "figures": []})
         groups[-1]["figures"].append(_embed(folder, f, n))
-    sheets = [_embed(folder, f) for f in figures if f.key.startswith("sheet:")]
+    # the layer sheets (about 50 for a whole network) are linked, not inlined: each image is stored once
+    sheets = [_embed(folder, f, inline=False) for f in figures if f.key.startswith("sheet:")]
     files = [{"href": name, "name": name, "what": what} for name, what in _FILES if (folder / name).exists()]
     comparison = None
     if result.control is not None:
@@ -245,327 +253,27 @@ def write_html(result: AnalysisResult, figures: Sequence[FigureInfo], folder: st
     return path
 
 
-# ------------------------------------------------------------------------------------------------- PDF
-
-def _tex(s: str) -> str:
-    """Text safe for matplotlib (no mathtext from ``$``)."""
-    return str(s).replace("$", r"\$")
-
-
-def _wrap_cell(text: str, width: int) -> list[str]:
-    """A table cell's lines: layer names break after dots or underscores, other text at spaces."""
-    if len(text) <= width:
-        return [text]
-    if " " in text:
-        return textwrap.wrap(text, width, break_long_words=True) or [text]
-    lines: list[str] = []
-    for piece in re.split(r"(?<=[._])", text):
-        while len(piece) > width:
-            lines.append(piece[:width])
-            piece = piece[width:]
-        if lines and len(lines[-1]) + len(piece) <= width:
-            lines[-1] += piece
-        elif piece:
-            lines.append(piece)
-    return lines
-
-
-class PdfReport:
-    """A multipage PDF on A4 portrait pages only, built with matplotlib (``PdfPages``).
-
-    Use as a context manager; :meth:`text_pages`, :meth:`table_pages` and
-    :meth:`figure_pages` append pages in order. Figures are drawn as vector
-    graphics (text, lines, markers; images stay images), several to a page,
-    each under a numbered caption; the table is split over pages (rows) and
-    column groups (columns) so that its font stays at :attr:`table_font` points.
-    """
-
-    line_in = 0.19
-    margin_in = 0.6
-    table_font = 7.5
-    caption_font = 7.5
-    page_size = PAGE_SIZE
-
-    def __init__(self, path: str | Path, title: str = "", progress: bool = False) -> None:
-        self.path = Path(path)
-        self._pdf = PdfPages(self.path, metadata={"Title": title, "Creator": "modularity"})
-        self.n_pages = 0
-        self.n_figures = 0
-        self.progress = progress
-
-    def __enter__(self) -> "PdfReport":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Finish the file."""
-        self._pdf.close()
-
-    def _page(self, layout: bool = False) -> Figure:
-        return Figure(figsize=self.page_size, layout="constrained" if layout else None)
-
-    def _save(self, fig: Figure) -> None:
-        self.n_pages += 1
-        w, h = self.page_size
-        fig.text(1 - self.margin_in / w, 0.35 / h, str(self.n_pages), ha="right", va="bottom", fontsize=7,
-                 color="0.4")
-        with quiet_glyphs():
-            self._pdf.savefig(fig)
-
-    def text_pages(self, blocks: Sequence[tuple[str, str]], width: int = 100) -> None:
-        """Flow (style, text) blocks onto pages; style is ``title``, ``heading``, ``text`` or ``mono``."""
-        sizes = {"title": 16, "heading": 12, "text": 9.5, "mono": 8}
-        w, h = self.page_size
-        fig, y = None, 0.0
-        for style, text in blocks:
-            wrap = {"title": 60, "heading": 80, "mono": 110}.get(style, width)
-            lines = textwrap.wrap(text, wrap, break_long_words=True, break_on_hyphens=False) or [""]
-            step = self.line_in * sizes[style] / 9.5
-            need = step * (len(lines) + (1.0 if style in ("title", "heading") else 0.6))
-            if fig is None or y - need < self.margin_in:
-                if fig is not None:
-                    self._save(fig)
-                fig, y = self._page(), h - self.margin_in
-            if style == "heading":
-                y -= 0.5 * step
-            for line in lines:
-                fig.text(self.margin_in / w, y / h, _tex(line), fontsize=sizes[style], va="top",
-                         weight="bold" if style in ("title", "heading") else "normal",
-                         family="monospace" if style == "mono" else "sans-serif")
-                y -= step
-            y -= 0.6 * step
-        if fig is not None:
-            self._save(fig)
-
-    # ----------------------------------------------------------------------------------------- table
-
-    def _text_in(self, text: str, bold: bool = False) -> float:
-        """Width of one line of table text in inches, measured with the font the page uses."""
-        from matplotlib.backends.backend_agg import RendererAgg
-        from matplotlib.font_manager import FontProperties
-
-        if not hasattr(self, "_renderer"):
-            self._renderer = RendererAgg(10, 10, 72)
-        prop = FontProperties(size=self.table_font, weight="bold" if bold else "normal")
-        return self._renderer.get_text_width_height_descent(_tex(text), prop, ismath=False)[0] / 72
-
-    def _column_blocks(self, widths: Sequence[float], usable: float) -> list[list[int]]:
-        """Groups of column indices that fit ``usable`` inches, each starting with column 0 (the names)."""
-        blocks: list[list[int]] = []
-        current, used = [0], widths[0]
-        for j in range(1, len(widths)):
-            if used + widths[j] > usable and len(current) > 1:
-                blocks.append(current)
-                current, used = [0], widths[0]
-            current.append(j)
-            used += widths[j]
-        blocks.append(current)
-        return blocks
-
-    def table_pages(self, header: Sequence[str], rows: Sequence[Sequence[str]], title: str,
-                    bold: Sequence[bool] | None = None, note: str = "", name_width: int = 30) -> None:
-        """A table on as many portrait pages as needed at :attr:`table_font` points.
-
-        Columns that do not fit the page width go to further column groups,
-        each repeating the first (name) column; rows that do not fit go to
-        further pages, each repeating the header. Names wrap after dots.
-        """
-        w, h = self.page_size
-        usable_w, pad = w - 2 * self.margin_in, 0.06
-        head = [_wrap_cell(str(c), 10) for c in header]
-        best = None
-        for width in sorted({name_width, 24, 18}, reverse=True):  # narrower names when that saves a column group
-            cells = [[_wrap_cell(str(v), width if j == 0 else 14) for j, v in enumerate(r)] for r in rows]
-            widths = [max([self._text_in(x, True) for x in head[j]] + [self._text_in(x, bool(bold and bold[i]))
-                                                                        for i, r in enumerate(cells) for x in r[j]])
-                      + 2 * pad for j in range(len(header))]
-            blocks = self._column_blocks(widths, usable_w)
-            if best is None or len(blocks) < len(best[2]):
-                best = (cells, widths, blocks)
-        cells, widths, blocks = best
-        line = self.table_font * 1.35 / 72
-        head_h = max(len(x) for x in head) * line + 0.06
-        top = h - self.margin_in - 0.45 - (0.3 if note else 0.0)
-        for b, cols in enumerate(blocks):
-            start = 0
-            while start < len(rows) or (start == 0 and not rows):
-                fig = self._page()
-                y = top - head_h
-                end = start
-                while end < len(rows) and y - (max(len(c) for c in cells[end]) * line + 0.05) >= self.margin_in + 0.2:
-                    y -= max(len(c) for c in cells[end]) * line + 0.05
-                    end += 1
-                end = max(end, min(start + 1, len(rows)))
-                part = f"columns {b + 1} of {len(blocks)}, " if len(blocks) > 1 else ""
-                fig.text(self.margin_in / w, (h - self.margin_in) / h,
-                         _tex(f"{title} ({part}rows {start + 1}-{end} of {len(rows)})" if rows else title),
-                         fontsize=12, weight="bold", va="top")
-                if note:
-                    fig.text(self.margin_in / w, (h - self.margin_in - 0.32) / h,
-                             "\n".join(textwrap.wrap(_tex(note), 120)), fontsize=7.5, va="top", color="0.3")
-                self._draw_table(fig, [head[j] for j in cols], [[cells[i][j] for j in cols] for i in range(start, end)],
-                                 [widths[j] for j in cols], top, line, head_h,
-                                 [bool(bold[i]) if bold is not None else False for i in range(start, end)])
-                self._save(fig)
-                start = end
-                if not rows:
-                    break
-
-    def _draw_table(self, fig: Figure, head: Sequence[list[str]], rows: Sequence[Sequence[list[str]]],
-                    widths: Sequence[float], top: float, line: float, head_h: float, bold: Sequence[bool]) -> None:
-        w, h = self.page_size
-        pad, x0 = 0.06, self.margin_in
-        edges = np.concatenate([[x0], x0 + np.cumsum(widths)])
-        right = float(edges[-1])
-
-        def rule(y: float, colour: str, lw: float) -> None:
-            fig.add_artist(Line2D([x0 / w, right / w], [y / h, y / h], color=colour, lw=lw))
-
-        rule(top, "0.2", 0.8)
-        for j, label in enumerate(head):
-            x = edges[j] + pad if j == 0 else edges[j + 1] - pad
-            fig.text(x / w, (top - 0.03) / h, _tex("\n".join(label)), fontsize=self.table_font, weight="bold",
-                     va="top", ha="left" if j == 0 else "right", linespacing=1.15)
-        y = top - head_h
-        rule(y, "0.2", 0.6)
-        for i, (cells, strong) in enumerate(zip(rows, bold)):
-            n_lines = max(len(c) for c in cells)
-            height = n_lines * line + 0.05
-            if i % 2:
-                fig.add_artist(_band(x0 / w, (y - height) / h, (right - x0) / w, height / h))
-            for j, text in enumerate(cells):
-                x = edges[j] + pad if j == 0 else edges[j + 1] - pad
-                fig.text(x / w, (y - 0.025) / h, _tex("\n".join(text)), fontsize=self.table_font, va="top",
-                         ha="left" if j == 0 else "right", weight="bold" if strong and j == 0 else "normal",
-                         linespacing=1.15)
-            y -= height
-        rule(y, "0.2", 0.8)
-
-    # --------------------------------------------------------------------------------------- figures
-
-    def _caption_lines(self, text: str, width_in: float) -> list[str]:
-        per_line = max(30, int(width_in * 72 / (0.5 * self.caption_font)))
-        return textwrap.wrap(_tex(text), per_line)
-
-    def _rows(self, items: Sequence[FigureInfo], usable_w: float) -> list[list[FigureInfo]]:
-        """Items in rows of the two-column grid: a full-width item alone, half-width ones in pairs."""
-        rows: list[list[FigureInfo]] = []
-        pending: list[FigureInfo] | None = None
-        for item in items:
-            if item.pdf_span >= 2:
-                rows.append([item])
-            elif pending is not None and pending[0].layer == item.layer:  # pairs never mix layers
-                pending.append(item)
-                pending = None
-            else:
-                pending = [item]
-                rows.append(pending)
-        return rows
-
-    def figure_pages(self, items: Sequence[FigureInfo], heading: str = "", layout: bool = True) -> None:
-        """Redraw ``items`` (each with ``draw``) as vector figures, several to a page, with numbered captions.
-
-        Items fill a two-column grid row by row: ``pdf_span`` 2 takes a whole
-        row, ``pdf_span`` 1 half of one (a lone half-width item takes the row;
-        pairs never mix layers). ``pdf_height`` sets each row's height; a page
-        takes rows until full. ``layout=False`` skips matplotlib's constrained
-        layout (several times faster) for figures that place their own axes,
-        such as the layer sheets.
-        """
-        w, h = self.page_size
-        usable_w = w - 2 * self.margin_in
-        usable_h = h - 2 * self.margin_in - (0.35 if heading else 0.0) - 0.15
-        gap = 0.12
-        rows = []
-        for row in self._rows(items, usable_w):
-            cell_w = usable_w if len(row) == 1 else (usable_w - gap) / 2
-            caps = []
-            for item in row:
-                self.n_figures += 1
-                caps.append(self._caption_lines(f"Figure {self.n_figures}. {item.title}. {item.caption}", cell_w))
-            cap_h = max(len(c) for c in caps) * self.caption_font * 1.3 / 72 + 0.1
-            rows.append((row, caps, max(i.pdf_height for i in row), cap_h))
-        pages: list[list[tuple]] = []
-        used = 0.0
-        for entry in rows:
-            need = entry[2] + entry[3] + gap
-            if not pages or used + need > usable_h:
-                pages.append([])
-                used = 0.0
-            pages[-1].append(entry)
-            used += need
-        iterator: Any = pages
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(pages, desc=f"PDF: {heading or 'figures'}", unit="page", leave=False)
-        for page in iterator:
-            self._figure_page(page, heading, usable_w, usable_h, gap, layout)
-
-    def _figure_page(self, page: Sequence[tuple], heading: str, usable_w: float, usable_h: float,
-                     gap: float, layout: bool = True) -> None:
-        w, h = self.page_size
-        fig = self._page(layout=layout)
-        heights = [fig_h + cap_h for _, _, fig_h, cap_h in page]
-        total = sum(heights) + gap * (len(page) - 1)
-        scale = min(1.0, usable_h / total) if total > 0 else 1.0
-        top = h - self.margin_in - (0.35 if heading else 0.0)
-        area_h = total * scale
-        rect = (self.margin_in / w, (top - area_h) / h, usable_w / w, area_h / h)
-        if layout:
-            fig.get_layout_engine().set(rect=rect, w_pad=0.02, h_pad=0.03, hspace=0.0, wspace=0.0)
-            area = fig
-        else:
-            area = fig.add_subfigure(fig.add_gridspec(1, 1, left=rect[0], right=rect[0] + rect[2], bottom=rect[1],
-                                                      top=rect[1] + rect[3])[0])
-        if heading:
-            fig.text(self.margin_in / w, (h - self.margin_in) / h, _tex(heading), fontsize=12, weight="bold",
-                     va="top")
-        subs = area.subfigures(len(page), 1, height_ratios=heights, hspace=gap / max(total, 1e-9)) \
-            if len(page) > 1 else [area.subfigures(1, 1)]
-        for sub, (row, caps, fig_h, cap_h) in zip(np.atleast_1d(subs), page):
-            cells = [sub] if len(row) == 1 else list(sub.subfigures(1, 2, wspace=gap / usable_w))
-            for cell, item, cap in zip(cells, row, caps):
-                plot, text = cell.subfigures(2, 1, height_ratios=[fig_h, cap_h])
-                item.draw_for_pdf(plot)
-                text.text(0.0, 1.0, "\n".join(cap), fontsize=self.caption_font, va="top", ha="left", color="0.2",
-                          linespacing=1.2)
-        self._save(fig)
-
-
-def _band(x: float, y: float, width: float, height: float):
-    from matplotlib.patches import Rectangle
-
-    return Rectangle((x, y), width, height, color="0.95", lw=0, zorder=-1)
-
-
-def _short(s: str, width: int) -> str:
-    return s if len(s) <= width else s[: width // 2 - 1] + "…" + s[-(width - width // 2):]
-
-
 def _front_blocks(title: str, paragraphs: Sequence[str], meta: Sequence[tuple[str, str]],
                   command: str) -> list[tuple[str, str]]:
     blocks = [("title", title), ("heading", "Findings")] + [("text", p) for p in paragraphs]
-    blocks += [("heading", "What was run")] + [("text", f"{k}: {v}") for k, v in meta]
+    blocks += [("heading", "What was run")] + [("line", f"{k}: {v}") for k, v in meta]
     if command:
-        blocks += [("text", "Command line:"), ("mono", command)]
+        blocks += [("line", "Command line:"), ("mono", command)]
     return blocks
 
 
 def _pdf_front(pdf: PdfReport, result: AnalysisResult) -> None:
-    pdf.text_pages(_front_blocks(f"What the weights of {result.model} say about its structure", findings(result),
+    pdf.text(_front_blocks(f"What the weights of {result.model} say about its structure", findings(result),
                                  run_metadata(result), result.command))
     columns = summary_columns(result)
     header = [c.label for c in columns]
     rows = [[_shown(v, c.key) for c, v in zip(columns, _summary_values(r, columns))] for r in result.layers]
     note = (f"Bold: BH-adjusted p < {ALPHA} for the n-cut or the ARI. " + _table_note(result, columns)).strip()
-    pdf.table_pages(header, rows, "Per-layer summary", bold=[_row_significant(r) for r in result.layers], note=note)
+    pdf.table(header, rows, "Per-layer summary", bold=[_row_significant(r) for r in result.layers], note=note)
     comparison = result.comparison_rows()
     if comparison:
         shown = [c for c in COMPARISON if c.key == "name" or not _empty([getattr(r, c.key) for r in comparison])]
-        pdf.table_pages([c.label for c in shown], [[_shown(getattr(r, c.key), c.key) for c in shown] for r in comparison],
+        pdf.table([c.label for c in shown], [[_shown(getattr(r, c.key), c.key) for c in shown] for r in comparison],
                         "Trained against the random-init control",
                         bold=[_sig(r.ncut_p_bh) or _sig(r.p_bh) for r in comparison],
                         note=f"The same architecture with {result.control.provenance}, the same settings and layers. "
@@ -583,13 +291,31 @@ def _method_blocks(title: str, sections: Sequence[tuple[str, list[str]]]) -> lis
 # ----------------------------------------------------------------------------------------------- build
 
 def build_reports(result: AnalysisResult, arrays: Mapping[str, np.ndarray], folder: str | Path,
-                  progress: bool = False) -> list[Path]:
+                  progress: bool = False, jobs: int | None = None, alongside: Sequence[Callable[[], Any]] = (),
+                  bar: Any = None) -> list[Path]:
     """Draw the figures and write ``report.pdf`` and ``report.html`` into ``folder``.
 
     The PDF (A4 portrait throughout) holds: findings and run metadata, the
-    per-layer table, the summary figures, each featured layer's figures on
-    a page of its own, the method, and an appendix of every layer's sheet
-    (two to a page); every figure is vector and captioned.
+    per-layer table, the summary figures, the featured layers' figures, the
+    method, and an appendix of every layer's sheet (two to a page, one with
+    true branches). Every figure is drawn once, on its page, and captioned;
+    its PNG (and SVG) are cut from there.
+
+    Parameters
+    ----------
+    result : AnalysisResult
+    arrays : mapping
+        Figure arrays (:func:`modularity.arrays.figure_arrays` or :func:`load_arrays`).
+    folder : str or Path
+    progress : bool
+        A progress bar over the pages (when ``bar`` is not given).
+    jobs : int, optional
+        Drawing processes (None: one per available core; 1: this process).
+    alongside : sequence of callables
+        Other work for this process while the pages are drawn (each counts as
+        a step of the bar).
+    bar : progress bar, optional
+        One to advance instead of a new one; its total grows by this report's steps (its pages and the HTML).
 
     Returns
     -------
@@ -597,21 +323,53 @@ def build_reports(result: AnalysisResult, arrays: Mapping[str, np.ndarray], fold
         Figure files, ``report.pdf`` and ``report.html``.
     """
     folder = Path(folder)
-    figures = draw_figures(result, arrays, folder, progress=progress)
-    with PdfReport(folder / "report.pdf", f"modularity report: {result.model}", progress=progress) as pdf:
-        _pdf_front(pdf, result)
-        summary = [f for f in figures if f.layer is None or f.key == "filters"]
-        pdf.figure_pages(summary, "Across the network")
-        pdf.figure_pages([f for f in figures if ":" in f.key and not f.key.startswith("sheet:")],
-                         "Featured layers")
-        pdf.text_pages(_method_blocks("Method and null", method_sections(result)))
-        pdf.figure_pages([f for f in figures if f.key.startswith("sheet:")], "Appendix: every layer", layout=False)
-    html = write_html(result, figures, folder)
+    figures, pdf = plan_report(result, arrays, folder)
+    own = bar is None
+    if own:
+        bar = progress_bar(progress, len(pdf.pages) + len(alongside) + 1, "report")
+    else:
+        bar.total += len(pdf.pages) + 1
+        bar.refresh()
+    try:
+        rendered = draw_pages(pdf.pages, folder, jobs, bar, alongside)
+        _record_files(figures, rendered)
+        pdf.write([r.pdf for r in rendered])
+        html = write_html(result, figures, folder)
+        bar.update(1)
+    finally:
+        if own:
+            bar.close()
     return [folder / f for info in figures for f in info.files] + [pdf.path, html]
 
 
-def rebuild_report(folder: str | Path, progress: bool = False) -> list[Path]:
-    """Re-draw figures, HTML and PDF of a results folder from summary.json and arrays.npz.
+def plan_report(result: AnalysisResult, arrays: Mapping[str, np.ndarray],
+                folder: str | Path) -> tuple[list[FigureInfo], PdfReport]:
+    """The report's figures and its PDF laid out page by page, nothing drawn yet."""
+    figures = figure_infos(result, arrays)
+    pdf = PdfReport(Path(folder) / "report.pdf", f"modularity report: {result.model}")
+    _pdf_front(pdf, result)
+    pdf.figures([f for f in figures if f.layer is None or f.key == "filters"], "Across the network")
+    pdf.figures([f for f in figures if ":" in f.key and not f.key.startswith("sheet:")], "Featured layer",
+                by_layer=True)
+    pdf.text(_method_blocks("Method and null", method_sections(result)))
+    pdf.figures([f for f in figures if f.key.startswith("sheet:")], "Appendix: every layer")
+    return figures, pdf
+
+
+def _record_files(figures: Sequence[FigureInfo], rendered: Sequence[Any]) -> None:
+    """Give every figure the files (and PNG size) its page wrote."""
+    files: dict[str, list[str]] = {}
+    sizes: dict[str, tuple[int, int]] = {}
+    for page in rendered:
+        files.update(page.files)
+        sizes.update(page.sizes)
+    for info in figures:
+        info.files = [Path(f) for f in files.get(info.key, [])]
+        info.pixels = sizes.get(info.key)
+
+
+def rebuild_report(folder: str | Path, progress: bool = False, jobs: int | None = None) -> list[Path]:
+    """Re-draw figures, tables, HTML and PDF of a results folder from summary.json and arrays.npz.
 
     Nothing is recomputed and the model is not needed. Graph files
     (GraphML, GEXF, JSON) are left as they are, and so are the CSV tables
@@ -628,8 +386,10 @@ def rebuild_report(folder: str | Path, progress: bool = False) -> list[Path]:
     arrays = load_arrays(folder, result)
     restore_draws(result, arrays)
     tables = ("layers.csv", "units.csv") + (("comparison.csv", "control_layers.csv") if result.control else ())
-    written = [] if all((folder / name).is_file() for name in tables) else write_tables(result, folder)
-    return written + build_reports(result, arrays, folder, progress=progress)
+    written: list[Path] = []
+    alongside = [] if all((folder / name).is_file() for name in tables) else \
+        [lambda: written.extend(write_tables(result, folder))]
+    return build_reports(result, arrays, folder, progress=progress, jobs=jobs, alongside=alongside) + written
 
 
 # ------------------------------------------------------------------------------- whole-network clusterability
@@ -748,7 +508,7 @@ def _clusterability_table(result: Any) -> tuple[list[Column], list[list[Any]]]:
 
 
 def build_clusterability_report(result: Any, folder: str | Path, extra: Mapping[str, Any] | None = None,
-                                progress: bool = False) -> list[Path]:
+                                progress: bool = False, jobs: int | None = None) -> list[Path]:
     """Write the figures, ``report.html`` and ``report.pdf`` of a whole-network clusterability result.
 
     Parameters
@@ -759,7 +519,9 @@ def build_clusterability_report(result: Any, folder: str | Path, extra: Mapping[
     extra : mapping, optional
         ``weights_sha256`` and ``provenance`` of the model, for the run metadata.
     progress : bool
-        Progress bars while the PDF is drawn.
+        A progress bar over the pages.
+    jobs : int, optional
+        Drawing processes (None: one per available core).
 
     Returns
     -------
@@ -769,20 +531,24 @@ def build_clusterability_report(result: Any, folder: str | Path, extra: Mapping[
     from .. import __version__
 
     folder = Path(folder)
-    figures = draw_clusterability_figures(result, folder)
+    figures = clusterability_infos(result)
     columns, values = _clusterability_table(result)
     text_keys = ("layer",)
     meta = clusterability_metadata(result, extra)
     title = f"How clusterable is {result.model}?"
     paragraphs = clusterability_findings(result)
-    with PdfReport(folder / "report.pdf", f"modularity clusterability report: {result.model}",
-                   progress=progress) as pdf:
-        pdf.text_pages(_front_blocks(title, paragraphs, meta, result.command))
-        pdf.figure_pages(figures, "Figures")
-        pdf.table_pages([c.label for c in columns], [[_shown(v) for v in r] for r in values],
-                        "Units per layer and cluster", note="Cluster columns count the layer's units in each of the "
-                        f"k = {result.k} clusters of the whole network.")
-        pdf.text_pages(_method_blocks("Method and null", clusterability_method(result)))
+    pdf = PdfReport(folder / "report.pdf", f"modularity clusterability report: {result.model}")
+    pdf.text(_front_blocks(title, paragraphs, meta, result.command))
+    pdf.figures(figures, "Figures")
+    pdf.table([c.label for c in columns], [[_shown(v) for v in r] for r in values],
+              "Units per layer and cluster", note="Cluster columns count the layer's units in each of the "
+              f"k = {result.k} clusters of the whole network.")
+    pdf.text(_method_blocks("Method and null", clusterability_method(result)))
+    with progress_bar(progress, len(pdf.pages), "report", "page") as bar:
+        rendered = draw_pages(pdf.pages, folder, jobs, bar)
+    _record_files(figures, rendered)
+    pdf.write([r.pdf for r in rendered])
+    shutil.copyfile(folder / figures[0].png, folder / "clusterability_null.png")  # the file earlier versions wrote
     table = _table(columns, values, [False] * len(values), text_keys)
     files = [{"href": name, "name": name, "what": what} for name, what in _CLUSTERABILITY_FILES
              if (folder / name).exists()]

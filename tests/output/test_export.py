@@ -129,3 +129,17 @@ def test_write_csv_leaves_missing_cells_empty(tmp_path):
 def test_layer_rows_mark_unbranched_layers_without_ari(planted):
     result, _ = planted()
     assert next(r for r in result.rows() if r.name == "stem").ari is None
+
+
+def test_unit_graph_of_some_layers_has_only_their_units_as_producers(planted):
+    result, graph = planted()
+    g = unit_graph(graph, result, profiles_of(graph, result), top_k=4, layers=["block"])
+    producers = {g.nodes[u]["layer"] for u, _ in g.edges}
+    analysed = {d["layer"] for _, d in g.nodes(data=True) if d.get("analysed")}
+    assert producers == analysed == {"block"} and g.graph["layers"] == "block"
+
+
+def test_unit_graph_refuses_a_layer_that_was_not_analysed(planted):
+    result, graph = planted()
+    with pytest.raises(ValueError, match="not analysed"):
+        unit_graph(graph, result, profiles_of(graph, result), layers=["nowhere"])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import shutil
 
 import numpy as np
@@ -18,11 +21,19 @@ from modularity.output.report import rebuild_report
 
 
 @pytest.fixture(scope="module")
-def folder(planted, tmp_path_factory):
+def saved(planted, tmp_path_factory):
+    """A results folder written with a progress bar, and what the bar printed."""
     result, graph = planted()
     out = tmp_path_factory.mktemp("results") / "run"
-    save_results(result, graph, out)
-    return out
+    printed = io.StringIO()
+    with contextlib.redirect_stderr(printed):
+        save_results(result, graph, out, progress=True)
+    return out, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def folder(saved):
+    return saved[0]
 
 
 def test_matrix_view_groups_columns_by_cluster():
@@ -69,11 +80,12 @@ def test_write_results_writes_every_output(folder):
     names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     expected = {"summary.json", "arrays.npz", "layers.csv", "units.csv", "report.html", "report.pdf",
                 "channel_graph.graphml", "channel_graph.gexf", "channel_graph.node_link.json",
-                "channel_graph.cytoscape.json", "unit_graph.graphml", "unit_graph.gexf",
+                "channel_graph.cytoscape.json", "unit_graph.graphml.gz",
                 "figures/overview.png", "figures/overview.svg", "figures/filters.png", "figures/filters.svg"}
     assert expected <= names
     assert any(n.startswith("figures/layers/") and n.endswith(".png") for n in names)
-    assert any(n.endswith("_confusion.svg") for n in names)
+    # featured layers' figures: PNG files (their vector form is in the PDF)
+    assert any(n.endswith("_confusion.png") for n in names)
 
 
 @pytest.mark.slow
@@ -147,3 +159,12 @@ def test_null_draws_live_in_the_arrays_not_in_the_summary_unless_asked(folder, p
     save_results(kept, graph, tmp_path / "kept", draws_in_summary=True)
     again = json.loads((tmp_path / "kept" / "summary.json").read_text())
     assert again["layers"][-1]["null_draws"]["ncut"] and again["layers"][-1]["null_draws"]["ari"]
+
+
+@pytest.mark.slow
+def test_save_results_shows_progress_that_ends_at_its_total(saved):
+    folder, printed = saved
+    counts = [(int(a), int(b)) for a, b in re.findall(r"saving results:.*?(\d+)/(\d+)", printed)]
+    pages = len(__import__("pypdf").PdfReader(str(folder / "report.pdf")).pages)
+    # summary.json, arrays.npz, three tasks beside the drawing (unit graph, layer graphs, tables), every page, HTML
+    assert counts[-1] == (2 + 3 + pages + 1,) * 2

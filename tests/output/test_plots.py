@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
 
 from modularity.output import plots
 from modularity.output.figures import confusion_table
@@ -85,8 +86,12 @@ def test_null_figure_uses_histogram_with_raw_draws(planted):
 
 def test_filters_figure_draws_one_tile_per_filter():
     images = np.full((5, 3, 3, 3), 0.5)
-    fig = plots.filters_figure(images, [0, 0, 1, 1, -1], "conv1", "coordinate")
-    assert sum(1 for ax in fig.axes if ax.images) == 5
+    fig = plots.filters_figure(images, [0, 0, 1, 1, -1], "conv1", "coordinate", n_cols=4)
+    (mosaic,) = [im.get_array() for ax in fig.axes for im in ax.images]  # one image: an axes per tile was slow
+    grey = np.all(np.isclose(mosaic, 0.5), axis=-1)  # the filters' own (zero-weight) pixels
+    rows, cols = np.flatnonzero(grey.any(axis=1)), np.flatnonzero(grey.any(axis=0))
+    tiles = (np.count_nonzero(np.diff(rows) > 1) + 1) * (np.count_nonzero(np.diff(cols) > 1) + 1)
+    assert tiles == 8 and grey.sum() == 5 * 24 * 24  # 2 rows x 4 columns of places, 5 tiles of 3 x 8 pixels
 
 
 def test_network_figure_has_one_row_per_layer():
@@ -106,3 +111,34 @@ def test_plots_module_does_no_linear_algebra():
 
     source = inspect.getsource(plots)
     assert not any(word in source for word in ("linalg", "svd(", "percentile(", "bincount("))
+
+
+def test_a_null_far_from_the_observed_value_keeps_its_shape_and_points_to_it():
+    """The axis spans the null (not a sliver of it) and an arrow at its edge marks where the observed value is."""
+    fig = Figure(figsize=(4, 3))
+    ax = fig.subplots()
+    draws = list(np.random.default_rng(0).normal(2.0, 0.01, 100))
+    plots.draw_null(ax, 1.5, None, None, draws, "n-cut", 0.0099, "less")
+    left, right = ax.get_xlim()
+    assert left > 1.9 and right < 2.1  # the null fills the axis
+    label = next(t.get_text() for t in ax.get_legend().get_texts() if t.get_text().startswith("observed"))
+    z = (1.5 - np.mean(draws)) / np.std(draws, ddof=1)
+    assert "null sd" in label and "off the axis" in label and f"{z:+.1f}" in label
+    assert any(a.arrow_patch is not None for a in ax.texts if hasattr(a, "arrow_patch"))
+
+
+def test_a_null_near_the_observed_value_marks_it_with_a_line():
+    fig = Figure(figsize=(4, 3))
+    ax = fig.subplots()
+    plots.draw_null(ax, 2.005, None, None, list(np.linspace(1.98, 2.02, 50)), "n-cut", 0.3, "less")
+    assert any(line.get_xdata()[0] == 2.005 for line in ax.lines)
+    assert not [a for a in ax.texts if getattr(a, "arrow_patch", None) is not None]
+
+
+def test_spectra_stack_in_a_narrow_figure():
+    layer = type("L", (), {"spectra": {"raw": [3.0, 2.0, 1.0], "normalised": [1.0, 0.5, 0.2]}, "singular_values":
+                           [3.0, 2.0, 1.0], "null_spectra": {}, "name": "conv"})()
+    narrow = plots.spectrum_figure(layer, fig=Figure(figsize=(3.5, 4)))
+    wide = plots.spectrum_figure(layer, fig=Figure(figsize=(7, 3)))
+    positions = [[ax.get_position().y0 for ax in f.axes] for f in (narrow, wide)]
+    assert positions[0][0] != positions[0][1] and positions[1][0] == positions[1][1]
