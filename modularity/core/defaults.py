@@ -7,13 +7,13 @@ implementation: :data:`DEFAULT_METHOD` in :mod:`modularity.core.methods` and
 ``reports/methods.md``.
 """
 
-DEFAULT_METHOD = "adaptive_sqrt_unit_r10"
+DEFAULT_METHOD = "spectral_refined"
 """The default co-clustering method (a key of :data:`modularity.core.methods.METHODS`)."""
 
-METHOD_NAMES = ("adaptive_sqrt_unit_r10", "spectral_refined", "dhillon_km1_cols_sv_r10", "sklearn_scc",
+METHOD_NAMES = ("spectral_refined", "adaptive_sqrt_unit_r10", "dhillon_km1_cols_sv_r10", "sklearn_scc",
                 "sklearn_sbc_bistochastic", "sklearn_sbc_log")
 """The production co-clusterings, the default first (the keys of :data:`modularity.core.methods.METHODS`): the
-refined spectral co-clustering, the previous default and scikit-learn's two (``SpectralCoclustering``;
+refined spectral co-clustering, the previous default (its embedding and k-means without the refinement) and scikit-learn's two (``SpectralCoclustering``;
 ``SpectralBiclustering`` with its bistochastic and log normalisations)."""
 
 NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit", "degree")

@@ -588,8 +588,8 @@ def _from_columns(columns: ColumnMethod) -> Clusterer:
 # ---------------------------------------------------------------- registry and entry point
 
 METHODS: Mapping[str, Clusterer] = MappingProxyType({
-    "adaptive_sqrt_unit_r10": _adaptive_cocluster,
     "spectral_refined": _refined_cocluster,
+    "adaptive_sqrt_unit_r10": _adaptive_cocluster,
     "dhillon_km1_cols_sv_r10": _spectrum_cocluster,
     "sklearn_scc": _from_columns(sklearn_scc),
     "sklearn_sbc_bistochastic": _from_columns(partial(sklearn_sbc, method="bistochastic")),
