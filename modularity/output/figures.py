@@ -36,22 +36,33 @@ import dataclasses
 import re
 import zipfile
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..errors import ModularityError
-from .export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, GRAPH_FORMATS, layer_graph, unit_graph, unit_rows, write_csv,
-                     write_graph, write_rows)
-from . import plots
-from .pages import quiet_glyphs
 from ..arrays import ARRAYS_VERSION, DRAW_STATISTICS, MATRIX_MAX, MAX_FILTERS
-from ..settings import MAX_PERMUTATIONS
 from ..core.graph import ChannelGraph
 from ..core.magnitude import Profile
+from ..errors import ModularityError
 from ..results import COLUMNS, COMPARISON, AnalysisResult, LayerResult, significant
+from ..settings import MAX_PERMUTATIONS
+from . import plots
+from .export import (
+    DEFAULT_MAX_EDGES,
+    DEFAULT_TOP_K,
+    GRAPH_FORMATS,
+    layer_graph,
+    unit_graph,
+    unit_rows,
+    write_csv,
+    write_graph,
+    write_rows,
+)
+from .pages import quiet_glyphs
+from .words import NULL_NOUN, null_noun
 
 __all__ = [
     "FigureInfo", "Drawing", "layer_file_stem", "save_arrays", "load_arrays", "confusion_table",
@@ -432,7 +443,7 @@ CAPTIONS = {
         "layers whose weights carry group structure beyond what their shapes alone produce."),
     "overview_z": (
         " Clusterability: z-score of the layer's normalised cut against its null (the same layer with "
-        "shuffled weights); negative means more clusterable than chance, filled dots have a BH-adjusted "
+        "{drawn}); negative means more clusterable than chance, filled dots have a BH-adjusted "
         "p < 0.05."),
     "overview_ari": (
         " Branch recovery: adjusted Rand index between the clusters and the true branches, for the layers "
@@ -445,7 +456,7 @@ CAPTIONS = {
     "spectrum": (
         "Singular values of the downstream profile ({shape}; raw |W| {first}, degree-normalised {second}, whose "
         "first value is always 1 and is left out) against the null: its mean (dashed) and 95% band (shaded "
-        "orange) over shuffled weights, where the run stored them. Values above the band mean more low-rank "
+        "orange) over {drawn}, where the run stored them. Values above the band mean more low-rank "
         "structure than chance; a drop after the k-th value suggests k groups. The first raw value is mostly "
         "overall magnitude."),
     "embedding": (
@@ -466,7 +477,7 @@ CAPTIONS = {
         "Units of {layer} counted by true branch (rows) and co-cluster (columns). One dominant cell per row "
         "and column means the branches are recovered from the weights; spread rows mean they are mixed."),
     "null": (
-        "Observed statistics of {layer} (red line) against the null of {n} shuffled-weights draws (grey): "
+        "Observed statistics of {layer} (red line) against the null of {n} draws of {drawn} (grey): "
         "{how}. Where the observed value lies far outside the null, the axis keeps the null's shape and a red "
         "arrow at its edge points to the observed value, labelled with its distance from the null mean in null "
         "standard deviations. p = (r + 1) / (n + 1), r counting null draws at least as extreme."),
@@ -516,7 +527,8 @@ def _overview_infos(result: AnalysisResult) -> list[FigureInfo]:
     nd = network_data(result)
     has_z = any(v is not None for v in nd["ncut_z"])
     has_ari = any(v is not None for v in nd["ari"])
-    caption = CAPTIONS["overview"].format(panels=(CAPTIONS["overview_z"] if has_z else "")
+    z_text = CAPTIONS["overview_z"].format(drawn=null_noun(result.null)) if has_z else ""
+    caption = CAPTIONS["overview"].format(panels=z_text
                                           + (CAPTIONS["overview_ari"] if has_ari else ""))
     parts = _parts(len(result.layers))
     infos = []
@@ -577,7 +589,8 @@ def _light(res: LayerResult) -> LayerResult:
     return dataclasses.replace(res, profile=None) if getattr(res, "profile", None) is not None else res
 
 
-def layer_figures(res: LayerResult, i: int, matrix: Mapping[str, Any] | None) -> list[FigureInfo]:
+def layer_figures(res: LayerResult, i: int, matrix: Mapping[str, Any] | None,
+                  drawn: str = NULL_NOUN["shuffle"]) -> list[FigureInfo]:
     """The individual figures of one layer (spectrum, embedding, matrix, confusion, null), not yet drawn.
 
     A layer without true branches gets no confusion table, the cluster
@@ -594,7 +607,7 @@ def layer_figures(res: LayerResult, i: int, matrix: Mapping[str, Any] | None) ->
     spectrum = FigureInfo(
         f"spectrum:{i}", f"{res.name}: spectrum",
         CAPTIONS["spectrum"].format(shape=shape, first="left" if branched else "above",
-                                    second="right" if branched else "below"),
+                                    second="right" if branched else "below", drawn=drawn),
         layer=res.name, draw=Drawing("spectrum_figure", light), pdf_height=2.6 if branched else 3.5,
         pdf_span=2 if branched else 1, stem=f"{stem}_spectrum", svg=False)
     embedding = FigureInfo(
@@ -604,7 +617,7 @@ def layer_figures(res: LayerResult, i: int, matrix: Mapping[str, Any] | None) ->
         stem=f"{stem}_embedding", svg=False)
     matrix_info = None
     if matrix is not None:
-        binned = ", then averaged into at most {0} x {0} bins".format(MATRIX_MAX) \
+        binned = f", then averaged into at most {MATRIX_MAX} x {MATRIX_MAX} bins" \
             if tuple(matrix["shape"]) != matrix["matrix"].shape else ""
         matrix_info = FigureInfo(
             f"matrix:{i}", f"{res.name}: matrix", CAPTIONS["matrix"].format(layer=res.name, binned=binned),
@@ -624,8 +637,8 @@ def layer_figures(res: LayerResult, i: int, matrix: Mapping[str, Any] | None) ->
     how = "histogram of the raw null draws" if draws else \
         "drawn as a normal curve with the null's mean and sd, because summary.json keeps only those"
     null = FigureInfo(
-        f"null:{i}", f"{res.name}: null", CAPTIONS["null"].format(layer=res.name, n=res.structure.ncut.n, how=how),
-        layer=res.name, draw=Drawing("null_figure", light), pdf_height=2.5 if res.recovery is not None else 3.5,
+        f"null:{i}", f"{res.name}: null", CAPTIONS["null"].format(layer=res.name, n=res.structure.ncut.n, how=how, drawn=drawn),
+        layer=res.name, draw=Drawing("null_figure", light, drawn=drawn), pdf_height=2.5 if res.recovery is not None else 3.5,
         pdf_span=2 if res.recovery is not None else 1, stem=f"{stem}_null", svg=False)
     order = [spectrum, embedding, matrix_info, confusion, null] if branched else [embedding, matrix_info, spectrum,
                                                                                   null]
@@ -669,7 +682,7 @@ def figure_infos(result: AnalysisResult, arrays: Mapping[str, np.ndarray],
         infos.append(filters)
     featured = featured_layers(result) if featured is None else list(featured)
     for i in featured:
-        infos += layer_figures(result.layers[i], i, _matrix_entry(arrays, i))
+        infos += layer_figures(result.layers[i], i, _matrix_entry(arrays, i), null_noun(result.null))
     infos += [_sheet_info(res, i, _matrix_entry(arrays, i)) for i, res in enumerate(result.layers)]
     return infos
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import math
 import textwrap
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure, FigureBase
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.colors import to_rgb
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from ..results import LayerResult
@@ -561,8 +561,8 @@ def _null_panels(axes: Sequence[Axes], layer: LayerResult) -> None:
         axes[1].set_title("branch recovery (ARI)", fontsize=_FONT + 1)
 
 
-def null_figure(layer: LayerResult, fig: FigureBase | None = None) -> FigureBase:
-    """Observed n-cut and ARI against their shuffled-weights nulls (the ARI only with true branches).
+def null_figure(layer: LayerResult, fig: FigureBase | None = None, drawn: str = "shuffled weights") -> FigureBase:
+    """Observed n-cut and ARI against their nulls (the ARI only with true branches); ``drawn`` names the null's draws.
 
     Uses ``layer.null_draws`` (``{"ncut": [...], "ari": [...]}``) as histograms
     when the result carries them, else a normal curve from the null mean and sd.
@@ -570,7 +570,7 @@ def null_figure(layer: LayerResult, fig: FigureBase | None = None) -> FigureBase
     n = 2 if layer.recovery is not None else 1
     fig = _target(fig, 3.4 * n, 2.8)
     _null_panels(fig.subplots(1, n, squeeze=False)[0], layer)
-    _suptitle(fig, layer.name, "observed vs shuffled weights")
+    _suptitle(fig, layer.name, f"observed vs {drawn}")
     return fig
 
 

@@ -20,7 +20,7 @@ from ..results import ALPHA, AnalysisResult, LayerResult
 from ..results import significant as _sig
 from .plots import format_p, p_text
 
-__all__ = ["METHOD_TEXT", "NULL_TEXT", "findings", "control_findings", "method_sections", "run_metadata",
+__all__ = ["METHOD_TEXT", "NULL_TEXT", "NULL_NOUN", "null_noun", "findings", "control_findings", "method_sections", "run_metadata",
            "SMALL_NCUT_EFFECT", "SMALL_ARI_EFFECT", "MOSTLY_WITHIN"]
 
 SMALL_NCUT_EFFECT = 0.05  # n-cut reductions under 5% of the null's mean are called small
@@ -75,6 +75,21 @@ NULL_TEXT = {
                "the observed one, so that unequal unit scales alone cannot beat it"),
 }
 """What one draw of each null model does to a consumer's weights: the report names the null that ran."""
+
+NULL_NOUN = {
+    "shuffle": "shuffled weights",
+    "shuffle-nonzero": "weights shuffled among their non-zero entries",
+    "resample": "resampled weights",
+    "reinit": "re-initialised weights",
+    "degree": "degree-preserving rewirings",
+}
+"""What the null draws are, as a noun phrase for captions and titles (the null that ran)."""
+
+
+def null_noun(null: str) -> str:
+    """The noun phrase of :data:`NULL_NOUN` for ``null``, or a neutral one for a null it does not know."""
+    return NULL_NOUN.get(null, f"'{null}' null draws")
+
 
 _RECOVERY_TEXT = {
     "label-permutation": "label permutations of the observed table",

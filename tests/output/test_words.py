@@ -8,7 +8,15 @@ import pytest
 
 from modularity import analyze
 from modularity.core.defaults import METHOD_NAMES, NULL_MODELS
-from modularity.output.words import METHOD_TEXT, MOSTLY_WITHIN, NULL_TEXT, findings, method_sections, run_metadata
+from modularity.output.words import (
+    METHOD_TEXT,
+    MOSTLY_WITHIN,
+    NULL_NOUN,
+    NULL_TEXT,
+    findings,
+    method_sections,
+    run_metadata,
+)
 from tests.nets import PlantedNet
 
 
@@ -19,7 +27,7 @@ def _text(result) -> str:
 
 
 def test_every_method_and_null_has_its_own_sentence():
-    assert set(METHOD_TEXT) == set(METHOD_NAMES) and set(NULL_TEXT) == set(NULL_MODELS)
+    assert set(METHOD_TEXT) == set(METHOD_NAMES) and set(NULL_TEXT) == set(NULL_MODELS) == set(NULL_NOUN)
     assert len(set(METHOD_TEXT.values())) == len(METHOD_TEXT) and len(set(NULL_TEXT.values())) == len(NULL_TEXT)
 
 
@@ -35,6 +43,17 @@ def test_changing_method_and_null_changes_the_words(method, null):
     for other in set(NULL_MODELS) - {null}:
         assert NULL_TEXT[other] not in text
     assert "SpectralCoclustering" not in text or method == "sklearn_scc"
+    # the figures' captions and titles name the same null
+    from modularity.arrays import figure_arrays
+    from modularity.core.graph import trace
+    from modularity.output.figures import figure_infos
+    from modularity.pipeline import profiles_of
+
+    graph = trace(net, (8, 8))
+    infos = figure_infos(result, figure_arrays(graph, result, profiles_of(graph, result)), featured=[0])
+    captions = " ".join(info.caption for info in infos)
+    assert NULL_NOUN[null] in captions and "shuffled" not in captions
+    assert [i.draw.kwargs for i in infos if i.key.startswith("null:")] == [{"drawn": NULL_NOUN[null]}]
 
 
 def test_the_default_run_names_the_default_method_and_the_shuffle_null(planted):
