@@ -311,8 +311,9 @@ class LayerResult:
         import html
 
         row = self.row()
-        cells = "".join(f"<tr><th>{html.escape(c.label)}</th><td>{html.escape(_g(v) if isinstance(v, float) else str(v))}"
-                        f"</td></tr>" for c in COLUMNS if (v := getattr(row, c.key)) is not None)
+        cells = "".join(f"<tr><th>{html.escape(c.label)}</th>"
+                        f"<td>{html.escape(_g(v) if isinstance(v, float) else str(v))}</td></tr>"
+                        for c in COLUMNS if (v := getattr(row, c.key)) is not None)
         return f"<p><b>{html.escape(repr(self))}</b></p><table>{cells}</table>"
 
 

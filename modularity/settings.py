@@ -23,8 +23,16 @@ from dataclasses import dataclass, field, fields
 from numbers import Integral
 from typing import Any, ClassVar
 
-from .core.defaults import (BACKENDS, CONTROLS, DEFAULT_METHOD, EXPAND_MODES, METHOD_NAMES, NORMS, NULL_MODELS,
-                            RECOVERY_TESTS)
+from .core.defaults import (
+    BACKENDS,
+    CONTROLS,
+    DEFAULT_METHOD,
+    EXPAND_MODES,
+    METHOD_NAMES,
+    NORMS,
+    NULL_MODELS,
+    RECOVERY_TESTS,
+)
 from .errors import ModularityError
 
 __all__ = ["AnalysisSettings", "Interval", "Options", "LayerPattern", "InputSize", "Text", "MAX_PERMUTATIONS",

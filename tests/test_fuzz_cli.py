@@ -33,9 +33,9 @@ import struct
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest

@@ -148,7 +148,8 @@ class _Builder(AttentionMixin):
         get ``<path>.<fx node name>``.
         """
         cats = [n for n in self.gm.graph.nodes
-                if (n.op == "call_function" and n.target in ops.CAT_OPS) or (n.op == "call_method" and n.target == "cat")]
+                if (n.op == "call_function" and n.target in ops.CAT_OPS)
+                or (n.op == "call_method" and n.target == "cat")]
         last: dict[str, fx.Node] = {}
         for n in cats:
             last[n.meta.get("onnx_name") or n.meta.get("module_path") or n.name] = n
@@ -1002,7 +1003,7 @@ class _Builder(AttentionMixin):
         c = int(np.prod([shape[a] for a in main.axes])) if main.axes else 1
         terms: Lineage = []
         scales = []
-        for t, v in live:
+        for _, v in live:
             if v.axes == main.axes and v.size == main.size:
                 terms.extend(v.terms)
                 scales.append(v.scale)
@@ -1218,7 +1219,10 @@ class _Builder(AttentionMixin):
         return found
 
     def _split_labels(self, name: str, layer: Layer) -> np.ndarray | None:
-        """Which part of a channel split each unit goes to, where one split holds every unit once and every part is read."""
+        """Which part of a channel split each unit goes to.
+
+        Only where one split holds every unit once and every part is read; else None.
+        """
         read = np.zeros(layer.n_units, dtype=bool)
         for e in self.edges:
             if e.producer == name:

@@ -20,8 +20,8 @@ the signed kernels first and takes the norm of the result.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from ..errors import ModularityError
 from .graph import ChannelGraph, Edge
 
-__all__ = ["place_magnitude", "NORMS", "EXPAND_MODES", "reduce_kernel", "layer_magnitude", "Profile", "downstream_profile",
-           "ProfileBuilder"]
+__all__ = ["place_magnitude", "NORMS", "EXPAND_MODES", "reduce_kernel", "layer_magnitude", "Profile",
+           "downstream_profile", "ProfileBuilder"]
 
 NORMS = ("l1", "l2", "max")
 EXPAND_MODES = ("none", "depthwise", "product", "signed")
@@ -271,7 +271,10 @@ class _Block:
             self.units = index[self.starts]
 
     def __call__(self, magnitude: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The block for ``magnitude`` (the consumer's ``(units, in_units)`` matrix), written into ``out`` (zeros) when given."""
+        """The block for ``magnitude`` (the consumer's ``(units, in_units)`` matrix).
+
+        Written into ``out`` (zeros) when given.
+        """
         if out is None:
             out = np.zeros((magnitude.shape[0], self.n_units))
         if self.slices is not None:

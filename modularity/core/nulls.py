@@ -31,9 +31,8 @@ which process, or whether a sequential test stopped early.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
 import copy
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -42,7 +41,9 @@ from torch import nn
 from .graph import ChannelGraph
 from .magnitude import layer_magnitude, place_magnitude, reduce_kernel
 
-__all__ = ["MAX_SEED", "study_rng", "as_generator", "NULL_MODELS", "fit_margins", "degree_preserving_magnitude", "null_magnitude", "MagnitudeShuffle", "draw_rng", "shuffle_weight", "resample_weight", "reinit_weight", "null_weight", "empirical_p",
+__all__ = ["MAX_SEED", "study_rng", "as_generator", "NULL_MODELS", "fit_margins", "degree_preserving_magnitude",
+           "null_magnitude", "MagnitudeShuffle", "draw_rng", "shuffle_weight", "resample_weight", "reinit_weight",
+           "null_weight", "empirical_p",
            "NullSummary", "summarise_null", "layer_rng", "benjamini_hochberg", "binomial_ci"]
 
 NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit", "degree")
@@ -158,7 +159,7 @@ class MagnitudeShuffle:
         self.point = w[0, 0].numel() == 1 if w.numel() else False  # one entry per kernel: 1x1 conv or linear
 
     @classmethod
-    def of_weight(cls, weight: torch.Tensor, norm: str = "l1") -> "MagnitudeShuffle":
+    def of_weight(cls, weight: torch.Tensor, norm: str = "l1") -> MagnitudeShuffle:
         """A shuffler of a bare weight tensor (no graph: :meth:`reduced` only)."""
         return cls(None, None, norm, weight=weight)
 

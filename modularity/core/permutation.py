@@ -79,8 +79,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Callable, Sequence
 
 import numpy as np
 from scipy import stats

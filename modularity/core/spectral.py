@@ -93,7 +93,7 @@ def degree_normalised(sub: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def live_submatrix(a: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None]:
-    """Rows and columns with a non-zero entry, ``k`` clipped to ``1..min(live rows, live columns)``, and their submatrix.
+    """Rows and columns with a non-zero entry, ``k`` clipped to ``1..min(live rows, live columns)``, their submatrix.
 
     Returns ``(rows, cols, k, sub)``; ``sub`` is ``a`` itself when everything is
     live (no copy) and None when nothing is (``k`` is then 0).
@@ -222,7 +222,8 @@ def _top_right_lanczos(m: np.ndarray, k: int, vectors: bool) -> tuple[np.ndarray
     n = m.shape[1]
     kk = min(n - 1, k + _RITZ_EXTRA)
     m32 = m.astype(np.float32)
-    op = LinearOperator((n, n), matvec=lambda x: m32.T @ (m32 @ x), dtype=np.float32)
+    # ruff sees the `del m32` below before this lambda's body; the lambda only runs inside eigsh, before it
+    op = LinearOperator((n, n), matvec=lambda x: m32.T @ (m32 @ x), dtype=np.float32)  # noqa: F821
     try:
         _, v = eigsh(op, k=kk, which="LA", v0=np.full(n, 1 / np.sqrt(n), dtype=np.float32),
                      ncv=min(n, max(2 * kk + 1, 40)), tol=1e-6)

@@ -36,22 +36,32 @@ import dataclasses
 import re
 import zipfile
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..errors import ModularityError
-from .export import (DEFAULT_MAX_EDGES, DEFAULT_TOP_K, GRAPH_FORMATS, layer_graph, unit_graph, unit_rows, write_csv,
-                     write_graph, write_rows)
-from . import plots
-from .pages import quiet_glyphs
 from ..arrays import ARRAYS_VERSION, DRAW_STATISTICS, MATRIX_MAX, MAX_FILTERS
-from ..settings import MAX_PERMUTATIONS
 from ..core.graph import ChannelGraph
 from ..core.magnitude import Profile
+from ..errors import ModularityError
 from ..results import COLUMNS, COMPARISON, AnalysisResult, LayerResult, significant
+from ..settings import MAX_PERMUTATIONS
+from . import plots
+from .export import (
+    DEFAULT_MAX_EDGES,
+    DEFAULT_TOP_K,
+    GRAPH_FORMATS,
+    layer_graph,
+    unit_graph,
+    unit_rows,
+    write_csv,
+    write_graph,
+    write_rows,
+)
+from .pages import quiet_glyphs
 
 __all__ = [
     "FigureInfo", "Drawing", "layer_file_stem", "save_arrays", "load_arrays", "confusion_table",
@@ -604,7 +614,7 @@ def layer_figures(res: LayerResult, i: int, matrix: Mapping[str, Any] | None) ->
         stem=f"{stem}_embedding", svg=False)
     matrix_info = None
     if matrix is not None:
-        binned = ", then averaged into at most {0} x {0} bins".format(MATRIX_MAX) \
+        binned = f", then averaged into at most {MATRIX_MAX} x {MATRIX_MAX} bins" \
             if tuple(matrix["shape"]) != matrix["matrix"].shape else ""
         matrix_info = FigureInfo(
             f"matrix:{i}", f"{res.name}: matrix", CAPTIONS["matrix"].format(layer=res.name, binned=binned),

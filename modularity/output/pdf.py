@@ -14,8 +14,9 @@ caption.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .pages import MARGIN_IN, PAGE_SIZE, Band, Cell, Page, Rule, Text
 from .text import shorten, text_width, wrap
@@ -147,8 +148,8 @@ class PdfReport:
         # the largest font, then the widest names (wrapped after dots), that fit every column on the page;
         # else the choice with the fewest column groups
         for size in (self.table_font, self.table_font_min):
-            head = [wrap(str(c), max([0.45] + [text_width(w, size, "bold") for w in str(c).split()]) / 0.97, size, "bold")
-                    for c in header]  # headers break at spaces only
+            head = [wrap(str(c), max([0.45] + [text_width(w, size, "bold") for w in str(c).split()]) / 0.97, size,
+                         "bold") for c in header]  # headers break at spaces only
             for name_in in (1.5, 1.2, 0.95, 0.75):
                 cells = [[self._cell_lines(str(v), name_in if j == 0 else 0.9, size) for j, v in enumerate(r)]
                          for r in rows]

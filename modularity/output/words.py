@@ -284,8 +284,8 @@ def control_findings(result: AnalysisResult) -> list[str]:
     gaps = sorted((r for r in trained if r.ncut_effect_gap is not None and r.ncut_effect_control is not None
                    and r.ncut_effect is not None), key=lambda r: -(r.ncut_effect_gap or 0.0))
     if gaps:
-        shown = ", ".join(f"{r.name} ({100 * (r.ncut_effect or 0):.1f}% against {100 * (r.ncut_effect_control or 0):.1f}%)"
-                          for r in gaps[:3])
+        shown = ", ".join(f"{r.name} ({100 * (r.ncut_effect or 0):.1f}% against "
+                          f"{100 * (r.ncut_effect_control or 0):.1f}%)" for r in gaps[:3])
         out.append(f"Largest n-cut effects added by training (trained against control): {shown}.")
     if control:
         out.append(f"{_plural(len(control), 'layer is', 'layers are')} significant in the control too "
@@ -397,7 +397,8 @@ def method_sections(result: AnalysisResult) -> list[tuple[str, list[str]]]:
             "that connect to the same consumers close together. The unit scatter plots use vectors 2 and 3 of "
             "this form; the spectrum plots show the raw and normalised singular values against the null band."]),
         ("Co-clustering and scores", [
-            f"Producer units (columns) and consumer units (rows) are grouped by {METHOD_TEXT.get(result.method, result.method)}. "
+            "Producer units (columns) and consumer units (rows) are grouped by "
+            f"{METHOD_TEXT.get(result.method, result.method)}. "
             f"k: {_k_sources(result)}. Units with no outgoing weight are dead and left out (label -1). The "
             "normalised cut of the partition, the sum over clusters of cut(k) / vol(k), measures how much weight "
             "crosses between groups: lower is more clusterable; the share of the weight inside the groups says "
@@ -463,8 +464,9 @@ def run_metadata(result: AnalysisResult) -> list[tuple[str, str]]:
         ("layers analysed", f"{len(result.layers)}" + (f" (pattern {s.layers})" if s.layers else "")),
         ("co-clustering", result.method), ("k", "true branches, else eigengap" if s.k is None else str(s.k)),
         ("kernel reduction", result.reduction), ("expanded connections", result.expand),
-        ("null model", result.null), ("null draws", f"up to {result.n_permutations}"
-                                                    + (f", sequential (h = {s.sequential_h})" if s.sequential_h else "")),
+        ("null model", result.null),
+        ("null draws", f"up to {result.n_permutations}"
+                       + (f", sequential (h = {s.sequential_h})" if s.sequential_h else "")),
         ("label permutations", f"up to {s.n_label_permutations}"), ("control", control), ("seed", str(result.seed)),
         ("run time", f"{result.runtime_s:.1f} s"), ("versions", versions),
     ]

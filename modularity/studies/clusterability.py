@@ -44,13 +44,12 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from ..core.nulls import study_rng
-from ..results import significant
-from ..errors import ModularityError
+from ..backends import make_backend
 from ..core.graph import INPUT, ChannelGraph, trace
 from ..core.magnitude import layer_magnitude, place_magnitude, reduce_kernel
-from ..backends import make_backend
-from ..core.nulls import NULL_MODELS, as_generator, draw_rng, null_magnitude, summarise_null
+from ..core.nulls import NULL_MODELS, as_generator, draw_rng, null_magnitude, study_rng, summarise_null
+from ..errors import ModularityError
+from ..results import significant
 
 __all__ = ["NetworkGraph", "ClusterabilityResult", "network_graph", "network_adjacency", "spectral_clusters",
            "ncut", "clusterability"]
@@ -84,7 +83,7 @@ class NetworkGraph:
     n_nodes: int
     consumers: list[str]
     readers: dict[str, sp.csr_matrix] = field(repr=False)
-    layout: "_Layout | None" = field(default=None, repr=False)
+    layout: _Layout | None = field(default=None, repr=False)
 
     def layer_of(self) -> np.ndarray:
         """The layer index (into :attr:`layers`) of every node."""
@@ -469,7 +468,7 @@ def _shuffle_draw(task: _ShuffleTask, index: int) -> float:
     return ncut(adj, spectral_clusters(adj, task.k, rng, task.n_init))
 
 
-def _as_graph(model_or_graph: "nn.Module | ChannelGraph", input_size: tuple[int, int]) -> tuple[ChannelGraph, str]:
+def _as_graph(model_or_graph: nn.Module | ChannelGraph, input_size: tuple[int, int]) -> tuple[ChannelGraph, str]:
     if isinstance(model_or_graph, ChannelGraph):
         return model_or_graph, "graph"
     if isinstance(model_or_graph, nn.Module):
@@ -480,7 +479,7 @@ def _as_graph(model_or_graph: "nn.Module | ChannelGraph", input_size: tuple[int,
     raise ModularityError(f"clusterability needs a module or a ChannelGraph, not {type(model_or_graph).__name__}")
 
 
-def clusterability(model_or_graph: "nn.Module | ChannelGraph", k: int = 12, n_shuffles: int = 100, seed: int = 0,
+def clusterability(model_or_graph: nn.Module | ChannelGraph, k: int = 12, n_shuffles: int = 100, seed: int = 0,
                    include_linear: bool = False, progress: bool = False, *,
                    input_size: tuple[int, int] = (224, 224), name: str | None = None,
                    n_init: int = 4, null: str = "shuffle", jobs: int = 1, backend: str = "local",
