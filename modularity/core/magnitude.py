@@ -136,8 +136,9 @@ def place_magnitude(graph: ChannelGraph, name: str, reduced: np.ndarray, fold_bn
     m = _densify(reduced, layer.in_units, layer.groups)
     if fold_bn and layer.row_scale is not None:
         m = m * layer.row_scale[:, None]
-    if fold_bn and getattr(layer, "col_scale", None) is not None:
-        m = m * layer.col_scale[None, :]
+    col_scale = getattr(layer, "col_scale", None)
+    if fold_bn and col_scale is not None:
+        m = m * col_scale[None, :]
     return m
 
 

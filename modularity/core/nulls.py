@@ -32,7 +32,9 @@ which process, or whether a sequential test stopped early.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import cast
 
 import numpy as np
 import torch
@@ -144,10 +146,13 @@ class MagnitudeShuffle:
     def __init__(self, graph: ChannelGraph | None, name: str | None, norm: str = "l1", fold_first: bool = False,
                  *, weight: torch.Tensor | None = None) -> None:
         self.graph, self.name, self.norm = graph, name, norm
-        w = graph.weight(name) if weight is None else weight
-        w = w.detach().to("cpu")
+        if weight is None:
+            if graph is None or name is None:
+                raise ValueError("MagnitudeShuffle needs a graph and a layer name, or a weight")
+            weight = graph.weight(name)
+        w = weight.detach().to("cpu")
         self.fold_bn = True
-        scale = graph.layers[name].row_scale if graph is not None else None
+        scale = graph.layers[name].row_scale if graph is not None and name is not None else None
         if fold_first and scale is not None:
             w = w * torch.as_tensor(scale, dtype=w.dtype).reshape(-1, *([1] * (w.dim() - 1)))
             self.fold_bn = False
@@ -195,6 +200,9 @@ class MagnitudeShuffle:
 
         ``widen``: see :meth:`reduced` (a folded scale widens to float64 anyway).
         """
+        if self.graph is None or self.name is None:
+            raise ValueError("a shuffler of a bare weight (of_weight) has no graph to place magnitudes in: "
+                             "use reduced()")
         return place_magnitude(self.graph, self.name, self.reduced(rng, widen), fold_bn=self.fold_bn)
 
 
@@ -424,8 +432,9 @@ def reinit_weight(module: nn.Module, rng: np.random.Generator) -> torch.Tensor:
     clone = copy.deepcopy(module).to("cpu")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(rng.integers(2**62)))
-        clone.reset_parameters()
-    return clone.weight.detach().to(torch.float32)
+        # nn.Module.__getattr__ is typed Tensor | Module: these are the module's method and parameter
+        cast(Callable[[], None], clone.reset_parameters)()
+    return cast(torch.Tensor, clone.weight).detach().to(torch.float32)
 
 
 def null_weight(kind: str, weight: torch.Tensor, rng: np.random.Generator,

@@ -322,7 +322,7 @@ def merge_split(w: np.ndarray, rows: np.ndarray, cols: np.ndarray, k_rows: int, 
             if separable[p, q]:
                 continue
             moved = np.where(cols == q, p, cols)
-            moved[halves[c]] = q  # type: ignore[index]
+            moved[halves[c]] = q
             results.append(itcc(w, rows, moved, k_rows, k, max_iter, tol))
             if len(results) == max(1, tries):
                 break

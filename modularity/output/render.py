@@ -90,6 +90,7 @@ def _one_thread() -> None:
 
 
 def _draw(index: int) -> RenderedPage:
+    assert _FOLDER is not None  # set by _init in every worker
     return render_page(_PAGES[index], _FOLDER)
 
 

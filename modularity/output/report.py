@@ -273,6 +273,7 @@ def _pdf_front(pdf: PdfReport, result: AnalysisResult) -> None:
     pdf.table(header, rows, "Per-layer summary", bold=[_row_significant(r) for r in result.layers], note=note)
     comparison = result.comparison_rows()
     if comparison:
+        assert result.control is not None  # the comparison is with it
         shown = [c for c in COMPARISON if c.key == "name" or not _empty([getattr(r, c.key) for r in comparison])]
         pdf.table([c.label for c in shown], [[_shown(getattr(r, c.key), c.key) for c in shown] for r in comparison],
                         "Trained against the random-init control",

@@ -84,7 +84,8 @@ def _x_ticks(ax, labels: Sequence[str]) -> None:
     ax.set_xlim(-0.5, n - 0.5)
 
 
-def sweep_figure(checkpoints: Sequence[str], layers: Sequence[str], values: Mapping[str, object],
+def sweep_figure(checkpoints: Sequence[str], layers: Sequence[str],
+                 values: Mapping[str, Sequence[Sequence[float | None]] | np.ndarray],
                  title: str = "") -> Figure:
     """Each statistic across checkpoints: one panel per statistic, one line per layer.
 

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ..core.detectability import BELOW_LIMIT, BELOW_SPECTRAL_LIMIT, MISSED, RECOVERED
-from ..results import ALPHA, AnalysisResult, LayerResult
+from ..results import ALPHA, AnalysisResult, LayerResult, Recovery
 from ..results import significant as _sig
 from .plots import format_p, p_text
 
@@ -184,26 +184,32 @@ def _without_control(result: AnalysisResult) -> list[str]:
             "the architecture alone gives."]
 
 
+def _rec(r: LayerResult) -> Recovery:
+    """The recovery of a layer already picked for having one."""
+    assert r.recovery is not None
+    return r.recovery
+
+
 def _branches(result: AnalysisResult) -> list[str]:
     branched = [r for r in result.layers if r.recovery is not None]
     if not branched:
         return ["No analysed layer has true branches (concatenations, grouped convolutions, attention heads), so "
                 "there is no ground truth to score against: the clusters show the grouping the weights suggest "
                 "on their own."]
-    methods = Counter(r.recovery.method for r in branched)
+    methods = Counter(_rec(r).method for r in branched)
     tested = "; ".join(f"{_plural(c, 'layer')} by {_RECOVERY_TEXT.get(m, m)}" for m, c in methods.most_common())
-    recovered = sorted((r for r in branched if _sig(r.recovery.p_value_bh) and (r.recovery.effect or 0.0) > 0
-                        and (r.recovery.ari or 0.0) > 0), key=lambda r: -(r.recovery.effect or 0.0))
+    recovered = sorted((r for r in branched if _sig(_rec(r).p_value_bh) and (_rec(r).effect or 0.0) > 0
+                        and (_rec(r).ari or 0.0) > 0), key=lambda r: -(_rec(r).effect or 0.0))
     out = [f"{_plural(len(branched), 'analysed layer')} {'has' if len(branched) == 1 else 'have'} true branches. "
            f"The clusters found from the weights recover them beyond the null (ARI, BH-adjusted p < {ALPHA}) in "
            f"{len(recovered)} of {len(branched)} (recovery tested: {tested})."]
     if recovered:
         out[0] += " Best recovered: " + "; ".join(
-            f"{r.name} (ARI {_fmt(r.recovery.ari)}, NMI {_fmt(r.recovery.nmi)}, null ARI "
-            f"{_fmt(r.recovery.null_ari_mean)}, {p_text(r.recovery.p_value_bh, 'BH-adjusted p')})"
+            f"{r.name} (ARI {_fmt(_rec(r).ari)}, NMI {_fmt(_rec(r).nmi)}, null ARI "
+            f"{_fmt(_rec(r).null_ari_mean)}, {p_text(_rec(r).p_value_bh, 'BH-adjusted p')})"
             for r in recovered[:3]) + "."
-        if (recovered[0].recovery.effect or 0.0) < SMALL_ARI_EFFECT:
-            out.append(f"The recovery is significant but weak: the best ARI is {_fmt(recovered[0].recovery.ari)} "
+        if (_rec(recovered[0]).effect or 0.0) < SMALL_ARI_EFFECT:
+            out.append(f"The recovery is significant but weak: the best ARI is {_fmt(_rec(recovered[0]).ari)} "
                        "(1 would be the branches exactly), so the weights tell the branches apart only slightly.")
     out.extend(_verdicts(branched))
     out.extend(_scale(branched))
@@ -229,15 +235,14 @@ def _verdicts(branched: Sequence[LayerResult]) -> list[str]:
             parts.append(f"{len(layers)} {label}: {names}{more}")
     out = ["Detectability (the signal of the true branches against the BBP limit of each profile, with the ARI "
            "a spectral method can expect there): " + "; ".join(parts) + "."]
-    missed = [r for r in groups.get(MISSED, []) if r.detectability is not None]
+    missed = [(r, r.detectability) for r in groups.get(MISSED, []) if r.detectability is not None]
     if missed:
-        worst = min(missed, key=lambda r: (r.recovery.ari or 0.0) - (r.detectability.expected_ari or 0.0))
-        d = worst.detectability
+        worst, d = min(missed, key=lambda rd: (_rec(rd[0]).ari or 0.0) - (rd[1].expected_ari or 0.0))
         extra = (f"; {_plural(d.n_competing, 'other direction')} of the profile come first"
                  if d.n_competing else "")
         out.append(f"Where branches are detectable but not recovered, they are in the weights and the "
                    f"co-clustering missed them: at {worst.name} a spectral method can expect ARI "
-                   f"{_fmt(d.expected_ari)}, the co-clustering found {_fmt(worst.recovery.ari)}{extra}.")
+                   f"{_fmt(d.expected_ari)}, the co-clustering found {_fmt(_rec(worst).ari)}{extra}.")
     return out
 
 
@@ -335,7 +340,7 @@ def _recovery_methods(result: AnalysisResult) -> str:
     branched = [r for r in result.layers if r.recovery is not None]
     if not branched:
         return "No analysed layer has true branches, so no recovery was tested."
-    counts = Counter(r.recovery.method for r in branched)
+    counts = Counter(_rec(r).method for r in branched)
     by_labels = sum(c for m, c in counts.items() if "label" in m or m == "exact")
     refit = sum(c for m, c in counts.items() if m in ("sequential", "weight-shuffle"))
     parts = []
