@@ -161,7 +161,8 @@ def render(meta: dict, sel: dict, held: dict, real: dict, rule: dict, cost: dict
     hs = held["summary"]
     lines += ["## Held-out split: per case, the worst network", "",
               f"`{default}` (the rule's choice; package default `{meta['package_default']}`) against the best of the "
-              f"{len(panel)} methods of the held-out table on each network. *gap on worst*: the best method's ARI minus the default's on the default's worst "
+              f"{len(panel)} methods of the held-out table on each network. *gap on worst*: the best method's ARI "
+              "minus the default's on the default's worst "
               "network; *largest gap*: the same, maximised over the case's networks.", "",
               f"| case | nets | `{default}` mean | worst (net) | best there (method) | gap on worst | largest gap | "
               f"`{old}` mean / worst | `dhillon_km1_cols_sv_r10` mean / worst | `sklearn_scc` mean / worst |",
@@ -211,7 +212,8 @@ def render(meta: dict, sel: dict, held: dict, real: dict, rule: dict, cost: dict
               f"draw), measured side by side in one process (load average {meta['load']}: wall time on this shared "
               "machine counts other jobs' turns).",
               "The rule's table gives every candidate's ratio.", "",
-              "| profile | " + " | ".join(f"`{m}`" for m in cost["methods"] if m in panel) + f" | `{default}` / `{old}` |",
+              "| profile | " + " | ".join(f"`{m}`" for m in cost["methods"] if m in panel)
+              + f" | `{default}` / `{old}` |",
               "| --- |" + " ---: |" * (sum(m in panel for m in cost["methods"]) + 1)]
     for name, row in cost["profiles"].items():
         lines.append(f"| {name} | " + " | ".join(f"{row[m] * 1e3:.0f} ms" for m in cost["methods"] if m in panel)

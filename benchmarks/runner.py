@@ -63,7 +63,7 @@ def run(instances: list[dict], methods: list[str], n_seeds: int, workers: int,
                 if n % 20 == 0 or n == len(order) - 1:
                     log(f"  [{n + 1}/{len(order)}] {instances[i]['case']} net {instances[i]['net']}")
     else:
-        for n, i in enumerate(order):
+        for i in order:
             _, ari[i], sec = _run_one(i)
             seconds += sec
     return ari, seconds

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from .errors import ModularityError
 from .settings import check_scheduler_address
@@ -46,7 +47,7 @@ _SHARED: Any = None  # the shared object inside a worker process
 class one_thread:
     """Run BLAS and torch on one thread inside the block, restoring the settings after."""
 
-    def __enter__(self) -> "one_thread":
+    def __enter__(self) -> one_thread:
         import torch
         from threadpoolctl import threadpool_limits
 
@@ -126,7 +127,7 @@ class Backend:
         for i, item in enumerate(items):
             yield i, fn(self.shared, item)
 
-    def __enter__(self) -> "Backend":
+    def __enter__(self) -> Backend:
         self._thread = one_thread().__enter__()
         return self
 
@@ -143,7 +144,7 @@ class _Processes(Backend):
         self.workers = jobs
         self._pool = None
 
-    def __enter__(self) -> "_Processes":
+    def __enter__(self) -> _Processes:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -177,7 +178,7 @@ class _Dask(Backend):
         self._jobs, self._scheduler = jobs, scheduler
         self._client = self._cluster = self._shared_future = None
 
-    def __enter__(self) -> "_Dask":
+    def __enter__(self) -> _Dask:
         try:
             from distributed import Client, LocalCluster
         except ImportError:

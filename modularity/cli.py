@@ -8,8 +8,8 @@ import os
 import re
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .core.defaults import BACKENDS, CONTROLS, DEFAULT_METHOD, EXPAND_MODES, METHOD_NAMES, NORMS, NULL_MODELS
 from .errors import ModularityError, escape_line

@@ -57,8 +57,8 @@ import signal
 import stat
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .errors import ModularityError
 

@@ -91,8 +91,9 @@ def random_init(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             for sub in module.modules():
-                if callable(getattr(sub, "reset_parameters", None)):
-                    sub.reset_parameters()
+                reset = getattr(sub, "reset_parameters", None)
+                if callable(reset):
+                    reset()
         control = LoadedModel(name=loaded.name, module=module, weights="none", input_size=loaded.input_size,
                               in_channels=loaded.in_channels,
                               provenance="random initial weights (each module's reset_parameters(): PyTorch's "

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from torch import nn
 
@@ -27,14 +28,13 @@ from .core.graph import ChannelGraph, trace
 from .core.magnitude import Profile, downstream_profile
 from .errors import ModularityError
 from .folders import MARKER, atomic_output_dir, check_output_dir
+from .loading import default_weights, load_model, random_init, state_dict_sha256
 from .output.export import DEFAULT_MAX_EDGES, DEFAULT_TOP_K, clusterability_rows, write_csv
-from .output.figures import (UNIT_GRAPH_LAYERS, featured_layers, load_arrays, save_arrays, write_exports,
-                             write_tables)
+from .output.figures import UNIT_GRAPH_LAYERS, featured_layers, load_arrays, save_arrays, write_exports, write_tables
 from .output.render import progress_bar
 from .output.report import build_reports, rebuild_report
 from .results import AnalysisResult, load_summary
 from .settings import AnalysisSettings
-from .loading import default_weights, load_model, random_init, state_dict_sha256
 from .studies.clusterability import ClusterabilityResult, clusterability
 from .sweep import SweepResult, sweep
 from .zoo import DEFAULT_MODEL, LoadedModel, list_sources, name_families

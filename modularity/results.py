@@ -311,8 +311,9 @@ class LayerResult:
         import html
 
         row = self.row()
-        cells = "".join(f"<tr><th>{html.escape(c.label)}</th><td>{html.escape(_g(v) if isinstance(v, float) else str(v))}"
-                        f"</td></tr>" for c in COLUMNS if (v := getattr(row, c.key)) is not None)
+        cells = "".join(f"<tr><th>{html.escape(c.label)}</th>"
+                        f"<td>{html.escape(_g(v) if isinstance(v, float) else str(v))}</td></tr>"
+                        for c in COLUMNS if (v := getattr(row, c.key)) is not None)
         return f"<p><b>{html.escape(repr(self))}</b></p><table>{cells}</table>"
 
 
@@ -504,7 +505,7 @@ class AnalysisResult:
 
 
 def _layer_dict(layer: LayerResult, draws: bool = True) -> dict[str, Any]:
-    out = {f.name: asdict(v) if is_dataclass(v := getattr(layer, f.name)) else v
+    out = {f.name: asdict(v) if is_dataclass(v := getattr(layer, f.name)) and not isinstance(v, type) else v
            for f in fields(layer) if not f.metadata.get("transient")}
     if not draws:
         out["null_draws"] = {}
@@ -900,7 +901,7 @@ def _check(hint: Any, value: Any, path: str) -> Any:
             except ModularityError as exc:
                 errors.append(exc)
         raise errors[0]
-    if is_dataclass(hint):
+    if is_dataclass(hint) and isinstance(hint, type):
         return _build(hint, value, path)
     if origin is tuple:
         if not isinstance(value, list):

@@ -23,8 +23,16 @@ from dataclasses import dataclass, field, fields
 from numbers import Integral
 from typing import Any, ClassVar
 
-from .core.defaults import (BACKENDS, CONTROLS, DEFAULT_METHOD, EXPAND_MODES, METHOD_NAMES, NORMS, NULL_MODELS,
-                            RECOVERY_TESTS)
+from .core.defaults import (
+    BACKENDS,
+    CONTROLS,
+    DEFAULT_METHOD,
+    EXPAND_MODES,
+    METHOD_NAMES,
+    NORMS,
+    NULL_MODELS,
+    RECOVERY_TESTS,
+)
 from .errors import ModularityError
 
 __all__ = ["AnalysisSettings", "Interval", "Options", "LayerPattern", "InputSize", "Text", "MAX_PERMUTATIONS",
@@ -64,7 +72,7 @@ class Interval(Constraint):
     high: int
 
     def holds(self, value: Any) -> bool:
-        return isinstance(value, Integral) and not isinstance(value, bool) and self.low <= value <= self.high
+        return isinstance(value, Integral) and not isinstance(value, bool) and self.low <= int(value) <= self.high
 
     def describe(self) -> str:
         return f"an integer from {self.low} to {self.high}"
@@ -135,7 +143,7 @@ class InputSize(Constraint):
 
     def holds(self, value: Any) -> bool:
         return (isinstance(value, tuple) and len(value) == 2
-                and all(isinstance(v, Integral) and not isinstance(v, bool) and 8 <= v <= 4096 for v in value))
+                and all(isinstance(v, Integral) and not isinstance(v, bool) and 8 <= int(v) <= 4096 for v in value))
 
     def describe(self) -> str:
         return "two integers (height, width), each from 8 to 4096"

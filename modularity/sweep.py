@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .analysis import analyze_model
 from .errors import ModularityError
@@ -236,8 +237,8 @@ def sweep(arch: str, checkpoints: Sequence[str], settings: AnalysisSettings | No
         for i, checkpoint in enumerate(checkpoints):
             if bar is not None:
                 bar.set_postfix_str(f"analysing {labels[i][-30:]}")
-            loaded = first if i == 0 else load_model(arch, checkpoint, seed=settings.seed,
-                                                              input_size=settings.input_size)
+            loaded = first if first is not None else load_model(arch, checkpoint, seed=settings.seed,
+                                                                         input_size=settings.input_size)
             first = None
             result = analyze_model(loaded, settings, progress=progress, command=command)
             for layer in result.layers:

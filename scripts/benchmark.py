@@ -62,7 +62,8 @@ def machine() -> str:
         mem = f", {kb / 2**20:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return (f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
 
 
 def run(name: str, weights: str, perms: int) -> dict:
@@ -102,7 +103,8 @@ def write(rows: list, permutations: int, first: bool) -> None:
         f"Machine: {machine()}.",
         f"Permutations per layer: {permutations}; one process, BLAS and torch on one thread (the default).",
         "",
-        "| model | weights | layers | load + trace (s) | analyse (s) | write outputs (s) | total (s) | peak memory (MiB) |",
+        "| model | weights | layers | load + trace (s) | analyse (s) | write outputs (s) | total (s) "
+        "| peak memory (MiB) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, weights, r in rows:

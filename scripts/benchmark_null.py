@@ -141,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("this tree, every draw (sequential_h=0)", _run(OURS, common + ['{"sequential_h": 0}'], str(ROOT))))
     rows.append(("this tree, defaults (sequential, h=10)", _run(OURS, common + ["{}"], str(ROOT))))
     rows.append(("this tree, defaults, --jobs 2", _run(OURS, common + ['{"jobs": 2}'], str(ROOT))))
-    rows.append(("this tree, recovery only: no n-cut draws (n_permutations=0)", _run(OURS, common + ['{"n_permutations": 0}'],
-                                                                   str(ROOT))))
+    rows.append(("this tree, recovery only: no n-cut draws (n_permutations=0)",
+                 _run(OURS, common + ['{"n_permutations": 0}'], str(ROOT))))
     base = rows[0][1]["wall_s"]
     lines = [f"## {date.today().isoformat()}: `python scripts/benchmark_null.py --draws {args.draws}`", "",
              f"googlenet (random init, torch seed 0), 8 Inception block outputs ({BLOCKS.replace(',', ', ')}), "

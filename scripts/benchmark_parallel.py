@@ -24,7 +24,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from benchmark_null import _run as run_child, add_section  # the sibling script's child runner and writer
+from benchmark_null import _run as run_child  # the sibling script's child runner and writer
+from benchmark_null import add_section
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modularity.studies.calibration import recovery_run
 from modularity.core.nulls import binomial_ci
+from modularity.studies.calibration import recovery_run
 
 SIGNALS = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
 ALPHA = 0.05
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _markdown(d: dict) -> str:
-    lines = [f"# Calibration on planted-module networks", "",
+    lines = ["# Calibration on planted-module networks", "",
              f"Command: `{d['command']}` ({d['runtime_s'] / 60:.1f} min on {d['machine']}).",
              f"Network: {d['network']}. {d['permutations']} shuffles per test (with 39, p <= 0.05 "
              "means at most one null draw as extreme, so the exact level of every test is 0.05).", "",
@@ -164,7 +164,7 @@ def _figures(d: dict, out: Path) -> None:
 
     keys = list(d["false_positive_rate"])
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for i, k in enumerate(keys):
+    for k in keys:
         runs = d["runs"]["hidden_null"] if "hidden" in k else d["runs"]["null"]
         key = "layer_ncut" if "hidden" in k else k
         ps = np.sort([r["p_values"][key] for r in runs if r["p_values"].get(key) is not None])

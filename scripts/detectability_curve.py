@@ -49,6 +49,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -195,14 +196,16 @@ def curve_table(rows: list[dict]) -> dict:
                 "ratio_min": float(np.min([x["ratio"] for x in dd])),
                 "ratio_max": float(np.max([x["ratio"] for x in dd])),
                 "population_ratio": float(np.mean(pop)) if pop else None,
-                "expected_ari": float(exp.mean()), "expected_ari_sd": float(np.mean([x["expected_ari_sd"] for x in dd])),
+                "expected_ari": float(exp.mean()),
+                "expected_ari_sd": float(np.mean([x["expected_ari_sd"] for x in dd])),
                 "optimal_ari": float(np.mean([x["optimal_ari"] for x in dd])),
                 "measured_mean": float(meas.mean()), "measured_worst": float(meas.min()),
                 "error_mean": float((meas - exp).mean()),
                 "error_worst": float((meas - exp)[np.argmax(np.abs(meas - exp))]),
                 "significant": int(sum(r["p_value"] < ALPHA for r in cell)),
                 "n_above_edge": float(np.mean([x["n_above_edge"] for x in dd])),
-                "outcomes": {o: int(sum(r["outcome"] == o for r in cell)) for o in ("recovered", "missed", "below_limit")},
+                "outcomes": {o: int(sum(r["outcome"] == o for r in cell))
+                             for o in ("recovered", "missed", "below_limit")},
             })
         xs = [c["signal"] for c in table[case]]
         table[case + " :: crossings"] = {
@@ -228,7 +231,8 @@ def error_bins(rows: list[dict]) -> list[dict]:
                     "error_min": float(err.min()), "error_max": float(err.max()),
                     "optimal_error_mean": float(err_opt.mean()), "optimal_error_max": float(err_opt.max()),
                     "significant": int(sum(r["p_value"] < ALPHA for r in sel)),
-                    "outcomes": {o: int(sum(r["outcome"] == o for r in sel)) for o in ("recovered", "missed", "below_limit")}})
+                    "outcomes": {o: int(sum(r["outcome"] == o for r in sel))
+                                 for o in ("recovered", "missed", "below_limit")}})
     return out
 
 
@@ -504,7 +508,8 @@ def summary_lines(d: dict) -> list[str]:
         f"mean absolute {b['error_abs_mean']:.3f}, range {b['error_min']:+.3f} to {b['error_max']:+.3f} (n = {b['n']})"
         for b in above) + ".")
     nt = d["near_threshold"]
-    lines.append("- **Near the threshold the transition is blurred**, as finite layers blur it: measured ARI " + "; ".join(
+    lines.append("- **Near the threshold the transition is blurred**, "
+                 "as finite layers blur it: measured ARI " + "; ".join(
         f"at ratio {b['ratio_from']:g}–{b['ratio_to']:g} median {b['median']:.3f}, 90th percentile {b['q90']:.3f}, "
         f"largest {b['max']:.3f}, significant in {b['significant']} of {b['n']}" for b in nt)
         + ". Below 1 the verdict is still 'below the limit': the agreement there is weak, not absent.")
@@ -540,7 +545,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=10, help="network seeds per case (0..N-1)")
     parser.add_argument("--signals", default=",".join(f"{s:g}" for s in SIGNALS))
-    parser.add_argument("--nsfwjs", default=str(Path.home() / ".cache" / "modularity" / "inception_v3_nsfwjs.safetensors"),
+    parser.add_argument("--nsfwjs",
+                        default=str(Path.home() / ".cache" / "modularity" / "inception_v3_nsfwjs.safetensors"),
                         help="nsfwjs safetensors file (skipped when absent)")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "modularity" / "detectability_curve"))
     parser.add_argument("--out", default=str(ROOT / "reports" / "detectability"))
@@ -587,10 +593,9 @@ def main(argv: list[str] | None = None) -> int:
     runtime = time.perf_counter() - t0
     t_det = np.array([r["detectability_s"] for r in rows + nsfw])
     cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
     half = len(seeds) // 2
     d = {"meta": {"command": " ".join([".venv/bin/python", "scripts/detectability_curve.py"]
                                       + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]),

@@ -92,8 +92,12 @@ def convert(model_dir: Path, out: Path) -> dict:
     from safetensors.torch import save_file
 
     from modularity.zoo.checkpoints import apply_state_dict
-    from modularity.zoo.tfjs import (build_inception_v3_nsfwjs, nsfwjs_inception_v3_state_dict,
-                                     nsfwjs_trainable_modules, read_tfjs_model)
+    from modularity.zoo.tfjs import (
+        build_inception_v3_nsfwjs,
+        nsfwjs_inception_v3_state_dict,
+        nsfwjs_trainable_modules,
+        read_tfjs_model,
+    )
 
     model, weights = read_tfjs_model(model_dir)
     state = nsfwjs_inception_v3_state_dict(model, weights)

@@ -23,20 +23,20 @@ Usage::
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 import json
 import platform
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from modularity import analyze, load_model
-from modularity.studies.clusterability import clusterability
-from modularity.errors import ModularityError
 from modularity.core.graph import trace
+from modularity.errors import ModularityError
+from modularity.studies.clusterability import clusterability
 from modularity.studies.units import first_layer_analysis
 from modularity.zoo.registry import get_source
 
@@ -61,7 +61,8 @@ def _run_model(name: str, weights: str, args: argparse.Namespace) -> dict:
         if layer.recovery is not None:
             r = layer.recovery
             entry["recovery"] = {"ari": r.ari, "p": r.p_value, "p_bh": r.p_value_bh, "null_ari_mean": r.null_ari_mean,
-                                 "controls": {k: asdict(c) for k, c in r.controls.items()}, "n_branches": len(set(layer.branches))}
+                                 "controls": {k: asdict(c) for k, c in r.controls.items()},
+                                 "n_branches": len(set(layer.branches))}
         layers.append(entry)
     col = np.array(first.colour)
     freq = np.array(first.frequency)
@@ -110,14 +111,17 @@ def _model_section(m: dict, alpha: float = 0.05) -> list[str]:
                      f"({f['n_permutations']} permutations of unit labels; "
                      f"{len(f['correlations']) // 2} vectors tested).")
     top = [x for x in f["correlations"] if x["vector"] < 2]
+
+    def rho(v: str, j: int, prop: str) -> float:
+        return next(x["spearman"] for x in top if x["variant"] == v and x["vector"] == j and x["prop"] == prop)
+
     lines.append("  - first two vectors, Spearman with colour / frequency: " + "; ".join(
-        f"{v}: " + ", ".join(f"#{j + 1} {next(x['spearman'] for x in top if x['variant'] == v and x['vector'] == j and x['prop'] == 'colour'):+.2f} / "
-                             f"{next(x['spearman'] for x in top if x['variant'] == v and x['vector'] == j and x['prop'] == 'frequency'):+.2f}"
-                             for j in range(2))
+        f"{v}: " + ", ".join(f"#{j + 1} {rho(v, j, 'colour'):+.2f} / {rho(v, j, 'frequency'):+.2f}" for j in range(2))
         for v in ("raw", "centred", "normalised")) + ".")
     branched = [layer for layer in a["layers"] if "recovery" in layer]
     if branched:
-        n_rec = sum(1 for layer in branched if layer["recovery"]["p_bh"] is not None and layer["recovery"]["p_bh"] <= alpha)
+        n_rec = sum(1 for layer in branched
+                    if layer["recovery"]["p_bh"] is not None and layer["recovery"]["p_bh"] <= alpha)
         lines.append(f"- **Branch recovery**: {len(branched)} layers with true branches; {n_rec} recovered beyond "
                      f"shuffles (BH p <= {alpha}); median ARI "
                      f"{np.median([layer['recovery']['ari'] for layer in branched]):.3f}.")
@@ -133,11 +137,12 @@ def _figures(models: list[dict], out: Path) -> list[str]:
 
     written = []
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    for i, m in enumerate(models):
+    for m in models:
         z = [np.nan if layer["z"] is None else layer["z"] for layer in m["analyze"]["layers"]]
         ax.plot(z, marker="o", ms=3, lw=1, label=f"{m['model']} ({m['weights']})")
     ax.axhline(0, color="0.5", lw=1)
-    ax.set(xlabel="producer layer (execution order)", ylabel="n-cut z vs shuffles", title="per-layer co-clustering n-cut")
+    ax.set(xlabel="producer layer (execution order)", ylabel="n-cut z vs shuffles",
+           title="per-layer co-clustering n-cut")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "layer_ncut_z.png", dpi=120)
@@ -332,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         equivalent.append(f"python -m modularity clusterability{m}{w} --k {args.k} --shuffles {args.shuffles} "
                           f"--seed {args.seed}")
     data = {"command": ("python scripts/findings.py " + " ".join(shlex.quote(a) for a in cmd_args)).strip(),
-            "runtime_s": time.perf_counter() - t0, "machine": f"{platform.machine()}, Python {platform.python_version()}",
+            "runtime_s": time.perf_counter() - t0,
+            "machine": f"{platform.machine()}, Python {platform.python_version()}",
             "seed": args.seed, "permutations": args.permutations, "shuffles": args.shuffles, "k": args.k,
             "first_layer_permutations": args.first_layer_permutations, "inception_note": inception_note,
             "equivalent_commands": equivalent, "models": models}

@@ -43,8 +43,8 @@ import time
 from pathlib import Path
 
 from modularity import analyze, load_model, trace
-from modularity.folders import atomic_output_dir
 from modularity.arrays import figure_arrays
+from modularity.folders import atomic_output_dir
 from modularity.output.export import write_rows
 from modularity.output.figures import write_exports
 from modularity.output.report import build_reports

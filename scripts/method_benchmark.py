@@ -24,6 +24,7 @@ Usage (the report's numbers come from the first line)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -47,7 +48,8 @@ OLD_DEFAULT = "adaptive_sqrt_unit_r10"  # the default this round started from (i
 PRODUCTION = ["adaptive_sqrt_unit_r10", "dhillon_km1_cols_sv_r10", "sklearn_scc", "sklearn_sbc_bistochastic"]
 FAMILY = list(REFINED_VARIANTS)  # the candidates for the new default
 SELECTION_METHODS = [*PRODUCTION, "kmeans_km1", "kmeans_log2k", "dhillon_log2k_joint_r10", *FAMILY]
-OWN_PARTS = ["kmeans_km1", "kmeans_log2k", "spectral_refined_nomoves", "spectral_refined_three", "spectral_refined_rows1"]
+OWN_PARTS = ["kmeans_km1", "kmeans_log2k", "spectral_refined_nomoves", "spectral_refined_three",
+             "spectral_refined_rows1"]
 WEIGHTS = Path.home() / ".cache" / "modularity" / "inception_v3_nsfwjs.safetensors"
 DECISION = """
 **The package default stays `adaptive_sqrt_unit_r10`.** The rule's choice, `spectral_refined`, is a production
@@ -83,8 +85,9 @@ default; four variants within 0.002, tie to the smallest per-network gap).
 
 Why the six misses remain: (a) in the weak regime (ARI 0.1 to 0.7: own x1.3, blocks scaled k=2 and 3) the best of
 ten methods on one network beats any single method by chance by more than 0.05 (there `spectral_refined`'s mean
-is far ahead: own x1.3 inception4d 0.850 against 0.671 for `adaptive_sqrt_unit_r10`); (b) input x1.5 inception3b plants a group of 21
-units read by a 16-unit consumer: I(R; C) prefers cutting the 250-unit group to keeping it, the detectability check
+is far ahead: own x1.3 inception4d 0.850 against 0.671 for `adaptive_sqrt_unit_r10`);
+(b) input x1.5 inception3b plants a group of 21 units read by a 16-unit consumer: I(R; C) prefers cutting the
+250-unit group to keeping it, the detectability check
 stops the refinement from merging it away (round 1: 5 networks of 10 collapsed, now 1) but cannot repair a k-means
 start that merged it already (`sklearn_scc` keeps it, 0.961); (c) blocks scaled k=5: one start lands badly where three
 starts do not (0.838 against 0.976).
@@ -150,7 +153,8 @@ def _summaries(out: dict) -> tuple[dict, dict, dict, dict]:
                          out["cost"]["ratio"], FAMILY, OLD_DEFAULT)
     sel = report.case_summary(sel_nets, sel_m, rule["chosen"])
     held = report.case_summary(held_nets, held_m, meta["default"])
-    return ({"summary": sel, "groups": report.group_means(sel, sel_m), "worst_by_group": report.worst_by_group(sel, sel_m)},
+    return ({"summary": sel, "groups": report.group_means(sel, sel_m),
+             "worst_by_group": report.worst_by_group(sel, sel_m)},
             {"summary": held, "groups": report.group_means(held, held_m),
              "worst_by_group": report.worst_by_group(held, held_m)}, real, rule)
 
@@ -223,11 +227,9 @@ def main(argv: list[str] | None = None) -> int:
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     cpu = platform.processor() or platform.machine()
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     meta = {"command": " ".join([".venv/bin/python", "scripts/method_benchmark.py",
                                  *[shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]]),
             "machine": f"{cpu}, {os.cpu_count()} cores (shared), {args.workers} single-threaded workers, "
@@ -236,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             "n_seeds": n_seeds, "default": default, "package_default": DEFAULT_METHOD, "rule_choice": chosen,
             "old_default": OLD_DEFAULT, "selection_methods": SELECTION_METHODS, "heldout_methods": held_methods,
             "real_methods": SELECTION_METHODS, "family": FAMILY,
-            "seconds_per_call": {"selection": dict(zip(SELECTION_METHODS, (sel_sec / max(1, sel_ari[:, 0].size)).tolist())),
+            "seconds_per_call": {"selection": dict(zip(SELECTION_METHODS,
+                                                       (sel_sec / max(1, sel_ari[:, 0].size)).tolist())),
                                  "heldout": dict(zip(held_methods, (held_sec / max(1, held_ari[:, 0].size)).tolist()))}}
     out = {"meta": meta, "cost": cost,
            "instances": {k: _strip(v) for k, v in inst.items()},

@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
              "at chance level it stops at the h-th table at least as extreme, so p = h / l is resolved to about "
              "1 / sqrt(h) (30 %) there, and its distribution need not match the shuffles' above 0.05; its level "
              "at 0.05 is what the test must keep.", "",
-             "| method | rejections at 0.05 / n | rate | 95% CI (Clopper-Pearson) | mean p |", "|---|---:|---:|---|---:|"]
+             "| method | rejections at 0.05 / n | rate | 95% CI (Clopper-Pearson) | mean p |",
+             "|---|---:|---:|---|---:|"]
     for k, v in data["false_positive_rate"].items():
         lines.append(f"| {k} | {v['rejections']} / {v['n']} | {v['rate']:.3f} | "
                      f"[{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {v['mean_p']:.3f} |")

@@ -228,7 +228,8 @@ def sweep(fams: dict[str, list[str]], timeout: float, max_params: float, max_pix
         size = None
         if params > max_params:
             rec.update(model=name, traced=False, skipped=True,
-                       error=f"skipped: smallest variant has {params / 1e6:.0f} M parameters (> {max_params / 1e6:.0f} M)")
+                       error=f"skipped: smallest variant has {params / 1e6:.0f} M parameters "
+                             f"(> {max_params / 1e6:.0f} M)")
         else:
             import timm
 

@@ -8,9 +8,8 @@ from torch import nn
 
 from modularity import analyze
 from modularity.analysis import analyze_layer, select_layers
-from modularity.errors import ModularityError
 from modularity.core.graph import trace
-
+from modularity.errors import ModularityError
 from tests.nets import PlantedNet, grouped_net
 
 
@@ -250,7 +249,7 @@ def test_profile_builder_rebuilds_downstream_profiles_to_the_bit():
                     ref = downstream_profile(g, name, norm, expand)
                     builder = ProfileBuilder(g, name, norm, expand)
                     assert builder.consumers == ref.consumers
-                    rebuilt = builder(lambda c: layer_magnitude(g, c, norm))
+                    rebuilt = builder(lambda c, g=g, norm=norm: layer_magnitude(g, c, norm))
                     assert np.array_equal(rebuilt, ref.matrix), (name, expand, norm)
 
 

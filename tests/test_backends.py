@@ -42,9 +42,9 @@ def test_a_scheduler_without_the_dask_backend_is_refused():
 @pytest.mark.slow
 def test_an_unreachable_scheduler_is_one_clear_error():
     pytest.importorskip("distributed")
-    with pytest.raises(ModularityError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
-        with make_backend(None, backend="dask", scheduler="tcp://127.0.0.1:9"):
-            pass
+    with (pytest.raises(ModularityError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
+          make_backend(None, backend="dask", scheduler="tcp://127.0.0.1:9")):
+        pass
 
 
 @pytest.mark.slow

@@ -16,8 +16,18 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from modularity.errors import ModularityError
-from modularity.folders import (MARKER, PARTIAL_TAG, atomic_output_dir, check_output_dir, check_replaceable,
-                                copy_fresh, note_interrupt, published_folder, read_manifest, reset_interrupt)
+from modularity.folders import (
+    MARKER,
+    PARTIAL_TAG,
+    atomic_output_dir,
+    check_output_dir,
+    check_replaceable,
+    copy_fresh,
+    note_interrupt,
+    published_folder,
+    read_manifest,
+    reset_interrupt,
+)
 
 TOOL_FILES = {"summary.json": b'{"a": 1}', "layers.csv": b"name\nconv1\n", "figures/overview.png": b"\x89PNG",
               "figures/layers/000.png": b"\x89PNG2"}
@@ -209,10 +219,9 @@ def test_a_read_only_results_folder_is_refused_up_front(tmp_path, monkeypatch):
 def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing(tmp_path):
     out = _write_tool_folder(tmp_path / "res")
     before = _tree(tmp_path)
-    with pytest.raises(ModularityError) as err:
-        with atomic_output_dir(out) as tmp:
-            (tmp / "summary.json").write_text("partial")
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp / "figures" / "big.png"))
+    with pytest.raises(ModularityError) as err, atomic_output_dir(out) as tmp:
+        (tmp / "summary.json").write_text("partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp / "figures" / "big.png"))
     message = str(err.value)
     assert message.startswith("no space left while writing --out") and "(figures/big.png)" in message
     assert "free on its filesystem" in message and "\n" not in message
@@ -220,9 +229,9 @@ def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing(tmp_path):
 
 
 def test_too_little_free_space_is_refused_before_writing(tmp_path):
-    with pytest.raises(ModularityError, match="needs about .* free"):
-        with atomic_output_dir(tmp_path / "res", expected_bytes=1 << 62):
-            pytest.fail("the body ran")
+    with (pytest.raises(ModularityError, match="needs about .* free"),
+          atomic_output_dir(tmp_path / "res", expected_bytes=1 << 62)):
+        pytest.fail("the body ran")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -246,10 +255,9 @@ def test_a_file_size_limit_while_writing_is_one_line_and_leaves_nothing(tmp_path
 def test_a_failure_in_the_body_leaves_the_previous_folder_untouched(tmp_path):
     out = _write_tool_folder(tmp_path / "res")
     before = _tree(tmp_path)
-    with pytest.raises(RuntimeError):
-        with atomic_output_dir(out) as tmp:
-            (tmp / "summary.json").write_text("new")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), atomic_output_dir(out) as tmp:
+        (tmp / "summary.json").write_text("new")
+        raise RuntimeError("boom")
     assert _tree(tmp_path) == before
 
 
@@ -258,10 +266,9 @@ def test_a_recorded_interrupt_stops_the_folder_from_being_published(tmp_path):
     out = _write_tool_folder(tmp_path / "res")
     reset_interrupt()
     before = _tree(tmp_path)
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_output_dir(out) as tmp:
-            (tmp / "summary.json").write_text("new")
-            note_interrupt(15)
+    with pytest.raises(KeyboardInterrupt), atomic_output_dir(out) as tmp:
+        (tmp / "summary.json").write_text("new")
+        note_interrupt(15)
     assert _tree(tmp_path) == before and published_folder() is None
 
 

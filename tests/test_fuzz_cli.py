@@ -33,9 +33,9 @@ import struct
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -1045,7 +1045,7 @@ def test_a_full_disk_while_writing_is_one_line_and_leaves_no_partial_folder(err_
     def full(*args, **kwargs):
         raise OSError(err_no, os.strerror(err_no), str(args[-1] if args else "figure.png"))
 
-    monkeypatch.setattr(report, "draw_figures", full)
+    monkeypatch.setattr(report, "draw_pages", full)
     before = _tree(tmp_path)
     status, err = _run_in_process(["analyze", "tiny.onnx", "--permutations", "2", "--quiet", "--out", "res"],
                                   tmp_path, capsys, monkeypatch)

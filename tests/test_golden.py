@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 GOLDEN = Path(__file__).parent / "data" / "golden_summary.json"
 VOLATILE = ("versions", "command", "runtime_s")
 
 
 def _summaries() -> dict[str, dict]:
     from modularity import analyze
-
     from tests.nets import PlantedNet, grouped_net
 
     out = {}

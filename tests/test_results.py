@@ -43,7 +43,8 @@ def test_a_summary_that_is_not_an_object_is_refused(data, field):
     (lambda d: d.update(layers={"a": 1}), r"layers: expected a list, got an object"),
     (lambda d: d["layers"][0].pop("clusters"), r"layers\[0\]\.clusters is missing"),
     (lambda d: d["layers"][1].update(clusters=[0, 1]), r"layers\[1\]\.clusters: 2 labels for 32 units"),
-    (lambda d: d["layers"][1]["structure"]["ncut"].update(z="big"), r"layers\[1\]\.structure\.ncut\.z: expected a number"),
+    (lambda d: d["layers"][1]["structure"]["ncut"].update(z="big"),
+     r"layers\[1\]\.structure\.ncut\.z: expected a number"),
     (lambda d: d["layers"][1]["recovery"].update(controls=[1]), r"recovery\.controls: expected an object"),
     (lambda d: d["settings"].update(seed="0"), r"settings\.seed: expected an integer, got a string"),
     (lambda d: d["settings"].update(n_permutations=-3), r"settings: n_permutations \(--permutations\) must be"),
@@ -119,7 +120,8 @@ def test_every_column_reads_its_own_field():
         "ari_column_norms_only": rec.controls["column_norms_only"].ari, "signal_ratio": det.ratio,
         "expected_ari": det.expected_ari, "n_above_edge": det.n_above_edge, "verdict": "missed", "ncut": ncut.observed,
         "ncut_null_mean": ncut.null_mean, "ncut_null_sd": ncut.null_sd, "ncut_effect": ncut.effect, "ncut_z": ncut.z,
-        "ncut_p": ncut.p_value, "ncut_p_bh": ncut.p_value_bh, "within_share": 0.51, "n_dead": 1, "n_permutations": ncut.n,
+        "ncut_p": ncut.p_value, "ncut_p_bh": ncut.p_value_bh, "within_share": 0.51, "n_dead": 1,
+        "n_permutations": ncut.n,
         "consumers": "c1;c2",
     }
     assert set(expected) == {c.key for c in COLUMNS}

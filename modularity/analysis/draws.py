@@ -9,6 +9,7 @@ Besag-Clifford stopping, so its result does not depend on the batch size.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from dataclasses import dataclass
 
@@ -73,10 +74,8 @@ def prepared(graph: ChannelGraph, task: DrawTask, fresh: bool = False) -> _Prepa
         return hit[1]
     draws = _PreparedDraws(graph, task)
     _PREPARED.clear()
-    try:
+    with contextlib.suppress(TypeError):  # a graph without weak references: prepare per draw
         _PREPARED[key] = (weakref.ref(graph), draws)
-    except TypeError:  # pragma: no cover - a graph without weak references: prepare per draw
-        pass
     return draws
 
 

@@ -154,6 +154,7 @@ def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | N
     settings = AnalysisSettings.of(settings, **changes)
     layer = graph.layers[name]
     profile: Profile | None = downstream_profile(graph, name, settings.reduction, settings.expand)
+    assert profile is not None  # until it is released below
     a = profile.matrix
     k, k_source = choose_clusters(a, layer, settings)
     branches = layer.branches
@@ -179,7 +180,7 @@ def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | N
     ncut, null_spectra = _structure(observed, draws, settings, method)
     recovery, kept = _recovery(name, branches, by_labels, observed, draws, settings, method)
     return LayerResult(
-        name=name, kind=layer.kind, n_units=layer.n_units, consumers=[b[0] for b in blocks],
+        name=name, kind=layer.kind, n_units=layer.n_units, consumers=[str(b[0]) for b in blocks],
         branches=None if branches is None else branches.tolist(),
         branch_names=layer.branch_names, branch_source=layer.branch_source, k=k, k_source=k_source,
         singular_values=spectra["raw"], spectra=spectra, null_spectra=null_spectra, embedding=embedding,

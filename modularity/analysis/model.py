@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
+from typing import cast
 
 import torch
 from torch import nn
@@ -89,8 +90,8 @@ def _adjust_across_layers(results: list[LayerResult]) -> None:
     ncuts = [r.structure.ncut for r in results]
     for d, adj in zip(ncuts, benjamini_hochberg([d.p_value for d in ncuts])):
         d.p_value_bh = adj
-    for r in results:  # verdicts read the adjusted p-values
-        r.verdict = layer_verdict(r.detectability, r.recovery)
+    for res in results:  # verdicts read the adjusted p-values
+        res.verdict = layer_verdict(res.detectability, res.recovery)
 
 
 def _versions() -> dict[str, str]:
@@ -152,7 +153,7 @@ def analyze_model(model: nn.Module | LoadedModel, settings: AnalysisSettings, *,
     ('features.0', 64)
     """
     loaded = as_loaded(model)
-    size = tuple(settings.input_size or loaded.input_size)
+    size = cast(tuple[int, int], tuple(settings.input_size or loaded.input_size))
     start = time.perf_counter()
     graph = graph or trace(loaded.module, size, loaded.in_channels)
     names = select_layers(graph, settings.layers)

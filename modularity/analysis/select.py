@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from typing import cast
 
 import numpy as np
 import torch
@@ -56,7 +57,7 @@ def check_finite(graph: ChannelGraph) -> None:
     for name, layer in graph.layers.items():
         if name not in graph.modules or getattr(graph.modules[name], "weight", None) is None:
             continue
-        w = graph.modules[name].weight.detach()
+        w = cast(torch.Tensor, graph.modules[name].weight).detach()
         if w.is_complex():
             raise ModularityError(f"layer '{name}' has complex weights ({w.dtype}); only real weights have the "
                                   "magnitudes analysed here")

@@ -16,6 +16,8 @@ edges and helpers). Two families of constructs:
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import numpy as np
 import torch
@@ -25,7 +27,7 @@ from torch import fx, nn
 from . import tracing_ops as ops
 from .attention_heads import HeadRole
 from .channel_graph import Edge, Layer, _RowSlice
-from .lineage import Traced, constant, data_of, shape_of
+from .lineage import Traced, Value, constant, data_of, shape_of, tensor_shape
 
 __all__ = ["AttentionMixin"]
 
@@ -37,6 +39,24 @@ def _sdpa_signature(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=
 
 class AttentionMixin:
     """Products and attention for the channel tracer (see the module docstring)."""
+
+    if TYPE_CHECKING:  # what the tracer this mixes into (graph._Builder) provides
+        mods: dict[str, nn.Module]
+        owners: dict[str, nn.Module]
+        val: dict[fx.Node, Value]
+        layers: dict[str, Layer]
+        edges: list[Edge]
+        modules: dict[str, nn.Module]
+        consumer_of: dict[fx.Node, str]
+        roles: list[HeadRole]
+
+        def _fail(self, node: fx.Node, why: str) -> NoReturn: ...
+        def _note(self, text: str) -> None: ...
+        def _tv(self, x: fx.Node) -> Traced: ...
+        def _aligned(self, x: fx.Node, n_out: int) -> Traced: ...
+        def _parameter(self, node: fx.Node, w) -> tuple[str, nn.Module] | None: ...
+        def _new_layer(self, node: fx.Node, name: str, layer: Layer, module: nn.Module, x: fx.Node, axis: int,
+                       via: str = "direct") -> None: ...
 
     # -- products ----------------------------------------------------------
     def _scores(self, node: fx.Node) -> Traced:
@@ -160,16 +180,16 @@ class AttentionMixin:
                 return False
             if (n.op == "call_function" and n.target in (F.softmax, torch.softmax, F.normalize)
                     or n.op == "call_method" and n.target == "softmax"
-                    or n.op == "call_module" and isinstance(self.mods[n.target], nn.Softmax)):
+                    or n.op == "call_module" and isinstance(self.mods[str(n.target)], nn.Softmax)):
                 continue
-            if n.op == "call_module" and isinstance(self.mods[n.target], (nn.Conv1d, nn.Conv2d, nn.Linear)) \
+            if n.op == "call_module" and isinstance(self.mods[str(n.target)], (nn.Conv1d, nn.Conv2d, nn.Linear)) \
                     or n.op == "call_function" and (n.target is F.linear or n.target in ops.CONV_FUNCTIONS):
                 return False
             stack.extend((u, n) for u in n.users)
         return bool(seen)
 
     def _matmul(self, node: fx.Node, shape) -> Traced:
-        a, b = node.args[0], node.args[1]
+        a, b = cast(fx.Node, node.args[0]), cast(fx.Node, node.args[1])
         sa, sb = shape_of(a), shape_of(b)
         if sa is None or sb is None or len(sa) < 2 or len(sb) < 2:
             self._fail(node, "only matrix products of tensors with at least two axes are supported")
@@ -178,11 +198,11 @@ class AttentionMixin:
         la = letters[n - len(sa):] + "yz"
         lb = letters[n - len(sb):] + "zx"
         out = letters + "yx"
-        return self._product(node, [(self.val[a], la), (self.val[b], lb)], out)
+        return self._product(node, [(self._tv(a), la), (self._tv(b), lb)], out)
 
     def _einsum(self, node: fx.Node, shape) -> Traced:
         eq = node.args[0]
-        operands = node.args[1:]
+        operands: Sequence[Any] = node.args[1:]
         if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
             operands = operands[0]
         eq = eq.replace(" ", "") if isinstance(eq, str) else None
@@ -192,7 +212,7 @@ class AttentionMixin:
         ins = lhs.split(",")
         if len(ins) != len(operands) or not all(isinstance(o, fx.Node) for o in operands):
             self._fail(node, "an einsum whose operands could not be matched to its equation")
-        return self._product(node, [(self.val[o], letters) for o, letters in zip(operands, ins)], out)
+        return self._product(node, [(self._tv(o), letters) for o, letters in zip(operands, ins)], out)
 
     def _sdpa(self, node: fx.Node, shape) -> Traced:
         """``F.scaled_dot_product_attention(q, k, v)``: scores ``q k^T`` per head, then ``softmax(.) v``."""
@@ -206,7 +226,7 @@ class AttentionMixin:
             self._fail(node, "its query, key and value must be traced tensors")
         n = len(shape)
         batch = "abcdefgh"[:n - 2]
-        vq, vk, vv = (self._aligned(t, n) if len(shape_of(t)) != n else self.val[t] for t in (q, k, v))
+        vq, vk, vv = (self._aligned(t, n) if len(tensor_shape(t)) != n else self._tv(t) for t in (q, k, v))
         lq, lk, lv = batch + "le", batch + "se", batch + "sf"
         weights = self._product(node, [(vq, lq), (vk, lk)], batch + "ls", scores=True)
         if not weights.const:
@@ -240,7 +260,7 @@ class AttentionMixin:
         """The output projection, reading every unit of v through the attention product."""
         if name in self.layers:
             self._fail(node, f"module '{name}' is called more than once; shared layers are not supported")
-        w = module.weight
+        w = cast(torch.Tensor, module.weight)
         n_in = self.layers[v_name].n_units
         if int(w.shape[1]) != n_in:
             self._fail(node, f"the output projection reads {int(w.shape[1])} features but v has {n_in}")
@@ -251,7 +271,7 @@ class AttentionMixin:
     def _mha(self, node: fx.Node, mod: nn.MultiheadAttention):
         """``nn.MultiheadAttention``: q, k, v as head-labelled layers, the output projection reading v."""
         names = ["query", "key", "value"]
-        xs = [node.args[i] if len(node.args) > i else node.kwargs.get(names[i]) for i in range(3)]
+        xs: list[Any] = [node.args[i] if len(node.args) > i else node.kwargs.get(names[i]) for i in range(3)]
         if not all(isinstance(self.val.get(x), Traced) for x in xs):
             self._fail(node, "its query, key and value must be traced tensors")
         if mod.bias_k is not None or mod.add_zero_attn:
@@ -261,12 +281,12 @@ class AttentionMixin:
             parts = [("in_proj_weight", 0, e), ("in_proj_weight", e, 2 * e), ("in_proj_weight", 2 * e, 3 * e)]
         else:
             parts = [("q_proj_weight", 0, e), ("k_proj_weight", 0, e), ("v_proj_weight", 0, e)]
-        base = node.target
+        base = str(node.target)
         v_name = self._qkv_layers(node, base, mod, parts, xs, heads)
         out_name = f"{base}.out_proj"
         self._out_projection(node, out_name, mod.out_proj, v_name)
         self.consumer_of[node] = out_name
-        n_dims = len(shape_of(xs[0]))
+        n_dims = len(tensor_shape(xs[0]))
         return (Traced((n_dims - 1,), [(out_name, np.arange(self.layers[out_name].n_units))]), None)
 
     def _mha_functional(self, node: fx.Node):
@@ -283,20 +303,21 @@ class AttentionMixin:
         if b.get("bias_k") is not None or b.get("add_zero_attn"):
             self._fail(node, "attention with add_bias_kv or add_zero_attn is not supported")
         if b.get("use_separate_proj_weight"):
-            ws = [b.get("q_proj_weight"), b.get("k_proj_weight"), b.get("v_proj_weight")]
+            ws: list[Any] = [b.get("q_proj_weight"), b.get("k_proj_weight"), b.get("v_proj_weight")]
         else:
             ws = [b["in_proj_weight"]] * 3
         if not all(isinstance(w, fx.Node) and w.op == "get_attr" for w in ws) or not isinstance(heads, int):
             self._fail(node, "its projection weights are not module parameters")
-        owners = {w.target.rpartition(".")[0] for w in ws}
+        owners = {str(w.target).rpartition(".")[0] for w in ws}
         if len(owners) != 1:
             self._fail(node, "its q, k and v projection weights belong to different modules")
         base = owners.pop()
         parent = self.owners.get(base, self.mods.get(base))
+        assert parent is not None  # the owner of a get_attr target is a module of the graph
         if b.get("use_separate_proj_weight"):
-            parts = [(w.target.rpartition(".")[2], 0, shape_of(w)[0]) for w in ws]
+            parts = [(str(w.target).rpartition(".")[2], 0, tensor_shape(w)[0]) for w in ws]
         else:
-            attr, e = ws[0].target.rpartition(".")[2], shape_of(ws[0])[0] // 3
+            attr, e = str(ws[0].target).rpartition(".")[2], tensor_shape(ws[0])[0] // 3
             parts = [(attr, 0, e), (attr, e, 2 * e), (attr, 2 * e, 3 * e)]
         v_name = self._qkv_layers(node, base, parent, parts, xs, heads)
         found = self._parameter(node, b["out_proj_weight"])
@@ -305,7 +326,7 @@ class AttentionMixin:
         out_name, out_mod = found
         self._out_projection(node, out_name, out_mod, v_name)
         self.consumer_of[node] = out_name
-        return (Traced((len(shape_of(xs[0])) - 1,), [(out_name, np.arange(self.layers[out_name].n_units))]), None)
+        return (Traced((len(tensor_shape(xs[0])) - 1,), [(out_name, np.arange(self.layers[out_name].n_units))]), None)
 
     def _swin_attention(self, node: fx.Node) -> Traced:
         """torchvision's ``shifted_window_attention`` (Swin v1 and v2), mapped like nn.MultiheadAttention."""
@@ -314,7 +335,7 @@ class AttentionMixin:
         except TypeError as exc:
             self._fail(node, f"unexpected arguments ({exc})")
         x = bound["input"]
-        if not isinstance(self.val.get(x), Traced) or self.val[x].const:
+        if not isinstance(self.val.get(x), Traced) or self._tv(x).const:
             self._fail(node, "its input is not a traced tensor")
         qkv_w, proj_w = bound["qkv_weight"], bound["proj_weight"]
         if not (isinstance(qkv_w, fx.Node) and qkv_w.op == "get_attr" and isinstance(proj_w, fx.Node)
@@ -322,16 +343,16 @@ class AttentionMixin:
             self._fail(node, "its projection weights are not module parameters")
         heads = bound["num_heads"]
         heads = heads.meta.get("value") if isinstance(heads, fx.Node) else heads
-        qkv_path, qkv_attr = qkv_w.target.rsplit(".", 1)
-        proj_path = proj_w.target.rsplit(".", 1)[0]
+        qkv_path, qkv_attr = str(qkv_w.target).rsplit(".", 1)
+        proj_path = str(proj_w.target).rsplit(".", 1)[0]
         qkv_mod = self.owners.get(qkv_path, self.mods.get(qkv_path))
         proj_mod = self.owners.get(proj_path, self.mods.get(proj_path))
         if qkv_mod is None or proj_mod is None or not isinstance(heads, int):
             self._fail(node, "its projections could not be matched to modules")
-        c = int(shape_of(x)[-1])
+        c = int(tensor_shape(x)[-1])
         base = qkv_path.rsplit(".", 1)[0] if "." in qkv_path else qkv_path
         parts = [(qkv_attr, 0, c), (qkv_attr, c, 2 * c), (qkv_attr, 2 * c, 3 * c)]
         v_name = self._qkv_layers(node, base, qkv_mod, parts, [x, x, x], heads)
         self._out_projection(node, proj_path, proj_mod, v_name)
         self.consumer_of[node] = proj_path
-        return Traced((len(shape_of(x)) - 1,), [(proj_path, np.arange(self.layers[proj_path].n_units))])
+        return Traced((len(tensor_shape(x)) - 1,), [(proj_path, np.arange(self.layers[proj_path].n_units))])

@@ -7,7 +7,9 @@ and everything downstream. Plain data: no tracing here.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -159,7 +161,7 @@ class ChannelGraph:
         A linear layer acting on the channel axis (kind ``"conv"``) gives its
         weight as a 1x1 kernel, ``(out, in, 1, 1)``; a Conv1d as a ``1 x k`` kernel.
         """
-        w = self.modules[name].weight.detach().to("cpu", torch.float32)
+        w = cast(torch.Tensor, self.modules[name].weight).detach().to("cpu", torch.float32)
         if w.dim() == 2 and self.layers[name].kind == "conv":
             w = w[:, :, None, None]
         elif w.dim() == 3:  # a Conv1d: a 1 x k kernel
@@ -176,6 +178,8 @@ class _RowSlice(nn.Module):
     initialiser (for the ``reinit`` null).
     """
 
+    _parent: nn.Module  # set with object.__setattr__: not a registered submodule
+
     def __init__(self, parent: nn.Module, attr: str, start: int, stop: int,
                  rows: np.ndarray | None = None) -> None:
         super().__init__()
@@ -191,7 +195,7 @@ class _RowSlice(nn.Module):
 
     def reset_parameters(self) -> None:
         parent = copy.deepcopy(self._parent)
-        init = getattr(parent, "_reset_parameters", None) or parent.reset_parameters
+        init = getattr(parent, "_reset_parameters", None) or cast(Callable[[], None], parent.reset_parameters)
         init()
         object.__setattr__(self, "_parent", parent)
 

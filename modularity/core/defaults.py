@@ -13,8 +13,8 @@ DEFAULT_METHOD = "spectral_refined"
 METHOD_NAMES = ("spectral_refined", "adaptive_sqrt_unit_r10", "dhillon_km1_cols_sv_r10", "sklearn_scc",
                 "sklearn_sbc_bistochastic", "sklearn_sbc_log")
 """The production co-clusterings, the default first (the keys of :data:`modularity.core.methods.METHODS`): the
-refined spectral co-clustering, the previous default (its embedding and k-means without the refinement) and scikit-learn's two (``SpectralCoclustering``;
-``SpectralBiclustering`` with its bistochastic and log normalisations)."""
+refined spectral co-clustering, the previous default (its embedding and k-means without the refinement) and
+scikit-learn's two (``SpectralCoclustering``; ``SpectralBiclustering`` with its bistochastic and log normalisations)."""
 
 NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit", "degree")
 """Null models of a layer's weights (:mod:`modularity.core.nulls`)."""

@@ -725,7 +725,10 @@ def detectability(a: np.ndarray, labels: np.ndarray | None = None, *, values: np
 # ------------------------------------------------------------------ verdicts
 
 def edge_verdict(det: Detectability) -> str:
-    """:data:`ABOVE_EDGE` when a non-trivial singular value clears the noise edge by its margin, else :data:`NO_STRUCTURE`."""
+    """:data:`ABOVE_EDGE` when a non-trivial singular value clears the noise edge by its margin.
+
+    Else :data:`NO_STRUCTURE`.
+    """
     return ABOVE_EDGE if det.n_above_edge > 0 else NO_STRUCTURE
 
 

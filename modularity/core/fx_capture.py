@@ -28,7 +28,8 @@ from __future__ import annotations
 import contextlib
 import io
 import operator
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 from torch import fx, nn
@@ -102,7 +103,7 @@ class _ValueProxy(fx.Proxy):
         self.tracer.create_proxy("call_function", operator.setitem, (self, key, value), {})
 
     def __iter__(self):
-        return (self[i] for i in range(len(self)))
+        return (cast(Any, self)[i] for i in range(len(self)))  # fx.Proxy sets __getitem__ at import: untyped
 
 
 def _value_of(a: Any) -> Any:
@@ -147,6 +148,7 @@ class _ValueTracer(_Tracer):
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
         if kind == "output" or not isinstance(proxy, _ValueProxy):
             return proxy
+        value: Any
         if kind == "placeholder":
             value = self._inputs.pop(0) if self._inputs else None
         elif kind == "get_attr":
@@ -210,6 +212,8 @@ class _Root(nn.Module):
     branch on it), and a decorated ``forward(*args, **kwargs)`` (Hugging Face's, which pops options from
     ``kwargs``) receives a real dict, as in a plain call.
     """
+
+    _forward: Callable[..., Any]
 
     def __init__(self, module: nn.Module) -> None:
         super().__init__()

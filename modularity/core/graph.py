@@ -91,6 +91,8 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, cast
 
 import numpy as np
 import torch
@@ -106,6 +108,7 @@ from .fx_capture import capture
 from .lineage import (
     Lineage,
     Traced,
+    Value,
     constant,
     data_of,
     describe,
@@ -113,6 +116,7 @@ from .lineage import (
     same_scale,
     same_terms,
     shape_of,
+    tensor_shape,
 )
 
 __all__ = ["ChannelGraph", "Edge", "Layer", "trace"]
@@ -127,7 +131,7 @@ class _Builder(AttentionMixin):
         # The traced network's own modules: a graph module holds only bare copies of those whose parameters
         # it reads (``get_attr``), and a functional layer's weight belongs to the real one.
         self.owners = dict((root if root is not None else gm).named_modules())
-        self.val: dict[fx.Node, object] = {}
+        self.val: dict[fx.Node, Value] = {}
         self.layers: dict[str, Layer] = {}
         self.edges: list[Edge] = []
         self.modules: dict[str, nn.Module] = {}
@@ -148,7 +152,8 @@ class _Builder(AttentionMixin):
         get ``<path>.<fx node name>``.
         """
         cats = [n for n in self.gm.graph.nodes
-                if (n.op == "call_function" and n.target in ops.CAT_OPS) or (n.op == "call_method" and n.target == "cat")]
+                if (n.op == "call_function" and n.target in ops.CAT_OPS)
+                or (n.op == "call_method" and n.target == "cat")]
         last: dict[str, fx.Node] = {}
         for n in cats:
             last[n.meta.get("onnx_name") or n.meta.get("module_path") or n.name] = n
@@ -166,8 +171,12 @@ class _Builder(AttentionMixin):
             flat.extend(a if isinstance(a, (list, tuple)) else [a])
         return [a for a in flat if isinstance(a, fx.Node) and isinstance(self.val.get(a), Traced)]
 
-    def _fail(self, node: fx.Node, why: str) -> None:
+    def _fail(self, node: fx.Node, why: str) -> NoReturn:
         raise ModularityError(f"cannot trace channels through {describe(node)}: {why}")
+
+    def _tv(self, x: fx.Node) -> Traced:
+        """The traced value of tensor node ``x`` (visited before any node that reads it)."""
+        return cast(Traced, self.val[x])
 
     def _note(self, text: str) -> None:
         if text not in self.notes:
@@ -178,14 +187,14 @@ class _Builder(AttentionMixin):
         if not isinstance(node, fx.Node) or node.op != "get_attr":
             return None
         try:
-            value = functools.reduce(getattr, node.target.split("."), self.gm)
+            value = functools.reduce(getattr, str(node.target).split("."), self.gm)
         except AttributeError:
             return None
         return value if isinstance(value, torch.Tensor) else None
 
     def _along(self, node: fx.Node, x: fx.Node, axis: int, what: str) -> tuple[Lineage, np.ndarray | None]:
         """The terms of ``x`` as index arrays along tensor axis ``axis`` (what a layer reading that axis sees)."""
-        v, s = self.val[x], shape_of(x)
+        v, s = self._tv(x), tensor_shape(x)
         axis %= len(s)
         if v.axes == (axis,):
             return v.terms, v.scale
@@ -218,7 +227,7 @@ class _Builder(AttentionMixin):
         # One of several tensors a node returns has no shape recorded on the node: not checked.
         if not part:
             ok = shape is not None and all(a < len(shape) for a in value.axes)
-            expected = tuple(shape[a] for a in value.axes) if ok else None
+            expected = tuple(shape[a] for a in value.axes) if ok and shape is not None else None
             if not ok or any(np.shape(idx) != expected for _, idx in value.terms):
                 # An operation this tracer maps wrongly: stop here rather than build a wrong graph.
                 self._fail(node, "internal error: channel indices of shapes "
@@ -250,8 +259,8 @@ class _Builder(AttentionMixin):
             return constant() if shape is not None else None
         if node.op == "output":
             return None
-        if node.op == "call_module" and isinstance(self.mods[node.target], nn.MultiheadAttention):
-            return self._mha(node, self.mods[node.target])
+        if node.op == "call_module" and isinstance(mha := self.mods[str(node.target)], nn.MultiheadAttention):
+            return self._mha(node, mha)
         if node.op == "call_function" and node.target is F.multi_head_attention_forward:
             return self._mha_functional(node)
         if node.op == "call_function" and node.target is operator.setitem:
@@ -259,12 +268,12 @@ class _Builder(AttentionMixin):
         if shape is None:
             # A non-tensor value (a size, a tuple of tensors, ...).
             if self._is_split(node):
-                x = node.args[0]
+                x = cast(fx.Node, node.args[0])
                 if isinstance(self.val.get(x), Traced):
                     return self._relayout(node, x)
             return None
         if node.op == "call_module":
-            return self._module(node, self.mods[node.target], shape)
+            return self._module(node, self.mods[str(node.target)], shape)
         return self._function(node, shape)
 
     def _is_split(self, node: fx.Node) -> bool:
@@ -272,16 +281,17 @@ class _Builder(AttentionMixin):
                 or (node.op == "call_method" and node.target in ops.SPLIT_METHODS))
 
     def _module(self, node: fx.Node, mod: nn.Module, shape):
-        x = node.args[0] if node.args else None
+        # (no positional input: None, which val holds no value for, so the readers below refuse it)
+        x = cast(fx.Node, node.args[0] if node.args else None)
         v = self.val.get(x)
         if isinstance(mod, (nn.Conv1d, nn.Conv2d)):
-            return self._conv_layer(node, node.target, mod, x, mod.weight, int(mod.groups))
+            return self._conv_layer(node, str(node.target), mod, x, mod.weight, int(mod.groups))
         if isinstance(mod, nn.Linear):
-            return self._linear_layer(node, node.target, mod, x, mod.weight)
+            return self._linear_layer(node, str(node.target), mod, x, mod.weight)
         if isinstance(mod, nn.ConvTranspose2d):
             # A learned upsampling: a conv layer whose weight is read as the conv it equals.
             view = _TransposedConv(mod)
-            return self._conv_layer(node, node.target, view, x, view.weight, int(mod.groups))
+            return self._conv_layer(node, str(node.target), view, x, view.weight, int(mod.groups))
         if isinstance(mod, nn.Conv3d):
             self._fail(node, f"{type(mod).__name__} is not supported (only Conv1d, Conv2d and Linear)")
         if isinstance(v, Traced) and v.const:
@@ -333,7 +343,7 @@ class _Builder(AttentionMixin):
             layer.col_scale = col_scale
             self.layers[name] = layer
             self.modules[name] = module
-        att = self.val[x].att
+        att = self._tv(x).att
         for src, idx in terms:
             cols = np.flatnonzero(idx >= 0)
             if len(cols):
@@ -368,8 +378,7 @@ class _Builder(AttentionMixin):
         unmapped = self._unmapped_input(node, name, module, v)
         if unmapped is not None:
             return unmapped
-        s_in = shape_of(x)
-        if len(v.axes) > 1 and 1 in v.axes and groups == s_in[1] == int(w.shape[0]):
+        if len(v.axes) > 1 and 1 in v.axes and groups == tensor_shape(x)[1] == int(w.shape[0]):
             # A depthwise conv applied head by head, the heads folded into the batch axis (MViTv2's pooling of
             # q, k and v): the same filter for every head, so no layer of its own; each channel stays in place.
             self._note(f"{name}: a depthwise {type(module).__name__} shared by the heads folded into the batch "
@@ -391,7 +400,7 @@ class _Builder(AttentionMixin):
         unmapped = self._unmapped_input(node, name, module, v)
         if unmapped is not None:
             return unmapped
-        s_in = shape_of(x)
+        s_in = tensor_shape(x)
         last = len(s_in) - 1
         if len(s_in) > 2 and v.axes and last not in v.axes:
             # The last axis holds positions: a token-mixing linear (MLP-Mixer, gMLP, ResMLP) that treats every
@@ -437,7 +446,7 @@ class _Builder(AttentionMixin):
             w = w.args[0]
         if not isinstance(w, fx.Node) or w.op != "get_attr":
             return None
-        path, _, attr = w.target.rpartition(".")
+        path, _, attr = str(w.target).rpartition(".")
         owner = self.owners.get(path, self.mods.get(path))
         if owner is None or not isinstance(getattr(owner, attr, None), nn.Parameter):
             return None
@@ -447,7 +456,7 @@ class _Builder(AttentionMixin):
 
     def _functional_layer(self, node: fx.Node, shape) -> Traced:
         """``F.linear`` / ``F.conv1d`` / ``F.conv2d`` called in a forward: a layer where the weight is a parameter."""
-        t = node.target
+        t = cast(Callable[..., Any], node.target)  # a call_function node
         conv = ops.CONV_FUNCTIONS.get(t)
         try:
             sig = inspect.signature(t)
@@ -455,7 +464,7 @@ class _Builder(AttentionMixin):
         except (TypeError, ValueError):
             names = ["input", "weight", "bias", "stride", "padding", "dilation", "groups"]
             bound = dict(zip(names, node.args)) | dict(node.kwargs)
-        x, w = bound.get("input"), bound.get("weight")
+        x, w = cast(fx.Node, bound.get("input")), bound.get("weight")
         groups = bound.get("groups", 1)
         groups = groups.meta.get("value") if isinstance(groups, fx.Node) else groups
         found = self._parameter(node, w)
@@ -465,17 +474,17 @@ class _Builder(AttentionMixin):
             return constant(v.data)  # computed from constants only (a position-bias table)
         if found is None:
             value = self._const_value(w)
-            s_in = shape_of(x)
+            s_in = tensor_shape(x)
             if not conv and v.axes and len(s_in) - 1 not in v.axes:
                 return Traced(v.axes, v.terms, v.scale, v.data, v.att)  # a fixed transform of positions (a DCT)
             if conv and value is not None and isinstance(groups, int) and value.shape[1] == 1 \
-                    and groups == value.shape[0] == shape_of(x)[1]:
+                    and groups == value.shape[0] == tensor_shape(x)[1]:
                 # A fixed filter applied to each channel alone (a blur before subsampling): channels stay in place.
                 return self._pass(node, x, shape)
             self._fail(node, f"a {what} whose weight is not a parameter (a buffer, or computed in forward) mixes "
                              "channels with weights that belong to no layer")
         name, module = found
-        wt = module.weight
+        wt = cast(torch.Tensor, module.weight)
         if conv:
             if not isinstance(groups, int):
                 self._fail(node, f"the groups of {what} are not a fixed number")
@@ -483,12 +492,12 @@ class _Builder(AttentionMixin):
         return self._linear_layer(node, name, module, x, wt)
 
     def _pass(self, node: fx.Node, x: fx.Node, shape, spatial: bool = False) -> Traced:
-        v = self.val[x]
-        s_in = shape_of(x)
+        v = self._tv(x)
         if v.const:
             return v
         if not v.axes:
             return v
+        s_in = tensor_shape(x)
         if len(shape) <= max(v.axes) or any(shape[a] != s_in[a] for a in v.axes):
             c_in = int(np.prod([s_in[a] for a in v.axes]))
             c_out = int(np.prod([shape[a] for a in v.axes if a < len(shape)]))
@@ -562,8 +571,8 @@ class _Builder(AttentionMixin):
                     return p
                 if "value" in a.meta:
                     return a.meta["value"]
-                if shape_only and shape_of(a) is not None:
-                    return torch.empty(shape_of(a), dtype=p.dtype)  # only its shape is read
+                if shape_only and (s := shape_of(a)) is not None:
+                    return torch.empty(s, dtype=p.dtype)  # only its shape is read
                 fixed = self._const_value(a)
                 if fixed is not None and not fixed.is_floating_point():
                     return fixed  # fixed indices (a buffer of positions), applied to the channel indices as well
@@ -584,7 +593,7 @@ class _Builder(AttentionMixin):
         v = self.val.get(x)
         if not isinstance(v, Traced):
             self._fail(node, "its input is not a traced tensor")
-        s_in = shape_of(x)
+        s_in = tensor_shape(x)
         p, reps = self._positions(v, s_in)
         if fn is not None:
             out = fn(p)
@@ -600,11 +609,11 @@ class _Builder(AttentionMixin):
                     kwargs = {k: a for k, a in kwargs.items() if k != "value"}
                 try:
                     if node.op == "call_method":
-                        out = getattr(args[0], node.target)(*args[1:], **kwargs)
+                        out = getattr(args[0], str(node.target))(*args[1:], **kwargs)
                     elif node.op == "call_module":
-                        out = self.mods[node.target](*args, **kwargs)
+                        out = self.mods[str(node.target)](*args, **kwargs)
                     else:
-                        out = node.target(*args, **kwargs)
+                        out = cast(Callable[..., Any], node.target)(*args, **kwargs)
                     break
                 except Exception as exc:  # an argument the index tensor cannot take
                     error = exc
@@ -641,10 +650,10 @@ class _Builder(AttentionMixin):
             return constant()  # a constant built inside forward
         if fn and (t in ops.CONV_FUNCTIONS or t is F.linear):
             return self._functional_layer(node, shape)
-        if all(self.val[a].const for a in tensors):
+        if all(self._tv(a).const for a in tensors):
             # computed from constants only (position biases, masks, tokens), or from attention weights or
             # statistics over channels
-            return constant(data_of(self.val[a] for a in tensors))
+            return constant(data_of(self._tv(a) for a in tensors))
         if fn and t is F.scaled_dot_product_attention:
             return self._sdpa(node, shape)
         if fn and t in ops.ADD_OPS or meth and t in ("add", "add_", "sub", "sub_"):
@@ -654,25 +663,26 @@ class _Builder(AttentionMixin):
         if fn and t is torch.addcmul or meth and t in ("addcmul", "addcmul_"):
             return self._addcmul(node, shape)
         if fn and t in ops.ELEMENTWISE_OPS or meth and t in ("maximum", "minimum", "where", "lerp"):
-            return self._sum(node, [t_ for t_ in tensors if not self.val[t_].const
+            return self._sum(node, [t_ for t_ in tensors if not self._tv(t_).const
                                     and not (t is torch.where and t_ is node.args[0])], shape)
         if fn and t in ops.MATMUL_OPS or meth and t in ("matmul", "bmm"):
             return self._matmul(node, shape)
         if fn and t is torch.einsum:
             return self._einsum(node, shape)
-        x = next(a for a in tensors if not self.val[a].const)
+        x = next(a for a in tensors if not self._tv(a).const)
         if fn and t in ops.POW_OPS or meth and t in ("pow", "pow_"):
-            if x is not node.args[0] or sum(not self.val[a].const for a in tensors) > 1:
+            if x is not node.args[0] or sum(not self._tv(a).const for a in tensors) > 1:
                 self._fail(node, "a power whose exponent depends on the input")
             return self._pass(node, x, shape)
         if fn and t is ops.SWIN_PATCH_MERGING and ops.SWIN_PATCH_MERGING is not None:
             return self._relayout(node, x)
         if fn and t in ops.NORM_FUNCTIONS:
             w = node.kwargs.get("weight", node.args[2] if len(node.args) > 2 else None)
+            axis: int | None
             if t is F.group_norm:
                 axis = 1
             else:
-                ns = node.kwargs.get("normalized_shape", node.args[1] if len(node.args) > 1 else None)
+                ns: Any = node.kwargs.get("normalized_shape", node.args[1] if len(node.args) > 1 else None)
                 ns = ns.meta.get("value") if isinstance(ns, fx.Node) else ns
                 axis = -1 if ns is not None and len(ns) == 1 else None
             return self._norm(node, x, shape, self._const_value(w), axis)
@@ -694,13 +704,13 @@ class _Builder(AttentionMixin):
 
     def _reduce(self, node: fx.Node, x: fx.Node, shape) -> Traced:
         """A reduction: over positions it keeps the channels; over channels it leaves a statistic no unit writes."""
-        v, s_in = self.val[x], shape_of(x)
+        v, s_in = self._tv(x), tensor_shape(x)
         name = node.target if isinstance(node.target, str) else node.target.__name__
         # Where the reduced axes and keepdim sit: norms take their order (p) first.
         first = 2 if name in ("norm", "vector_norm") else 1
         names = ("dim", "keepdim")
         args = list(node.args[first:])
-        found = {k: node.kwargs.get(k, args[i] if len(args) > i else None) for i, k in enumerate(names)}
+        found: dict[str, Any] = {k: node.kwargs.get(k, args[i] if len(args) > i else None) for i, k in enumerate(names)}
         dims, keep = found["dim"], bool(found["keepdim"])
         dims = dims.meta.get("value") if isinstance(dims, fx.Node) else dims
         if isinstance(dims, fx.Node):
@@ -786,11 +796,11 @@ class _Builder(AttentionMixin):
                 args, kwargs = arg(node.args), arg(node.kwargs)
                 with torch.no_grad():
                     if node.op == "call_method":
-                        value = getattr(args[0], node.target)(*args[1:], **kwargs)
+                        value = getattr(args[0], str(node.target))(*args[1:], **kwargs)
                     elif node.op == "call_module":
-                        value = self.mods[node.target](*args, **kwargs)
+                        value = self.mods[str(node.target)](*args, **kwargs)
                     else:
-                        value = node.target(*args, **kwargs)
+                        value = cast(Callable[..., Any], node.target)(*args, **kwargs)
             except Exception:  # an input-dependent argument, or an operation that cannot be replayed
                 value = None
             value = value if isinstance(value, torch.Tensor) else None
@@ -798,8 +808,9 @@ class _Builder(AttentionMixin):
         return value
 
     def _getitem(self, node: fx.Node, shape):
-        src = self.val.get(node.args[0])
-        idx = node.args[1]
+        x = cast(fx.Node, node.args[0])
+        src = self.val.get(x)
+        idx: Any = node.args[1]
         if isinstance(src, tuple):
             return src[idx]
         if not isinstance(src, Traced):
@@ -811,13 +822,13 @@ class _Builder(AttentionMixin):
         if not key or not (isinstance(key[0], slice) and key[0] == slice(None) or key[0] is Ellipsis
                            or 0 in src.axes):
             self._fail(node, "indexing the batch dimension is not supported")
-        return self._relayout(node, node.args[0])
+        return self._relayout(node, x)
 
     def _cat(self, node: fx.Node, shape) -> Traced:
-        parts = node.args[0] if node.args else node.kwargs.get("tensors")
-        dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+        parts = cast(Sequence[fx.Node], node.args[0] if node.args else node.kwargs.get("tensors"))
+        dim: Any = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
         d = dim % len(shape)
-        vals = [self.val[p] for p in parts]
+        vals = [self._tv(p) for p in parts]
         if all(v.const for v in vals):
             return constant(data_of(vals))
         if len(parts) == 1:
@@ -834,11 +845,13 @@ class _Builder(AttentionMixin):
             # rearrangement inside each head (rotary embeddings' ``cat([-x2, x1])``), not a concatenation layer.
             return self._relayout_many(node, parts, lambda ps: torch.cat(ps, d))
         terms: Lineage = []
-        sizes = [shape_of(p)[d] for p in parts]
+        sizes = [tensor_shape(p)[d] for p in parts]
         offsets, branch_names, total = [], [], sum(sizes)
         scales, part_units = [], []
         start = 0
         for p, v, c in zip(parts, vals, sizes):
+            p_terms: Lineage
+            p_scale: np.ndarray | None
             if v.const:
                 p_terms, p_scale = [], None
             else:
@@ -902,7 +915,7 @@ class _Builder(AttentionMixin):
             for k in where:
                 u = units[k]
                 contiguous = u is not None and len(u) and np.array_equal(u, np.arange(u.min(), u.max() + 1))
-                ranges.append(f"[{int(u.min())}:{int(u.max()) + 1}]" if contiguous else None)
+                ranges.append(f"[{int(u.min())}:{int(u.max()) + 1}]" if contiguous and u is not None else None)
             if all(ranges) and len(set(ranges)) == len(ranges):
                 for k, r in zip(where, ranges):
                     out[k] = f"{name}{r}"
@@ -934,22 +947,24 @@ class _Builder(AttentionMixin):
 
     def _aligned(self, x: fx.Node, n_out: int) -> Traced:
         """``x``'s value with its axes counted in a broadcast result of ``n_out`` dimensions."""
-        v = self.val[x]
-        shift = n_out - len(shape_of(x))
+        v = self._tv(x)
+        shift = n_out - len(tensor_shape(x))
         return Traced(tuple(a + shift for a in v.axes), v.terms, v.scale) if shift else v
 
-    def _relayout_many(self, node: fx.Node, parts: list[fx.Node], fn) -> Traced:
+    def _relayout_many(self, node: fx.Node, parts: Sequence[fx.Node], fn) -> Traced:
         """Follow a rearrangement of several tensors into one (``fn`` of their channel-index tensors).
 
         The channels of all parts are numbered in one index space, part after part; constants hold none.
         """
-        vals = [self.val[p] for p in parts]
+        vals = [self._tv(p) for p in parts]
         total = sum(v.size for v in vals if not v.const)
         terms: Lineage = []
-        scales, positions, all_reps = [], [], []
+        scales: list[tuple[int, int, np.ndarray | None]] = []
+        positions: list[torch.Tensor] = []
+        all_reps: list[np.ndarray] = []
         offset = 0
         for p, v in zip(parts, vals):
-            s_in = shape_of(p)
+            s_in = tensor_shape(p)
             if v.const:
                 positions.append(torch.zeros(s_in, dtype=torch.int32))
                 continue
@@ -973,10 +988,10 @@ class _Builder(AttentionMixin):
 
     def _stack(self, node: fx.Node, shape) -> Traced:
         """``torch.stack``: the same channels at every index of the new axis, or channels that vary along it."""
-        parts = node.args[0] if node.args else node.kwargs.get("tensors")
-        dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+        parts = cast(Sequence[fx.Node], node.args[0] if node.args else node.kwargs.get("tensors"))
+        dim: Any = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
         d = dim % len(shape)
-        vals = [self.val[p] for p in parts]
+        vals = [self._tv(p) for p in parts]
         if all(v.const for v in vals):
             return constant(data_of(vals))
         shifted = [Traced(tuple(a + (a >= d) for a in v.axes), v.terms, v.scale) for v in vals]
@@ -988,7 +1003,7 @@ class _Builder(AttentionMixin):
         return self._relayout_many(node, list(parts), lambda ps: torch.stack(ps, d))
 
     def _add(self, node: fx.Node, tensors: list[fx.Node], shape) -> Traced:
-        return self._sum(node, [t for t in tensors if not self.val[t].const], shape)
+        return self._sum(node, [t for t in tensors if not self._tv(t).const], shape)
 
     def _sum(self, node: fx.Node, live_nodes: list[fx.Node], shape) -> Traced:
         """An elementwise sum (or maximum, selection, ...) of tensors: each channel reads all of them."""
@@ -1002,7 +1017,7 @@ class _Builder(AttentionMixin):
         c = int(np.prod([shape[a] for a in main.axes])) if main.axes else 1
         terms: Lineage = []
         scales = []
-        for t, v in live:
+        for _, v in live:
             if v.axes == main.axes and v.size == main.size:
                 terms.extend(v.terms)
                 scales.append(v.scale)
@@ -1028,11 +1043,14 @@ class _Builder(AttentionMixin):
 
     def _addcmul(self, node: fx.Node, shape) -> Traced:
         """``torch.addcmul(a, b, c) = a + b * c`` (GRN's ``bias + gamma * (x * N(x))``)."""
+        a: Any
+        b: Any
+        c: Any
         a, b, c = (node.args + (None, None, None))[:3] if len(node.args) >= 3 else (
             node.kwargs.get("input"), node.kwargs.get("tensor1"), node.kwargs.get("tensor2"))
         factors = [t for t in (b, c) if isinstance(t, fx.Node) and isinstance(self.val.get(t), Traced)]
         product = self._mul(node, factors, shape)
-        if not isinstance(self.val.get(a), Traced) or self.val[a].const:
+        if not isinstance(self.val.get(a), Traced) or self._tv(a).const:
             return product
         return self._sum_values(node, [self._aligned(a, len(shape)), product], shape)
 
@@ -1054,15 +1072,15 @@ class _Builder(AttentionMixin):
         return 1.0 / per if divide else per
 
     def _mul(self, node: fx.Node, tensors: list[fx.Node], shape) -> Traced:
-        live = [t for t in tensors if not self.val[t].const]
+        live = [t for t in tensors if not self._tv(t).const]
         if len(live) == 1:
             x = live[0]
             out = self._aligned(x, len(shape))
             if out.axes and (len(shape) <= max(out.axes) or out.size != int(np.prod([shape[a] for a in out.axes]))):
                 self._fail(node, f"its result does not keep the {out.size} channels of its input")
-            consts = [t for t in tensors if self.val[t].const]
+            consts = [t for t in tensors if self._tv(t).const]
             divide = node.target in ops.DIV_OPS or node.target == "div"
-            if len(consts) == 1 and len(shape_of(x)) == len(shape) and not (divide and consts[0] is node.args[0]):
+            if len(consts) == 1 and len(tensor_shape(x)) == len(shape) and not (divide and consts[0] is node.args[0]):
                 g = self._channel_scale(consts[0], out, shape, divide)
                 if g is not None:
                     return self._fold_scale(node, x, out, g)
@@ -1073,11 +1091,12 @@ class _Builder(AttentionMixin):
         # A gate of one channel broadcast over all channels (FocalNet's per-level gates) leaves the channels of
         # the other operand.
         holding = [v for t, v in zip(live, vals) if v.axes and all(
-            len(shape_of(t)) - len(shape) + a >= 0 and shape_of(t)[len(shape_of(t)) - len(shape) + a] == shape[a]
+            len(tensor_shape(t)) - len(shape) + a >= 0
+            and tensor_shape(t)[len(tensor_shape(t)) - len(shape) + a] == shape[a]
             for a in v.axes)]
         if len(holding) == 1 and all(v.size == 1 for v in vals if v is not holding[0]):
             return holding[0]
-        sizes = [int(np.prod(shape_of(t), dtype=np.int64)) // max(v.size, 1) for t, v in zip(live, vals)]
+        sizes = [int(np.prod(tensor_shape(t), dtype=np.int64)) // max(v.size, 1) for t, v in zip(live, vals)]
         if len(set(sizes)) > 1:
             return vals[int(np.argmax(sizes))]
         axes = vals[0].axes
@@ -1120,8 +1139,8 @@ class _Builder(AttentionMixin):
         It keeps channels in place when each such group holds one channel (an ``Unfold`` before it, VOLO's
         outlook attention); otherwise it would add different channels together.
         """
-        v = self.val[x]
-        s_in = shape_of(x)
+        v = self._tv(x)
+        s_in = tensor_shape(x)
         if v.axes not in ((1,), ()) or len(s_in) != 3 or len(shape) != 4:
             self._fail(node, "a Fold whose input channels are not on axis 1 of an N x (C k) x L tensor")
         if not v.axes:
@@ -1145,7 +1164,8 @@ class _Builder(AttentionMixin):
             idx = out.terms[0][1].reshape(-1)
             n = self.layers[layer].n_units
             if idx.size == n and np.array_equal(np.sort(idx), np.arange(n)):
-                rs = np.ones(n) if self.layers[layer].row_scale is None else self.layers[layer].row_scale.copy()
+                old = self.layers[layer].row_scale
+                rs = np.ones(n) if old is None else old.copy()
                 rs[idx] = rs[idx] * g.reshape(-1)
                 self.layers[layer].row_scale = rs
                 self.chain_src[node] = x
@@ -1168,7 +1188,7 @@ class _Builder(AttentionMixin):
     def _setitem(self, node: fx.Node) -> None:
         """``t[idx] = value`` in place: followed only when neither side holds channels (attention weights)."""
         for a in (node.args[0], node.args[2]):
-            v = self.val.get(a)
+            v = self.val.get(a) if isinstance(a, fx.Node) else None  # a number or a list holds no channels
             if isinstance(v, Traced) and not v.const:
                 self._fail(node, "an in-place assignment into or from a tensor that holds channels")
 
@@ -1178,7 +1198,7 @@ class _Builder(AttentionMixin):
             users = list(node.users)
             if len(users) != 1 or users[0].op != "call_module":
                 continue
-            bn = self.mods[users[0].target]
+            bn = self.mods[str(users[0].target)]
             if isinstance(bn, nn.modules.batchnorm._BatchNorm) and bn.running_var is not None:
                 var = bn.running_var.detach().double().cpu().numpy()
                 gamma = bn.weight.detach().double().cpu().numpy() if bn.weight is not None else 1.0
@@ -1218,7 +1238,10 @@ class _Builder(AttentionMixin):
         return found
 
     def _split_labels(self, name: str, layer: Layer) -> np.ndarray | None:
-        """Which part of a channel split each unit goes to, where one split holds every unit once and every part is read."""
+        """Which part of a channel split each unit goes to.
+
+        Only where one split holds every unit once and every part is read; else None.
+        """
         read = np.zeros(layer.n_units, dtype=bool)
         for e in self.edges:
             if e.producer == name:

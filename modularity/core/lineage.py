@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from torch import fx
 
-__all__ = ["Lineage", "Traced", "constant", "data_of", "describe", "merge_terms", "same_scale", "same_terms",
-           "shape_of"]
+__all__ = ["Lineage", "Traced", "Value", "constant", "data_of", "describe", "merge_terms", "same_scale",
+           "same_terms", "shape_of", "tensor_shape"]
 
 # A lineage maps each channel of a value to channels of source layers:
 # a list of terms (source layer name, int array over the value's channels,
@@ -26,6 +26,14 @@ def shape_of(node: fx.Node) -> tuple[int, ...] | None:
     """The shape the shape pass recorded for a tensor-valued node (None for anything else)."""
     meta = node.meta.get("tensor_meta")
     return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+
+
+def tensor_shape(node: fx.Node) -> tuple[int, ...]:
+    """:func:`shape_of` a node read as a tensor; TypeError (as from indexing None) when it has no shape."""
+    shape = shape_of(node)
+    if shape is None:
+        raise TypeError(f"no tensor shape recorded for {describe(node)}")
+    return shape
 
 
 def describe(node: fx.Node) -> str:
@@ -77,6 +85,11 @@ class Traced:
     @property
     def size(self) -> int:
         return int(self.terms[0][1].size) if self.terms else 1
+
+
+Value = Traced | tuple[Traced, ...] | None
+"""What the tracer holds for an fx node: a tensor's value, the values of a node that returns several tensors
+(a split), or None (sizes, dtypes and other non-tensor values)."""
 
 
 def constant(data: str = "") -> Traced:

@@ -20,8 +20,8 @@ the signed kernels first and takes the norm of the result.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from ..errors import ModularityError
 from .graph import ChannelGraph, Edge
 
-__all__ = ["place_magnitude", "NORMS", "EXPAND_MODES", "reduce_kernel", "layer_magnitude", "Profile", "downstream_profile",
-           "ProfileBuilder"]
+__all__ = ["place_magnitude", "NORMS", "EXPAND_MODES", "reduce_kernel", "layer_magnitude", "Profile",
+           "downstream_profile", "ProfileBuilder"]
 
 NORMS = ("l1", "l2", "max")
 EXPAND_MODES = ("none", "depthwise", "product", "signed")
@@ -136,8 +136,9 @@ def place_magnitude(graph: ChannelGraph, name: str, reduced: np.ndarray, fold_bn
     m = _densify(reduced, layer.in_units, layer.groups)
     if fold_bn and layer.row_scale is not None:
         m = m * layer.row_scale[:, None]
-    if fold_bn and getattr(layer, "col_scale", None) is not None:
-        m = m * layer.col_scale[None, :]
+    col_scale = getattr(layer, "col_scale", None)
+    if fold_bn and col_scale is not None:
+        m = m * col_scale[None, :]
     return m
 
 
@@ -271,7 +272,10 @@ class _Block:
             self.units = index[self.starts]
 
     def __call__(self, magnitude: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The block for ``magnitude`` (the consumer's ``(units, in_units)`` matrix), written into ``out`` (zeros) when given."""
+        """The block for ``magnitude`` (the consumer's ``(units, in_units)`` matrix).
+
+        Written into ``out`` (zeros) when given.
+        """
         if out is None:
             out = np.zeros((magnitude.shape[0], self.n_units))
         if self.slices is not None:

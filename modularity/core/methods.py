@@ -339,7 +339,10 @@ EMBEDDINGS = {
     "log2k_one": ("log2k", "one", True),
     "km1_sv": ("km1", "sv", False),  # the previous default's
 }
-"""Column embeddings :func:`refined` can start from: ``(vector count, weights, unit rows)`` as in :func:`edge_embedding`."""
+"""Column embeddings :func:`refined` can start from.
+
+``(vector count, weights, unit rows)`` as in :func:`edge_embedding`.
+"""
 
 
 def column_embeddings(sub: np.ndarray, k: int, names: tuple[str, ...],

@@ -31,9 +31,10 @@ which process, or whether a sequential test stopped early.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import cast
 
 import numpy as np
 import torch
@@ -42,7 +43,9 @@ from torch import nn
 from .graph import ChannelGraph
 from .magnitude import layer_magnitude, place_magnitude, reduce_kernel
 
-__all__ = ["MAX_SEED", "study_rng", "as_generator", "NULL_MODELS", "fit_margins", "degree_preserving_magnitude", "null_magnitude", "MagnitudeShuffle", "draw_rng", "shuffle_weight", "resample_weight", "reinit_weight", "null_weight", "empirical_p",
+__all__ = ["MAX_SEED", "study_rng", "as_generator", "NULL_MODELS", "fit_margins", "degree_preserving_magnitude",
+           "null_magnitude", "MagnitudeShuffle", "draw_rng", "shuffle_weight", "resample_weight", "reinit_weight",
+           "null_weight", "empirical_p",
            "NullSummary", "summarise_null", "layer_rng", "benjamini_hochberg", "binomial_ci"]
 
 NULL_MODELS = ("shuffle", "shuffle-nonzero", "resample", "reinit", "degree")
@@ -143,10 +146,13 @@ class MagnitudeShuffle:
     def __init__(self, graph: ChannelGraph | None, name: str | None, norm: str = "l1", fold_first: bool = False,
                  *, weight: torch.Tensor | None = None) -> None:
         self.graph, self.name, self.norm = graph, name, norm
-        w = graph.weight(name) if weight is None else weight
-        w = w.detach().to("cpu")
+        if weight is None:
+            if graph is None or name is None:
+                raise ValueError("MagnitudeShuffle needs a graph and a layer name, or a weight")
+            weight = graph.weight(name)
+        w = weight.detach().to("cpu")
         self.fold_bn = True
-        scale = graph.layers[name].row_scale if graph is not None else None
+        scale = graph.layers[name].row_scale if graph is not None and name is not None else None
         if fold_first and scale is not None:
             w = w * torch.as_tensor(scale, dtype=w.dtype).reshape(-1, *([1] * (w.dim() - 1)))
             self.fold_bn = False
@@ -158,7 +164,7 @@ class MagnitudeShuffle:
         self.point = w[0, 0].numel() == 1 if w.numel() else False  # one entry per kernel: 1x1 conv or linear
 
     @classmethod
-    def of_weight(cls, weight: torch.Tensor, norm: str = "l1") -> "MagnitudeShuffle":
+    def of_weight(cls, weight: torch.Tensor, norm: str = "l1") -> MagnitudeShuffle:
         """A shuffler of a bare weight tensor (no graph: :meth:`reduced` only)."""
         return cls(None, None, norm, weight=weight)
 
@@ -194,6 +200,9 @@ class MagnitudeShuffle:
 
         ``widen``: see :meth:`reduced` (a folded scale widens to float64 anyway).
         """
+        if self.graph is None or self.name is None:
+            raise ValueError("a shuffler of a bare weight (of_weight) has no graph to place magnitudes in: "
+                             "use reduced()")
         return place_magnitude(self.graph, self.name, self.reduced(rng, widen), fold_bn=self.fold_bn)
 
 
@@ -423,8 +432,9 @@ def reinit_weight(module: nn.Module, rng: np.random.Generator) -> torch.Tensor:
     clone = copy.deepcopy(module).to("cpu")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(rng.integers(2**62)))
-        clone.reset_parameters()
-    return clone.weight.detach().to(torch.float32)
+        # nn.Module.__getattr__ is typed Tensor | Module: these are the module's method and parameter
+        cast(Callable[[], None], clone.reset_parameters)()
+    return cast(torch.Tensor, clone.weight).detach().to(torch.float32)
 
 
 def null_weight(kind: str, weight: torch.Tensor, rng: np.random.Generator,

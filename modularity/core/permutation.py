@@ -79,8 +79,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Callable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -694,7 +694,7 @@ def sequential_p_value(draw: Callable[[int], float], observed: float, alternativ
         if math.isnan(v):
             raise ValueError(f"draw({i}) returned NaN; decide what a failed draw means before testing")
         values.append(v)
-        if not stop_at and _extreme(np.float64(v), observed, alternative, tol):
+        if not stop_at and _extreme(np.asarray(v, dtype=np.float64), observed, alternative, tol):
             extreme += 1
             if extreme >= h:
                 stop_at = i + 1

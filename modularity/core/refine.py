@@ -64,7 +64,8 @@ def balance(w: np.ndarray, n_iter: int = 10) -> np.ndarray:
     Examples
     --------
     >>> b = balance(np.array([[1.0, 3.0], [10.0, 10.0]]), n_iter=50)
-    >>> np.round(b.sum(axis=1) / b.sum(axis=1).mean(), 3).tolist(), np.round(b.sum(axis=0) / b.sum(axis=0).mean(), 3).tolist()
+    >>> rows, cols = b.sum(axis=1), b.sum(axis=0)
+    >>> np.round(rows / rows.mean(), 3).tolist(), np.round(cols / cols.mean(), 3).tolist()
     ([1.0, 1.0], [1.0, 1.0])
     """
     w = np.asarray(w)
@@ -321,7 +322,7 @@ def merge_split(w: np.ndarray, rows: np.ndarray, cols: np.ndarray, k_rows: int, 
             if separable[p, q]:
                 continue
             moved = np.where(cols == q, p, cols)
-            moved[halves[c]] = q  # type: ignore[index]
+            moved[halves[c]] = q
             results.append(itcc(w, rows, moved, k_rows, k, max_iter, tol))
             if len(results) == max(1, tries):
                 break

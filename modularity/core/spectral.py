@@ -93,7 +93,7 @@ def degree_normalised(sub: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def live_submatrix(a: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None]:
-    """Rows and columns with a non-zero entry, ``k`` clipped to ``1..min(live rows, live columns)``, and their submatrix.
+    """Rows and columns with a non-zero entry, ``k`` clipped to ``1..min(live rows, live columns)``, their submatrix.
 
     Returns ``(rows, cols, k, sub)``; ``sub`` is ``a`` itself when everything is
     live (no copy) and None when nothing is (``k`` is then 0).
@@ -222,7 +222,8 @@ def _top_right_lanczos(m: np.ndarray, k: int, vectors: bool) -> tuple[np.ndarray
     n = m.shape[1]
     kk = min(n - 1, k + _RITZ_EXTRA)
     m32 = m.astype(np.float32)
-    op = LinearOperator((n, n), matvec=lambda x: m32.T @ (m32 @ x), dtype=np.float32)
+    # ruff sees the `del m32` below before this lambda's body; the lambda only runs inside eigsh, before it
+    op = LinearOperator((n, n), matvec=lambda x: m32.T @ (m32 @ x), dtype=np.float32)  # noqa: F821
     try:
         _, v = eigsh(op, k=kk, which="LA", v0=np.full(n, 1 / np.sqrt(n), dtype=np.float32),
                      ncv=min(n, max(2 * kk + 1, 40)), tol=1e-6)
@@ -283,7 +284,7 @@ def _gram_safe(m: np.ndarray) -> tuple[np.ndarray, float]:
     peak = max(float(m.max(initial=0.0)), -float(m.min(initial=0.0)))  # max |m| without an |m| copy
     if peak == 0.0 or 1e-100 < peak < 1e100:
         return m, 1.0
-    scale = 2.0 ** np.round(np.log2(peak))
+    scale = float(2.0 ** np.round(np.log2(peak)))
     return m / scale, scale
 
 
@@ -300,6 +301,7 @@ def top_singular(m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
         return np.zeros((m.shape[0], 0)), np.zeros(0), np.zeros((m.shape[1], 0))
     wide = m.shape[0] < m.shape[1]
     w, vec = _top_right(m.T if wide else m, k, vectors=True)
+    assert vec is not None  # asked for with vectors=True
     s = np.sqrt(w)
     inv = np.zeros_like(s)
     nz = s > (s[0] * 1e-12 if s[0] > 0 else np.inf)
@@ -545,7 +547,8 @@ def relabel(row_labels: np.ndarray, col_labels: np.ndarray) -> tuple[np.ndarray,
     seen = np.concatenate([np.asarray(col_labels)[np.asarray(col_labels) >= 0],
                            np.asarray(row_labels)[np.asarray(row_labels) >= 0]]).astype(np.int64)
     if not len(seen):
-        return tuple(np.full(len(x), -1, dtype=int) if len(x) else x for x in (row_labels, col_labels))
+        rows, cols = (np.full(len(x), -1, dtype=int) if len(x) else x for x in (row_labels, col_labels))
+        return rows, cols
     uniq, first = np.unique(seen, return_index=True)
     mapping = np.full(int(uniq[-1]) + 2, -1, dtype=int)  # the last slot stays -1: where a label is -1
     mapping[uniq[np.argsort(first)]] = np.arange(len(uniq))

@@ -22,18 +22,19 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import networkx as nx
 import numpy as np
 
-from ..errors import ModularityError
 from ..core.graph import ChannelGraph
 from ..core.magnitude import Profile
+from ..errors import ModularityError
 from ..results import AnalysisResult, Column, LayerResult
 
-__all__ = ["clusterability_rows", 
+__all__ = ["clusterability_rows",
     "DEFAULT_TOP_K", "DEFAULT_MAX_EDGES", "GRAPH_FORMATS", "fit_top_k", "layer_graph", "unit_graph", "unit_id",
     "write_graph", "read_graph", "write_graphml", "unit_rows", "write_csv", "write_rows",
 ]
@@ -341,7 +342,7 @@ def read_graph(path: str | Path, fmt: str | None = None) -> nx.Graph:
         return nx.node_link_graph(data, edges="edges")
     if fmt == "cytoscape":
         g = nx.cytoscape_graph(data)
-        for node, attrs in g.nodes(data=True):
+        for _, attrs in g.nodes(data=True):
             for key in ("id", "name", "value"):
                 attrs.pop(key, None)
         for _, _, attrs in g.edges(data=True):

@@ -39,7 +39,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -170,7 +170,7 @@ def save_arrays(arrays: Mapping[str, np.ndarray], path: str | Path) -> Path:
     """Write figure arrays to a compressed ``.npz`` (no pickles)."""
     path = Path(path)
     with path.open("wb") as fh:
-        np.savez_compressed(fh, **arrays)
+        np.savez_compressed(fh, **cast(dict[str, Any], arrays))  # numpy's stub fears a key named allow_pickle
     return path
 
 
@@ -228,7 +228,7 @@ class _Spec:
     """What an arrays.npz member may be: dtype kinds, and a shape with None for "any size up to max"."""
 
     kinds: str
-    shape: tuple[int | None, ...] | tuple[tuple[int, ...], ...]
+    shape: tuple[tuple[int | None, ...], ...]  # the shapes allowed
     max_dim: int = 0
     max_itemsize: int = 8
 
@@ -273,8 +273,8 @@ def _member_specs(result: AnalysisResult, headers: Mapping[str, Any]) -> dict[st
                      filters_labels=_spec("iu", (None,), max_dim=MAX_FILTERS),
                      filters_layer=_spec("U", (), max_itemsize=4 * 4096),
                      filters_order=_spec("U", (), max_itemsize=4 * 4096))
-    for prefix, res in (("d", result), ("c", result.control)):  # null draws, where the folder keeps them
-        for i in range(len(res.layers) if res is not None else 0):
+    for prefix, run in (("d", result), ("c", result.control)):  # null draws, where the folder keeps them
+        for i in range(len(run.layers) if run is not None else 0):
             for stat in DRAW_STATISTICS:
                 if f"{prefix}{i}_{stat}" in headers:
                     specs[f"{prefix}{i}_{stat}"] = _spec("f", (None,), max_dim=MAX_PERMUTATIONS)
@@ -338,7 +338,7 @@ def _check_values(arrays: Mapping[str, np.ndarray], result: AnalysisResult, path
             raise ModularityError(f"{path}: member 'filters_labels' holds labels out of range")
 
 
-def _matrix_entry(arrays: Mapping[str, np.ndarray], i: int) -> dict[str, np.ndarray] | None:
+def _matrix_entry(arrays: Mapping[str, np.ndarray], i: int) -> dict[str, Any] | None:
     if f"m{i}" not in arrays:
         return None
     return {"matrix": arrays[f"m{i}"], "row_labels": arrays[f"m{i}_rows"], "col_labels": arrays[f"m{i}_cols"],
@@ -367,7 +367,7 @@ def cluster_fractions(clusters: Sequence[int]) -> tuple[list[float], float]:
     c = np.asarray(clusters, dtype=int)
     if c.size == 0:
         return [], 0.0
-    counts = np.bincount(c[c >= 0]) if (c >= 0).any() else np.zeros(0)
+    counts: np.ndarray = np.bincount(c[c >= 0]) if (c >= 0).any() else np.zeros(0)
     counts = np.sort(counts[counts > 0])[::-1]
     return (counts / c.size).tolist(), float((c < 0).mean())
 
@@ -413,13 +413,16 @@ def featured_layers(result: AnalysisResult, n: int = N_FEATURED) -> list[int]:
     largest effects of the rest.
     """
     layers = result.layers
+
+    def ari_effect(i: int) -> float:
+        rec = layers[i].recovery
+        return (rec.effect or 0.0) if rec is not None else 0.0
+
     ari = sorted((i for i, r in enumerate(layers) if r.recovery is not None and significant(r.recovery.p_value_bh)),
-                 key=lambda i: -(layers[i].recovery.effect or 0.0))
+                 key=lambda i: -ari_effect(i))
     ncut = sorted((i for i, r in enumerate(layers) if significant(r.structure.ncut.p_value_bh)),
                   key=lambda i: -(layers[i].structure.ncut.effect or 0.0))
-    rest = sorted(range(len(layers)), key=lambda i: -max(layers[i].structure.ncut.effect or 0.0,
-                                                         (layers[i].recovery.effect or 0.0)
-                                                         if layers[i].recovery is not None else 0.0))
+    rest = sorted(range(len(layers)), key=lambda i: -max(layers[i].structure.ncut.effect or 0.0, ari_effect(i)))
     chosen: list[int] = []
     for i in ari[: max(1, n // 2) if ncut else n] + ncut + ari + rest:
         if i not in chosen and len(chosen) < n:
@@ -626,6 +629,7 @@ def layer_figures(res: LayerResult, i: int, matrix: Mapping[str, Any] | None,
                          matrix["col_branches"], matrix["shape"], res.name))
     confusion = None
     if branched and res.branch_names:
+        assert res.branches is not None  # branched
         table, _ = confusion_table(res.branches, res.clusters)
         ari = res.recovery.ari if res.recovery else None
         confusion = FigureInfo(
@@ -637,8 +641,10 @@ def layer_figures(res: LayerResult, i: int, matrix: Mapping[str, Any] | None,
     how = "histogram of the raw null draws" if draws else \
         "drawn as a normal curve with the null's mean and sd, because summary.json keeps only those"
     null = FigureInfo(
-        f"null:{i}", f"{res.name}: null", CAPTIONS["null"].format(layer=res.name, n=res.structure.ncut.n, how=how, drawn=drawn),
-        layer=res.name, draw=Drawing("null_figure", light, drawn=drawn), pdf_height=2.5 if res.recovery is not None else 3.5,
+        f"null:{i}", f"{res.name}: null",
+        CAPTIONS["null"].format(layer=res.name, n=res.structure.ncut.n, how=how, drawn=drawn),
+        layer=res.name, draw=Drawing("null_figure", light, drawn=drawn),
+        pdf_height=2.5 if res.recovery is not None else 3.5,
         pdf_span=2 if res.recovery is not None else 1, stem=f"{stem}_null", svg=False)
     order = [spectrum, embedding, matrix_info, confusion, null] if branched else [embedding, matrix_info, spectrum,
                                                                                   null]

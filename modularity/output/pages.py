@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -145,7 +145,7 @@ def render_page(page: Page, folder: str | Path) -> RenderedPage:
     """Draw ``page``: return it as a one-page PDF and write its figures' PNG (and SVG) files into ``folder``."""
     import matplotlib
 
-    with matplotlib.rc_context(_STYLE), quiet_glyphs():
+    with matplotlib.rc_context(cast(Any, _STYLE)), quiet_glyphs():  # its stubs want literal rc keys
         return _render(page, Path(folder))
 
 
@@ -173,7 +173,9 @@ def _render(page: Page, folder: Path) -> RenderedPage:
     subfigures = _vector_cells(fig, vector) if vector else []
     if vector:
         # lay out once, then freeze: saving would otherwise lay out again in a dry draw before each format
-        fig.get_layout_engine().execute(fig)
+        engine = fig.get_layout_engine()
+        assert engine is not None  # made with layout="constrained" when there are vector cells
+        engine.execute(fig)
         fig.set_layout_engine("none")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="pdf", metadata={"Creator": None, "Producer": None, "CreationDate": None})
@@ -217,11 +219,13 @@ def _vector_cells(fig, cells: list[Cell]) -> list:
         kinds.append(None)
     bands = fig.subfigures(len(heights), 1, height_ratios=heights, hspace=0.0, squeeze=False, facecolor="none")[:, 0]
     placed: dict[int, Any] = {}
-    for band, row in zip(bands, kinds):
-        if row is None:
+    for band, kind in zip(bands, kinds):
+        if kind is None:
             continue
-        widths, slots, x = [], [], 0.0
-        for c in row:
+        widths: list[float] = []
+        slots: list[Cell | None] = []
+        x = 0.0
+        for c in kind:
             if c.x - x > 1e-6:
                 widths.append(c.x - x)
                 slots.append(None)
@@ -233,10 +237,10 @@ def _vector_cells(fig, cells: list[Cell]) -> list:
             slots.append(None)
         subs = band.subfigures(1, len(widths), width_ratios=widths, wspace=0.0, squeeze=False,
                                facecolor="none")[0]
-        for sub, c in zip(subs, slots):
-            if c is not None:
-                c.figure.draw(sub)
-                placed[id(c)] = sub
+        for sub, slot in zip(subs, slots):
+            if slot is not None:
+                slot.figure.draw(sub)
+                placed[id(slot)] = sub
     return [placed[id(c)] for c in cells]
 
 

@@ -14,8 +14,9 @@ caption.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .pages import MARGIN_IN, PAGE_SIZE, Band, Cell, Page, Rule, Text
 from .text import shorten, text_width, wrap
@@ -84,6 +85,11 @@ class PdfReport:
         self._y = self.top
         return page
 
+    def _flow(self) -> float:
+        """Where the flow continues on the last page, once :meth:`_room` or :meth:`_new_page` has placed it."""
+        assert self._y is not None
+        return self._y
+
     def _room(self, need: float) -> Page:
         """The last page when ``need`` inches fit below the flow, else a new one."""
         if self._y is None or not self.pages or self._y - need < self.bottom:
@@ -118,11 +124,11 @@ class PdfReport:
             page = self._room(need)
             if self._y == self.top:
                 before = 0.0
-            y = self._y - before
+            y = self._flow() - before
             for line in lines:
                 if y - step < self.bottom:
                     page = self._new_page()
-                    y = self._y
+                    y = self._flow()
                 page.texts.append(Text(self.margin_in, y, line, size, weight, family))
                 y -= step
             self._y = y - after
@@ -147,8 +153,8 @@ class PdfReport:
         # the largest font, then the widest names (wrapped after dots), that fit every column on the page;
         # else the choice with the fewest column groups
         for size in (self.table_font, self.table_font_min):
-            head = [wrap(str(c), max([0.45] + [text_width(w, size, "bold") for w in str(c).split()]) / 0.97, size, "bold")
-                    for c in header]  # headers break at spaces only
+            head = [wrap(str(c), max([0.45] + [text_width(w, size, "bold") for w in str(c).split()]) / 0.97, size,
+                         "bold") for c in header]  # headers break at spaces only
             for name_in in (1.5, 1.2, 0.95, 0.75):
                 cells = [[self._cell_lines(str(v), name_in if j == 0 else 0.9, size) for j, v in enumerate(r)]
                          for r in rows]
@@ -161,8 +167,10 @@ class PdfReport:
                     best = (size, head, cells, widths, groups)
                 if len(groups) == 1:
                     break
+            assert best is not None  # set on the first pass
             if len(best[4]) == 1:
                 break
+        assert best is not None
         size, head, cells, widths, groups = best
         line = _line_in(size) * 0.95
         head_h = max(len(x) for x in head) * line + 0.08
@@ -177,7 +185,7 @@ class PdfReport:
         full = self.top - self.bottom
         # a table that fits a page stays whole; a longer one starts here if its first rows fit
         page = self._room(whole if whole <= full else start_rows)
-        y = self._y
+        y = self._flow()
         if y < self.top - 1e-6:
             y -= 0.25
         page.texts.append(Text(self.margin_in, y, title, TEXT_SIZES["heading"], "bold"))

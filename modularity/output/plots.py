@@ -24,7 +24,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
-from matplotlib.figure import Figure, FigureBase
+from matplotlib.figure import Figure, FigureBase, SubFigure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
@@ -142,12 +143,20 @@ def fit_title(name: str, what: str, width_in: float, fontsize: float) -> str:
     return "\n".join(line.replace("$", r"\$") for line in lines)
 
 
+def _concrete(fig: FigureBase) -> Figure | SubFigure:
+    """``fig`` as its concrete class: matplotlib's stubs give FigureBase no size, dpi, axes or layout engine."""
+    assert isinstance(fig, (Figure, SubFigure))
+    return fig
+
+
 def _width_in(fig: FigureBase) -> float:
-    return float(fig.bbox.width) / float(fig.dpi)
+    f = _concrete(fig)
+    return float(f.bbox.width) / float(f.dpi)
 
 
 def _height_in(fig: FigureBase) -> float:
-    return float(fig.bbox.height) / float(fig.dpi)
+    f = _concrete(fig)
+    return float(f.bbox.height) / float(f.dpi)
 
 
 def _suptitle(fig: FigureBase, name: str, what: str, fontsize: float = _FONT + 2) -> None:
@@ -157,7 +166,9 @@ def _suptitle(fig: FigureBase, name: str, what: str, fontsize: float = _FONT + 2
 def _figure(width: float, height: float, caption_space: float = 0.0) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     if caption_space:
-        fig.get_layout_engine().set(rect=(0, caption_space, 1, 1 - caption_space))
+        engine = fig.get_layout_engine()
+        assert isinstance(engine, ConstrainedLayoutEngine)
+        engine.set(rect=(0, caption_space, 1, 1 - caption_space))
     return fig
 
 
@@ -247,7 +258,8 @@ def draw_spectrum(ax: Axes, values: Sequence[float], null: Mapping[str, Sequence
     _style(ax)
 
 
-def draw_embedding(ax: Axes, x: Sequence[float], y: Sequence[float], labels: Sequence[int] | None,
+def draw_embedding(ax: Axes, x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
+                   labels: Sequence[int] | np.ndarray | None,
                    names: Sequence[str] | None = None, what: str = "cluster", title: str | None = None,
                    xlabel: str = "", ylabel: str = "", legend_max: int = 12) -> None:
     """Units as points, coloured (and, past eight labels, shaped) by label.
@@ -288,8 +300,8 @@ def _boundaries(labels: np.ndarray) -> np.ndarray:
     return np.flatnonzero(labels[1:] != labels[:-1]) + 0.5
 
 
-def draw_matrix(ax: Axes, matrix: np.ndarray, row_labels: Sequence[int] | None = None,
-                col_labels: Sequence[int] | None = None, shape: Sequence[int] | None = None,
+def draw_matrix(ax: Axes, matrix: np.ndarray, row_labels: Sequence[int] | np.ndarray | None = None,
+                col_labels: Sequence[int] | np.ndarray | None = None, shape: Sequence[int] | np.ndarray | None = None,
                 title: str | None = None, colorbar: bool = True) -> None:
     """A magnitude matrix already reordered by cluster, with lines between clusters.
 
@@ -379,7 +391,11 @@ def draw_null(ax: Axes, observed: float | None, null_mean: float | None, null_sd
         _message(ax, f"no null for {statistic}\n(0 permutations)")
         return
     values = np.asarray(draws, dtype=float)
-    mean = float(values.mean()) if draws else float(null_mean)
+    if draws:
+        mean = float(values.mean())
+    else:
+        assert null_mean is not None  # returned above otherwise
+        mean = float(null_mean)
     sd = float(values.std(ddof=1)) if len(draws) > 1 else float(null_sd or 0.0)
     if draws:
         lo, hi = float(values.min()), float(values.max())
@@ -589,7 +605,7 @@ def filters_figure(images: np.ndarray, labels: Sequence[int] | None = None, name
     if labels is not None:
         present = sorted(set(int(v) for v in labels))
         fig.legend(handles=[Patch(color=label_colour(v), label="dead" if v < 0 else f"cluster {v}")
-                            for v in present[:12]], loc="outside lower center" if fig.get_layout_engine()
+                            for v in present[:12]], loc="outside lower center" if _concrete(fig).get_layout_engine()
                    is not None else "lower center", ncol=min(6, len(present)), frameon=False, fontsize=_FONT - 1)
     return fig
 
@@ -670,7 +686,7 @@ def network_figure(names: Sequence[str], fractions: Sequence[Sequence[float]], d
         handles = [Line2D([], [], marker="o", ls="", color=PALETTE[0], label="BH p < 0.05"),
                    Line2D([], [], marker="o", ls="", mfc="white", color=PALETTE[0], label="not significant")]
         fig.legend(handles=handles, frameon=False, fontsize=_FONT - 1, ncol=2,
-                   loc="outside lower right" if fig.get_layout_engine() is not None else "lower right")
+                   loc="outside lower right" if _concrete(fig).get_layout_engine() is not None else "lower right")
     for ax in axes:
         _style(ax)
     fig.suptitle("Structure across the network", fontsize=_FONT + 2)
@@ -713,9 +729,9 @@ def control_figure(names: Sequence[str], panels: Sequence[tuple[str, Sequence[fl
             ys = np.column_stack([y[both], y[both], y[both]]).ravel()
             ax.plot(xs, ys, color="0.75", lw=1.2, zorder=1)
         for values, sig, marker, colour, z in ((b, sig_c, "s", PALETTE[1], 2), (a, sig_t, "o", PALETTE[0], 3)):
-            sig = np.asarray(sig, dtype=bool)
+            mask = np.asarray(sig, dtype=bool)
             for filled in (True, False):
-                pick = np.isfinite(values) & (sig == filled)
+                pick = np.isfinite(values) & (mask == filled)
                 if pick.any():
                     ax.plot(values[pick], y[pick], marker, ls="", ms=4, color=colour,
                             mfc=colour if filled else "white", zorder=z)
@@ -794,7 +810,7 @@ def layer_sheet(layer: LayerResult, matrix: Mapping[str, np.ndarray] | None = No
     if fig is None:
         pw, ph = SHEET_PANEL_IN
         fig = Figure(figsize=(pw * n_cols, ph * n_rows * 0.85 + 0.3))
-    fixed = fig.get_layout_engine() is None
+    fixed = _concrete(fig).get_layout_engine() is None
     title = fit_title(layer.name, f"{layer.kind}, {layer.n_units} units", _width_in(fig), _FONT + 3)
     if fixed:  # fixed margins and gaps in inches, labels wrapped to their panels: fast, for many sheets
         width, height = _width_in(fig), _height_in(fig)
@@ -826,6 +842,7 @@ def layer_sheet(layer: LayerResult, matrix: Mapping[str, np.ndarray] | None = No
     else:
         _message(ax, "magnitude matrix not stored")
     if branched:
+        assert table is not None and layer.branch_names is not None  # what branched means
         draw_confusion(panel(), table, layer.branch_names, "clusters vs branches")
         _null_panels([panel(), panel()], layer)
     else:
@@ -839,7 +856,7 @@ def layer_sheet(layer: LayerResult, matrix: Mapping[str, np.ndarray] | None = No
     for rest in cells:
         fig.add_subplot(rest).set_axis_off()
     if fixed:
-        for ax in fig.axes:
+        for ax in _concrete(fig).axes:
             _fit_labels(ax, panel_w, panel_h)
     fig.suptitle(title, fontsize=_FONT + 3)
     return fig
@@ -849,7 +866,7 @@ def _fit_labels(ax: Axes, width_in: float, height_in: float) -> None:
     """Wrap an axis label longer than its panel onto two lines (at spaces), so that it stays beside its panel."""
     for label, length in ((ax.xaxis.label, width_in), (ax.yaxis.label, height_in)):
         text = label.get_text()
-        per_line = max(10, int(length * 72 / (0.55 * label.get_fontsize())))
+        per_line = max(10, int(length * 72 / (0.55 * float(label.get_fontsize()))))
         if text and "\n" not in text and len(text) > per_line:
             label.set_text("\n".join(textwrap.wrap(text, per_line)[:3]))
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .pages import Page, RenderedPage, render_page
 
@@ -53,7 +54,7 @@ class _Silent:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "_Silent":
+    def __enter__(self) -> _Silent:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -89,6 +90,7 @@ def _one_thread() -> None:
 
 
 def _draw(index: int) -> RenderedPage:
+    assert _FOLDER is not None  # set by _init in every worker
     return render_page(_PAGES[index], _FOLDER)
 
 

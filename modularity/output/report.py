@@ -31,21 +31,22 @@ import math
 import re
 import shutil
 import struct
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from ..arrays import restore_draws
 from ..errors import ModularityError
+from ..results import ALPHA, COLUMNS, COMPARISON, AnalysisResult, Column, LayerResult, load_summary
+from ..results import significant as _sig
 from .figures import FigureInfo, clusterability_data, clusterability_infos, figure_infos, load_arrays, write_tables
 from .pages import PAGE_SIZE
 from .pdf import PdfReport
 from .plots import format_p, p_text
-from .words import SMALL_NCUT_EFFECT, findings, method_sections, run_metadata
-from ..arrays import restore_draws
 from .render import draw_pages, progress_bar
-from ..results import ALPHA, COLUMNS, COMPARISON, AnalysisResult, Column, LayerResult, load_summary
-from ..results import significant as _sig
+from .words import SMALL_NCUT_EFFECT, findings, method_sections, run_metadata
 
 __all__ = ["findings", "method_sections", "run_metadata", "summary_columns", "build_reports",
            "write_html", "PdfReport", "PAGE_SIZE", "rebuild_report", "format_p", "break_at_dots",
@@ -113,7 +114,7 @@ def _shown(v: Any, key: str = "") -> str:
     return "–" if v is None else str(v)
 
 
-def break_at_dots(text: str) -> "Any":
+def break_at_dots(text: str) -> Any:
     """HTML-escaped ``text`` with a line-break opportunity (``<wbr>``) after every dot between
     non-digits and digits alike (``_blocks.8.<wbr>_expand``), but not inside a number (``0.05``).
 
@@ -272,6 +273,7 @@ def _pdf_front(pdf: PdfReport, result: AnalysisResult) -> None:
     pdf.table(header, rows, "Per-layer summary", bold=[_row_significant(r) for r in result.layers], note=note)
     comparison = result.comparison_rows()
     if comparison:
+        assert result.control is not None  # the comparison is with it
         shown = [c for c in COMPARISON if c.key == "name" or not _empty([getattr(r, c.key) for r in comparison])]
         pdf.table([c.label for c in shown], [[_shown(getattr(r, c.key), c.key) for c in shown] for r in comparison],
                         "Trained against the random-init control",

@@ -7,7 +7,7 @@ checkpoint array and save or show the returned figure.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib import colormaps
@@ -84,7 +84,8 @@ def _x_ticks(ax, labels: Sequence[str]) -> None:
     ax.set_xlim(-0.5, n - 0.5)
 
 
-def sweep_figure(checkpoints: Sequence[str], layers: Sequence[str], values: Mapping[str, object],
+def sweep_figure(checkpoints: Sequence[str], layers: Sequence[str],
+                 values: Mapping[str, Sequence[Sequence[float | None]] | np.ndarray],
                  title: str = "") -> Figure:
     """Each statistic across checkpoints: one panel per statistic, one line per layer.
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Iterator
 
 __all__ = ["text_width", "wrap", "shorten", "pieces", "quiet_glyphs"]
 

@@ -16,11 +16,12 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ..core.detectability import BELOW_LIMIT, BELOW_SPECTRAL_LIMIT, MISSED, RECOVERED
-from ..results import ALPHA, AnalysisResult, LayerResult
+from ..results import ALPHA, AnalysisResult, LayerResult, Recovery
 from ..results import significant as _sig
 from .plots import format_p, p_text
 
-__all__ = ["METHOD_TEXT", "NULL_TEXT", "NULL_NOUN", "null_noun", "findings", "control_findings", "method_sections", "run_metadata",
+__all__ = ["METHOD_TEXT", "NULL_TEXT", "NULL_NOUN", "null_noun", "findings", "control_findings", "method_sections",
+           "run_metadata",
            "SMALL_NCUT_EFFECT", "SMALL_ARI_EFFECT", "MOSTLY_WITHIN"]
 
 SMALL_NCUT_EFFECT = 0.05  # n-cut reductions under 5% of the null's mean are called small
@@ -199,26 +200,32 @@ def _without_control(result: AnalysisResult) -> list[str]:
             "the architecture alone gives."]
 
 
+def _rec(r: LayerResult) -> Recovery:
+    """The recovery of a layer already picked for having one."""
+    assert r.recovery is not None
+    return r.recovery
+
+
 def _branches(result: AnalysisResult) -> list[str]:
     branched = [r for r in result.layers if r.recovery is not None]
     if not branched:
         return ["No analysed layer has true branches (concatenations, grouped convolutions, attention heads), so "
                 "there is no ground truth to score against: the clusters show the grouping the weights suggest "
                 "on their own."]
-    methods = Counter(r.recovery.method for r in branched)
+    methods = Counter(_rec(r).method for r in branched)
     tested = "; ".join(f"{_plural(c, 'layer')} by {_RECOVERY_TEXT.get(m, m)}" for m, c in methods.most_common())
-    recovered = sorted((r for r in branched if _sig(r.recovery.p_value_bh) and (r.recovery.effect or 0.0) > 0
-                        and (r.recovery.ari or 0.0) > 0), key=lambda r: -(r.recovery.effect or 0.0))
+    recovered = sorted((r for r in branched if _sig(_rec(r).p_value_bh) and (_rec(r).effect or 0.0) > 0
+                        and (_rec(r).ari or 0.0) > 0), key=lambda r: -(_rec(r).effect or 0.0))
     out = [f"{_plural(len(branched), 'analysed layer')} {'has' if len(branched) == 1 else 'have'} true branches. "
            f"The clusters found from the weights recover them beyond the null (ARI, BH-adjusted p < {ALPHA}) in "
            f"{len(recovered)} of {len(branched)} (recovery tested: {tested})."]
     if recovered:
         out[0] += " Best recovered: " + "; ".join(
-            f"{r.name} (ARI {_fmt(r.recovery.ari)}, NMI {_fmt(r.recovery.nmi)}, null ARI "
-            f"{_fmt(r.recovery.null_ari_mean)}, {p_text(r.recovery.p_value_bh, 'BH-adjusted p')})"
+            f"{r.name} (ARI {_fmt(_rec(r).ari)}, NMI {_fmt(_rec(r).nmi)}, null ARI "
+            f"{_fmt(_rec(r).null_ari_mean)}, {p_text(_rec(r).p_value_bh, 'BH-adjusted p')})"
             for r in recovered[:3]) + "."
-        if (recovered[0].recovery.effect or 0.0) < SMALL_ARI_EFFECT:
-            out.append(f"The recovery is significant but weak: the best ARI is {_fmt(recovered[0].recovery.ari)} "
+        if (_rec(recovered[0]).effect or 0.0) < SMALL_ARI_EFFECT:
+            out.append(f"The recovery is significant but weak: the best ARI is {_fmt(_rec(recovered[0]).ari)} "
                        "(1 would be the branches exactly), so the weights tell the branches apart only slightly.")
     out.extend(_verdicts(branched))
     out.extend(_scale(branched))
@@ -244,15 +251,14 @@ def _verdicts(branched: Sequence[LayerResult]) -> list[str]:
             parts.append(f"{len(layers)} {label}: {names}{more}")
     out = ["Detectability (the signal of the true branches against the BBP limit of each profile, with the ARI "
            "a spectral method can expect there): " + "; ".join(parts) + "."]
-    missed = [r for r in groups.get(MISSED, []) if r.detectability is not None]
+    missed = [(r, r.detectability) for r in groups.get(MISSED, []) if r.detectability is not None]
     if missed:
-        worst = min(missed, key=lambda r: (r.recovery.ari or 0.0) - (r.detectability.expected_ari or 0.0))
-        d = worst.detectability
+        worst, d = min(missed, key=lambda rd: (_rec(rd[0]).ari or 0.0) - (rd[1].expected_ari or 0.0))
         extra = (f"; {_plural(d.n_competing, 'other direction')} of the profile come first"
                  if d.n_competing else "")
         out.append(f"Where branches are detectable but not recovered, they are in the weights and the "
                    f"co-clustering missed them: at {worst.name} a spectral method can expect ARI "
-                   f"{_fmt(d.expected_ari)}, the co-clustering found {_fmt(worst.recovery.ari)}{extra}.")
+                   f"{_fmt(d.expected_ari)}, the co-clustering found {_fmt(_rec(worst).ari)}{extra}.")
     return out
 
 
@@ -299,8 +305,8 @@ def control_findings(result: AnalysisResult) -> list[str]:
     gaps = sorted((r for r in trained if r.ncut_effect_gap is not None and r.ncut_effect_control is not None
                    and r.ncut_effect is not None), key=lambda r: -(r.ncut_effect_gap or 0.0))
     if gaps:
-        shown = ", ".join(f"{r.name} ({100 * (r.ncut_effect or 0):.1f}% against {100 * (r.ncut_effect_control or 0):.1f}%)"
-                          for r in gaps[:3])
+        shown = ", ".join(f"{r.name} ({100 * (r.ncut_effect or 0):.1f}% against "
+                          f"{100 * (r.ncut_effect_control or 0):.1f}%)" for r in gaps[:3])
         out.append(f"Largest n-cut effects added by training (trained against control): {shown}.")
     if control:
         out.append(f"{_plural(len(control), 'layer is', 'layers are')} significant in the control too "
@@ -350,7 +356,7 @@ def _recovery_methods(result: AnalysisResult) -> str:
     branched = [r for r in result.layers if r.recovery is not None]
     if not branched:
         return "No analysed layer has true branches, so no recovery was tested."
-    counts = Counter(r.recovery.method for r in branched)
+    counts = Counter(_rec(r).method for r in branched)
     by_labels = sum(c for m, c in counts.items() if "label" in m or m == "exact")
     refit = sum(c for m, c in counts.items() if m in ("sequential", "weight-shuffle"))
     parts = []
@@ -412,7 +418,8 @@ def method_sections(result: AnalysisResult) -> list[tuple[str, list[str]]]:
             "that connect to the same consumers close together. The unit scatter plots use vectors 2 and 3 of "
             "this form; the spectrum plots show the raw and normalised singular values against the null band."]),
         ("Co-clustering and scores", [
-            f"Producer units (columns) and consumer units (rows) are grouped by {METHOD_TEXT.get(result.method, result.method)}. "
+            "Producer units (columns) and consumer units (rows) are grouped by "
+            f"{METHOD_TEXT.get(result.method, result.method)}. "
             f"k: {_k_sources(result)}. Units with no outgoing weight are dead and left out (label -1). The "
             "normalised cut of the partition, the sum over clusters of cut(k) / vol(k), measures how much weight "
             "crosses between groups: lower is more clusterable; the share of the weight inside the groups says "
@@ -478,8 +485,9 @@ def run_metadata(result: AnalysisResult) -> list[tuple[str, str]]:
         ("layers analysed", f"{len(result.layers)}" + (f" (pattern {s.layers})" if s.layers else "")),
         ("co-clustering", result.method), ("k", "true branches, else eigengap" if s.k is None else str(s.k)),
         ("kernel reduction", result.reduction), ("expanded connections", result.expand),
-        ("null model", result.null), ("null draws", f"up to {result.n_permutations}"
-                                                    + (f", sequential (h = {s.sequential_h})" if s.sequential_h else "")),
+        ("null model", result.null),
+        ("null draws", f"up to {result.n_permutations}"
+                       + (f", sequential (h = {s.sequential_h})" if s.sequential_h else "")),
         ("label permutations", f"up to {s.n_label_permutations}"), ("control", control), ("seed", str(result.seed)),
         ("run time", f"{result.runtime_s:.1f} s"), ("versions", versions),
     ]

@@ -29,14 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from ..core.metrics import adjusted_rand
 from torch import nn
 
 from ..analysis import analyze_layer
-from .clusterability import clusterability
+from ..core.graph import trace
+from ..core.metrics import adjusted_rand
 from ..core.nulls import study_rng
 from ..errors import ModularityError
-from ..core.graph import trace
+from .clusterability import clusterability
 from .units import first_layer_analysis
 
 __all__ = ["PlantedModules", "planted_network", "RunResult", "recovery_run"]

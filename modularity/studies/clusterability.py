@@ -44,13 +44,12 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from ..core.nulls import study_rng
-from ..results import significant
-from ..errors import ModularityError
+from ..backends import make_backend
 from ..core.graph import INPUT, ChannelGraph, trace
 from ..core.magnitude import layer_magnitude, place_magnitude, reduce_kernel
-from ..backends import make_backend
-from ..core.nulls import NULL_MODELS, as_generator, draw_rng, null_magnitude, summarise_null
+from ..core.nulls import NULL_MODELS, as_generator, draw_rng, null_magnitude, study_rng, summarise_null
+from ..errors import ModularityError
+from ..results import significant
 
 __all__ = ["NetworkGraph", "ClusterabilityResult", "network_graph", "network_adjacency", "spectral_clusters",
            "ncut", "clusterability"]
@@ -84,7 +83,12 @@ class NetworkGraph:
     n_nodes: int
     consumers: list[str]
     readers: dict[str, sp.csr_matrix] = field(repr=False)
-    layout: "_Layout | None" = field(default=None, repr=False)
+    layout: _Layout | None = field(default=None, repr=False)
+
+    def placement(self) -> _Layout:
+        """The :attr:`layout`, which every network built by this module has."""
+        assert self.layout is not None
+        return self.layout
 
     def layer_of(self) -> np.ndarray:
         """The layer index (into :attr:`layers`) of every node."""
@@ -229,7 +233,7 @@ def network_adjacency(graph: ChannelGraph, net: NetworkGraph,
     scipy.sparse.csr_matrix, shape (n_nodes, n_nodes)
     """
     mags = _magnitudes(graph, net, weights, magnitudes)
-    return net.layout.adjacency(net.layout.values(mags), net.n_nodes)
+    return net.placement().adjacency(net.placement().values(mags), net.n_nodes)
 
 
 def _magnitudes(graph: ChannelGraph, net: NetworkGraph, weights: dict[str, torch.Tensor] | None = None,
@@ -465,11 +469,11 @@ def _shuffle_draw(task: _ShuffleTask, index: int) -> float:
     """The n-cut of shuffled network ``index``: the same null kernels as the per-layer analysis."""
     rng = draw_rng(task.seed, "study:clusterability", index)
     mags = {c: null_magnitude(task.graph, c, task.null, rng, fold_first=True) for c in task.net.consumers}
-    adj = task.net.layout.adjacency(task.net.layout.values(mags), task.net.n_nodes)
+    adj = task.net.placement().adjacency(task.net.placement().values(mags), task.net.n_nodes)
     return ncut(adj, spectral_clusters(adj, task.k, rng, task.n_init))
 
 
-def _as_graph(model_or_graph: "nn.Module | ChannelGraph", input_size: tuple[int, int]) -> tuple[ChannelGraph, str]:
+def _as_graph(model_or_graph: nn.Module | ChannelGraph, input_size: tuple[int, int]) -> tuple[ChannelGraph, str]:
     if isinstance(model_or_graph, ChannelGraph):
         return model_or_graph, "graph"
     if isinstance(model_or_graph, nn.Module):
@@ -480,7 +484,7 @@ def _as_graph(model_or_graph: "nn.Module | ChannelGraph", input_size: tuple[int,
     raise ModularityError(f"clusterability needs a module or a ChannelGraph, not {type(model_or_graph).__name__}")
 
 
-def clusterability(model_or_graph: "nn.Module | ChannelGraph", k: int = 12, n_shuffles: int = 100, seed: int = 0,
+def clusterability(model_or_graph: nn.Module | ChannelGraph, k: int = 12, n_shuffles: int = 100, seed: int = 0,
                    include_linear: bool = False, progress: bool = False, *,
                    input_size: tuple[int, int] = (224, 224), name: str | None = None,
                    n_init: int = 4, null: str = "shuffle", jobs: int = 1, backend: str = "local",
@@ -567,10 +571,8 @@ def clusterability(model_or_graph: "nn.Module | ChannelGraph", k: int = 12, n_sh
     finally:
         if bar is not None:
             bar.close()
-    null = draws
-
-    if null:
-        s = summarise_null(observed, np.array(null), "less")
+    if draws:
+        s = summarise_null(observed, np.array(draws), "less")
         null_mean, null_sd, z, p = s.null_mean, s.null_sd, s.z, s.p_value
     else:
         null_mean = null_sd = z = p = None
@@ -581,7 +583,7 @@ def clusterability(model_or_graph: "nn.Module | ChannelGraph", k: int = 12, n_sh
         per_layer_labels[layer_name] = lab.tolist()
         sizes[layer_name] = np.bincount(lab[lab >= 0], minlength=k).tolist()
     return ClusterabilityResult(
-        model=name or default_name, k=int(k), ncut=observed, null_ncuts=[float(x) for x in null],
+        model=name or default_name, k=int(k), ncut=observed, null_ncuts=[float(x) for x in draws],
         null_mean=null_mean, null_sd=null_sd, z=z, p_value=p, n_shuffles=int(n_shuffles), seed=int(seed),
         n_nodes=net.n_nodes, n_edges=int(adj.nnz // 2), n_isolated=int((labels < 0).sum()),
         layers=list(net.layers), layer_sizes=[graph.layers[n].n_units for n in net.layers],

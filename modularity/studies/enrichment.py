@@ -19,16 +19,16 @@ that set.
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.stats import hypergeom
 
-from ..errors import ModularityError
 from ..core.nulls import benjamini_hochberg
+from ..errors import ModularityError
 
 __all__ = ["CIRCUITS_UNITS_CSV", "CIRCUITS_EXHAUSTIVE", "LUCID_INCEPTIONV1_BRANCHES", "load_unit_labels",
            "branch_labels", "EnrichmentTest", "enrichment", "enrichment_for_result"]

@@ -31,11 +31,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy.stats import rankdata
 
-from ..core.nulls import study_rng
-from ..errors import ModularityError
 from ..core.graph import INPUT, ChannelGraph
 from ..core.magnitude import downstream_profile
+from ..core.nulls import study_rng
 from ..core.spectral import SVD_VARIANTS, svd_variant
+from ..errors import ModularityError
 
 __all__ = ["colour_score", "dominant_frequency", "first_layers", "FactorCorrelation", "FirstLayerAnalysis",
            "first_layer_analysis"]

@@ -15,8 +15,8 @@ import pickle
 import re
 import warnings
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -202,12 +202,13 @@ def _unwrap(obj: object, path: Path) -> Mapping:
     if not isinstance(obj, Mapping):
         raise ModularityError(f"{path} holds a {type(obj).__name__}, not a state dict (names mapped to tensors); "
                               f"{_ACCEPTED}")
+    state: Mapping = obj
     for _ in range(3):  # {"model": {"state_dict": {...}}} and the like
-        inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping) and obj[k]), None)
+        inner = next((state[k] for k in _WRAPPER_KEYS if isinstance(state.get(k), Mapping) and state[k]), None)
         if inner is None:
             break
-        obj = inner
-    return obj
+        state = inner
+    return state
 
 
 def check_state_dict(state: Mapping, source: str | Path) -> dict[str, torch.Tensor]:

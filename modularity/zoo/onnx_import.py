@@ -61,8 +61,9 @@ import math
 import operator
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -135,7 +136,10 @@ def _is_generic(name: str) -> bool:
 
 
 def _node_label(onnx_node) -> str:
-    """A node's name; torch-exporter scopes become module paths (``/layer1/layer1.0/conv1/Conv`` -> ``layer1.0.conv1``)."""
+    """A node's name; torch-exporter scopes become module paths.
+
+    ``/layer1/layer1.0/conv1/Conv`` -> ``layer1.0.conv1``.
+    """
     name = onnx_node.name
     if not name.startswith("/"):
         return name
@@ -1554,7 +1558,8 @@ class _Converter:
             sizes = self.const_in(node, 3, "sizes")
             ctm = a.get("coordinate_transformation_mode", "half_pixel")
             nearest = a.get("nearest_mode", "round_prefer_floor")
-        if ctm == "tf_crop_and_resize" or a.get("antialias", 0) or a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
+        if (ctm == "tf_crop_and_resize" or a.get("antialias", 0)
+                or a.get("keep_aspect_ratio_policy", "stretch") != "stretch"):
             raise self.unsupported(node, f"coordinate mode '{ctm}' / antialias / aspect-ratio policy")
         self._resize(node, a.get("mode", "nearest"), ctm, nearest, scales, sizes,
                      float(a.get("cubic_coeff_a", -0.75)), int(a.get("exclude_outside", 0)))

@@ -375,7 +375,7 @@ def nsfwjs_inception_v3_state_dict(model: dict, weights: dict[str, np.ndarray]) 
         state[f"{prefix}.bn.running_mean"] = torch.from_numpy(np.array(get(f"{b}/moving_mean"), np.float32))
         state[f"{prefix}.bn.running_var"] = torch.from_numpy(np.array(get(f"{b}/moving_variance"), np.float32))
         state[f"{prefix}.bn.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
-    linears = [(n, m) for n, m in target.fc.named_children() if isinstance(m, nn.Linear)]
+    linears = [(n, m) for n, m in target.get_submodule("fc").named_children() if isinstance(m, nn.Linear)]
     if len(denses) != len(linears):
         raise ModularityError(f"the TF.js model has {len(denses)} Dense layers; the nsfwjs head has {len(linears)}")
     for (idx, lin), dense in zip(linears, denses):

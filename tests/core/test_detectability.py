@@ -5,9 +5,23 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from modularity.core.detectability import (ABOVE_EDGE, BELOW_LIMIT, BELOW_SPECTRAL_LIMIT, MISSED, NO_STRUCTURE,
-                                           OUTCOMES, RECOVERED, Detectability, bbp_threshold, detectability,
-                                           expected_ari, spike_strength, spike_value, squared_overlaps, verdict)
+from modularity.core.detectability import (
+    ABOVE_EDGE,
+    BELOW_LIMIT,
+    BELOW_SPECTRAL_LIMIT,
+    MISSED,
+    NO_STRUCTURE,
+    OUTCOMES,
+    RECOVERED,
+    Detectability,
+    bbp_threshold,
+    detectability,
+    expected_ari,
+    spike_strength,
+    spike_value,
+    squared_overlaps,
+    verdict,
+)
 from modularity.core.methods import cocluster
 from modularity.core.metrics import adjusted_rand
 from modularity.core.permutation import label_permutation_test

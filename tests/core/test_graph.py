@@ -4,10 +4,9 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
-from modularity.errors import ModularityError
 from modularity.core.graph import trace
+from modularity.errors import ModularityError
 from modularity.zoo.torchvision_models import build_torchvision, input_size
-
 from tests.nets import grouped_net
 
 MODELS = ["alexnet", "vgg16", "resnet18", "resnet50", "resnext50_32x4d", "googlenet", "inception_v3",

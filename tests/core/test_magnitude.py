@@ -3,11 +3,10 @@ import pytest
 import torch
 from torch import nn
 
-from modularity.errors import ModularityError
 from modularity.core.graph import trace
 from modularity.core.magnitude import downstream_profile, layer_magnitude, reduce_kernel
+from modularity.errors import ModularityError
 from modularity.zoo.torchvision_models import build_torchvision
-
 from tests.nets import grouped_net
 
 

@@ -5,8 +5,17 @@ import pytest
 import torch
 from torch import nn
 
-from modularity.core.nulls import (benjamini_hochberg, binomial_ci, empirical_p, layer_rng, null_weight,
-                              reinit_weight, resample_weight, shuffle_weight, summarise_null)
+from modularity.core.nulls import (
+    benjamini_hochberg,
+    binomial_ci,
+    empirical_p,
+    layer_rng,
+    null_weight,
+    reinit_weight,
+    resample_weight,
+    shuffle_weight,
+    summarise_null,
+)
 
 
 def _weight_with_zeros(seed: int = 0) -> torch.Tensor:
@@ -151,11 +160,10 @@ def test_degree_null_keeps_every_row_and_column_sum(rng):
 
 
 def test_degree_null_leaves_forbidden_connections_empty(rng):
-    from tests.nets import grouped_net
-
     from modularity.core.graph import trace
     from modularity.core.magnitude import layer_magnitude
     from modularity.core.nulls import null_magnitude
+    from tests.nets import grouped_net
 
     g = trace(grouped_net(groups=4, width=32), (8, 8))
     observed = layer_magnitude(g, "2")

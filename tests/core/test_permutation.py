@@ -9,8 +9,13 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from modularity.core.metrics import adjusted_rand, normalized_mutual_info
 from modularity.core.nulls import binomial_ci, empirical_p
-from modularity.core.permutation import (besag_clifford, gpd_tail_p_value, label_permutation_test,
-                                         sequential_p_value, table_statistics)
+from modularity.core.permutation import (
+    besag_clifford,
+    gpd_tail_p_value,
+    label_permutation_test,
+    sequential_p_value,
+    table_statistics,
+)
 
 
 def _labels_of(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from modularity.core.spectral import (bipartite_ncut, choose_k, cocluster, normalise_bipartite, svd_variant,
-                                 top_singular, top_singular_values)
+from modularity.core.spectral import (
+    bipartite_ncut,
+    choose_k,
+    cocluster,
+    normalise_bipartite,
+    svd_variant,
+    top_singular,
+    top_singular_values,
+)
 
 
 def _blocks(rng, k=4, rows=10, cols=6, noise=0.0):

@@ -9,12 +9,19 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from modularity.output.export import (GRAPH_FORMATS, fit_top_k, layer_graph, read_graph, unit_graph, unit_id,
-                               write_csv, write_graph)
 from modularity.core.magnitude import downstream_profile
+from modularity.output.export import (
+    GRAPH_FORMATS,
+    fit_top_k,
+    layer_graph,
+    read_graph,
+    unit_graph,
+    unit_id,
+    write_csv,
+    write_graph,
+)
 from modularity.output.figures import write_tables
 from modularity.pipeline import profiles_of
-
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,12 @@ import shutil
 import numpy as np
 import pytest
 
+from modularity.arrays import figure_arrays, filter_view, first_conv, matrix_view
 from modularity.cli import main
 from modularity.errors import ModularityError
-from modularity.arrays import figure_arrays, filter_view, first_conv, matrix_view
 from modularity.output.figures import cluster_fractions, confusion_table, load_arrays
-from modularity.pipeline import profiles_of, save_results
 from modularity.output.report import rebuild_report
-
+from modularity.pipeline import profiles_of, save_results
 
 
 @pytest.fixture(scope="module")

@@ -108,7 +108,7 @@ def test_text_placed_by_the_layout_stays_inside_the_margins(tmp_path):
         for t in page.texts:
             width = max(text_width(line, t.size, t.weight, t.family) for line in t.text.split("\n"))
             x0 = t.x if t.ha == "left" else t.x - width
-            assert MARGIN_IN - 1e-6 <= x0 and x0 + width <= w - MARGIN_IN + 1e-6, t.text
+            assert x0 >= MARGIN_IN - 1e-6 and x0 + width <= w - MARGIN_IN + 1e-6, t.text
             assert MARGIN_IN <= t.y <= h - MARGIN_IN, t.text
 
 

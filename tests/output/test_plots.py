@@ -12,7 +12,6 @@ from modularity.output import plots
 from modularity.output.figures import confusion_table
 
 
-
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield

@@ -7,9 +7,8 @@ import re
 import pytest
 
 from modularity.arrays import figure_arrays
-from modularity.pipeline import profiles_of
 from modularity.output.report import build_reports, findings
-
+from modularity.pipeline import profiles_of
 
 
 def test_findings_count_layers_beyond_null(planted):

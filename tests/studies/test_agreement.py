@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 
-from modularity.core.metrics import contingency
-from modularity.studies.agreement import cluster_agreement, compare_results
 from modularity import analyze
+from modularity.core.metrics import contingency
 from modularity.errors import ModularityError
-
+from modularity.studies.agreement import cluster_agreement, compare_results
 from tests.nets import PlantedNet
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from modularity.studies.calibration import PlantedModules, recovery_run
-from modularity.errors import ModularityError
 from modularity.core.graph import trace
+from modularity.errors import ModularityError
+from modularity.studies.calibration import PlantedModules, recovery_run
 
 
 def test_concat_mode_exposes_true_branches_in_the_graph():

@@ -10,11 +10,9 @@ import torchvision
 from sklearn.metrics import adjusted_rand_score
 from torch import nn
 
-from modularity.studies.clusterability import (clusterability, ncut, network_adjacency,
-                                       network_graph, spectral_clusters)
-from modularity.errors import ModularityError
 from modularity.core.graph import trace
-
+from modularity.errors import ModularityError
+from modularity.studies.clusterability import clusterability, ncut, network_adjacency, network_graph, spectral_clusters
 from tests.nets import PlantedNet, grouped_net
 
 

@@ -6,9 +6,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from modularity.studies.enrichment import (CIRCUITS_EXHAUSTIVE, LUCID_INCEPTIONV1_BRANCHES, branch_labels, enrichment,
-                                   enrichment_for_result, load_unit_labels)
 from modularity.errors import ModularityError
+from modularity.studies.enrichment import (
+    CIRCUITS_EXHAUSTIVE,
+    LUCID_INCEPTIONV1_BRANCHES,
+    branch_labels,
+    enrichment,
+    enrichment_for_result,
+    load_unit_labels,
+)
 
 
 def _lucid_tests():

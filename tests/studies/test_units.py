@@ -6,8 +6,8 @@ import torch
 import torchvision
 from torch import nn
 
-from modularity.errors import ModularityError
 from modularity.core.graph import trace
+from modularity.errors import ModularityError
 from modularity.studies.units import colour_score, dominant_frequency, first_layer_analysis, first_layers
 
 

@@ -187,10 +187,7 @@ def test_split_along_channels_matches_reference_and_traces(opset):
     conv, w = _conv(cout=6, out="a")
     c2, w2 = _conv(inp="p1", cin=4, cout=3, out="b")
     inits = [w, w2]
-    if opset >= 18:
-        split = helper.make_node("Split", ["a", "sizes"], ["p0", "p1"], axis=1)
-        inits.append(_c("sizes", [2, 4], np.int64))
-    elif opset >= 13:
+    if opset >= 18 or opset >= 13:
         split = helper.make_node("Split", ["a", "sizes"], ["p0", "p1"], axis=1)
         inits.append(_c("sizes", [2, 4], np.int64))
     else:

@@ -70,7 +70,10 @@ _LARGE = 1 << 18  # parameters with more elements are filled only where the anal
 
 
 def _fill(k: int, name: str, p: torch.Tensor) -> None:
-    """Fill parameter number ``k`` from the fixed block: norm scales near one, biases zero, weights ~ U(+-1/sqrt(fan-in))."""
+    """Fill parameter number ``k`` from the fixed block.
+
+    Norm scales near one, biases zero, weights ~ U(+-1/sqrt(fan-in)).
+    """
     flat = p.detach().view(-1)
     if p.dim() <= 1 and name.endswith("bias"):
         flat.zero_()
