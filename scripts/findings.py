@@ -279,7 +279,7 @@ def _readme(data: dict) -> str:
         "- Not shown: the Branch Specialization InceptionV1 results. Lucid InceptionV1 weights are not "
         "available offline; the published hypergeometric p-values (2.48e-9 for mixed3a, 1.68e-23 for "
         "mixed3b) are reproduced from the shipped unit labels and branch layout in "
-        "`tests/test_enrichment.py`, which checks arithmetic and labels, not the weights.",
+        "`tests/studies/test_enrichment.py`, which checks arithmetic and labels, not the weights.",
         "- Not shown: agreement across training seeds. Only one trained checkpoint of each model is "
         "available; `modularity.studies.agreement` is tested on synthetic checkpoints only.",
         "", "Figures: `findings/layer_ncut_z.png`, `findings/clusterability.png`, `findings/first_layer.png`.", ""]
