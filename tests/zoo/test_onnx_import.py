@@ -237,8 +237,30 @@ def test_torch_export_of_resnet18_round_trips_with_module_path_names(tmp_path):
     gm = load_onnx(path).module
     with torch.no_grad():
         np.testing.assert_allclose(gm(x).numpy(), model(x).numpy(), atol=1e-4, rtol=1e-4)
-    names = dict(gm.named_children())
-    assert {"conv1", "layer1_0_conv1", "layer2_0_downsample_0", "fc"} <= set(names)
+    names = dict(gm.named_modules())
+    assert {"conv1", "layer1.0.conv1", "layer2.0.downsample.0", "fc"} <= set(names)
+
+
+@pytest.mark.slow
+def test_torch_export_layer_names_are_the_source_models_module_names(tmp_path):
+    """The exporter's module paths (``/features/features.3/Concat``, ``features.3.squeeze.weight``) are kept dotted."""
+    import torchvision
+
+    from modularity.core.graph import trace
+
+    model = torchvision.models.squeezenet1_0(weights=None).eval()
+    path = tmp_path / "squeezenet.onnx"
+    try:
+        torch.onnx.export(model, (torch.randn(1, 3, 64, 64),), str(path), dynamo=False, opset_version=13)
+    except Exception as exc:  # the TorchScript exporter may be unavailable in a future torch
+        pytest.skip(f"torch.onnx.export failed: {type(exc).__name__}")
+    imported = trace(load_onnx(path).module, input_size=(64, 64))
+    source = trace(model, input_size=(64, 64))
+    layers = {n: layer.kind for n, layer in imported.layers.items() if layer.kind != "input"}
+    assert layers == {n: layer.kind for n, layer in source.layers.items() if layer.kind != "input"}
+    modules = dict(model.named_modules())
+    assert "features.3.squeeze" in layers and layers["features.3"] == "concat"
+    assert all(n in modules for n, kind in layers.items() if kind in ("conv", "linear"))
 
 
 # -- issue 8: opset-aware folding, the other light CNNs, and one-line refusals ------------------------------------
