@@ -92,9 +92,7 @@ def _cli_stderr(tmp_path, *extra):
 @pytest.mark.slow
 def test_dask_logs_are_quiet_unless_verbose(tmp_path):
     pytest.importorskip("distributed")
-    quiet = _cli_stderr(tmp_path / "a", "--quiet")
-    assert "distributed." not in quiet, quiet[:2000]
     default = _cli_stderr(tmp_path / "b")  # progress messages on, still no scheduler or worker logs
     assert "distributed." not in default, default[:2000]
-    verbose = _cli_stderr(tmp_path / "c", "--quiet", "--verbose")
+    verbose = _cli_stderr(tmp_path / "c", "--verbose")  # the same run lets them through
     assert "distributed.scheduler" in verbose or "distributed.worker" in verbose, verbose[:2000]
