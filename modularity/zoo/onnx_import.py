@@ -1618,7 +1618,7 @@ def onnx_to_graph_module(model, input_size: tuple[int, int] | None = None) -> tu
     Parameters
     ----------
     model : onnx.ModelProto
-        A single-input CNN built from :data:`SUPPORTED_OPS`.
+        A single-input CNN built from the ops in ``SUPPORTED_OPS``.
     input_size : (int, int) or None
         Height and width of the dummy input used to resolve shapes; None takes
         it from the graph input when static, else 224 x 224.
