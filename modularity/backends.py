@@ -235,7 +235,7 @@ class _Dask(Backend):
             self._logs.close()
             raise
 
-    def _start(self, Client: Any, LocalCluster: Any) -> "_Dask":  # noqa: N803 - the classes of distributed
+    def _start(self, Client: Any, LocalCluster: Any) -> _Dask:  # noqa: N803 - the classes of distributed
         fork = False
         if self._scheduler:
             check_scheduler_address(self._scheduler)

@@ -90,7 +90,7 @@ class Layer:
         if self.groups > 1:
             parts.append(f"groups={self.groups}")
         if self.branches is not None:
-            sizes = np.bincount(np.asarray(self.branches, dtype=np.int64)) if len(self.branches) else []
+            sizes = np.bincount(np.asarray(self.branches, dtype=np.int64), minlength=1)
             parts.append(f"{len(sizes)} branches ({self.branch_source}: {'/'.join(map(str, sizes[:8]))}"
                          + ("/..." if len(sizes) > 8 else "") + ")")
         if self.members:

@@ -599,7 +599,7 @@ class _Converter:
             if part not in parent._modules:
                 parent.add_module(part, nn.Module())
                 self.containers.add(".".join(holders[:i + 1]))
-            parent = parent._modules[part]
+            parent = parent.get_submodule(part)
         parent.add_module(leaf, module.eval())
         node = self.graph.call_module(name, tuple(self.nodes[i] for i in inputs))
         self._meta(node, onnx_node)
