@@ -92,7 +92,9 @@ def _cli_stderr(tmp_path, *extra):
 @pytest.mark.slow
 def test_dask_logs_are_quiet_unless_verbose(tmp_path):
     pytest.importorskip("distributed")
+    # Lines a LocalCluster logs at INFO as it starts and stops (the CLI prints log messages bare).
+    marks = ("Scheduler at:", "Start worker at:", "Register worker", "Scheduler closing")
     default = _cli_stderr(tmp_path / "b")  # progress messages on, still no scheduler or worker logs
-    assert "distributed." not in default, default[:2000]
+    assert not any(m in default for m in marks), default[:2000]
     verbose = _cli_stderr(tmp_path / "c", "--verbose")  # the same run lets them through
-    assert "distributed.scheduler" in verbose or "distributed.worker" in verbose, verbose[:2000]
+    assert sum(m in verbose for m in marks) >= 3, verbose[:2000]
