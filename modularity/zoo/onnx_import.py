@@ -21,6 +21,10 @@ node name when that is descriptive, else after the layer it follows
 its inputs (``inception_3a``) unless its node or output has a descriptive name;
 the name is kept in ``node.meta["onnx_name"]`` (the raw ONNX node name in
 ``node.meta["onnx_node"]``) and used as the fx node's name.
+In a torch export (``producer_name`` "pytorch") these names carry the source
+model's module paths, which are kept dotted (``features.3.squeeze``, a
+concatenation ``features.3``), so layers are named as ``named_modules()`` names
+them in the model that was exported; other names become identifiers.
 
 Constant subgraphs (``Constant``, ``ConstantOfShape``, ``Unsqueeze`` of weights,
 ...) are folded with :class:`onnx.reference.ReferenceEvaluator` at the model's own
@@ -484,6 +488,9 @@ class _Converter:
         self.stems: dict[str, str] = {}
         self.used: set[str] = set()
         self.containers: set[str] = set()  # dotted prefixes of module paths (plain nn.Module holders)
+        # torch.onnx.export names initializers and nodes after the modules (features.3.weight,
+        # /features/features.3/Conv); other exporters' dots (Paddle's p2o.Conv.0) are no module paths.
+        self.module_paths = model.producer_name == "pytorch"
         self.fused: dict[str, str] = {}  # ONNX output -> ONNX output it aliases (fused Add)
         self.skip: set[int] = set()
         self.onnx_nodes = list(model.graph.node)  # held, so that id() of a node is stable
@@ -501,8 +508,8 @@ class _Converter:
     def unique(self, base: str, path: bool = False, module: bool = True) -> str:
         """A new name from ``base``: a Python identifier, or with ``path`` a dotted module path where it is one.
 
-        ``path`` keeps an exporter's module path (``features.3`` from the
-        initializer ``features.3.weight`` or the node ``/features/features.3/Conv``)
+        ``path`` keeps the module path of a torch export (``features.3`` from
+        the initializer ``features.3.weight`` or the node ``/features/features.3/Conv``)
         so layers are named as the source model's ``named_modules()`` names
         them; a name that cannot be a module path (a part that is no
         identifier or number, a part that is an ``nn.Module`` attribute, a
@@ -510,13 +517,14 @@ class _Converter:
         flattened to an identifier as without ``path``. A name that is no
         ``module`` (a concatenation's) may be the path of modules inside it.
         """
-        if path and self._free_path(base, module):
+        if path and self.module_paths and self._free_path(base, module):
             name, k = base, 1
-            while name in self.used or not self._free_path(name, module):
+            while name in self.used:
                 name = f"{base}_{k}"
                 k += 1
-            self.used.add(name)
-            return name
+            if self._free_path(name, module):  # not so for a repeat of "features.3" ("3_1" is no part)
+                self.used.add(name)
+                return name
         base = sanitize_name(base)
         if hasattr(fx.GraphModule, base) or base in ("input", "output"):
             base = base + "_"
