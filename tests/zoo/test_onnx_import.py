@@ -526,3 +526,24 @@ def test_the_checks_do_not_copy_large_initializers():
     skeleton = _skeleton(_model([_conv()], [big], 13))
     assert [i.name for i in skeleton.graph.initializer] == [] and "w" in [i.name for i in skeleton.graph.input]
     assert skeleton.ByteSize() < 1000
+
+
+def test_a_module_called_twice_at_an_indexed_path_imports_with_one_dotted_name(tmp_path):
+    """``features.1`` run twice: the second gets an identifier (``features.3_1`` would be no module path)."""
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.Conv2d(4, 4, 1))
+
+        def forward(self, x):
+            f = self.features
+            return f[1](f[2](f[1](f[0](x))))
+
+    path = tmp_path / "twice.onnx"
+    try:
+        torch.onnx.export(Twice().eval(), (torch.randn(1, 3, 8, 8),), str(path), dynamo=False, opset_version=13)
+    except Exception as exc:  # the TorchScript exporter may be unavailable in a future torch
+        pytest.skip(f"torch.onnx.export failed: {type(exc).__name__}")
+    names = [n for n, m in load_onnx(path).module.named_modules() if not list(m.children())]
+    assert names[:3] == ["features.0", "features.1", "features.2"] and len(names) == 4 and "." not in names[3]
