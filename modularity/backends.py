@@ -27,6 +27,9 @@ faster per null draw on two cores).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,13 +38,53 @@ from typing import Any
 from .errors import ModularityError
 from .settings import check_scheduler_address
 
-__all__ = ["BACKENDS", "Backend", "check_scheduler_address", "make_backend", "one_thread"]
+__all__ = ["BACKENDS", "Backend", "check_scheduler_address", "dask_logs", "make_backend", "one_thread"]
 
 BACKENDS = ("local", "dask")
 
 Task = Callable[[Any, Any], Any]
 
 _SHARED: Any = None  # the shared object inside a worker process
+
+# Dask distributed logs every scheduler and worker start and stop at INFO (about 60 lines for a local cluster);
+# they are noise unless something goes wrong, so only errors get through unless dask_logs(verbose=True) says so.
+_DASK_LOG_LEVEL: contextvars.ContextVar[int] = contextvars.ContextVar("dask_log_level", default=logging.ERROR)
+
+
+@contextlib.contextmanager
+def dask_logs(verbose: bool) -> Iterator[None]:
+    """Let Dask distributed's scheduler and worker logs through (``verbose``) or only its errors, inside.
+
+    Parameters
+    ----------
+    verbose : bool
+        True: distributed logs at its own level (INFO); False (the default
+        outside this context): errors only.
+
+    Yields
+    ------
+    None
+    """
+    token = _DASK_LOG_LEVEL.set(logging.INFO if verbose else logging.ERROR)
+    try:
+        yield
+    finally:
+        _DASK_LOG_LEVEL.reset(token)
+
+
+@contextlib.contextmanager
+def _distributed_log_level(level: int) -> Iterator[None]:
+    """Set the level of the ``distributed`` loggers (forked workers inherit it), restored on exit."""
+    names = ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    loggers = [logging.getLogger(n) for n in names]
+    previous = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(level)
+    try:
+        yield
+    finally:
+        for lg, old in zip(loggers, previous):
+            lg.setLevel(old)
 
 
 class one_thread:
@@ -177,6 +220,7 @@ class _Dask(Backend):
         super().__init__(shared)
         self._jobs, self._scheduler = jobs, scheduler
         self._client = self._cluster = self._shared_future = None
+        self._logs = contextlib.ExitStack()
 
     def __enter__(self) -> _Dask:
         try:
@@ -184,6 +228,15 @@ class _Dask(Backend):
         except ImportError:
             raise ModularityError("the dask backend needs Dask distributed: pip install 'cnn-modularity[dask]' "
                                   "(or distributed), or use the local backend") from None
+        # Quiet from the cluster's start to its close (the close logs as much as the start).
+        self._logs.enter_context(_distributed_log_level(_DASK_LOG_LEVEL.get()))
+        try:
+            return self._start(Client, LocalCluster)
+        except BaseException:
+            self._logs.close()
+            raise
+
+    def _start(self, Client: Any, LocalCluster: Any) -> _Dask:  # noqa: N803 - the classes of distributed
         fork = False
         if self._scheduler:
             check_scheduler_address(self._scheduler)
@@ -217,10 +270,13 @@ class _Dask(Backend):
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._client is not None:
-            self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        try:
+            if self._client is not None:
+                self._client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+        finally:
+            self._logs.close()
         _INHERITED.pop(getattr(self, "_token", None), None)
         super().__exit__(*exc)
 

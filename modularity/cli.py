@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="with --backend dask: a running scheduler (tcp://host:8786); default: a LocalCluster "
                         "of --jobs workers")
+    a.add_argument("--verbose", action="store_true",
+                   help="with --backend dask: show Dask's scheduler and worker logs (default: errors only)")
     a.add_argument("--unit-graph-top-k", type=_count(0), default=16, metavar="K",
                    help="unit graph: keep each consumer unit's K strongest incoming connections, lowered until "
                         "the graph has at most 50000 edges (default: 16; the K used is in the graph's "
@@ -187,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the shuffled networks run: this machine's processes (default) or a Dask cluster")
     c.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="with --backend dask: a running scheduler (tcp://host:8786); default: a LocalCluster")
+    c.add_argument("--verbose", action="store_true",
+                   help="with --backend dask: show Dask's scheduler and worker logs (default: errors only)")
     c.add_argument("--quiet", action="store_true", help="no progress bars or messages")
 
     r = sub.add_parser("report", help="rebuild figures and reports of a results folder without recomputing",
@@ -398,7 +402,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         check_torch_starts()  # under a low 'ulimit -v', importing torch can abort the process uncatchably
-        status = _dispatch(args, argv, parser)
+        from .backends import dask_logs
+
+        with dask_logs(getattr(args, "verbose", False)):
+            status = _dispatch(args, argv, parser)
         if interrupt_received() is not None:  # the KeyboardInterrupt was lost; the signal still wins
             raise KeyboardInterrupt
         return status

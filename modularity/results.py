@@ -521,6 +521,14 @@ def _frame(rows: list, columns: list[Column]):
     return frame.set_index(keys[0])
 
 
+def _row_repr(row: Any) -> str:
+    """A table row's repr: its set values, numbers to 3 significant digits, within about 300 characters."""
+    parts = [f"{f.name}={_g(v) if isinstance(v, float) else repr(v)}"
+             for f in fields(row) if (v := getattr(row, f.name)) is not None]
+    text = f"{type(row).__name__}({', '.join(parts)})"
+    return text if len(text) <= 280 else text[:276] + "...)"
+
+
 @dataclass(frozen=True)
 class Column:
     """A column of a table: the row field it shows, its short label and what it means."""
@@ -537,6 +545,8 @@ class LayerRow:
     Built only by :meth:`of`, which says where every value comes from; None
     where a value does not apply (no true branches, no null draws).
     """
+
+    __repr__ = _row_repr
 
     name: str
     kind: str
@@ -645,6 +655,8 @@ class ComparisonRow:
     architecture gives at initialisation).
     """
 
+    __repr__ = _row_repr
+
     name: str
     ari: float | None
     ari_control: float | None
@@ -707,6 +719,8 @@ class SweepRow:
     ncut_draws : int
         Null draws behind ``ncut_p``.
     """
+
+    __repr__ = _row_repr
 
     checkpoint: str
     checkpoint_index: int

@@ -112,6 +112,16 @@ class SweepResult:
         return (f"SweepResult(arch={self.arch!r}, {len(self.checkpoints)} checkpoints x {len(self.layers)} layers, "
                 f"{len(self.table)} rows)")
 
+    def _repr_html_(self) -> str:
+        """A notebook summary: the header line and the ARI (else the n-cut effect) of each layer and checkpoint."""
+        import html
+
+        statistic = "ari" if "ari" in self.table and self.table["ari"].notna().any() else "ncut_effect"
+        frame = self.pivot(statistic)
+        more = f"<p>... and {len(frame) - 30} more layers: use .pivot()</p>" if len(frame) > 30 else ""
+        return (f"<p><b>{html.escape(repr(self))}</b>: {statistic}</p>"
+                + frame.head(30).to_html(float_format="{:.3g}".format, na_rep="-") + more)
+
 
 def _safe(label: str) -> str:
     """A label as a portable folder name."""

@@ -71,3 +71,30 @@ def test_a_scheduler_address_gets_the_shared_object_scattered():
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
         remote = analyze(model, backend="dask", scheduler=cl.scheduler_address, **kwargs)
     assert _numbers(one) == _numbers(remote)
+
+
+def _cli_stderr(tmp_path, *extra):
+    """Stderr of a small 'analyze --backend dask' run in a fresh process (worker logs go to its stderr)."""
+    import subprocess
+    import sys
+
+    args = ["analyze", "alexnet", "--weights", "none", "--layers", "features.3", "--permutations", "2",
+            "--label-permutations", "100", "--backend", "dask", "--jobs", "1", "--out", str(tmp_path / "o"), *extra]
+    # Only summary.json is written: figures and reports have nothing to do with the logs.
+    code = ("import modularity.pipeline as p\n"
+            "p.write_results = lambda result, graph, folder, **k: result.save(folder / 'summary.json')\n"
+            f"from modularity.cli import main\nraise SystemExit(main({args!r}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stderr
+
+
+@pytest.mark.slow
+def test_dask_logs_are_quiet_unless_verbose(tmp_path):
+    pytest.importorskip("distributed")
+    # Lines a LocalCluster logs at INFO as it starts and stops (the CLI prints log messages bare).
+    marks = ("Scheduler at:", "Start worker at:", "Register worker", "Scheduler closing")
+    default = _cli_stderr(tmp_path / "b")  # progress messages on, still no scheduler or worker logs
+    assert not any(m in default for m in marks), default[:2000]
+    verbose = _cli_stderr(tmp_path / "c", "--verbose")  # the same run lets them through
+    assert sum(m in verbose for m in marks) >= 3, verbose[:2000]

@@ -79,7 +79,8 @@ def test_reprs_are_short(summary):
     res = AnalysisResult.from_dict(summary)
     block = res.layer("block")
     for obj in (res, block, block.recovery, block.structure, block.structure.ncut, block.detectability,
-                res.layer("stem").detectability, res.settings, *block.recovery.controls.values()):
+                res.layer("stem").detectability, res.settings, *block.recovery.controls.values(), block.row(),
+                res.layer("stem").row()):
         assert len(repr(obj)) < 300, repr(obj)
     assert "ARI=" in repr(block.recovery) and "n-cut=" in repr(block.structure)
     assert "<table" in res._repr_html_() and "<table" in block._repr_html_()

@@ -72,6 +72,9 @@ def test_one_row_per_checkpoint_and_layer_with_the_values_of_a_direct_analysis(s
     first = table[table["layer"] == "features.0"]
     assert first["ari"].isna().all() and first["ncut_z"].notna().all() and first["k_source"].eq("eigengap").all()
     assert swept.pivot("ari").shape == (2, 3)
+    assert len(repr(swept)) < 300 and "3 checkpoints x 2 layers" in repr(swept)
+    html = swept._repr_html_()  # a layer x checkpoint table of the ARI
+    assert html.count("<tr") == 1 + 1 + 2 and "epoch2" in html and "features.3" in html
 
 
 @pytest.mark.slow

@@ -8,7 +8,8 @@ What it does, each part a few functions:
   numpydoc sections (``LayerResult``, ``ChannelGraph``) are mapped to their modules.
 * **Repository pages**: ``README.md``, ``reports/**/*.md`` and ``docs/example.ipynb``
   are mirrored under ``docs/repo/`` with the repository's layout, so relative links
-  between them keep working. Local links and images are checked (a missing target fails
+  between them keep working (a link to a page of this site, ``docs/method.rst``, points
+  at that page). Local links and images are checked (a missing target fails
   the build), the files they name are copied beside the copy, and a code span naming a
   file of the repository (```reports/methods.md```, ```findings/clusterability.png```)
   becomes a link to its page, its download or, for a figure, the figure itself at the
@@ -262,6 +263,10 @@ class RepoPages:
                 path = readme
             if path is None:  # left as it is: MyST reports the missing target, which fails the build
                 return m.group(0)
+            if path.parent == self.docs and path.suffix in (".rst", ".md") and not bang:
+                # a page of this site (docs/method.rst): linked where it is, not mirrored
+                anchor = "#" + target.split("#", 1)[1] if "#" in target else ""
+                return f"[{text}]({_relpath(path, self.mirrored(src).parent)}{anchor}{title})"
             if path.suffix == ".md" and path not in self.sources:
                 self.sources.append(path)
                 self.linked_only.add(path)

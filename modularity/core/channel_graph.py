@@ -84,6 +84,21 @@ class Layer:
     in_concat: bool = False
     col_scale: np.ndarray | None = None
 
+    def __repr__(self) -> str:
+        # A summary, not the fields: the branch labels and scales are arrays of one entry per unit.
+        shape = {"conv": "conv" + ("" if not self.kernel_size else " " + "x".join(map(str, self.kernel_size))),
+                 "linear": "linear"}.get(self.kind, self.kind)
+        parts = [repr(self.name), shape, (f"{self.in_units} -> " if self.in_units else "") + f"{self.n_units} units"]
+        if self.groups > 1:
+            parts.append(f"groups={self.groups}")
+        if self.branches is not None:
+            sizes = np.bincount(np.asarray(self.branches, dtype=np.int64), minlength=1)
+            parts.append(f"{len(sizes)} branches ({self.branch_source}: {'/'.join(map(str, sizes[:8]))}"
+                         + ("/..." if len(sizes) > 8 else "") + ")")
+        if self.members:
+            parts.append(f"{len(self.members)} members")
+        return _short(f"Layer({', '.join(parts)})")
+
     @property
     def is_bottleneck(self) -> bool:
         """True for a 1x1 conv that reduces channels and feeds its consumers directly."""
@@ -113,6 +128,11 @@ class Edge:
     producer_units: np.ndarray
     via: str = "direct"
 
+    def __repr__(self) -> str:
+        n_units = len(np.unique(self.producer_units))
+        return _short(f"Edge({self.producer!r} -> {self.consumer!r}, {len(self.consumer_cols)} columns reading "
+                      f"{n_units} units, {self.via})")
+
 
 @dataclass
 class ChannelGraph:
@@ -136,6 +156,17 @@ class ChannelGraph:
     edges: list[Edge]
     modules: dict[str, nn.Module]
     notes: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # A notebook-sized summary (the fields of a traced GoogLeNet print as 680,000 characters).
+        kinds: dict[str, int] = {}
+        for layer in self.layers.values():
+            if layer.kind != INPUT:
+                kinds[layer.kind] = kinds.get(layer.kind, 0) + 1
+        counts = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+        branched = sum(layer.branches is not None for layer in self.layers.values())
+        return _short(f"ChannelGraph({sum(kinds.values())} layers ({counts}), {len(self.producer_names())} producers, "
+                      f"{branched} with branches, {len(self.edges)} edges, {len(self.notes)} notes)")
 
     def consumers(self, name: str) -> list[str]:
         """Names of the layers that read ``name``, in execution order, without repeats."""
@@ -167,6 +198,11 @@ class ChannelGraph:
         elif w.dim() == 3:  # a Conv1d: a 1 x k kernel
             w = w[:, :, None, :]
         return w
+
+
+def _short(text: str, limit: int = 280) -> str:
+    """``text`` cut to ``limit`` characters (a repr for a notebook cell)."""
+    return text if len(text) <= limit else text[:limit - 4] + "...)"
 
 
 class _RowSlice(nn.Module):

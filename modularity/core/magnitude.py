@@ -163,6 +163,13 @@ class Profile:
     blocks: list[tuple[str, int, int]]
     consumers: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        rows, cols = self.matrix.shape
+        names = ", ".join(repr(b[0]) for b in self.blocks[:3]) + (", ..." if len(self.blocks) > 3 else "")
+        text = (f"Profile({self.producer!r}, {rows} x {cols} (consumer units x units), "
+                f"{len(self.blocks)} consumer blocks: {names})")
+        return text if len(text) <= 280 else text[:276] + "...)"
+
 
 def _expandable(graph: ChannelGraph, name: str, expand: str) -> bool:
     layer = graph.layers[name]

@@ -122,6 +122,12 @@ class CoClusters:
     cols: np.ndarray
     values: np.ndarray
 
+    def __repr__(self) -> str:
+        live = self.cols[self.cols >= 0]
+        sizes = "/".join(map(str, np.bincount(live)[:12])) if live.size else "-"
+        return (f"CoClusters({len(self.rows)} rows x {len(self.cols)} columns, column clusters {sizes}, "
+                f"{int((self.cols < 0).sum())} dead columns, {len(self.values)} values)")
+
 
 Clusterer = Callable[[np.ndarray, int, np.random.Generator, int], CoClusters]
 """``(a, k, rng, n_values) -> CoClusters``: the form of every registered method."""

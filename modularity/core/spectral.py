@@ -53,6 +53,11 @@ class SVDResult:
     u: np.ndarray
     v: np.ndarray
 
+    def __repr__(self) -> str:
+        top = ", ".join(f"{x:.3g}" for x in np.asarray(self.s)[:4]) + (", ..." if len(self.s) > 4 else "")
+        return (f"SVDResult({self.variant!r}, {len(self.s)} values [{top}], u {self.u.shape[0]} x {self.u.shape[1]}, "
+                f"v {self.v.shape[0]} x {self.v.shape[1]})")
+
 
 def _live(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Boolean masks of rows and columns with any non-zero entry."""

@@ -431,6 +431,25 @@ class ClusterabilityResult:
     command: str = ""
     null: str = "shuffle"
 
+    def __repr__(self) -> str:
+        def g(x: float | None) -> str:
+            return "-" if x is None or not np.isfinite(x) else f"{x:.3g}"
+
+        return (f"ClusterabilityResult({self.model!r}, {self.n_nodes} units in {len(self.layers)} layers, k={self.k}, "
+                f"n-cut={g(self.ncut)} vs null {g(self.null_mean)}, z={g(self.z)}, p={g(self.p_value)}, "
+                f"{self.n_shuffles} shuffles ({self.null}))")
+
+    def _repr_html_(self) -> str:
+        """A notebook summary: the header line and each layer's units per cluster."""
+        import html
+
+        head = "".join(f"<th>{c}</th>" for c in range(self.k))
+        rows = "".join(f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{n}</td>" for n in sizes) + "</tr>"
+                       for name, sizes in list(self.cluster_sizes.items())[:30])
+        more = f"<p>... and {len(self.cluster_sizes) - 30} more layers</p>" if len(self.cluster_sizes) > 30 else ""
+        return (f"<p><b>{html.escape(repr(self))}</b></p><table><tr><th>layer / cluster</th>{head}</tr>{rows}"
+                f"</table>{more}")
+
     def to_dict(self) -> dict:
         """A JSON-ready dict (non-finite floats become None)."""
         from ..results import jsonable

@@ -181,6 +181,7 @@ class TransformersForward(nn.Module):
         self.output = output
 
     def train(self, mode: bool = True) -> TransformersForward:
+        """Set training mode here and on the wrapped model (not a submodule, so ``nn.Module.train`` misses it)."""
         super().train(mode)
         self.model.training = mode
         return self

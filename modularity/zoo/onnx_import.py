@@ -21,6 +21,10 @@ node name when that is descriptive, else after the layer it follows
 its inputs (``inception_3a``) unless its node or output has a descriptive name;
 the name is kept in ``node.meta["onnx_name"]`` (the raw ONNX node name in
 ``node.meta["onnx_node"]``) and used as the fx node's name.
+In a torch export (``producer_name`` "pytorch") these names carry the source
+model's module paths, which are kept dotted (``features.3.squeeze``, a
+concatenation ``features.3``), so layers are named as ``named_modules()`` names
+them in the model that was exported; other names become identifiers.
 
 Constant subgraphs (``Constant``, ``ConstantOfShape``, ``Unsqueeze`` of weights,
 ...) are folded with :class:`onnx.reference.ReferenceEvaluator` at the model's own
@@ -106,6 +110,7 @@ _MAX_SIDE = 8192
 # Names an exporter makes up (n12, r7, node_5, val_3, 123, Conv_3, onnx::Conv_5) say nothing;
 # conv1, fc6 or Mixed_5b do.
 _GENERIC = re.compile(r"^(?:(?:n|r|node|op|val|tensor|t|v|x|y)[_:.]?\d+|\d+|[A-Z][A-Za-z]*_\d+)$")
+_PATH_PART = re.compile(r"[A-Za-z_]\w*|\d+")  # a part of a module path: an attribute name or an index
 _WEIGHT_SUFFIX = re.compile(r"[._/:]?(?:w|W|weight|weights|kernel|filter)(?:_\d+)?(?::\d+)?$")
 
 
@@ -486,6 +491,10 @@ class _Converter:
         self.vals: dict[str, torch.Tensor] = {}
         self.stems: dict[str, str] = {}
         self.used: set[str] = set()
+        self.containers: set[str] = set()  # dotted prefixes of module paths (plain nn.Module holders)
+        # torch.onnx.export names initializers and nodes after the modules (features.3.weight,
+        # /features/features.3/Conv); other exporters' dots (Paddle's p2o.Conv.0) are no module paths.
+        self.module_paths = model.producer_name == "pytorch"
         self.fused: dict[str, str] = {}  # ONNX output -> ONNX output it aliases (fused Add)
         self.skip: set[int] = set()
         self.onnx_nodes = list(model.graph.node)  # held, so that id() of a node is stable
@@ -500,7 +509,26 @@ class _Converter:
         self.kept: list[str] = []  # feature maps read where the graph ends: the module's extra outputs
 
     # -- naming --------------------------------------------------------------
-    def unique(self, base: str) -> str:
+    def unique(self, base: str, path: bool = False, module: bool = True) -> str:
+        """A new name from ``base``: a Python identifier, or with ``path`` a dotted module path where it is one.
+
+        ``path`` keeps the module path of a torch export (``features.3`` from
+        the initializer ``features.3.weight`` or the node ``/features/features.3/Conv``)
+        so layers are named as the source model's ``named_modules()`` names
+        them; a name that cannot be a module path (a part that is no
+        identifier or number, a part that is an ``nn.Module`` attribute, a
+        path through a module already named, or a module's own path) is
+        flattened to an identifier as without ``path``. A name that is no
+        ``module`` (a concatenation's) may be the path of modules inside it.
+        """
+        if path and self.module_paths and self._free_path(base, module):
+            name, k = base, 1
+            while name in self.used:
+                name = f"{base}_{k}"
+                k += 1
+            if self._free_path(name, module):  # not so for a repeat of "features.3" ("3_1" is no part)
+                self.used.add(name)
+                return name
         base = sanitize_name(base)
         if hasattr(fx.GraphModule, base) or base in ("input", "output"):
             base = base + "_"
@@ -510,6 +538,17 @@ class _Converter:
             k += 1
         self.used.add(name)
         return name
+
+    def _free_path(self, name: str, module: bool = True) -> bool:
+        """True when ``name`` can name a new module (or, not ``module``, a value) at that dotted path of the root."""
+        parts = name.split(".")
+        if len(parts) < 2 or not all(_PATH_PART.fullmatch(p) and not hasattr(nn.Module, p) for p in parts):
+            return False
+        if hasattr(fx.GraphModule, parts[0]) or parts[0] in ("input", "output"):
+            return False
+        prefixes = {".".join(parts[:i]) for i in range(1, len(parts))}
+        return not (prefixes & self.used - self.containers) and not (module and any(
+            u.startswith(name + ".") for u in self.used))
 
     def weight_stem(self, onnx_node, weight: str) -> str:
         """Name a weighted layer: its weight's name without the suffix, else its node or output name."""
@@ -566,7 +605,14 @@ class _Converter:
     def emit_module(self, name: str, module: nn.Module, inputs: list[str], onnx_node, out: str | None = None,
                     stem: str | None = None) -> str:
         """Add ``module`` under ``name``, call it on ``inputs`` and record the value as ``out``."""
-        self.root.add_module(name, module.eval())
+        parent = self.root
+        *holders, leaf = name.split(".")
+        for i, part in enumerate(holders):  # a dotted path: plain holder modules, as in the source model
+            if part not in parent._modules:
+                parent.add_module(part, nn.Module())
+                self.containers.add(".".join(holders[:i + 1]))
+            parent = parent.get_submodule(part)
+        parent.add_module(leaf, module.eval())
         node = self.graph.call_module(name, tuple(self.nodes[i] for i in inputs))
         self._meta(node, onnx_node)
         with torch.no_grad():
@@ -757,7 +803,7 @@ class _Converter:
         groups = int(a.get("group", 1))
         top, left, bottom, right = self._spatial_pads(node, a, self.vals[x], kernel, strides, dil)
         stem = self.weight_stem(node, node.input[1])
-        name = self.unique(stem)
+        name = self.unique(stem, path=True)
         if (top, left) != (bottom, right):
             pad = self.emit_module(self.unique(f"{name}_pad"), nn.ZeroPad2d((left, right, top, bottom)),
                                    [x], node, stem=name)
@@ -781,7 +827,7 @@ class _Converter:
         if self.vals[x].dim() != 2:
             raise _End(f"a matrix product over the last axis of a {self.vals[x].dim()}-D tensor "
                        "(only N x features is a linear layer on channels)")
-        name = self.unique(self.weight_stem(node, node.input[1]))
+        name = self.unique(self.weight_stem(node, node.input[1]), path=True)
         lin = nn.Linear(int(weight.shape[1]), int(weight.shape[0]), bias=bias is not None)
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(np.array(weight, np.float32)))
@@ -837,7 +883,7 @@ class _Converter:
             for t, v in ((bn.weight, scale), (bn.bias, bias), (bn.running_mean, mean), (bn.running_var, var)):
                 t.copy_(torch.from_numpy(np.array(v.reshape(-1), np.float32)))
         stem = _node_label(node) if not _is_generic(_node_label(node)) else f"{self.stems[x]}_bn"
-        self.emit_module(self.unique(stem), bn, [x], node, out=node.output[0])
+        self.emit_module(self.unique(stem, path=True), bn, [x], node, out=node.output[0])
 
     def _per_channel(self, value: np.ndarray, channels: int, rank: int) -> np.ndarray | None:
         """A constant that broadcasts as one value per channel (C x 1 x 1, 1 x C x 1 x 1, scalar), as a vector."""
@@ -876,7 +922,8 @@ class _Converter:
 
     def _simple(self, node, module: nn.Module, suffix: str) -> None:
         x = self.tensor_in(node, 0)
-        self.emit_module(self.unique(self.plain_stem(node, suffix)), module, [x], node, out=node.output[0])
+        self.emit_module(self.unique(self.plain_stem(node, suffix), path=True), module, [x], node,
+                         out=node.output[0])
 
     def op_Relu(self, node) -> None:
         self._simple(node, nn.ReLU(), "relu")
@@ -922,7 +969,7 @@ class _Converter:
             self._check_extra_outputs(node, "indices")
             if symmetric:
                 mod = nn.MaxPool2d(kernel, strides, (top, left), dil, ceil_mode=ceil)
-                self.emit_module(self.unique(stem), mod, [x], node, out=node.output[0])
+                self.emit_module(self.unique(stem, path=True), mod, [x], node, out=node.output[0])
                 return
             expected = self._pool_out(xv.shape[2:], kernel, strides, dil, (top, left, bottom, right), ceil)
             if (top, left) == (0, 0) and dil == (1, 1):
@@ -930,9 +977,9 @@ class _Converter:
                 mod = nn.MaxPool2d(kernel, strides, 0, dil, ceil_mode=True)
                 with torch.no_grad():
                     if tuple(mod(xv).shape[2:]) == expected:
-                        self.emit_module(self.unique(stem), mod, [x], node, out=node.output[0])
+                        self.emit_module(self.unique(stem, path=True), mod, [x], node, out=node.output[0])
                         return
-            name = self.unique(stem)
+            name = self.unique(stem, path=True)
             pad = self.emit_module(self.unique(f"{name}_pad"),
                                    nn.ConstantPad2d((left, right, top, bottom), float("-inf")), [x], node)
             self.emit_module(name, nn.MaxPool2d(kernel, strides, 0, dil, ceil_mode=ceil), [pad], node,
@@ -943,15 +990,15 @@ class _Converter:
         include = bool(a.get("count_include_pad", 0))
         if symmetric:
             mod = nn.AvgPool2d(kernel, strides, (top, left), ceil_mode=ceil, count_include_pad=include)
-            self.emit_module(self.unique(stem), mod, [x], node, out=node.output[0])
+            self.emit_module(self.unique(stem, path=True), mod, [x], node, out=node.output[0])
             return
         h, w = xv.shape[2:]
         expected = self._pool_out((h, w), kernel, strides, dil, (top, left, bottom, right), ceil)
         if expected == (1, 1) and not include and top == 0 and left == 0 and kernel[0] >= h and kernel[1] >= w:
             # one window covering the whole map, padding excluded: the global mean
-            self.emit_module(self.unique(stem), nn.AdaptiveAvgPool2d(1), [x], node, out=node.output[0])
+            self.emit_module(self.unique(stem, path=True), nn.AdaptiveAvgPool2d(1), [x], node, out=node.output[0])
             return
-        name = self.unique(stem)
+        name = self.unique(stem, path=True)
         pad_mod = nn.ZeroPad2d((left, right, top, bottom))
         pool = nn.AvgPool2d(kernel, strides, 0, ceil_mode=ceil, count_include_pad=True)
         padded = self.emit_module(self.unique(f"{name}_pad"), pad_mod, [x], node)
@@ -1026,7 +1073,10 @@ class _Converter:
 
     def _concat_name(self, node, ins: list[str]) -> str:
         if not _is_generic(_node_label(node)):
-            return self.unique(_node_label(node))
+            name = self.unique(_node_label(node), path=True, module=False)
+            if "." in name:  # a module path, but no module: modules inside it may follow
+                self.containers.add(name)
+            return name
         if not _is_generic(node.output[0]):
             return self.unique(node.output[0])
         parts = [self.stems[i].split("_") for i in ins]
@@ -1581,7 +1631,7 @@ def onnx_to_graph_module(model, input_size: tuple[int, int] | None = None) -> tu
     Parameters
     ----------
     model : onnx.ModelProto
-        A single-input CNN built from :data:`SUPPORTED_OPS`.
+        A single-input CNN built from the ops in ``SUPPORTED_OPS``.
     input_size : (int, int) or None
         Height and width of the dummy input used to resolve shapes; None takes
         it from the graph input when static, else 224 x 224.

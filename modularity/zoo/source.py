@@ -27,7 +27,7 @@ class ModelSource:
         Licence of the trained weights, where known.
     default_weights : callable or None
         Returns ``(state_dict, path)`` for the weights used by ``--weights DEFAULT``;
-        raises :class:`ModularityError` when they cannot be had.
+        raises :class:`~modularity.errors.ModularityError` when they cannot be had.
     offline : callable
         True when ``default_weights`` works on this machine without network.
     input_size : (int, int)

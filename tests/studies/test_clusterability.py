@@ -135,6 +135,14 @@ def test_clusterability_result_fields_and_reproducibility():
     json.dumps(a.to_dict(), allow_nan=False)
 
 
+def test_clusterability_result_prints_its_headline_in_one_short_line():
+    res = clusterability(trace(PlantedNet(signal=3.0, seed=0), (8, 8)), k=4, n_shuffles=5, seed=3)
+    text = repr(res)
+    assert len(text) < 300 and f"{res.n_nodes} units in {len(res.layers)} layers, k=4" in text, text
+    assert "5 shuffles (shuffle)" in text and f"p={res.p_value:.3g}" in text
+    assert res._repr_html_().count("<tr>") == len(res.cluster_sizes) + 1
+
+
 def test_planted_modules_make_the_network_more_clusterable_than_shuffles():
     class Towers(nn.Module):
         """Two separate towers joined by near-zero weights."""

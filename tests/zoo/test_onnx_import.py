@@ -237,8 +237,30 @@ def test_torch_export_of_resnet18_round_trips_with_module_path_names(tmp_path):
     gm = load_onnx(path).module
     with torch.no_grad():
         np.testing.assert_allclose(gm(x).numpy(), model(x).numpy(), atol=1e-4, rtol=1e-4)
-    names = dict(gm.named_children())
-    assert {"conv1", "layer1_0_conv1", "layer2_0_downsample_0", "fc"} <= set(names)
+    names = dict(gm.named_modules())
+    assert {"conv1", "layer1.0.conv1", "layer2.0.downsample.0", "fc"} <= set(names)
+
+
+@pytest.mark.slow
+def test_torch_export_layer_names_are_the_source_models_module_names(tmp_path):
+    """The exporter's module paths (``/features/features.3/Concat``, ``features.3.squeeze.weight``) are kept dotted."""
+    import torchvision
+
+    from modularity.core.graph import trace
+
+    model = torchvision.models.squeezenet1_0(weights=None).eval()
+    path = tmp_path / "squeezenet.onnx"
+    try:
+        torch.onnx.export(model, (torch.randn(1, 3, 64, 64),), str(path), dynamo=False, opset_version=13)
+    except Exception as exc:  # the TorchScript exporter may be unavailable in a future torch
+        pytest.skip(f"torch.onnx.export failed: {type(exc).__name__}")
+    imported = trace(load_onnx(path).module, input_size=(64, 64))
+    source = trace(model, input_size=(64, 64))
+    layers = {n: layer.kind for n, layer in imported.layers.items() if layer.kind != "input"}
+    assert layers == {n: layer.kind for n, layer in source.layers.items() if layer.kind != "input"}
+    modules = dict(model.named_modules())
+    assert "features.3.squeeze" in layers and layers["features.3"] == "concat"
+    assert all(n in modules for n, kind in layers.items() if kind in ("conv", "linear"))
 
 
 # -- issue 8: opset-aware folding, the other light CNNs, and one-line refusals ------------------------------------
@@ -504,3 +526,24 @@ def test_the_checks_do_not_copy_large_initializers():
     skeleton = _skeleton(_model([_conv()], [big], 13))
     assert [i.name for i in skeleton.graph.initializer] == [] and "w" in [i.name for i in skeleton.graph.input]
     assert skeleton.ByteSize() < 1000
+
+
+def test_a_module_called_twice_at_an_indexed_path_imports_with_one_dotted_name(tmp_path):
+    """``features.1`` run twice: the second gets an identifier (``features.3_1`` would be no module path)."""
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.Conv2d(4, 4, 1))
+
+        def forward(self, x):
+            f = self.features
+            return f[1](f[2](f[1](f[0](x))))
+
+    path = tmp_path / "twice.onnx"
+    try:
+        torch.onnx.export(Twice().eval(), (torch.randn(1, 3, 8, 8),), str(path), dynamo=False, opset_version=13)
+    except Exception as exc:  # the TorchScript exporter may be unavailable in a future torch
+        pytest.skip(f"torch.onnx.export failed: {type(exc).__name__}")
+    names = [n for n, m in load_onnx(path).module.named_modules() if not list(m.children())]
+    assert names[:3] == ["features.0", "features.1", "features.2"] and len(names) == 4 and "." not in names[3]

@@ -95,7 +95,7 @@ def test_detector_neck_concat_analysed_from_the_command_line(packaged, manifest,
 
     out = tmp_path / "yolo"
     size = [str(s) for s in manifest["yolov8n_nudenet"]["input_size"]]
-    rc = main(["analyze", str(packaged["yolov8n_nudenet"]), "--layers", "model_11", "--permutations", "0",
+    rc = main(["analyze", str(packaged["yolov8n_nudenet"]), "--layers", "model.11", "--permutations", "0",
                "--label-permutations", "999", "--input-size", *size, "--out", str(out), "--quiet"])
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -103,8 +103,8 @@ def test_detector_neck_concat_analysed_from_the_command_line(packaged, manifest,
     assert len(summary["weights_sha256"]) == 64 and str(packaged["yolov8n_nudenet"]) in summary["provenance"]
     assert "channel graph ends at 3 ONNX nodes (first '/model.22/Reshape' (Reshape)" in summary["provenance"]
     (layer,) = summary["layers"]
-    assert (layer["name"], layer["kind"], layer["n_units"], layer["branch_source"]) == ("model_11", "concat", 384,
+    assert (layer["name"], layer["kind"], layer["n_units"], layer["branch_source"]) == ("model.11", "concat", 384,
                                                                                         "concat")
-    assert layer["branch_names"] == ["model_9_cv2_conv", "model_6_cv2_conv"]
-    assert layer["consumers"] == ["model_12_cv1_conv"] and layer["k"] == 2
+    assert layer["branch_names"] == ["model.9.cv2.conv", "model.6.cv2.conv"]  # the exporter's module paths
+    assert layer["consumers"] == ["model.12.cv1.conv"] and layer["k"] == 2
     assert 0 < layer["recovery"]["p_value"] <= 1 and layer["recovery"]["method"] in ("exact", "label-permutation")

@@ -3,7 +3,7 @@
 Each name of ``torchvision.models.list_models(module=torchvision.models)`` either traces
 into a channel graph and has one producer layer analysed by :func:`modularity.analyze`,
 or is refused up front with a one-line :class:`ModularityError` naming the construct
-(``REFUSED``). README.md's "Supported architectures" list is this table.
+(``REFUSED``). docs/usage.md's "Supported architectures" list is this table.
 
 Speed (80 architectures, about 4.5 minutes on two busy cores): the networks are built
 with torch's weight initialisers turned off (drawing ~600 M random numbers for
