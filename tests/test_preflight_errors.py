@@ -29,6 +29,7 @@ TORCH_FREE = [
     ("bad-method", ["analyze", "alexnet", "--method", "bogus"], "invalid choice: 'bogus'"),
     ("bad-null", ["analyze", "alexnet", "--null", "bogus"], "invalid choice: 'bogus'"),
     ("bad-regex", ["analyze", "alexnet", "--layers", "/(/"], "layers"),
+    ("timm-unknown", ["analyze", "timm/nosuchmodel"], "unknown timm model 'nosuchmodel'"),
     ("hf-not-cached", ["analyze", "hf/nosuchorg/nosuchmodel"], "is not in the Hugging Face cache"),
     ("hf-bad-id", ["analyze", "hf/x"], "is not a Hugging Face repository id"),
     ("missing-onnx", ["analyze", "{tmp}/model.onnx"], "ONNX file not found"),

@@ -7,12 +7,15 @@ torchvision release, :data:`TORCHVISION_RELEASE`; ``tests/zoo/test_catalog.py``
 checks it against ``torchvision.models.list_models()`` and :data:`OWN_SOURCES`
 against the registry, so neither can go stale unnoticed. With another
 torchvision installed, a name missing here is left to the registry to judge
-(slower, but never a wrong refusal).
+(slower, but never a wrong refusal). timm's architectures are listed the same
+way, in ``modularity/data/timm_models.txt`` (1,371 names of
+:data:`TIMM_RELEASE`; regenerate it from ``sorted(timm.list_models())``).
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.metadata
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from .hf_cache import is_hf_name, is_model_folder, resolve_folder
 
 __all__ = ["DEFAULT_MODEL", "OWN_SOURCES", "TORCHVISION_RELEASE", "TORCHVISION_CLASSIFIERS", "WEIGHTS_SUFFIXES",
            "default_weights", "catalog_is_current", "known_names", "unknown_model_message", "check_model_name",
-           "check_weights_choice"]
+           "check_weights_choice", "TIMM_RELEASE", "timm_architectures", "unknown_timm_message"]
 
 DEFAULT_MODEL = "efficientnet_lite0"
 
@@ -46,6 +49,9 @@ TORCHVISION_CLASSIFIERS = (
 )
 """``torchvision.models.list_models(module=torchvision.models)`` of :data:`TORCHVISION_RELEASE`."""
 
+TIMM_RELEASE = "1.0.31"
+"""The timm release whose ``list_models()`` ``modularity/data/timm_models.txt`` holds."""
+
 WEIGHTS_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin", ".ckpt")
 """Names the loaders read as a weights file even before looking at the file."""
 
@@ -63,6 +69,28 @@ def default_weights(model: str | None, weights: str | None) -> str:
 
 def _release(version: str) -> str:
     return version.split("+", 1)[0]
+
+
+def _installed(dist: str) -> str | None:
+    try:
+        return _release(importlib.metadata.version(dist))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def timm_architectures() -> tuple[str, ...]:
+    """``sorted(timm.list_models())`` of :data:`TIMM_RELEASE`, read from the package's data."""
+    text = (Path(__file__).resolve().parents[1] / "data" / "timm_models.txt").read_text(encoding="utf-8")
+    return tuple(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def unknown_timm_message(arch: str, names: list[str] | tuple[str, ...]) -> str:
+    """The one line that refuses an architecture timm does not know, with close names."""
+    close = difflib.get_close_matches(arch, list(names), n=3, cutoff=0.6)
+    hint = f"; did you mean: {', '.join(_TIMM + c for c in close)}?" if close else ""
+    return (f"unknown timm model '{arch}'{hint} (any name in timm.list_models() works, e.g. timm/resnet50 or "
+            "timm/vit_base_patch16_224.augreg_in21k)")
 
 
 def catalog_is_current() -> bool:
@@ -118,7 +146,8 @@ def check_model_name(name: str | None) -> str:
     """Refuse a model name that cannot load, as far as that is known without importing torch.
 
     Follows :func:`~modularity.zoo.registry.load_source`'s order: ``timm/``
-    names (timm must be installed; whether timm knows the name needs timm),
+    names (timm must be installed; the architecture is checked against the
+    listed one of :data:`TIMM_RELEASE` where that is installed),
     ``hf/`` names and model folders (the repository must be in the Hugging
     Face cache), ``.onnx`` files (which must be readable), then registered
     names (against this catalog, where it is current).
@@ -140,6 +169,9 @@ def check_model_name(name: str | None) -> str:
     name = name or DEFAULT_MODEL
     if name.startswith(_TIMM) and len(name) > len(_TIMM):
         _require_installed("timm")
+        arch = name.removeprefix(_TIMM).partition(".")[0]  # a pretrained tag is left to timm
+        if _installed("timm") == TIMM_RELEASE and arch not in timm_architectures():
+            raise ModularityError(unknown_timm_message(arch, timm_architectures()))
         return "timm"
     if is_hf_name(name) or is_model_folder(name):
         _require_installed("transformers")
