@@ -147,12 +147,10 @@ def run_analyze(model: str | None, weights: str | None, settings: AnalysisSettin
     check_output_dir(out)  # before any work: never after a long run (the CLI checks names and files too)
     settings = resolve_control(settings, default_weights(model, weights))
     check_control_weights(default_weights(model, weights), settings)
-    with progress_bar(progress, 2, f"loading {model or DEFAULT_MODEL}") as bar:  # vgg16: seconds each
-        loaded = load_model(model, weights, seed=settings.seed, input_size=settings.input_size)
-        bar.set_postfix_str("tracing")
-        bar.update(1)
-        graph = trace(loaded.module, tuple(settings.input_size or loaded.input_size), loaded.in_channels)
-        bar.update(1)
+    # no bar over loading and tracing (a second for alexnet): one would precede the one-line errors found
+    # right after tracing (--layers matching nothing) on stderr
+    loaded = load_model(model, weights, seed=settings.seed, input_size=settings.input_size)
+    graph = trace(loaded.module, tuple(settings.input_size or loaded.input_size), loaded.in_channels)
     result = analyze(loaded, settings=settings, graph=graph, progress=progress, command=command)
     save_results(result, graph, out, progress=progress, top_k=top_k, unit_graph=unit_graph,
                  draws_in_summary=draws_in_summary)
