@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .core.defaults import BACKENDS, CONTROLS, DEFAULT_METHOD, EXPAND_MODES, METHOD_NAMES, NORMS, NULL_MODELS
 from .errors import ModularityError, escape_line
-from .preflight import check_torch_starts
+from .preflight import check_analyze, check_clusterability, check_report_folder, check_sweep, check_torch_starts
 from .settings import MAX_PERMUTATIONS, AnalysisSettings
 
 __all__ = ["main", "build_parser"]
@@ -401,6 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "quiet", False):
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        _preflight(args)  # every argument error that needs no torch, answered before torch is imported
         check_torch_starts()  # under a low 'ulimit -v', importing torch can abort the process uncatchably
         from .backends import dask_logs
 
@@ -433,6 +434,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _preflight(args: argparse.Namespace) -> None:
+    """Refuse, without importing torch, what the command would refuse later (:mod:`modularity.preflight`)."""
+    if args.command == "analyze":
+        check_analyze(args.model, args.weights, _settings(args), args.out)
+    elif args.command == "clusterability":
+        if args.scheduler and args.backend != "dask":
+            raise ModularityError("--scheduler needs --backend dask")
+        check_clusterability(args.model, args.weights, args.out)
+    elif args.command == "sweep":
+        _settings(args)
+        check_sweep(args.arch, args.checkpoints, args.out)
+    elif args.command == "report":
+        check_report_folder(args.folder)
 
 
 def _dispatch(args: argparse.Namespace, argv: Sequence[str], parser: argparse.ArgumentParser) -> int:

@@ -15,15 +15,9 @@ import torch
 from torch import nn
 
 from .zoo import LoadedModel, load_source
+from .zoo.catalog import default_weights
 
 __all__ = ["default_weights", "state_dict_sha256", "load_model", "random_init"]
-
-
-def default_weights(model: str | None, weights: str | None) -> str:
-    """The weights choice the CLI and API use: the given one, else trained for the default model, else none."""
-    if weights is not None:
-        return str(weights)
-    return "DEFAULT" if model is None else "none"
 
 
 def state_dict_sha256(module: nn.Module) -> str:

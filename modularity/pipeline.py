@@ -13,7 +13,6 @@ back into the model.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,12 +26,20 @@ from .core.defaults import CONTROLS
 from .core.graph import ChannelGraph, trace
 from .core.magnitude import Profile, downstream_profile
 from .errors import ModularityError
-from .folders import MARKER, atomic_output_dir, check_output_dir
+from .folders import atomic_output_dir, check_output_dir
 from .loading import default_weights, load_model, random_init, state_dict_sha256
 from .output.export import DEFAULT_MAX_EDGES, DEFAULT_TOP_K, clusterability_rows, write_csv
 from .output.figures import UNIT_GRAPH_LAYERS, featured_layers, load_arrays, save_arrays, write_exports, write_tables
 from .output.render import progress_bar
 from .output.report import build_reports, rebuild_report
+from .preflight import (
+    REPORT_INPUTS,
+    check_control_weights,
+    check_report_folder,
+    default_out,
+    out_folder,
+    resolve_control,
+)
 from .results import AnalysisResult, load_summary
 from .settings import AnalysisSettings
 from .studies.clusterability import ClusterabilityResult, clusterability
@@ -45,42 +52,6 @@ __all__ = ["DEFAULT_MODEL", "UNIT_FORMATS", "default_weights", "default_out", "l
            "profiles_of", "list_sources", "resolve_control", "name_families"]
 
 UNIT_FORMATS = ("graphml_gz",)
-
-
-def _out(out: str | Path | None, model: str | None, suffix: str = "") -> Path:
-    """The results folder asked for, or the model's default; an empty name is refused (not taken as the default)."""
-    if out is None:
-        return default_out(model, suffix)
-    if not str(out).strip():
-        raise ModularityError("--out is empty; name a results folder such as results/run1, or leave --out out for "
-                              f"{default_out(model, suffix)}")
-    return Path(out)
-
-
-def default_out(model: str | None, suffix: str = "") -> Path:
-    """The default results folder of a model: ``results/<model><suffix>``."""
-    return Path("results") / f"{Path(model or DEFAULT_MODEL).stem}{suffix}"
-
-
-def resolve_control(settings: AnalysisSettings, weights: str) -> AnalysisSettings:
-    """The settings with ``control="auto"`` made definite for these weights.
-
-    ``auto`` becomes ``random-init`` for trained weights (anything but
-    ``none``, and but ``as given``: a module passed in directly, whose
-    training the tool cannot know) and ``none`` otherwise.
-    """
-    if settings.control != "auto":
-        return settings
-    trained = str(weights).lower() not in ("none", "as given") and not str(weights).startswith("none ")
-    return settings.replace(control="random-init" if trained else "none")
-
-
-def _check_control_weights(weights: str, settings: AnalysisSettings) -> None:
-    if settings.control == "random-init" and str(weights).lower() == "none":
-        raise ModularityError("the random-init control (--control random-init) compares trained weights with the "
-                              "same architecture at random initialisation, but these weights are already random "
-                              "(--weights none, the default for a named model); give trained weights (--weights "
-                              "DEFAULT or a file), or leave the control out")
 
 
 def add_control(result: AnalysisResult, loaded: LoadedModel, *, progress: bool = False) -> AnalysisResult:
@@ -99,7 +70,7 @@ def add_control(result: AnalysisResult, loaded: LoadedModel, *, progress: bool =
     settings = result.settings
     if settings.control != "random-init":
         return result
-    _check_control_weights(loaded.weights, settings)
+    check_control_weights(loaded.weights, settings)
     twin = random_init(loaded, seed=settings.seed)
     names = "/^(" + "|".join(re.escape(layer.name) for layer in result.layers) + ")$/"
     twin_settings = settings.replace(layers=names, input_size=tuple(result.input_size), control="none")
@@ -148,14 +119,14 @@ def analyze(model: nn.Module | LoadedModel | str | None = None, weights: str | N
     settings = AnalysisSettings.of(settings, **changes)
     if model is None or isinstance(model, str):
         settings = resolve_control(settings, default_weights(model, weights))
-        _check_control_weights(default_weights(model, weights), settings)  # before loading, not after the run
+        check_control_weights(default_weights(model, weights), settings)  # before loading, not after the run
         model = load_model(model, weights, seed=settings.seed, input_size=settings.input_size)
     elif weights is not None:
         raise ModularityError("weights= applies to a model given by name; load the weights into the module "
                               "yourself, or pass the model's name")
     settings = resolve_control(settings, model.weights if isinstance(model, LoadedModel) else "as given")
     if isinstance(model, LoadedModel):
-        _check_control_weights(model.weights, settings)
+        check_control_weights(model.weights, settings)
     result = analyze_model(model, settings, graph=graph, progress=progress, command=command)
     if settings.control == "random-init":
         loaded = model if isinstance(model, LoadedModel) else LoadedModel(
@@ -172,10 +143,12 @@ def run_analyze(model: str | None, weights: str | None, settings: AnalysisSettin
     Everything that can be refused without the model (the output folder, the
     control against random weights) is refused before loading.
     """
-    out = _out(out, model)
-    check_output_dir(out)  # before any work: never after a long run
+    out = out_folder(out, model)
+    check_output_dir(out)  # before any work: never after a long run (the CLI checks names and files too)
     settings = resolve_control(settings, default_weights(model, weights))
-    _check_control_weights(default_weights(model, weights), settings)
+    check_control_weights(default_weights(model, weights), settings)
+    # no bar over loading and tracing (a second for alexnet): one would precede the one-line errors found
+    # right after tracing (--layers matching nothing) on stderr
     loaded = load_model(model, weights, seed=settings.seed, input_size=settings.input_size)
     graph = trace(loaded.module, tuple(settings.input_size or loaded.input_size), loaded.in_channels)
     result = analyze(loaded, settings=settings, graph=graph, progress=progress, command=command)
@@ -330,26 +303,9 @@ def rebuild(folder: str | Path, progress: bool = False, jobs: int | None = None)
     only when complete, so nothing is written through a link or into a file
     that was not created fresh.
     """
-    from .folders import check_no_symlinks, check_replaceable, copy_fresh, folder_bytes
+    from .folders import copy_fresh, folder_bytes
 
-    folder = Path(folder)
-    what = f"report {folder}"
-    if folder.is_symlink():
-        raise ModularityError(f"{what}: the folder is a symbolic link; give the folder itself "
-                              f"({os.path.realpath(folder)})")
-    if not folder.is_dir():
-        raise ModularityError(f"results folder not found: {folder}")
-    try:
-        check_no_symlinks(folder, what)
-    except OSError as exc:
-        raise ModularityError(f"{what} cannot be read ({exc.strerror}: {exc.filename})") from None
-    if not os.path.lexists(folder / MARKER):
-        raise ModularityError(f"{folder} is not a complete results folder written by modularity (it has no "
-                              f"{MARKER} marker); 'report' rewrites only folders that 'analyze' wrote")
-    marker = check_replaceable(folder, what, option="report", keep=REPORT_INPUTS)
-    if marker.get("kind", "analyze") != "analyze":
-        raise ModularityError(f"{what} is a '{marker.get('kind')}' folder; 'report' rebuilds folders that "
-                              "'analyze' wrote")
+    folder = check_report_folder(folder)
     result = load_summary(folder)
     load_arrays(folder, result)  # checked before anything is written
     with atomic_output_dir(folder, keep=REPORT_INPUTS, option="report",
@@ -359,8 +315,6 @@ def rebuild(folder: str | Path, progress: bool = False, jobs: int | None = None)
     return [Path(folder) / p.relative_to(tmp) for p in written]
 
 
-REPORT_INPUTS = ("summary.json", "arrays.npz")
-"""What ``report DIR`` reads and carries over as they are (so edits to them are not lost)."""
 
 
 def write_clusterability(result: ClusterabilityResult, out: str | Path, loaded: LoadedModel | None = None,
@@ -399,7 +353,7 @@ def run_clusterability(model: str | None, weights: str | None, out: str | Path |
     ``jobs``, ``backend`` and ``scheduler`` say where the shuffled networks run
     (:mod:`modularity.backends`); the numbers do not depend on them.
     """
-    out = _out(out, model, "-clusterability")
+    out = out_folder(out, model, "-clusterability")
     check_output_dir(out)
     loaded = load_model(model, weights, seed=seed, input_size=input_size)
     graph = trace(loaded.module, tuple(input_size or loaded.input_size), loaded.in_channels)
@@ -458,7 +412,7 @@ def write_sweep(result: SweepResult, out: str | Path) -> Path:
 def run_sweep(arch: str, checkpoints: Sequence[str], settings: AnalysisSettings, out: str | Path | None = None, *,
               progress: bool = False, command: str = "") -> tuple[SweepResult, Path]:
     """What ``python -m modularity sweep`` does: check the folder, analyse every checkpoint, write the sweep."""
-    out = _out(out, arch, "-sweep")
+    out = out_folder(out, arch, "-sweep")
     check_output_dir(out)  # before any work: never after a long run
     result = sweep(arch, checkpoints, settings, progress=progress, command=command)
     write_sweep(result, out)

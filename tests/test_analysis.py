@@ -315,3 +315,27 @@ def test_every_layer_has_a_detectability_verdict():
                          n_label_permutations=2000)
     assert flat.detectability.ratio < 1 and flat.verdict.startswith("below the limit")
     assert flat.row().verdict == "below_limit" and strong.row().verdict == "recovered"
+
+
+def test_the_progress_bar_counts_each_layers_estimated_work_up_to_its_total(monkeypatch):
+    import tqdm.auto
+
+    from modularity.analysis.model import analyze_model, layer_work
+    from modularity.settings import AnalysisSettings
+
+    closed = []
+
+    class Recording(tqdm.auto.tqdm):
+        def close(self):
+            closed.append((self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    net = PlantedNet(seed=2)
+    graph = trace(net, (8, 8))
+    settings = AnalysisSettings(n_permutations=3, n_label_permutations=100)
+    res = analyze_model(net, settings, graph=graph, progress=True)
+    work = [layer_work(graph, layer.name, settings) for layer in res.layers]
+    assert len(work) >= 2 and set(closed) == {(sum(work), sum(work))}  # tqdm may close a bar twice
+    assert len(set(work)) > 1  # weighted by each layer's cost, not a count of layers
+    assert layer_work(graph, res.layers[0].name, settings.replace(n_permutations=99)) > work[0]  # and its draws

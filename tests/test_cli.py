@@ -281,3 +281,12 @@ def test_unit_graph_top_k_is_recorded_and_zero_writes_every_connection(tmp_path)
     g = nx.read_graphml(full / "unit_graph.graphml.gz")
     assert not (full / "unit_graph.graphml").exists() and not (out / "unit_graph.graphml").exists()
     assert g.number_of_edges() > nx.read_graphml(out / "unit_graph.graphml.gz").number_of_edges()
+
+
+def test_quiet_prints_nothing_on_stderr(cheap, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert main(["analyze", "squeezenet1_1", "--layers", "features.0", "--permutations", "2", "--label-permutations",
+                 "100", "--input-size", "64", "64", "--quiet", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    assert (out / "summary.json").is_file()

@@ -65,7 +65,11 @@ def _tree(root: Path) -> dict[str, str]:
         elif p.is_dir():
             out[rel] = "dir"
         elif p.is_file():
-            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+            with open(p, "rb") as fh:  # streamed: the 1 GiB sparse summary case held it twice in memory
+                h = hashlib.sha256()
+                for chunk in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(chunk)
+            out[rel] = h.hexdigest()
         else:
             out[rel] = "special"
     return out

@@ -19,7 +19,7 @@ from ..zoo import LoadedModel
 from .layer import analyze_layer, layer_verdict
 from .select import check_finite, select_layers
 
-__all__ = ["analyze_model"]
+__all__ = ["analyze_model", "layer_work"]
 
 
 def _layer_cost(graph: ChannelGraph, name: str) -> float:
@@ -34,6 +34,18 @@ def _layer_cost(graph: ChannelGraph, name: str) -> float:
     rows = sum(graph.layers[c].n_units for c in consumers)
     units = graph.layers[name].n_units if name in graph.layers else 1
     return 3.5e-8 * entries + 1e-10 * rows * units * min(rows, units, 2048)
+
+
+def layer_work(graph: ChannelGraph, name: str, settings: AnalysisSettings) -> int:
+    """The share of a run one layer takes, in progress-bar units: its draw cost times the fits it makes.
+
+    :func:`_layer_cost` per fit, times the observed fit and the most null
+    draws (sequential stopping may end a layer sooner: its units then all
+    arrive at once), in microseconds and at least one. Layers differ in cost
+    by four orders of magnitude (alexnet's classifier.1 against features.0),
+    so a bar that counts layers gives no ETA worth reading.
+    """
+    return max(1, round(1e6 * _layer_cost(graph, name) * (settings.n_permutations + 1)))
 
 
 def _layer(graph: ChannelGraph, job: tuple[str, AnalysisSettings]) -> LayerResult:
@@ -54,11 +66,20 @@ def _run_layers(graph: ChannelGraph, names: list[str], settings: AnalysisSetting
     numbers are the same.
     """
     bar = None
+    work = {n: layer_work(graph, n, settings) for n in names}
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(names), desc=f"analysing {label}", unit="layer", leave=False)
+        # the bar counts estimated work (layer_work), so its rate and ETA hold across layers of any size
+        bar = tqdm(total=sum(work.values()), desc=f"analysing {label}", leave=False, dynamic_ncols=True,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
+        bar.set_postfix_str(f"0/{len(names)} layers", refresh=False)
     results: dict[str, LayerResult] = {}
+
+    def done(name: str) -> None:
+        if bar is not None:
+            bar.set_postfix_str(f"{len(results)}/{len(names)} layers", refresh=False)
+            bar.update(work[name])
     try:
         with make_backend(graph, settings.jobs, settings.backend, settings.scheduler) as runner:
             cost = {n: _layer_cost(graph, n) for n in names} if runner.workers > 1 else {n: 0.0 for n in names}
@@ -67,15 +88,13 @@ def _run_layers(graph: ChannelGraph, names: list[str], settings: AnalysisSetting
                       or 2 * runner.workers * cost[n] > total]
             for name in shared:  # here, one by one; the workers share each layer's draws
                 if bar is not None:
-                    bar.set_postfix_str(name[-40:])
+                    bar.set_postfix_str(f"{len(results)}/{len(names)} layers, {name[-40:]}")
                 results[name] = analyze_layer(graph, name, settings, backend=runner)
-                if bar is not None:
-                    bar.update()
+                done(name)
             order = sorted((n for n in names if n not in results), key=lambda n: -cost[n])  # longest first
             for i, result in runner.as_completed(_layer, [(name, settings) for name in order]):
                 results[order[i]] = result
-                if bar is not None:
-                    bar.update()
+                done(order[i])
     finally:
         if bar is not None:
             bar.close()

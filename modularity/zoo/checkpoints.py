@@ -10,7 +10,6 @@ reported as one line naming the file and what would be accepted.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import re
 import warnings
@@ -22,6 +21,9 @@ import torch
 from torch import nn
 
 from ..errors import ModularityError
+from .files import ACCEPTED as _ACCEPTED
+from .files import check_readable_file, check_weights_file, sha256_file, sniff_format
+from .files import first_line as _first_line
 
 __all__ = [
     "load_state_dict_file",
@@ -44,93 +46,8 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-_ACCEPTED = ("expected a state dict saved with torch.save(model.state_dict(), 'weights.pth') "
-             "or a .safetensors file")
 # Keys under which training scripts nest the state dict (Lightning, torchvision references, timm, ...).
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
-
-
-def sha256_file(path: str | Path) -> str:
-    """Return the hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def check_readable_file(path: str | Path, what: str = "weights file") -> Path:
-    """Check that ``path`` is an existing, readable, non-empty regular file.
-
-    Parameters
-    ----------
-    path : str or Path
-    what : str
-        How the message names the file (``"weights file"``, ``"ONNX file"``).
-
-    Returns
-    -------
-    Path
-
-    Raises
-    ------
-    ModularityError
-        One line: not found, a folder, not a regular file, unreadable, or empty.
-    """
-    path = Path(path)
-    try:
-        exists, is_dir, is_file = path.exists(), path.is_dir(), path.is_file()
-    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, ...
-        raise ModularityError(f"{what} {str(path)[:80]!r} cannot be opened "
-                              f"({getattr(exc, 'strerror', None) or _first_line(exc)})") from None
-    if not exists:
-        raise ModularityError(f"{what} not found: {path}")
-    if is_dir:
-        raise ModularityError(f"{what} {path} is a folder, not a file")
-    if not is_file:
-        raise ModularityError(f"{what} {path} is not a regular file")
-    try:
-        with open(path, "rb") as fh:
-            first = fh.read(1)
-    except OSError as exc:
-        raise ModularityError(f"cannot read {what} {path} ({exc.strerror or type(exc).__name__})") from None
-    if not first:
-        raise ModularityError(f"{what} {path} is empty (0 bytes)")
-    return path
-
-
-def sniff_format(path: str | Path) -> str:
-    """Tell a weights file's format from its first bytes.
-
-    Returns
-    -------
-    str
-        ``"zip"`` (PyTorch >= 1.6 checkpoint, or any zip), ``"pickle"`` (the
-        legacy PyTorch format, a pickle stream), ``"tar"`` (PyTorch < 0.4),
-        ``"safetensors"``, or ``"unknown"``.
-    """
-    path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        head = fh.read(512)
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return "zip"
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return "pickle"
-    if head[257:262] == b"ustar":
-        return "tar"
-    if len(head) >= 9 and head[8:9] == b"{":
-        n = int.from_bytes(head[:8], "little")
-        if 0 < n <= size - 8:
-            return "safetensors"
-    if path.suffix == ".safetensors" and len(head) >= 8:
-        return "safetensors"  # let the safetensors reader say what is wrong with it
-    return "unknown"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -300,21 +217,9 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         objects), holds something other than named real tensors, or holds
         NaN/Inf values.
     """
-    path = check_readable_file(path)
-    try:
-        fmt = sniff_format(path)
-    except OSError as exc:
-        raise ModularityError(f"cannot read weights file {path} ({exc.strerror or type(exc).__name__})") from None
+    path, fmt = check_weights_file(path)
     if fmt == "safetensors":
         return check_state_dict(_load_safetensors(path), path)
-    if fmt == "tar":
-        raise ModularityError(f"{path} is in the tar format of PyTorch < 0.4, which cannot be loaded safely; "
-                              f"re-save it with a current PyTorch; {_ACCEPTED}")
-    if fmt == "unknown":
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-        raise ModularityError(f"{path} is not a PyTorch checkpoint (zip or legacy format) nor a safetensors file "
-                              f"(it starts with bytes {head.hex(' ')}); {_ACCEPTED}")
     return check_state_dict(_unwrap(_torch_load(path, fmt), path), path)
 
 

@@ -18,7 +18,10 @@ from pathlib import Path
 
 from ..errors import ModularityError
 
-__all__ = ["CachedFile", "hub_cache_dir", "repo_folder", "snapshot_dir", "find_cached_file"]
+__all__ = ["CachedFile", "PREFIX", "hub_cache_dir", "repo_folder", "snapshot_dir", "find_cached_file", "is_hf_name",
+           "is_model_folder", "resolve_folder"]
+
+PREFIX = "hf/"
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -98,3 +101,38 @@ def find_cached_file(repo_id: str, filenames: tuple[str, ...], revision: str = "
         f"attempted (offline); on a machine with network run 'hf download {repo_id}' and copy "
         f"{repo_folder(repo_id, cache).name} into {cache}, or pass a local file with --weights"
     )
+
+
+def is_hf_name(name: str) -> bool:
+    """True for ``hf/<org>/<name>``."""
+    return name.startswith(PREFIX)
+
+
+def is_model_folder(path: str | Path) -> bool:
+    """True for a folder holding ``config.json`` (a transformers model folder)."""
+    try:
+        return Path(path).is_dir() and (Path(path) / "config.json").is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def resolve_folder(name: str) -> tuple[Path, str]:
+    """The model folder of ``name`` (a folder path or ``hf/<org>/<name>``) and how it was found.
+
+    Raises
+    ------
+    ModularityError
+        For a malformed ``hf/`` name, or a repository not in the hub cache
+        (naming where its snapshot would be).
+    """
+    if not is_hf_name(name):
+        return Path(name), "a local model folder"
+    repo, _, revision = name.removeprefix(PREFIX).partition("@")
+    folder = repo_folder(repo)  # checks ORG/NAME
+    snap = snapshot_dir(repo, revision or "main")
+    if snap is None or not (snap / "config.json").is_file():
+        where = (snap or folder / "snapshots" / "<revision>") / "config.json"
+        raise ModularityError(f"{repo} is not in the Hugging Face cache: expected {where}; no download is attempted "
+                              f"(offline); on a machine with network run 'hf download {repo}' and copy "
+                              f"{folder.name} into {hub_cache_dir()}, or give the model folder itself")
+    return snap, f"the Hugging Face cache ({repo}, revision {snap.name})"

@@ -50,14 +50,13 @@ from torch import nn
 from ..errors import ModularityError
 from .checkpoints import check_readable_file, sha256_file
 from .extras import require, version_of
-from .hf_cache import hub_cache_dir, repo_folder, snapshot_dir
+from .hf_cache import PREFIX, is_hf_name, is_model_folder, resolve_folder
 from .source import LoadedModel
 
 __all__ = ["PREFIX", "VISION_TYPES", "TEXT_TYPES", "TEXT_GRID", "is_hf_name", "is_model_folder", "resolve_folder",
            "weight_files", "read_config", "load_transformers", "TransformersForward", "TextEncoderMap",
            "config_input_size"]
 
-PREFIX = "hf/"
 VISION_TYPES = ("vit", "deit", "beit", "convnext", "convnextv2", "swin", "dinov2", "clip", "clip_vision_model",
                 "resnet")
 """``model_type`` values of the supported vision models (ViT, DeiT, BEiT, ConvNeXt, ConvNeXt-V2, Swin, DINOv2,
@@ -70,41 +69,6 @@ _ATTENTION_FREE = ("convnext", "convnextv2", "resnet")
 _SINGLE = "model.safetensors"
 _INDEX = "model.safetensors.index.json"
 _SHARD = re.compile(r"^[A-Za-z0-9._-]+\.safetensors$")
-
-
-def is_hf_name(name: str) -> bool:
-    """True for ``hf/<org>/<name>``."""
-    return name.startswith(PREFIX)
-
-
-def is_model_folder(path: str | Path) -> bool:
-    """True for a folder holding ``config.json`` (a transformers model folder)."""
-    try:
-        return Path(path).is_dir() and (Path(path) / "config.json").is_file()
-    except (OSError, ValueError):
-        return False
-
-
-def resolve_folder(name: str) -> tuple[Path, str]:
-    """The model folder of ``name`` (a folder path or ``hf/<org>/<name>``) and how it was found.
-
-    Raises
-    ------
-    ModularityError
-        For a malformed ``hf/`` name, or a repository not in the hub cache
-        (naming where its snapshot would be).
-    """
-    if not is_hf_name(name):
-        return Path(name), "a local model folder"
-    repo, _, revision = name.removeprefix(PREFIX).partition("@")
-    folder = repo_folder(repo)  # checks ORG/NAME
-    snap = snapshot_dir(repo, revision or "main")
-    if snap is None or not (snap / "config.json").is_file():
-        where = (snap or folder / "snapshots" / "<revision>") / "config.json"
-        raise ModularityError(f"{repo} is not in the Hugging Face cache: expected {where}; no download is attempted "
-                              f"(offline); on a machine with network run 'hf download {repo}' and copy "
-                              f"{folder.name} into {hub_cache_dir()}, or give the model folder itself")
-    return snap, f"the Hugging Face cache ({repo}, revision {snap.name})"
 
 
 def read_config(folder: Path) -> dict[str, Any]:

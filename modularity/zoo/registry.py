@@ -23,6 +23,7 @@ import modularity.zoo.torchvision_models as tv
 
 from ..errors import ModularityError
 from .alexnet_bvlc import source as alexnet_bvlc_source
+from .catalog import DEFAULT_MODEL, WEIGHTS_SUFFIXES, unknown_model_message
 from .checkpoints import apply_state_dict, load_state_dict_file, sha256_file
 from .huggingface import is_hf_name, is_model_folder, load_transformers
 from .inceptionv1_lucid import source as inceptionv1_lucid_source
@@ -33,8 +34,6 @@ from .timm_models import is_timm_name, load_timm
 
 __all__ = ["ModelSource", "LoadedModel", "SOURCES", "register", "list_sources", "load_source",
            "architecture_signatures", "DEFAULT_MODEL", "reloadable"]
-
-DEFAULT_MODEL = "efficientnet_lite0"
 
 
 SOURCES: dict[str, ModelSource] = {}
@@ -119,12 +118,7 @@ def get_source(name: str) -> ModelSource:
     _ensure_registered()
     if name in SOURCES:
         return SOURCES[name]
-    close = tv.close_names(name, list(SOURCES))
-    hint = f"; did you mean: {', '.join(close)}?" if close else ""
-    raise ModularityError(
-        f"unknown model '{name}'{hint} (run 'python -m modularity models' for the full list; timm/<name>, "
-        "hf/<org>/<name>, a model folder or a path to an .onnx file also work)"
-    )
+    raise ModularityError(unknown_model_message(name, list(SOURCES)))
 
 
 def reloadable(name: str) -> bool:
@@ -216,7 +210,7 @@ def load_source(name: str | None = None, weights: str | None = "DEFAULT",
     return loaded
 
 
-_WEIGHTS_SUFFIXES = (".pt", ".pth", ".safetensors", ".bin", ".ckpt")
+_WEIGHTS_SUFFIXES = WEIGHTS_SUFFIXES
 
 
 def _sized(loaded: LoadedModel, input_size: tuple[int, int] | None) -> LoadedModel:

@@ -15,11 +15,11 @@ pretrained configuration, whose ``input_size`` the model is traced at. Weights:
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 
 from ..errors import ModularityError
+from .catalog import unknown_timm_message
 from .checkpoints import apply_state_dict, load_state_dict_file, sha256_file
 from .extras import require, version_of
 from .hf_cache import find_cached_file
@@ -48,10 +48,7 @@ def split_name(name: str) -> tuple[str, str | None]:
     full = name.removeprefix(PREFIX)
     arch, _, tag = full.partition(".")
     if not timm.is_model(arch):
-        close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
-        hint = f"; did you mean: {', '.join(PREFIX + c for c in close)}?" if close else ""
-        raise ModularityError(f"unknown timm model '{arch}'{hint} (any name in timm.list_models() works, "
-                              f"e.g. timm/resnet50 or timm/vit_base_patch16_224.augreg_in21k)")
+        raise ModularityError(unknown_timm_message(arch, timm.list_models()))
     if tag:
         tags = [t.partition(".")[2] for t in timm.list_pretrained(f"{arch}.*")]
         if tag not in tags:

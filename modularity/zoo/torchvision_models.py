@@ -7,7 +7,6 @@ machine is offline, the error says which file to place where.
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 from urllib.parse import urlparse
@@ -106,9 +105,3 @@ def load_torchvision_weights(name: str, weights: str) -> tuple[dict[str, torch.T
             ) from None
     return load_state_dict_file(path), str(path)
 
-
-def close_names(name: str, names: list[str], n: int = 5) -> list[str]:
-    """Registered names that look like ``name``, best first."""
-    close = difflib.get_close_matches(name, names, n=n, cutoff=0.5)
-    close += [m for m in names if name.lower() in m.lower() and m not in close]
-    return close[:n]

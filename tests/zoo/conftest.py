@@ -102,3 +102,10 @@ def onnx_reference():
 def randomize_light():
     """:func:`randomize_light_model`, as a fixture."""
     return randomize_light_model
+
+
+@pytest.fixture(scope="session")
+def random_alexnet(light_dir, tmp_path_factory):
+    """The BVLC AlexNet light fixture with random weights and its logits (``r24``) as an output: 240 MB, made once."""
+    return randomize_light_model(light_dir / "light_bvlc_alexnet.onnx",
+                                 tmp_path_factory.mktemp("onnx") / "alexnet_random.onnx", logits="r24")

@@ -12,12 +12,6 @@ from modularity.zoo.alexnet_bvlc import ONNX_ZOO_FILE, alexnet_bvlc, state_dict_
 from modularity.zoo.registry import get_source, load_source
 
 
-@pytest.fixture(scope="module")
-def random_alexnet(light_dir, tmp_path_factory, randomize_light):
-    return randomize_light(light_dir / "light_bvlc_alexnet.onnx",
-                           tmp_path_factory.mktemp("alexnet") / "alexnet_random.onnx", logits="r24", seed=5)
-
-
 def test_architecture_has_the_two_tower_channels_and_groups():
     convs = {n: m for n, m in alexnet_bvlc().named_modules() if isinstance(m, nn.Conv2d)}
     assert [(n, m.out_channels, m.groups) for n, m in convs.items()] == [
@@ -48,6 +42,7 @@ def test_converter_rejects_a_non_alexnet_onnx_file(light_dir):
         state_dict_from_onnx(light_dir / "light_inception_v1.onnx")
 
 
+@pytest.mark.slow  # converts the 240 MB random AlexNet twice
 def test_registry_converts_an_onnx_weights_path(random_alexnet):
     loaded = load_source("alexnet_bvlc", str(random_alexnet))
     assert loaded.provenance == f"weights converted from ONNX file {random_alexnet}"

@@ -152,14 +152,14 @@ def test_a_folder_is_refused(tmp_path):
 
 
 def test_an_unreadable_file_is_refused(tmp_path, monkeypatch):
-    import modularity.zoo.checkpoints as ckpt
+    import modularity.zoo.files as files
 
     torch.save(_small().state_dict(), tmp_path / "x.pth")
 
     def denied(*args, **kwargs):  # chmod 000 does not stop root, so the denial is simulated
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(ckpt, "open", denied, raising=False)
+    monkeypatch.setattr(files, "open", denied, raising=False)
     assert _refused(tmp_path / "x.pth") == f"cannot read weights file {tmp_path / 'x.pth'} (Permission denied)"
 
 

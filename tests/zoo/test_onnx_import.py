@@ -24,12 +24,6 @@ def _expected_output(light_dir, stem: str) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def random_alexnet(light_dir, tmp_path_factory, randomize_light):
-    return randomize_light(light_dir / "light_bvlc_alexnet.onnx",
-                                 tmp_path_factory.mktemp("onnx") / "alexnet_random.onnx", logits="r24")
-
-
-@pytest.fixture(scope="module")
 def random_inception(light_dir, tmp_path_factory, randomize_light):
     return randomize_light(light_dir / "light_inception_v1.onnx",
                                  tmp_path_factory.mktemp("onnx") / "inception_random.onnx", logits="r143")
@@ -53,6 +47,7 @@ def _compare_with_reference(path, reference_run):
     return ref, [o.numpy() for o in out]
 
 
+@pytest.mark.slow  # a 240 MB random AlexNet, imported and run by the ONNX reference
 def test_random_weight_alexnet_matches_reference(random_alexnet, onnx_reference):
     (prob_ref, logit_ref), (prob, logit) = _compare_with_reference(random_alexnet, onnx_reference)
     assert np.abs(logit_ref).max() > 1.0  # the logits are not trivially small

@@ -51,6 +51,23 @@ _DEFAULT_SIZE = (64, 64)
 _PREFERRED = ("heads", "split", "concat", "consumer_groups", "groups")
 
 
+@pytest.fixture(autouse=True)
+def _memory_returned():
+    """Give the freed weights back to the system after each architecture.
+
+    glibc keeps freed blocks under its (growing) mmap threshold in the heap, so without a trim the peak of
+    the file was the sum of its largest models (5.4 GB against 2.7 GB for vit_h_14 alone).
+    """
+    yield
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: nothing to trim
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+
+
 @contextlib.contextmanager
 def _initialisers_off():
     """Turn torch.nn.init's in-place initialisers into no-ops (modules call them as ``init.<name>``)."""
