@@ -185,7 +185,7 @@ class _Processes(Backend):
     def __init__(self, shared: Any, jobs: int) -> None:
         super().__init__(shared)
         self.workers = jobs
-        self._pool = None
+        self._pool: Any = None  # a ProcessPoolExecutor while entered
 
     def __enter__(self) -> _Processes:
         import multiprocessing
@@ -219,7 +219,10 @@ class _Dask(Backend):
     def __init__(self, shared: Any, jobs: int, scheduler: str | None) -> None:
         super().__init__(shared)
         self._jobs, self._scheduler = jobs, scheduler
-        self._client = self._cluster = self._shared_future = None
+        # a distributed Client, its LocalCluster and the shared object's future (or _Inherited) while entered
+        self._client: Any = None
+        self._cluster: Any = None
+        self._shared_future: Any = None
         self._logs = contextlib.ExitStack()
 
     def __enter__(self) -> _Dask:
@@ -277,7 +280,7 @@ class _Dask(Backend):
                 self._cluster.close()
         finally:
             self._logs.close()
-        _INHERITED.pop(getattr(self, "_token", None), None)
+        _INHERITED.pop(getattr(self, "_token", ""), None)
         super().__exit__(*exc)
 
     def map(self, fn: Task, items: Sequence[Any]) -> list[Any]:
