@@ -280,3 +280,16 @@ def test_unit_graph_top_k_is_recorded_and_zero_writes_every_connection(tmp_path)
     g = nx.read_graphml(full / "unit_graph.graphml.gz")
     assert not (full / "unit_graph.graphml").exists()
     assert g.number_of_edges() > nx.read_graphml(out / "unit_graph.graphml").number_of_edges()
+
+
+@pytest.mark.parametrize("command", [["analyze", *SMALL], ["sweep", "alexnet", "none", "--permutations", "3",
+                                                           "--quiet"]])
+def test_device_cuda_without_a_gpu_is_refused_before_loading(tmp_path, capsys, monkeypatch, command):
+    import modularity.pipeline
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(modularity.pipeline, "load_model", lambda *a, **k: pytest.fail("work started"))
+    out = tmp_path / "d"
+    assert main([*command, "--device", "cuda", "--out", str(out)]) == 2
+    assert "no CUDA GPU" in _error_line(capsys)
+    assert not out.exists()
