@@ -1,10 +1,12 @@
 """Time the torch engine's null draws on the CPU and on a GPU, and check that both give the same p-values.
 
 Each (model, device) runs in its own process: load the torchvision model with
-random weights (torch seed 0), trace it, and analyse every producer layer with
-``--draws`` null draws per layer through the engine (``MODULARITY_ENGINE``),
-seed 0. The table gives the analysis's wall time, the peak memory (resident
-for the CPU, allocated on the GPU as well for CUDA) and, per model, the largest
+random weights (seed 0, as ``analyze MODEL --weights none`` does), trace it, and
+analyse every producer layer with the default settings, ``--draws`` null draws
+per layer and ``device`` set to the device (``--device`` of the command line;
+:mod:`modularity.analysis.draws` says which settings the device serves).
+The table gives the analysis's wall time, the peak memory (resident for the
+CPU, allocated on the GPU as well for CUDA) and, per model, the largest
 difference between the CPU's and the GPU's p-values over every layer's n-cut
 test (and the re-fitted recovery tests). The draws are keyed on
 (seed, layer, draw) (:mod:`modularity.core.keyed`), so the two devices draw
@@ -37,18 +39,17 @@ MODELS = ("alexnet", "vgg16", "googlenet", "vit_b_16")
 _CHILD = r"""
 import json, os, resource, sys, time
 import torch
-from modularity.analysis import analyze
+from modularity import analyze
 from modularity.core.graph import trace
-from modularity.zoo import load_model
+from modularity.loading import load_model
 name, draws, device = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-torch.manual_seed(0)
 t0 = time.perf_counter()
-loaded = load_model(name, "none")
-graph = trace(loaded.module, loaded.input_size)
+loaded = load_model(name, "none", seed=0)
+graph = trace(loaded.module, tuple(loaded.input_size), loaded.in_channels)
 t1 = time.perf_counter()
 if device == "cuda":
     torch.cuda.reset_peak_memory_stats()
-result = analyze(loaded, graph=graph, n_permutations=draws, seed=0)
+result = analyze(loaded, graph=graph, n_permutations=draws, seed=0, device=device)
 if device == "cuda":
     torch.cuda.synchronize()
 t2 = time.perf_counter()
@@ -84,7 +85,7 @@ def machine(device: str) -> str:
 
 
 def run(model: str, draws: int, device: str, timeout: float) -> dict:
-    env = dict(os.environ, MODULARITY_ENGINE=device)
+    env = dict(os.environ)
     root = Path(__file__).resolve().parents[1]
     env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
     start = time.perf_counter()

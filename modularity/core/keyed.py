@@ -62,7 +62,7 @@ import numpy as np
 import torch
 
 __all__ = ["OBSERVED", "Purpose", "draw_key", "philox4x32", "random_words", "uniforms", "KeyedPermutation",
-           "KeyedUniforms", "FEISTEL_ROUNDS"]
+           "KeyedUniforms", "FEISTEL_ROUNDS", "HostPermutation", "keyed_permutation", "HOST_MAX"]
 
 MASK32 = 0xFFFFFFFF
 _PHILOX_M = (0xD2511F53, 0xCD9E8D57)
@@ -70,6 +70,11 @@ _PHILOX_W = (0x9E3779B9, 0xBB67AE85)
 PHILOX_ROUNDS = 10
 FEISTEL_ROUNDS = 12
 """Rounds of :class:`KeyedPermutation`'s Feistel network (half update the left part, half the right)."""
+HOST_MAX = 1 << 22
+"""Permutations of at most this many elements are drawn on the host (:class:`HostPermutation`), larger ones by the
+Feistel network on the device (:func:`keyed_permutation`). On the CPU, torch's ``randperm`` costs a fraction of the
+network below this size (BENCHMARKS.md, "keyed null"); on a GPU, copying a permutation of this size is cheap, and
+the network keeps the largest layers (alexnet's classifier.1: 37.7 M entries) on the device."""
 SORT_MAX = 1 << 12
 """Up to this size a permutation is the order of ``n`` distinct keyed keys: the images of ``0 .. n - 1`` under
 the Feistel network of ``[0, 2^13)``; above it the network runs on a domain just above ``n``, where both of
@@ -342,6 +347,10 @@ class KeyedPermutation:
         left |= right
         return left
 
+    def range(self, start: int, stop: int) -> torch.Tensor:
+        """Images of ``start .. stop - 1``."""
+        return self(torch.arange(start, stop, device=self.device, dtype=self.dtype))
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``F(x)`` of integers ``x`` in ``[0, n)``: shape ``x.shape`` for one key, ``(B, *x.shape)`` for a
         batch.
@@ -378,3 +387,62 @@ class KeyedPermutation:
                 if rows is not None:
                     rows = rows[keep]
         return y if self.single else y.reshape(self.n_keys, *x.shape)
+
+
+class HostPermutation:
+    """A keyed permutation of ``[0, n)`` drawn on the host: torch's CPU ``randperm``, its generator seeded by a
+    hash of the key and the stream (BLAKE2b, as :func:`draw_key`), then moved to the device.
+
+    The same on every device because it is always drawn on the CPU (by the
+    same torch: ``randperm``'s algorithm is torch's own, not a promise across
+    torch versions). Called as :class:`KeyedPermutation` is: ``perm(x)`` is the
+    image of ``x``.
+
+    Examples
+    --------
+    >>> p = HostPermutation(10, draw_key(0, "conv", 0), stream=0)
+    >>> sorted(p(torch.arange(10)).tolist()) == list(range(10))
+    True
+    """
+
+    def __init__(self, n: int, keys, stream: int = 0, device: torch.device | str | None = None) -> None:
+        if n < 1:
+            raise ValueError(f"a permutation needs n >= 1, got {n}")
+        self.n = int(n)
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        k = _as_key(keys, torch.device("cpu"))
+        self.single = k.dim() == 1
+        k = k.reshape(-1, 2)
+        self.n_keys = k.shape[0]
+        self.dtype = torch.int32 if self.n < 2**31 else torch.int64
+        tables = []
+        for lo, hi in k.tolist():
+            h = hashlib.blake2b(digest_size=8, person=b"modularity.perm")
+            h.update(int(lo).to_bytes(4, "little") + int(hi).to_bytes(4, "little") + int(stream).to_bytes(8, "little"))
+            g = torch.Generator().manual_seed(int.from_bytes(h.digest(), "little") >> 1)  # below 2^63
+            tables.append(torch.randperm(self.n, generator=g, dtype=self.dtype))
+        table = torch.stack(tables).to(self.device)
+        self.table = table[0] if self.single else table
+
+    def range(self, start: int, stop: int) -> torch.Tensor:
+        """Images of ``start .. stop - 1`` (a view of the table, no lookup)."""
+        return self.table[..., start:stop]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Images of integers ``x`` in ``[0, n)``: shape ``x.shape`` for one key, ``(B, *x.shape)`` for a batch."""
+        x = x.to(self.device, torch.int64)
+        if self.single:
+            return self.table[x]
+        return self.table[:, x.reshape(-1)].reshape(self.n_keys, *x.shape)
+
+
+def keyed_permutation(n: int, keys, stream: int = 0,
+                      device: torch.device | str | None = None) -> HostPermutation | KeyedPermutation:
+    """The keyed permutation of ``[0, n)`` for ``keys`` and ``stream``: drawn on the host up to :data:`HOST_MAX`
+    elements (:class:`HostPermutation`), by the Feistel network on the device above (:class:`KeyedPermutation`).
+
+    Which one depends on ``n`` alone, so every device draws the same permutation.
+    """
+    if n <= HOST_MAX:
+        return HostPermutation(n, keys, stream, device)
+    return KeyedPermutation(n, keys, stream, device)

@@ -9,12 +9,15 @@ from scipy import stats
 
 from modularity.core.keyed import (
     FEISTEL_ROUNDS,
+    HOST_MAX,
     OBSERVED,
     SORT_MAX,
+    HostPermutation,
     KeyedPermutation,
     KeyedUniforms,
     Purpose,
     draw_key,
+    keyed_permutation,
     philox4x32,
     random_words,
     uniforms,
@@ -186,6 +189,44 @@ def test_keyed_uniforms_hand_out_values_in_order():
 def _perms(n: int, draws: int, seed: int = 0) -> np.ndarray:
     keys = torch.tensor([draw_key(seed, "quality", i) for i in range(draws)])
     return KeyedPermutation(n, keys)(torch.arange(n)).long().numpy()
+
+
+# ---------------------------------------------------------------- permutations drawn on the host
+
+@pytest.mark.parametrize("n", [1, 2, 5, 4096, 100_003])
+def test_host_permutations_are_bijections_of_their_key_and_stream(n):
+    key = draw_key(0, "host", 1)
+    p = HostPermutation(n, key, stream=2)(torch.arange(n))
+    assert sorted(p.tolist()) == list(range(n))
+    assert torch.equal(HostPermutation(n, key, stream=2).range(0, n), p)  # the same for the same key and stream
+    if n > 5:
+        assert not torch.equal(HostPermutation(n, key, stream=3).range(0, n), p)
+        assert not torch.equal(HostPermutation(n, draw_key(0, "host", 2), stream=2).range(0, n), p)
+
+
+def test_a_batch_of_host_keys_gives_each_key_its_own_permutation():
+    keys = [draw_key(1, "host", i) for i in range(3)]
+    batch = HostPermutation(50, torch.tensor(keys), stream=1)
+    for i, key in enumerate(keys):
+        one = HostPermutation(50, key, stream=1)
+        assert torch.equal(batch(torch.arange(50))[i], one(torch.arange(50)))
+        assert torch.equal(batch.range(10, 20)[i], one.range(10, 20))
+
+
+def test_the_permutation_is_chosen_by_size_alone():
+    key = draw_key(0, "host", 0)
+    assert isinstance(keyed_permutation(HOST_MAX, key), HostPermutation)
+    assert isinstance(keyed_permutation(HOST_MAX + 1, key), KeyedPermutation)
+    feistel = keyed_permutation(HOST_MAX + 1, key)
+    assert torch.equal(feistel.range(5, 9), feistel(torch.arange(5, 9)))
+
+
+def test_host_permutations_put_every_position_equally_likely():
+    n, draws = 8, 3000
+    keys = torch.tensor([draw_key(0, "host-quality", i) for i in range(draws)])
+    p = HostPermutation(n, keys)(torch.arange(n)).long().numpy()
+    counts = np.stack([np.bincount(p[:, i], minlength=n) for i in range(n)])
+    assert stats.chisquare(counts.ravel(), np.full(n * n, draws / n)).pvalue > 1e-3
 
 
 def test_every_position_is_equally_likely():

@@ -62,12 +62,12 @@ def cpu_route(profiles: ShuffledProfiles) -> str:
 
     Small layers are cheaper draw by draw in numpy: torch's per-operation
     overhead dominates their small matrices, and numpy's float32 subset
-    eigensolver beats a full float64 ``eigh`` from about 500 columns (a
-    576 x 832 profile: 49 against 108 ms per draw). Long profiles and large
-    shuffles gain from the torch route: its decompositions are faster there
-    (1000 x 4096: 0.27 against 0.54 s; 4096 x 4096 by block Krylov: 1.5
-    against 3.2 s). Both routes build the profiles by the same scatter.
-    Measurements: BENCHMARKS.md (2026-12-04).
+    eigensolver beats a full float64 ``eigh`` from about 500 columns. Long
+    profiles and large shuffles gain from the torch route (batched ``eigh`` of
+    the Gram matrix, block Krylov beyond 2048 columns). Both routes build the
+    profiles by the same scatter. The thresholds come from the engine
+    branch's per-step timings of 2026-12-04 on the 2-core machine; re-measure
+    with ``scripts/benchmark_device.py`` (BENCHMARKS.md, "keyed null").
     """
     m, n = profiles.shape
     entries = sum(c.flat.numel() for c in profiles._info.values())
@@ -78,9 +78,9 @@ def cpu_solver(shape: tuple[int, int]) -> str:
     """Which eigensolver the torch route uses on the CPU for profiles of ``shape`` (see :func:`spectra.top_singular`).
 
     ``"torch"`` throughout: a batched float64 ``eigh`` of the Gram matrix up to
-    2048 columns on its smaller side, block Krylov beyond (on 4096 x 4096: 1.5
-    against 3.2 s for numpy's ARPACK route). The numpy route stays selectable
-    (``"scipy"``) for comparison. Measurements: BENCHMARKS.md (2026-12-04).
+    2048 columns on its smaller side, block Krylov beyond, which the engine
+    branch measured faster than numpy's ARPACK route on 4096 x 4096 profiles.
+    The numpy route stays selectable (``"scipy"``) for comparison.
     """
     return "torch"
 

@@ -2,8 +2,10 @@
 
 The ``shuffle`` null permutes all entries of each consumer's weight tensor.
 Draw ``i`` of layer ``L`` permutes consumer number ``c`` (its position in
-:attr:`ShuffledProfiles.consumers`) by :class:`~modularity.core.keyed.KeyedPermutation`
-keyed on ``(seed, L, i)`` with stream ``c``: entry ``s`` of the flat weight moves
+:attr:`ShuffledProfiles.consumers`) by :func:`~modularity.core.keyed.keyed_permutation`
+keyed on ``(seed, L, i)`` with stream ``c`` (drawn on the host up to
+:data:`~modularity.core.keyed.HOST_MAX` entries, by the Feistel network on the
+device above): entry ``s`` of the flat weight moves
 to position ``perm(s)``. The same permutation on every device gives the same
 profile, up to the order of floating-point additions.
 
@@ -26,7 +28,7 @@ way and then composed as :class:`ProfileBuilder` composes them.
 :func:`twin_profile` is the numpy twin: the same keyed permutation applied to
 the weight, then :func:`~modularity.core.magnitude.reduce_kernel`,
 :func:`~modularity.core.magnitude.place_magnitude` and :class:`ProfileBuilder`,
-the path the analysis takes today.
+the path of the analysis's numpy stream route.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import numpy as np
 import torch
 
 from ..graph import ChannelGraph
-from ..keyed import KeyedPermutation
+from ..keyed import HostPermutation, KeyedPermutation, keyed_permutation
 from ..magnitude import ProfileBuilder, place_magnitude, reduce_kernel
 
 __all__ = ["ShuffledProfiles", "TwinProfiles", "twin_profile", "CPU_CHUNK", "CUDA_CHUNK"]
@@ -197,12 +199,13 @@ class ShuffledProfiles:
 
     # ---------------------------------------------------------------- one consumer, one draw
 
-    def _cells(self, target: _Target, perm: KeyedPermutation, s0: int, s1: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _cells(self, target: _Target, perm: KeyedPermutation | HostPermutation | None, s0: int,
+               s1: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Profile cells and values of entries ``s0 .. s1`` of ``target``'s consumer (no shared state: thread-safe)."""
         c = target.consumer
         row_len = c.in_g * c.kernel
-        s = torch.arange(s0, s1, device=self.device, dtype=perm.dtype if perm is not None else self._index_dtype)
-        t = s if perm is None else perm(s)  # (s1 - s0,), or (keys, s1 - s0); None: the observed weights in place
+        # (s1 - s0,), or (keys, s1 - s0); None: the observed weights in place
+        t = torch.arange(s0, s1, device=self.device, dtype=self._index_dtype) if perm is None else perm.range(s0, s1)
         o = torch.div(t, row_len, rounding_mode="floor")
         col = t - o * row_len  # the column within the group, times the kernel size, plus the position
         if c.kernel > 1:
@@ -228,7 +231,7 @@ class ShuffledProfiles:
         """
         c = target.consumer
         n = c.flat.numel()
-        perm = None if key is None else KeyedPermutation(n, key, stream=c.stream, device=self.device)
+        perm = None if key is None else keyed_permutation(n, key, stream=c.stream, device=self.device)
         flat = buf.view(-1)
         add = (lambda cell, vals: flat.scatter_reduce_(0, cell.long(), vals, reduce="amax", include_self=True)) \
             if self.norm == "max" else (lambda cell, vals: flat.index_add_(0, cell, vals))
@@ -288,7 +291,7 @@ class ShuffledProfiles:
             c = target.consumer
             n = c.flat.numel()
             if len(keys) > 1 and n * len(keys) <= BATCH_ENTRIES and keys[0] is not None:
-                perm = KeyedPermutation(n, torch.as_tensor(keys, dtype=torch.int64), stream=c.stream,
+                perm = keyed_permutation(n, torch.as_tensor(keys, dtype=torch.int64), stream=c.stream,
                                         device=self.device)
                 cell, vals = self._cells(target, perm, 0, n)  # (draws, n) cells, values of every draw
                 cell = cell.to(torch.int64) + torch.arange(len(keys), device=self.device)[:, None] * buf[0].numel()
@@ -350,7 +353,7 @@ class TwinProfiles:
         for i, c in enumerate(self.consumers):
             w = self._weights[c]
             flat = w.reshape(-1).numpy()
-            perm = KeyedPermutation(flat.size, key, stream=i)(torch.arange(flat.size)).numpy()
+            perm = keyed_permutation(flat.size, key, stream=i)(torch.arange(flat.size)).numpy()
             permuted = np.empty_like(flat)
             permuted[perm] = flat
             mags[c] = place_magnitude(self.graph, c, reduce_kernel(permuted.reshape(w.shape), self.norm))
