@@ -70,10 +70,11 @@ _PHILOX_W = (0x9E3779B9, 0xBB67AE85)
 PHILOX_ROUNDS = 10
 FEISTEL_ROUNDS = 12
 """Rounds of :class:`KeyedPermutation`'s Feistel network (half update the left part, half the right)."""
-HOST_MAX = 1 << 22
+HOST_MAX = 1 << 20
 """Permutations of at most this many elements are drawn on the host (:class:`HostPermutation`), larger ones by the
-Feistel network on the device (:func:`keyed_permutation`). On the CPU, torch's ``randperm`` costs a fraction of the
-network below this size (BENCHMARKS.md, "keyed null"); on a GPU, copying a permutation of this size is cheap, and
+Feistel network on the device (:func:`keyed_permutation`). On one CPU core torch's ``randperm`` is the faster of the
+two up to about a million elements, the network beyond (its table lookups stay in cache where ``randperm``'s
+random writes do not; BENCHMARKS.md, "keyed null"); on a GPU, copying a permutation of this size costs little, and
 the network keeps the largest layers (alexnet's classifier.1: 37.7 M entries) on the device."""
 SORT_MAX = 1 << 12
 """Up to this size a permutation is the order of ``n`` distinct keyed keys: the images of ``0 .. n - 1`` under

@@ -89,9 +89,17 @@ def graphs():
 
 # ---------------------------------------------------------------- shuffled profiles
 
+@pytest.fixture(params=["host", "feistel"])
+def permutations(request, monkeypatch):
+    """Both kinds of keyed permutation: drawn on the host (these small layers' own) and by the Feistel network."""
+    if request.param == "feistel":
+        monkeypatch.setattr("modularity.core.keyed.HOST_MAX", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("norm", ["l1", "l2", "max"])
 @pytest.mark.parametrize("expand", ["none", "depthwise", "product"])
-def test_shuffled_profiles_equal_the_numpy_twin(graphs, norm, expand):
+def test_shuffled_profiles_equal_the_numpy_twin(graphs, norm, expand, permutations):
     for g in graphs:
         for p in g.producer_names():
             key = draw_key(3, p, 5)
@@ -100,7 +108,7 @@ def test_shuffled_profiles_equal_the_numpy_twin(graphs, norm, expand):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15 * np.abs(want).max(), err_msg=p)
 
 
-def test_a_batch_of_draws_gives_each_draw_its_own_profile(graphs):
+def test_a_batch_of_draws_gives_each_draw_its_own_profile(graphs, permutations):
     for g in graphs:
         for p in g.producer_names():
             keys = [draw_key(2, p, i) for i in range(5)]
@@ -121,7 +129,7 @@ def test_the_observed_profile_is_the_same_scatter_unshuffled(graphs, norm):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15 * np.abs(want).max(), err_msg=p)
 
 
-def test_worker_threads_give_the_same_profiles_to_the_bit(graphs):
+def test_worker_threads_give_the_same_profiles_to_the_bit(graphs, permutations):
     for g in graphs[:3]:
         for p in g.producer_names():
             key = draw_key(1, p, 0)
