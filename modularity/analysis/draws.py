@@ -28,10 +28,12 @@ draw)`` too, and device-independent because it runs on the CPU. (The keyed
 route leaves that generator to k-means alone; the stream route draws the
 null from it first.) The torch engine's batched co-clustering
 (:class:`~modularity.core.engine.NullEngine`) is not used here: it implements
-only the embedding and k-means of ``adaptive_sqrt_unit_r10``, and on the CPU
-the refinement of ``spectral_refined`` (Sinkhorn balancing, ITCC,
-merge-split) costs as much per draw as everything it would batch (see
-BENCHMARKS.md, 2026-12-04, "keyed null").
+only the embedding and k-means of ``adaptive_sqrt_unit_r10``, its k-means seeds
+come from another keyed stream (so the observation and the draws would no
+longer be fitted alike), and the refinement of ``spectral_refined`` (balancing,
+ITCC, merge-split) stays per draw on the CPU whichever route embeds. What it
+would save on the CPU is its eigensolver's time on large profiles (BENCHMARKS.md,
+2026-12-04, "keyed null").
 """
 
 from __future__ import annotations
