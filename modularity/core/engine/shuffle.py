@@ -175,6 +175,7 @@ class ShuffledProfiles:
         self._index_dtype = torch.int32 if rows * widest < 2**31 else torch.int64
         self.workers = max(1, int(workers)) if self.device.type == "cpu" else 1
         self._executor: ThreadPoolExecutor | None = None
+        self._fixed: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # see _fixed_cells
 
     def _lookup(self, unit_of_col: np.ndarray) -> torch.Tensor | None:
         if len(unit_of_col) and np.array_equal(unit_of_col, np.arange(len(unit_of_col))):
@@ -203,6 +204,10 @@ class ShuffledProfiles:
                s1: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Profile cells and values of entries ``s0 .. s1`` of ``target``'s consumer (no shared state: thread-safe)."""
         c = target.consumer
+        if isinstance(perm, HostPermutation) and c.col_scale is None:
+            cell_of, vals = self._fixed_cells(target)
+            at = perm.range(s0, s1)
+            return torch.index_select(cell_of, 0, at.reshape(-1)).reshape(at.shape), vals[s0:s1]
         row_len = c.in_g * c.kernel
         # (s1 - s0,), or (keys, s1 - s0); None: the observed weights in place
         t = torch.arange(s0, s1, device=self.device, dtype=self._index_dtype) if perm is None else perm.range(s0, s1)
@@ -221,6 +226,25 @@ class ShuffledProfiles:
         if self.norm == "l2":
             vals.square_()  # (|w| scale)^2: the squares' sum of the scaled reduced magnitudes
         return cell, vals
+
+    def _fixed_cells(self, target: _Target) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cell of every destination position and the value of every entry of ``target``'s consumer.
+
+        A cell depends only on where an entry lands and, without column
+        scales, a value only on the entry itself, so a consumer small enough
+        for a host permutation (at most :data:`~modularity.core.keyed.HOST_MAX`
+        entries: a few MB each) keeps both, and a draw is one lookup of its
+        permuted positions and one scatter: the same cells and values, in the
+        same order, as computing them per draw.
+        """
+        # by what the cells depend on (a _Target may be made afresh per draw; its lookup table is the layer's own)
+        lookup = None if target.unit_of_col is None else id(target.unit_of_col)
+        key = (target.consumer.name, target.start, target.width, lookup)
+        hit = self._fixed.get(key)
+        if hit is None:
+            hit = self._cells(target, None, 0, target.consumer.flat.numel())
+            self._fixed[key] = hit
+        return hit
 
     def _scatter(self, target: _Target, key: tuple[int, int] | None, buf: torch.Tensor) -> None:
         """Add one draw of ``target``'s consumer into ``buf`` (``(rows, width)``, float64; ``key`` None: unshuffled).
