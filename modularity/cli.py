@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .core.defaults import BACKENDS, CONTROLS, DEFAULT_METHOD, EXPAND_MODES, METHOD_NAMES, NORMS, NULL_MODELS
+from .core.defaults import BACKENDS, CONTROLS, DEFAULT_METHOD, DEVICES, EXPAND_MODES, METHOD_NAMES, NORMS, NULL_MODELS
 from .errors import ModularityError, escape_line
 from .preflight import check_analyze, check_clusterability, check_report_folder, check_sweep, check_torch_starts
 from .settings import MAX_PERMUTATIONS, AnalysisSettings
@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "of --jobs workers")
     a.add_argument("--verbose", action="store_true",
                    help="with --backend dask: show Dask's scheduler and worker logs (default: errors only)")
+    a.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where the shuffle null's draws are built: cuda where torch sees a GPU, else cpu (auto, "
+                        "default), or either; the draws are keyed on (seed, layer, draw), so the numbers are the "
+                        "same on every device")
     a.add_argument("--unit-graph-top-k", type=_count(0), default=16, metavar="K",
                    help="unit graph: keep each consumer unit's K strongest incoming connections, lowered until "
                         "the graph has at most 50000 edges (default: 16; the K used is in the graph's "
@@ -230,11 +234,21 @@ def _settings(args: argparse.Namespace) -> AnalysisSettings:
         n_permutations=args.permutations, seed=args.seed, null=args.null,
         n_label_permutations=args.label_permutations, sequential_h=args.stop_after, method=args.method,
         recovery_test=args.recovery_test, input_size=tuple(args.input_size) if args.input_size else None,
-        control=getattr(args, "control", "none"), jobs=args.jobs, backend=args.backend, scheduler=args.scheduler)
+        control=getattr(args, "control", "none"), jobs=args.jobs, backend=args.backend, scheduler=args.scheduler,
+        device=args.device)
+
+
+def _check_device(settings: AnalysisSettings) -> None:
+    """``--device cuda`` on a machine whose torch sees no GPU: one error line before anything is loaded."""
+    if settings.device == "cuda":
+        from .core.engine.device import resolve_device
+
+        resolve_device("cuda")
 
 
 def _cmd_analyze(args: argparse.Namespace, argv: Sequence[str]) -> int:
     settings = _settings(args)
+    _check_device(settings)
     from . import pipeline
 
     result, out = pipeline.run_analyze(args.model, args.weights, settings, args.out, top_k=args.unit_graph_top_k,
@@ -338,6 +352,7 @@ def _cmd_clusterability(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     settings = _settings(args)
+    _check_device(settings)
     from . import pipeline
 
     result, out = pipeline.run_sweep(args.arch, args.checkpoints, settings, args.out, progress=not args.quiet,

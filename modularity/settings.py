@@ -27,6 +27,7 @@ from .core.defaults import (
     BACKENDS,
     CONTROLS,
     DEFAULT_METHOD,
+    DEVICES,
     EXPAND_MODES,
     METHOD_NAMES,
     NORMS,
@@ -233,6 +234,11 @@ class AnalysisSettings:
         ``auto`` (the default) does so for trained weights (a model loaded by
         name with trained weights or a checkpoint) and not for random ones or
         a module passed in directly; a result records the control that ran.
+    device : {"auto", "cpu", "cuda"}
+        Where the ``shuffle`` null's draws are built (keyed permutations,
+        :mod:`modularity.core.engine`): ``auto`` is ``cuda`` where torch sees a
+        GPU, else ``cpu``; the numbers are the same on every device (recorded
+        all the same, as the other settings are).
     jobs : int
         Worker processes (0: one per core); results do not depend on it.
     backend : {"local", "dask"}
@@ -272,6 +278,7 @@ degree; got 'bogus'
     recovery_test: str = _setting("auto", "--recovery-test")
     input_size: tuple[int, int] | None = _setting(None, "--input-size")
     control: str = _setting("auto", "--control")
+    device: str = _setting("auto", "--device")
     jobs: int = _setting(1, "--jobs", recorded=False)
     backend: str = _setting("local", "--backend", recorded=False)
     scheduler: str | None = _setting(None, "--scheduler", recorded=False)
@@ -291,6 +298,7 @@ degree; got 'bogus'
         "recovery_test": (Options(RECOVERY_TESTS),),
         "input_size": (InputSize(), None),
         "control": (Options(CONTROLS),),
+        "device": (Options(DEVICES),),
         "jobs": (Interval(0, MAX_JOBS),),
         "backend": (Options(BACKENDS),),
         "scheduler": (Text(), None),

@@ -290,3 +290,16 @@ def test_quiet_prints_nothing_on_stderr(cheap, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
     assert (out / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("command", [["analyze", *SMALL], ["sweep", "alexnet", "none", "--permutations", "3",
+                                                           "--quiet"]])
+def test_device_cuda_without_a_gpu_is_refused_before_loading(tmp_path, capsys, monkeypatch, command):
+    import modularity.pipeline
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(modularity.pipeline, "load_model", lambda *a, **k: pytest.fail("work started"))
+    out = tmp_path / "d"
+    assert main([*command, "--device", "cuda", "--out", str(out)]) == 2
+    assert "no CUDA GPU" in _error_line(capsys)
+    assert not out.exists()

@@ -1,10 +1,39 @@
 """Null draws of one layer: every consumer's weights drawn from the null, the profile rebuilt and re-fitted.
 
-Draw ``i`` of layer ``name`` takes its randomness from
-``draw_rng(seed, name, i)`` alone, so a draw's numbers never depend on how
-many draws ran before it, in which process, or whether a sequential test
-stopped early. :func:`run_draws` reads the draws in index order and applies
-Besag-Clifford stopping, so its result does not depend on the batch size.
+Draw ``i`` of layer ``name`` takes its randomness from ``(seed, name, i)``
+alone, so a draw's numbers never depend on how many draws ran before it, in
+which process, on which device, or whether a sequential test stopped early.
+:func:`run_draws` reads the draws in index order and applies Besag-Clifford
+stopping, so its result does not depend on the batch size.
+
+Two routes build a draw's profile; which one a layer takes depends on its
+settings only (:func:`keyed_route`), never on the device or the machine:
+
+``keyed`` (null ``shuffle`` with expand ``none``, ``depthwise`` or ``product``: the defaults)
+    Each consumer's weights are permuted by a counter-based permutation keyed
+    on ``(seed, layer, draw)`` and consumer
+    (:class:`~modularity.core.engine.shuffle.ShuffledProfiles`,
+    :class:`~modularity.core.keyed.KeyedPermutation`), built in torch on the
+    settings' device (``cpu`` or ``cuda``): the same permutation on every
+    device, so the same profiles (to float64 summation order) and p-values.
+``stream`` (every other null, and expand ``signed``)
+    The numpy route: the null draws from ``draw_rng(seed, name, i)``
+    (:mod:`modularity.core.nulls`) on the CPU, whatever the device.
+
+On both routes the draw's statistics are those of the observation,
+:func:`~modularity.analysis.statistics.matrix_statistics` with the settings'
+method (every method, the default ``spectral_refined`` included), on the CPU,
+its k-means seeded by ``draw_rng(seed, name, i)``: keyed on ``(seed, layer,
+draw)`` too, and device-independent because it runs on the CPU. (The keyed
+route leaves that generator to k-means alone; the stream route draws the
+null from it first.) The torch engine's batched co-clustering
+(:class:`~modularity.core.engine.NullEngine`) is not used here: it implements
+only the embedding and k-means of ``adaptive_sqrt_unit_r10``, its k-means seeds
+come from another keyed stream (so the observation and the draws would no
+longer be fitted alike), and the refinement of ``spectral_refined`` (balancing,
+ITCC, merge-split) stays per draw on the CPU whichever route embeds. What it
+would save on the CPU is its eigensolver's time on large profiles (BENCHMARKS.md,
+2026-12-04, "keyed null").
 """
 
 from __future__ import annotations
@@ -17,13 +46,25 @@ import numpy as np
 
 from ..backends import Backend
 from ..core.defaults import DEFAULT_METHOD
+from ..core.engine.shuffle import ShuffledProfiles
 from ..core.graph import ChannelGraph
+from ..core.keyed import draw_key
 from ..core.magnitude import ProfileBuilder, downstream_profile
 from ..core.nulls import MagnitudeShuffle, draw_rng, null_magnitude, null_weight
 from ..core.permutation import besag_clifford
 from .statistics import MatrixStatistics, matrix_statistics
 
-__all__ = ["DrawTask", "run_draws", "null_profile", "sequential_p"]
+__all__ = ["DrawTask", "run_draws", "null_profile", "sequential_p", "keyed_route", "KEYED_NULLS", "KEYED_EXPAND"]
+
+KEYED_NULLS = ("shuffle",)
+"""Nulls whose draws the keyed route builds (:class:`~modularity.core.engine.shuffle.ShuffledProfiles`)."""
+KEYED_EXPAND = ("none", "depthwise", "product")
+"""Expand modes of the keyed route (``signed`` composes drawn signed kernels, which it does not implement)."""
+
+
+def keyed_route(null: str, expand: str) -> bool:
+    """Whether a layer's null draws take the keyed route (any device) rather than the numpy stream route."""
+    return null in KEYED_NULLS and expand in KEYED_EXPAND
 
 
 def null_profile(graph: ChannelGraph, name: str, consumers: list[str], reduction: str, expand: str, null: str,
@@ -48,12 +89,24 @@ class _PreparedDraws:
 
     def __init__(self, graph: ChannelGraph, task: DrawTask) -> None:
         self.task = task
+        self.keyed = None
+        if keyed_route(task.null, task.expand):  # the consumers' weights are read in place, not copied
+            self.keyed = ShuffledProfiles(graph, task.name, task.reduction, task.expand, task.device)
+            if self.keyed.consumers != list(task.consumers):  # pragma: no cover - one profile layout for both
+                raise RuntimeError(f"layer '{task.name}': consumers {self.keyed.consumers} against {task.consumers}")
+            self.builder, self.shufflers = None, {}
+            return
         composes = task.expand != "signed"  # magnitudes, not signed kernels: the layout can be reused
         self.builder = ProfileBuilder(graph, task.name, task.reduction, task.expand) if composes else None
         self.shufflers = {c: MagnitudeShuffle(graph, c, task.reduction) for c in task.consumers} \
             if composes and task.null == "shuffle" else {}
 
+    def keyed_profile(self, index: int) -> np.ndarray:
+        """The profile of draw ``index`` on the keyed route (the same on every device)."""
+        return self.keyed([draw_key(self.task.seed, self.task.name, index)])[0].cpu().numpy()
+
     def profile(self, graph: ChannelGraph, rng: np.random.Generator) -> np.ndarray:
+        """A draw's profile on the stream route, from ``rng`` (see :func:`null_profile`)."""
         t = self.task
         if self.builder is None:
             return null_profile(graph, t.name, list(t.consumers), t.reduction, t.expand, t.null, rng)
@@ -68,7 +121,7 @@ _PREPARED: dict = {}  # at most one layer's _PreparedDraws: {(id(graph), task ke
 
 def prepared(graph: ChannelGraph, task: DrawTask, fresh: bool = False) -> _PreparedDraws:
     """The layer's ``_PreparedDraws``, built on first use in this process (``fresh``: rebuilt now)."""
-    key = (id(graph), task.name, task.consumers, task.reduction, task.expand, task.null)
+    key = (id(graph), task.name, task.consumers, task.reduction, task.expand, task.null, task.device)
     hit = _PREPARED.get(key)
     if not fresh and hit is not None and hit[0]() is graph:
         return hit[1]
@@ -81,7 +134,11 @@ def prepared(graph: ChannelGraph, task: DrawTask, fresh: bool = False) -> _Prepa
 
 @dataclass(frozen=True)
 class DrawTask:
-    """Everything one null draw of a layer needs besides the graph (picklable, for worker processes)."""
+    """Everything one null draw of a layer needs besides the graph (picklable, for worker processes).
+
+    ``device`` (``"cpu"`` or ``"cuda"``) is where the keyed route builds the
+    profiles (see the module docstring); it changes no number.
+    """
 
     name: str
     consumers: tuple[str, ...]
@@ -92,10 +149,12 @@ class DrawTask:
     k: int
     branches: np.ndarray | None
     method: str = DEFAULT_METHOD
+    device: str = "cpu"
 
     def __call__(self, graph: ChannelGraph, index: int) -> MatrixStatistics:
         rng = draw_rng(self.seed, self.name, index)
-        a_null = prepared(graph, self).profile(graph, rng)
+        draws = prepared(graph, self)
+        a_null = draws.keyed_profile(index) if draws.keyed is not None else draws.profile(graph, rng)
         return matrix_statistics(a_null, self.k, self.branches, rng, method=self.method)
 
 

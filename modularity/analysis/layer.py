@@ -12,6 +12,7 @@ import numpy as np
 
 from ..backends import Backend
 from ..core.detectability import N_EDGE_VALUES, Detectability, detectability, verdict
+from ..core.engine.device import resolve_device
 from ..core.graph import ChannelGraph, Layer
 from ..core.magnitude import Profile, downstream_profile
 from ..core.nulls import NullSummary, layer_rng, summarise_null
@@ -168,7 +169,8 @@ def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | N
     det = detectability_of(a, branches, spectra["normalised"], layer_rng(settings.seed, name, _DETECT_STREAM))
     shape, blocks, consumers = list(a.shape), [list(b) for b in profile.blocks], list(profile.consumers)
     task = DrawTask(name, tuple(consumers), settings.reduction, settings.expand, settings.null, settings.seed, k,
-                    branches if (branches is not None and not by_labels) else None, settings.method)
+                    branches if (branches is not None and not by_labels) else None, settings.method,
+                    resolve_device(settings.device).type)
     rebuild = settings.n_permutations > 0 and a.nbytes > _KEEP_PROFILE_BYTES
     if rebuild:  # not held through the draws (alexnet's classifier.1: 134 MB less at the peak)
         del a

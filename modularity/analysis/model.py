@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..backends import make_backend, one_thread
+from ..core.engine.device import resolve_device
 from ..core.graph import ChannelGraph, trace
 from ..core.nulls import benjamini_hochberg
 from ..errors import ModularityError
@@ -171,6 +172,7 @@ def analyze_model(model: nn.Module | LoadedModel, settings: AnalysisSettings, *,
     >>> res.layers[0].name, res.layers[0].n_units
     ('features.0', 64)
     """
+    resolve_device(settings.device)  # device 'cuda' without a GPU: refused before anything is traced
     loaded = as_loaded(model)
     size = cast(tuple[int, int], tuple(settings.input_size or loaded.input_size))
     start = time.perf_counter()

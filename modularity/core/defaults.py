@@ -35,5 +35,9 @@ CONTROLS = ("auto", "none", "random-init")
 """Controls: ``random-init`` also analyses the same architecture at random initialisation; ``auto`` does so for
 trained weights (a model loaded by name with trained weights or a checkpoint) and not for random ones."""
 
+DEVICES = ("auto", "cpu", "cuda")
+"""Where the shuffle null's draws are built (:mod:`modularity.core.engine`): ``auto`` is ``cuda`` where torch sees a
+GPU, else ``cpu``; every device draws the same keyed permutations, so the numbers do not depend on it."""
+
 BACKENDS = ("local", "dask")
 """Where layers and null draws run (:mod:`modularity.backends`)."""
