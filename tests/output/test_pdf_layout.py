@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,3 +126,16 @@ def test_the_written_pdf_has_the_pages_in_order(tmp_path):
     with pdfplumber.open(str(pdf.path)) as read:
         assert [p.extract_text() for p in read.pages] == ["page 1", "page 2", "page 3"]
         assert read.metadata["Title"] == "a title"
+
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "reports").glob("*/report.pdf"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.parent.name for p in EXAMPLES])
+def test_every_example_report_in_the_repository_lays_out(path):
+    """The committed example reports (reports/<example>/report.pdf) pass the same page checks."""
+    with pdfplumber.open(str(path)) as pdf:
+        problems = {n: page_problems(p) for n, p in enumerate(pdf.pages, 1)}
+        assert len(pdf.pages) > 3
+    assert {n: p for n, p in problems.items() if p} == {}
