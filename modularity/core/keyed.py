@@ -12,7 +12,7 @@ bits.
   (BLAKE2b, computed once per draw on the host). Draw :data:`OBSERVED` is
   reserved for the observed profile, so the observation runs through the same
   code as its null draws.
-- :func:`philox4x32` is Philox4x32-10 (Salmon et al. 2011), the generator
+- :func:`philox4x32` is Philox4x32-10 (Salmon et al. 2011 [1]_), the generator
   behind cuRAND's and JAX's counter-based streams: 10 rounds of 32-bit
   multiply-high/xor on a 128-bit counter, keyed by 64 bits. The 32 x 32-bit
   products are split into 16-bit halves so that no intermediate leaves
@@ -23,16 +23,16 @@ bits.
   53 random bits (exact on every device).
 - :class:`KeyedPermutation` is a keyed bijection of ``[0, n)`` computed
   elementwise, ``perm[i] = F(i)``, without sorting: a Feistel network (Luby and
-  Rackoff 1988) on a mixed-radix domain ``[0, A) x [0, 2^b)`` just larger than
+  Rackoff 1988 [2]_) on a mixed-radix domain ``[0, A) x [0, 2^b)`` just larger than
   ``n``, with cycle-walking for the few images that land beyond ``n``
-  (Black and Rogaway 2002). This is the construction of Mitchell, Stokes, Frank
-  and Holmes (2022), whose "VariablePhilox" bijection drives thrust's GPU
+  (Black and Rogaway 2002 [3]_). This is the construction of Mitchell, Stokes, Frank
+  and Holmes (2022) [4]_, whose "VariablePhilox" bijection drives thrust's GPU
   shuffle, with two changes for the CPU: the round functions are random
   *tables* (one per round, filled from Philox: ideal random functions, as in
   Luby and Rackoff's construction) instead of 24 multiply-high rounds, so a
   round costs one table lookup and one add or xor; and the left half lives in
   ``[0, A)`` with addition modulo ``A`` (as format-preserving encryption does,
-  NIST SP 800-38G), so the domain exceeds ``n`` by less than ``2^b``
+  NIST SP 800-38G [5]_), so the domain exceeds ``n`` by less than ``2^b``
   (about ``sqrt(n)``) and cycle-walking almost never runs, instead of up to
   doubling the work on a power-of-two domain. Every round is a bijection
   whatever its table, so ``F`` is a permutation of ``[0, n)`` exactly;

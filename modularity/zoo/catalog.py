@@ -33,6 +33,7 @@ OWN_SOURCES = ("efficientnet_lite0", "alexnet_bvlc", "inceptionv1_lucid", "incep
 """Registered sources that are not torchvision's: the offline default, the custom ones, the packaged ones."""
 
 TORCHVISION_RELEASE = "0.29.1"
+"""The torchvision release whose classifiers :data:`TORCHVISION_CLASSIFIERS` lists."""
 TORCHVISION_CLASSIFIERS = (
     "alexnet", "convnext_base", "convnext_large", "convnext_small", "convnext_tiny", "densenet121", "densenet161",
     "densenet169", "densenet201", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",

@@ -128,5 +128,6 @@ def check_weights_file(path: str | Path) -> tuple[Path, str]:
 
 
 def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters), or its type's name if it has none."""
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__

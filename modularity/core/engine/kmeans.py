@@ -2,7 +2,7 @@
 
 The batched twin of :func:`modularity.core.spectral.kmeans`, for ``B`` point
 sets (one per null draw) and ``R`` restarts each at once: the same seeding rule
-(first centre ``floor(u * n)``, each next one by the inverse CDF of the squared
+(k-means++ [1]_: first centre ``floor(u * n)``, each next one by the inverse CDF of the squared
 distances at the next uniform, uniform over the points when every distance is
 zero), the same distances (``|x|^2 - 2 x.c + |c|^2``), the first of equal
 distances and of equal inertias, empty clusters keeping their centre, and each

@@ -75,7 +75,9 @@ def cpu_route(profiles: ShuffledProfiles) -> str:
 
 
 def cpu_solver(shape: tuple[int, int]) -> str:
-    """Which eigensolver the torch route uses on the CPU for profiles of ``shape`` (see :func:`spectra.top_singular`).
+    """Which eigensolver the torch route uses on the CPU for profiles of ``shape``.
+
+    See :func:`~modularity.core.engine.spectra.top_singular`.
 
     ``"torch"`` throughout: a batched float64 ``eigh`` of the Gram matrix up to
     2048 columns on its smaller side, block Krylov beyond, which the engine
@@ -175,7 +177,7 @@ class NullEngine:
     ------
     ModularityError
         For a null, expand mode or method the engine does not implement
-        (:meth:`supports` says which), or an unknown device.
+        (:meth:`unsupported` says which), or an unknown device.
     """
 
     def __init__(self, graph: ChannelGraph, producer: str, consumers=None, *, reduction: str = "l1",

@@ -2,7 +2,7 @@
 
 The ``shuffle`` null permutes all entries of each consumer's weight tensor.
 Draw ``i`` of layer ``L`` permutes consumer number ``c`` (its position in
-:attr:`ShuffledProfiles.consumers`) by :func:`~modularity.core.keyed.keyed_permutation`
+``ShuffledProfiles.consumers``) by :func:`~modularity.core.keyed.keyed_permutation`
 keyed on ``(seed, L, i)`` with stream ``c`` (drawn on the host up to
 :data:`~modularity.core.keyed.HOST_MAX` entries, by the Feistel network on the
 device above): entry ``s`` of the flat weight moves
@@ -49,6 +49,7 @@ __all__ = ["ShuffledProfiles", "TwinProfiles", "twin_profile", "CPU_CHUNK", "CUD
 CPU_CHUNK = 1 << 16
 """Weight entries permuted and scattered at once on the CPU: the round tables and index buffers stay in cache."""
 CUDA_CHUNK = 1 << 24
+"""Weight entries permuted and scattered at once on a GPU: large enough to keep the device busy."""
 BATCH_ENTRIES = 1 << 20
 """A consumer with at most this many entries times draws is permuted for all the draws of a batch at once."""
 
