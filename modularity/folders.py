@@ -64,7 +64,8 @@ from .errors import ModularityError
 
 __all__ = ["MARKER", "PARTIAL_TAG", "MANIFEST_VERSION", "atomic_output_dir", "check_output_dir", "is_results_dir",
            "write_marker", "read_manifest", "check_replaceable", "check_no_symlinks", "copy_fresh", "folder_bytes",
-           "remove_stale_partials", "note_interrupt", "interrupt_received", "reset_interrupt", "published_folder"]
+           "remove_stale_partials", "signals_deferred", "note_interrupt", "interrupt_received", "reset_interrupt",
+           "published_folder"]
 
 MARKER = ".modularity-results"
 PARTIAL_TAG = ".modularity-partial-"
@@ -103,7 +104,7 @@ def reset_interrupt() -> None:
 
 
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
+def signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block ends (main thread, POSIX); they are delivered after it."""
     if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         yield
@@ -678,7 +679,7 @@ def atomic_output_dir(out: str | Path, kind: str = "analyze", *, expected_bytes:
             write_marker(tmp, kind)
         except OSError as exc:
             raise _write_error(exc, what, tmp, out.parent) from None
-        with _signals_deferred():  # a signal now waits until the folder is either published or removed
+        with signals_deferred():  # a signal now waits until the folder is either published or removed
             if interrupt_received() is not None:
                 raise KeyboardInterrupt
             check_output_dir(out, option, keep)  # someone may have filled the target while we worked
@@ -688,6 +689,6 @@ def atomic_output_dir(out: str | Path, kind: str = "analyze", *, expected_bytes:
                 raise _write_error(exc, what, tmp, out.parent) from None
             _INTERRUPT["published"] = out
     except BaseException:
-        with _signals_deferred():
+        with signals_deferred():
             shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..folders import signals_deferred
 from .pages import Page, RenderedPage, render_page
 
 __all__ = ["available_cores", "draw_pages", "progress_bar", "MAX_WORKERS"]
@@ -154,8 +155,17 @@ def draw_pages(pages: Sequence[Page], folder: str | Path, jobs: int | None = Non
             for future in finished:
                 done[futures[future]] = future.result()
                 bar.update(1)
+    except BaseException:
+        # interrupted or failed: no worker may go on drawing into the folder the caller is about to remove
+        with signals_deferred():
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    else:
+        with signals_deferred():  # a signal during the shutdown waits for it, so no worker outlives this call
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         if fork:
             _init((), folder)
     return [done[i] for i in range(len(pages))]
