@@ -324,7 +324,7 @@ class KeyedPermutation:
         tmp = torch.empty_like(left)
         flat_tmp = tmp.view(-1)
         direct = isinstance(key_index, int) and key_index == 0
-        idx = None if direct else torch.empty_like(left)
+        idx = torch.empty_like(left)  # the rounds' table positions (unused on the direct path)
         base_l = key_index * (self.half * self.size_r)
         base_r = key_index * (self.half * self.size_l)
         for j in range(self.half):
