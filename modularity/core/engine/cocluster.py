@@ -34,8 +34,8 @@ import torch
 
 from ..keyed import KeyedUniforms
 from ..spectral import kmeans as np_kmeans
-from . import spectra
 from .kmeans import kmeans
+from .spectra import degree_normalise, live, noise_edge, top_singular
 
 __all__ = ["CoClusters", "edge_count", "edge_embedding", "nearest_centre", "cocluster_adaptive", "N_INIT"]
 
@@ -98,14 +98,14 @@ def _kmeans(zc: torch.Tensor, k: int, u: torch.Tensor, backend: str) -> torch.Te
 def _cocluster_live(sub: torch.Tensor, k: int, u: torch.Tensor, n_values: int,
                     solver: str, kmeans_backend: str = "torch") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Rows, columns and leading values of matrices with no zero row or column (``2 <= k <= min(m, n)``)."""
-    an, dr, dc = spectra.degree_normalise(sub)
+    an, dr, dc = degree_normalise(sub)
     if k == 1:
         zeros = torch.zeros(sub.shape[:2], dtype=torch.long, device=sub.device)
-        values = spectra.top_singular(an, n_values, solver, (dr, dc))[1] if n_values else \
+        values = top_singular(an, n_values, solver, (dr, dc))[1] if n_values else \
             sub.new_zeros(sub.shape[0], 0)
         return zeros, torch.zeros(sub.shape[0], sub.shape[2], dtype=torch.long, device=sub.device), values
-    uu, s, v = spectra.top_singular(an, max(k, n_values), solver, (dr, dc))
-    tau = spectra.noise_edge(an, dr, dc)
+    uu, s, v = top_singular(an, max(k, n_values), solver, (dr, dc))
+    tau = noise_edge(an, dr, dc)
     zc, zr = edge_embedding(uu, s, v, dr, dc, edge_count(s, k, tau))
     cols = _kmeans(zc, k, u, kmeans_backend)
     rows = nearest_centre(zc, zr, cols, k)
@@ -127,7 +127,7 @@ def cocluster_adaptive(p: torch.Tensor, k: int, u: torch.Tensor, n_values: int =
     n_values : int
         Leading singular values of ``D_r^-1/2 A D_c^-1/2`` to return.
     solver : str
-        See :func:`~modularity.core.engine.spectra.top_singular`.
+        See :func:`~modularity.core.engine.top_singular`.
     kmeans_backend : {"torch", "numpy"}
         Batched torch k-means, or :func:`modularity.core.spectral.kmeans` draw by
         draw on the same uniforms (faster on the CPU: it drops converged
@@ -137,7 +137,7 @@ def cocluster_adaptive(p: torch.Tensor, k: int, u: torch.Tensor, n_values: int =
     rows = torch.full((b, m), -1, dtype=torch.long, device=p.device)
     cols = torch.full((b, n), -1, dtype=torch.long, device=p.device)
     values = torch.full((b, n_values), float("nan"), dtype=p.dtype, device=p.device)
-    live_r, live_c = spectra.live(p)
+    live_r, live_c = live(p)
     whole = live_r.all(-1) & live_c.all(-1)
     batch = whole.nonzero().squeeze(1)
     if len(batch):
