@@ -9,12 +9,12 @@ bulk of a folder and ``analyze`` writes it for any model a reader runs.
 
 ``efficientnet_lite0``
     the offline default with its packaged ImageNet weights, every setting at
-    its default (so with the random-init control the default run adds);
+    its default (so with the random-init control the default run adds); made
+    on demand, not kept in the repository (18 MB, a 6 MB ``summary.json``);
 ``googlenet_random``
     a branched network (torchvision GoogLeNet) with random initial weights:
     its nine Inception block outputs, whose branches are the truth (made on
-    demand; not kept in the repository, whose two examples above and below
-    take 27 MB);
+    demand, not kept in the repository);
 ``inception_v3_nsfwjs``
     the only real, trained, branched network reachable offline (nsfwjs's
     Keras InceptionV3; run ``python scripts/fetch_inception_v3.py`` first,
