@@ -324,13 +324,14 @@ class KeyedPermutation:
         tmp = torch.empty_like(left)
         flat_tmp = tmp.view(-1)
         direct = isinstance(key_index, int) and key_index == 0
-        idx = torch.empty_like(left)  # the rounds' table positions (unused on the direct path)
+        idx = None if direct else torch.empty_like(left)  # the rounds' table positions
         base_l = key_index * (self.half * self.size_r)
         base_r = key_index * (self.half * self.size_l)
         for j in range(self.half):
             if direct:  # the round's table is a contiguous slice: index it with the half itself
                 torch.index_select(self._left_rounds[j], 0, right.view(-1), out=flat_tmp)
             else:
+                assert idx is not None
                 torch.add(right, base_l + j * self.size_r, out=idx)
                 torch.index_select(self.left, 0, idx.view(-1), out=flat_tmp)
             left += tmp
@@ -341,6 +342,7 @@ class KeyedPermutation:
             if direct:
                 torch.index_select(self._right_rounds[j], 0, left.view(-1), out=flat_tmp)
             else:
+                assert idx is not None
                 torch.add(left, base_r + j * self.size_l, out=idx)
                 torch.index_select(self.right, 0, idx.view(-1), out=flat_tmp)
             right ^= tmp
