@@ -127,7 +127,7 @@ def cocluster_adaptive(p: torch.Tensor, k: int, u: torch.Tensor, n_values: int =
     n_values : int
         Leading singular values of ``D_r^-1/2 A D_c^-1/2`` to return.
     solver : str
-        See :func:`~modularity.core.engine.top_singular`.
+        See :func:`~modularity.core.engine.spectra.top_singular`.
     kmeans_backend : {"torch", "numpy"}
         Batched torch k-means, or :func:`modularity.core.spectral.kmeans` draw by
         draw on the same uniforms (faster on the CPU: it drops converged
