@@ -398,7 +398,7 @@ def _refined_live(sub: np.ndarray, k: int, rng: np.random.Generator, embeddings:
     """Column labels of :func:`refined` on a live submatrix, and its ``n_values`` leading singular values."""
     # balanced (or scaled) in float64 first, so that the float32 copy whose passes are the refinement's cost
     # neither overflows nor loses whole rows to underflow
-    w = (balance(sub) if balanced else sub / sub.max()).astype(np.float32)
+    w = balance(sub, dtype=np.float32) if balanced else (sub / sub.max()).astype(np.float32)
     row_factor = max(1, min(row_factor, sub.shape[0] // k))
     k_rows = row_factor * k
     refined_starts: dict[bytes, tuple[np.ndarray, np.ndarray, float]] = {}
