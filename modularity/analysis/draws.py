@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,13 +173,16 @@ def _stop(obs: MatrixStatistics, draws: list[MatrixStatistics], h: int, recovery
 
 
 def run_draws(graph: ChannelGraph, task: DrawTask, observed: MatrixStatistics, n: int, h: int,
-              backend: Backend | None = None) -> list[MatrixStatistics]:
+              backend: Backend | None = None,
+              on_draws: Callable[[int], None] | None = None) -> list[MatrixStatistics]:
     """Up to ``n`` null draws of ``task``, in index order, stopping once ``h`` are as extreme as ``observed``.
 
     With ``h = 0`` every draw is made. The statistics tested for stopping are
     the n-cut, and the ARI where ``task`` re-fits the true branches. With a
     ``backend`` of several workers, draws are made in batches of twice the
     workers; the draws kept are the same prefix as one at a time.
+    ``on_draws(m)`` is told after each batch how many draws it made (for a
+    progress bar; it changes no number).
     """
     stats: list[MatrixStatistics] = []
     batch = 1 if backend is None or backend.workers <= 1 else 2 * backend.workers
@@ -189,6 +193,8 @@ def run_draws(graph: ChannelGraph, task: DrawTask, observed: MatrixStatistics, n
             indices = range(len(stats), min(n, len(stats) + batch))
             drawn = [task(graph, i) for i in indices] if batch == 1 else \
                 backend.map(_draw, [(task, i) for i in indices])  # type: ignore[union-attr]
+            if on_draws is not None:
+                on_draws(len(drawn))
             for s in drawn:
                 stats.append(s)
                 if h and _stop(observed, stats, h, task.branches is not None):

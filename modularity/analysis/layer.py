@@ -6,6 +6,7 @@ its own with plain inputs and outputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -128,7 +129,8 @@ def _recovery(name: str, branches: np.ndarray | None, by_labels: bool, observed:
 
 
 def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | None = None, *,
-                  backend: Backend | None = None, **changes: Any) -> LayerResult:
+                  backend: Backend | None = None, on_draws: Callable[[int], None] | None = None,
+                  **changes: Any) -> LayerResult:
     """Analyse one producer layer of a traced graph.
 
     Parameters
@@ -144,6 +146,8 @@ def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | N
         :mod:`modularity.backends`; its shared object must be ``graph``). Every
         draw has its own seed and the sequential test reads them in index
         order, so results are identical with or without it.
+    on_draws : callable, optional
+        Told after each batch of null draws how many it made (progress bars).
     **changes
         Settings to change (``n_permutations=20``, ``seed=3``, ...), as
         :meth:`AnalysisSettings.replace` takes them.
@@ -175,7 +179,7 @@ def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | N
     if rebuild:  # not held through the draws (alexnet's classifier.1: 134 MB less at the peak)
         del a
         profile = None
-    draws = run_draws(graph, task, observed, settings.n_permutations, settings.sequential_h, backend)
+    draws = run_draws(graph, task, observed, settings.n_permutations, settings.sequential_h, backend, on_draws)
     if rebuild:  # the same matrix: built from the same weights
         profile = downstream_profile(graph, name, settings.reduction, settings.expand)
     method = "sequential" if settings.sequential_h else "weight-shuffle"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from typing import cast
 
 import torch
@@ -20,21 +21,27 @@ from ..zoo import LoadedModel
 from .layer import analyze_layer, layer_verdict
 from .select import check_finite, select_layers
 
-__all__ = ["analyze_model", "layer_work"]
+__all__ = ["analyze_model", "cost_terms", "layer_work"]
 
 
-def _layer_cost(graph: ChannelGraph, name: str) -> float:
-    """A rough cost of one null draw of ``name``, in seconds on one core (for scheduling only).
-
-    Shuffling every consumer's weights (a permutation and a gather per entry)
-    plus the decomposition of the profile (dense up to 2048 on the smaller
-    side, Lanczos beyond).
-    """
+def cost_terms(graph: ChannelGraph, name: str) -> dict[str, float]:
+    """What one null draw of ``name`` scales with: a fixed part, the consumers' weight entries (shuffle and profile), the
+    profile's entries (the passes of the eigensolver and the refinement) and the dense eigensolve's volume."""
     consumers = [c for c in graph.consumers(name) if c in graph.layers]
     entries = sum(graph.weight(c).numel() for c in consumers)
     rows = sum(graph.layers[c].n_units for c in consumers)
     units = graph.layers[name].n_units if name in graph.layers else 1
-    return 3.5e-8 * entries + 1e-10 * rows * units * min(rows, units, 2048)
+    return {"term_fixed": 1.0, "term_entries": float(entries), "term_matrix": float(rows * units),
+            "term_dense": float(rows * units * min(rows, units, 2048))}
+
+
+# Seconds per unit of each cost term on one core, fitted by scripts/progress_cost.py (BENCHMARKS.md)
+_COST = {"term_fixed": 0.0, "term_entries": 3.5e-8, "term_matrix": 0.0, "term_dense": 1e-10}
+
+
+def _layer_cost(graph: ChannelGraph, name: str) -> float:
+    """A rough cost of one null draw of ``name``, in seconds on one core (for scheduling and progress only)."""
+    return sum(_COST[k] * v for k, v in cost_terms(graph, name).items())
 
 
 def layer_work(graph: ChannelGraph, name: str, settings: AnalysisSettings) -> int:
@@ -71,16 +78,38 @@ def _run_layers(graph: ChannelGraph, names: list[str], settings: AnalysisSetting
     if progress:
         from tqdm.auto import tqdm
 
-        # the bar counts estimated work (layer_work), so its rate and ETA hold across layers of any size
-        bar = tqdm(total=sum(work.values()), desc=f"analysing {label}", leave=False, dynamic_ncols=True,
+        # the bar counts estimated work (layer_work), so its rate and ETA hold across layers of any size; the rate
+        # is the whole run's (smoothing=0): a short window swings with every error of the per-layer estimate
+        bar = tqdm(total=sum(work.values()), desc=f"analysing {label}", leave=False, dynamic_ncols=True, smoothing=0,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
         bar.set_postfix_str(f"0/{len(names)} layers", refresh=False)
     results: dict[str, LayerResult] = {}
+    moved = dict.fromkeys(names, 0)  # bar units already shown per layer
+
+    def advance(name: str, units: int) -> None:
+        if bar is not None:
+            units = min(units, work[name] - moved[name])
+            moved[name] += units
+            bar.update(units)
+
+    def per_draw(name: str) -> int:
+        return work[name] // (settings.n_permutations + 1)
+
+    def draws_of(name: str) -> Callable[[int], None]:
+        # each draw moves the bar by its share of the layer's work, so the ETA follows a long layer as it runs
+        return lambda m: advance(name, m * per_draw(name))
 
     def done(name: str) -> None:
         if bar is not None:
             bar.set_postfix_str(f"{len(results)}/{len(names)} layers", refresh=False)
-            bar.update(work[name])
+            made = len(results[name].null_draws.get("ncut", []))
+            spent = work[name] if made >= settings.n_permutations else per_draw(name) * (made + 1)
+            advance(name, spent)  # the observed fit (and a worker's draws, reported only at the end)
+            # draws that sequential stopping saved leave the total rather than fill the bar at once: a jump
+            # would read as speed and make the ETA too short
+            bar.total -= work[name] - moved[name]
+            work[name] = moved[name]
+            bar.refresh()
     try:
         with make_backend(graph, settings.jobs, settings.backend, settings.scheduler) as runner:
             cost = {n: _layer_cost(graph, n) for n in names} if runner.workers > 1 else {n: 0.0 for n in names}
@@ -90,7 +119,8 @@ def _run_layers(graph: ChannelGraph, names: list[str], settings: AnalysisSetting
             for name in shared:  # here, one by one; the workers share each layer's draws
                 if bar is not None:
                     bar.set_postfix_str(f"{len(results)}/{len(names)} layers, {name[-40:]}")
-                results[name] = analyze_layer(graph, name, settings, backend=runner)
+                results[name] = analyze_layer(graph, name, settings, backend=runner,
+                                               on_draws=draws_of(name) if bar is not None else None)
                 done(name)
             order = sorted((n for n in names if n not in results), key=lambda n: -cost[n])  # longest first
             for i, result in runner.as_completed(_layer, [(name, settings) for name in order]):
