@@ -90,7 +90,7 @@ class _PreparedDraws:
 
     def __init__(self, graph: ChannelGraph, task: DrawTask) -> None:
         self.task = task
-        self.keyed = None
+        self.keyed: ShuffledProfiles | None = None
         if keyed_route(task.null, task.expand):  # the consumers' weights are read in place, not copied
             self.keyed = ShuffledProfiles(graph, task.name, task.reduction, task.expand, task.device)
             if self.keyed.consumers != list(task.consumers):  # pragma: no cover - one profile layout for both
@@ -104,6 +104,9 @@ class _PreparedDraws:
 
     def keyed_profile(self, index: int) -> np.ndarray:
         """The profile of draw ``index`` on the keyed route (the same on every device)."""
+        if self.keyed is None:
+            raise ValueError(f"layer '{self.task.name}': null '{self.task.null}' with expand '{self.task.expand}' "
+                             "takes the stream route, not the keyed one")
         return self.keyed([draw_key(self.task.seed, self.task.name, index)])[0].cpu().numpy()
 
     def profile(self, graph: ChannelGraph, rng: np.random.Generator) -> np.ndarray:
@@ -169,7 +172,14 @@ def _stop(obs: MatrixStatistics, draws: list[MatrixStatistics], h: int, recovery
     tol = 1e-12
     if sum(d.ncut <= obs.ncut + tol for d in draws) < h:
         return False
-    return not recovery or sum(d.ari >= obs.ari - tol for d in draws) >= h
+    return not recovery or sum(_ari(d) >= _ari(obs) - tol for d in draws) >= h
+
+
+def _ari(s: MatrixStatistics) -> float:
+    """The recovery ARI, which statistics re-fitted against branches have (a lighter ``branch_scores().ari``)."""
+    if s.ari is None:
+        raise ValueError("these statistics were computed without true branches: there is no recovery to read")
+    return s.ari
 
 
 def run_draws(graph: ChannelGraph, task: DrawTask, observed: MatrixStatistics, n: int, h: int,

@@ -83,15 +83,16 @@ def recovery_by_labels(name: str, branches: np.ndarray, observed: MatrixStatisti
     """
     rng = layer_rng(settings.seed, name, _LABEL_STREAM)
     h = settings.sequential_h
+    scores = observed.branch_scores()
     tests = _label_test(branches, observed.col_labels, settings.n_label_permutations, rng, h=h)
     ari_t, nmi_t = tests["ari"], tests["nmi"]
-    ari_null = summarise_null(observed.ari, ari_t.draws, p_value=ari_t.p_value)
+    ari_null = summarise_null(scores.ari, ari_t.draws, p_value=ari_t.p_value)
     controls = {}
-    for key, labels in (("unit_norm_columns", observed.cols_unit_norm), ("column_norms_only", observed.cols_norms)):
+    for key, labels in (("unit_norm_columns", scores.cols_unit_norm), ("column_norms_only", scores.cols_norms)):
         t = _label_test(branches, labels, _control_permutations(settings.n_label_permutations), rng, ("ari",),
                         h=h)["ari"]
-        controls[key] = Control(getattr(observed, CONTROLS[key]), t.p_value, t.null_mean, _LABEL_METHODS[t.method])
-    recovery = Recovery(observed.ari, observed.nmi, ari_t.p_value, ari_t.n, ari_t.null_mean, ari_t.null_sd, ari_t.z,
+        controls[key] = Control(getattr(scores, CONTROLS[key]), t.p_value, t.null_mean, _LABEL_METHODS[t.method])
+    recovery = Recovery(scores.ari, scores.nmi, ari_t.p_value, ari_t.n, ari_t.null_mean, ari_t.null_sd, ari_t.z,
                         nmi_t.p_value, controls, method=_LABEL_METHODS[ari_t.method], effect=ari_null.effect,
                         effect_ci=ari_null.effect_ci)
     draws = {"ari": [float(v) for v in ari_t.draws], "nmi": [float(v) for v in nmi_t.draws]}
@@ -103,19 +104,22 @@ def recovery_by_draws(name: str, branches: np.ndarray, observed: MatrixStatistic
     """Recovery with its p-values from re-fitted null draws (``method``: ``sequential`` or ``weight-shuffle``),
     and its agreement against chance (label permutations of the observed table)."""
     h = settings.sequential_h
-    ari_draws = np.array([s.ari for s in draws])
-    p = sequential_p(ari_draws, observed.ari, "greater", h)
-    ari_null = summarise_null(observed.ari, ari_draws, p_value=p, method=method)
-    nmi_null = summarise_null(observed.nmi, np.array([s.nmi for s in draws]))
+    obs = observed.branch_scores()
+    null = [s.branch_scores() for s in draws]  # the draws re-fitted the same branches
+    ari_draws = np.array([s.ari for s in null])
+    p = sequential_p(ari_draws, obs.ari, "greater", h)
+    ari_null = summarise_null(obs.ari, ari_draws, p_value=p, method=method)
+    nmi_null = summarise_null(obs.nmi, np.array([s.nmi for s in null]))
+    assert ari_null.p_value is not None  # summarise_null always gives one (empirical, or the sequential p)
     controls = {}
     for key, attr in CONTROLS.items():
-        summ = summarise_null(getattr(observed, attr), np.array([getattr(s, attr) for s in draws]))
+        summ = summarise_null(getattr(obs, attr), np.array([getattr(s, attr) for s in null]))
         controls[key] = Control(summ.observed, summ.p_value, summ.null_mean, "weight-shuffle")
-    recovery = Recovery(observed.ari, observed.nmi, ari_null.p_value, len(draws), ari_null.null_mean,
+    recovery = Recovery(obs.ari, obs.nmi, ari_null.p_value, len(draws), ari_null.null_mean,
                         ari_null.null_sd, ari_null.z, nmi_null.p_value, controls, method=method,
                         effect=ari_null.effect, effect_ci=ari_null.effect_ci,
                         chance_p_value=_chance_p(name, branches, observed, settings))
-    return recovery, {"ari": [s.ari for s in draws], "nmi": [s.nmi for s in draws]}
+    return recovery, {"ari": [s.ari for s in null], "nmi": [s.nmi for s in null]}
 
 
 def _chance_p(name: str, branches: np.ndarray, observed: MatrixStatistics, settings: AnalysisSettings) -> float:
@@ -129,6 +133,7 @@ def recovery_without_null(name: str, branches: np.ndarray, observed: MatrixStati
                           settings: AnalysisSettings) -> Recovery:
     """Recovery with no p-value against the null (the units are not exchangeable and no draws were made); its
     agreement against chance is still tested."""
-    return Recovery(observed.ari, observed.nmi, float("nan"), 0,
-                    controls={key: Control(getattr(observed, attr)) for key, attr in CONTROLS.items()},
+    scores = observed.branch_scores()
+    return Recovery(scores.ari, scores.nmi, float("nan"), 0,
+                    controls={key: Control(getattr(scores, attr)) for key, attr in CONTROLS.items()},
                     method="none", chance_p_value=_chance_p(name, branches, observed, settings))

@@ -15,13 +15,28 @@ from ..core.methods import cocluster
 from ..core.metrics import adjusted_rand, normalized_mutual_info
 from ..core.spectral import bipartite_ncut, kmeans
 
-__all__ = ["MatrixStatistics", "matrix_statistics", "N_NULL_SPECTRUM", "CONTROLS"]
+__all__ = ["MatrixStatistics", "BranchScores", "matrix_statistics", "N_NULL_SPECTRUM", "CONTROLS"]
 
 N_NULL_SPECTRUM = 20
 """Leading normalised singular values kept per null draw, for the null band of the spectrum figure."""
 
 CONTROLS = {"unit_norm_columns": "ari_unit_norm", "column_norms_only": "ari_column_norms"}
 """The two scale controls of a recovery and the :class:`MatrixStatistics` field holding each one's ARI."""
+
+
+@dataclass(frozen=True)
+class BranchScores:
+    """The recovery statistics of a profile fitted against true branches (:meth:`MatrixStatistics.branch_scores`).
+
+    The fields of :class:`MatrixStatistics` that are None without branches, none of them None here.
+    """
+
+    ari: float
+    nmi: float
+    ari_unit_norm: float
+    ari_column_norms: float
+    cols_unit_norm: np.ndarray
+    cols_norms: np.ndarray
 
 
 @dataclass
@@ -43,6 +58,20 @@ class MatrixStatistics:
     top: dict[str, np.ndarray]
     cols_unit_norm: np.ndarray | None = None
     cols_norms: np.ndarray | None = None
+
+    def branch_scores(self) -> BranchScores:
+        """The recovery of the true branches and its two controls.
+
+        Raises
+        ------
+        ValueError
+            If these statistics were computed without true branches.
+        """
+        if (self.ari is None or self.nmi is None or self.ari_unit_norm is None or self.ari_column_norms is None
+                or self.cols_unit_norm is None or self.cols_norms is None):
+            raise ValueError("these statistics were computed without true branches: there is no recovery to read")
+        return BranchScores(self.ari, self.nmi, self.ari_unit_norm, self.ari_column_norms, self.cols_unit_norm,
+                            self.cols_norms)
 
 
 def _ari_nmi(truth: np.ndarray, labels: np.ndarray, live: np.ndarray) -> tuple[float, float]:

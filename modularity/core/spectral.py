@@ -9,6 +9,7 @@ never produce NaN; their cluster label is ``-1``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from scipy.linalg import eigh
@@ -38,6 +39,15 @@ __all__ = [
 SVD_VARIANTS = ("raw", "centred", "normalised")
 FULL_SPECTRUM_MAX = 1024
 LARGE_SPECTRUM_TOP = 50
+
+
+class UniformSource(Protocol):
+    """What :func:`kmeans` draws from: a ``numpy.random.Generator``, or the keyed uniforms of the engine's twin
+    (:class:`modularity.core.keyed.KeyedUniforms`), which hand out given numbers through the same two calls."""
+
+    def random(self) -> float: ...
+
+    def integers(self, high: int, /) -> int: ...
 
 
 @dataclass
@@ -457,7 +467,7 @@ def nearest_centre(zc: np.ndarray, zr: np.ndarray, labels: np.ndarray, k: int) -
     return ((zr[:, None, :] - centres[None, :, :]) ** 2).sum(axis=-1).argmin(axis=1)
 
 
-def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 4, max_iter: int = 100) -> np.ndarray:
+def kmeans(x: np.ndarray, k: int, rng: UniformSource, n_init: int = 4, max_iter: int = 100) -> np.ndarray:
     """Lloyd's k-means with k-means++ seeding; the best of ``n_init`` runs by inertia.
 
     A small numpy implementation: on the few-thousand-point, few-dimension
@@ -534,7 +544,7 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 4, max
     return best
 
 
-def _choice(rng: np.random.Generator, p: np.ndarray) -> int:
+def _choice(rng: UniformSource, p: np.ndarray) -> int:
     """``rng.choice(len(p), p=p)``: the same draw (one ``rng.random()`` through the inverse CDF), without its checks.
 
     ``Generator.choice`` with probabilities normalises the cumulative sum and

@@ -357,7 +357,9 @@ def _fold_one(node, opsets: dict[str, int], feeds: dict[str, np.ndarray]) -> lis
         _check_size(node, [a * int(b) for a, b in zip(np.shape(feeds[node.input[0]]), reps)], "a constant")
     graph = helper.make_graph([node], "fold", [helper.make_value_info(n, onnx.TypeProto()) for n in feeds],
                               [helper.make_value_info(n, onnx.TypeProto()) for n in node.output if n])
-    return ReferenceEvaluator(graph, opsets=opsets).run(None, feeds)
+    results = ReferenceEvaluator(graph, opsets=opsets).run(None, feeds)
+    assert isinstance(results, list)  # without intermediate=True, run gives the outputs in a list
+    return results
 
 
 def fold_constants(model) -> tuple[dict[str, np.ndarray], dict[str, str], set[int]]:
@@ -585,6 +587,14 @@ class _Converter:
             raise self.unsupported(onnx_node, f"a non-constant {what}")
         return self.finite(self.consts[name], name) if finite else self.consts[name]
 
+    def const_req(self, onnx_node, k: int, what: str) -> np.ndarray:
+        """The finite constant input ``k`` that ``onnx_node`` cannot do without (its weight, a target shape)."""
+        value = self.const_in(onnx_node, k, what)
+        if value is None:
+            raise ModularityError(f"ONNX node '{onnx_node.name or onnx_node.output[0]}' ({onnx_node.op_type}) has no "
+                                  f"{what} (input {k}); the file is corrupt")
+        return value
+
     def finite(self, value: np.ndarray, name: str) -> np.ndarray:
         """``value`` if it holds no NaN/Inf, else a one-line error naming the initializer it came from."""
         bad = _non_finite(np.asarray(value))
@@ -789,11 +799,11 @@ class _Converter:
     def op_Conv(self, node) -> None:
         a = _attrs(node)
         x = self.tensor_in(node, 0)
-        weight = self.const_in(node, 1, "weight")
+        weight = self.const_req(node, 1, "weight")
         bias = self.const_in(node, 2, "bias")
         if weight.ndim != 4:
             raise self.unsupported(node, f"a {weight.ndim - 2}-D kernel (only 2-D convolutions)")
-        kernel = tuple(int(k) for k in weight.shape[2:])
+        kernel = (int(weight.shape[2]), int(weight.shape[3]))
         if "kernel_shape" in a and tuple(int(k) for k in a["kernel_shape"]) != kernel:
             raise ModularityError(f"ONNX node '{node.name or node.output[0]}' (Conv) declares kernel_shape "
                                   f"{list(a['kernel_shape'])} but its weight has a {list(kernel)} kernel; the file "
@@ -820,6 +830,7 @@ class _Converter:
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(np.array(weight, np.float32)))
             if bias is not None:
+                assert conv.bias is not None  # made with bias=True
                 conv.bias.copy_(torch.from_numpy(np.array(bias.reshape(-1), np.float32)))
         self.emit_module(name, conv, [x], node, out=node.output[0], stem=name)
 
@@ -832,6 +843,7 @@ class _Converter:
         with torch.no_grad():
             lin.weight.copy_(torch.from_numpy(np.array(weight, np.float32)))
             if bias is not None:
+                assert lin.bias is not None  # made with bias=True
                 lin.bias.copy_(torch.from_numpy(np.array(
                     np.broadcast_to(bias.reshape(-1), (weight.shape[0],)), np.float32)))
         self.emit_module(name, lin, [x], node, out=out, stem=name)
@@ -841,19 +853,21 @@ class _Converter:
         if a.get("transA", 0):
             raise self.unsupported(node, "transA=1")
         x = self.tensor_in(node, 0)
-        b = self.const_in(node, 1, "weight (B)")
+        b = self.const_req(node, 1, "weight (B)")
         c = self.const_in(node, 2, "bias (C)")
         weight = (b if a.get("transB", 0) else b.T) * float(a.get("alpha", 1.0))
-        bias = None if c is None else np.asarray(c, np.float32) * float(a.get("beta", 1.0))
-        if bias is not None and bias.size not in (1, weight.shape[0]):
-            raise self.unsupported(node, f"a bias of shape {list(c.shape)}")
+        bias = None
+        if c is not None:
+            bias = np.asarray(c, np.float32) * float(a.get("beta", 1.0))
+            if bias.size not in (1, weight.shape[0]):
+                raise self.unsupported(node, f"a bias of shape {list(c.shape)}")
         self._linear(node, x, weight, bias, node.output[0])
 
     def op_MatMul(self, node) -> None:
         x = self.tensor_in(node, 0)
         if node.input[1] not in self.consts:
             raise _End("a product of two feature maps (attention)")
-        b = self.const_in(node, 1, "weight (B)")
+        b = self.const_req(node, 1, "weight (B)")
         if b.ndim != 2:
             raise self.unsupported(node, f"a {b.ndim}-D weight")
         bias, out = None, node.output[0]
@@ -871,8 +885,8 @@ class _Converter:
         a = _attrs(node)
         self._check_extra_outputs(node, "training-statistics")
         x = self.tensor_in(node, 0)
-        scale, bias = self.const_in(node, 1, "scale"), self.const_in(node, 2, "bias")
-        mean, var = self.const_in(node, 3, "mean"), self.const_in(node, 4, "variance")
+        scale, bias = self.const_req(node, 1, "scale"), self.const_req(node, 2, "bias")
+        mean, var = self.const_req(node, 3, "mean"), self.const_req(node, 4, "variance")
         dim = self.vals[x].dim()
         cls = {4: nn.BatchNorm2d, 2: nn.BatchNorm1d}.get(dim)
         if cls is None:
@@ -881,6 +895,7 @@ class _Converter:
         scale, bias = self._fuse_scale_layer(node, scale, bias, dim)
         with torch.no_grad():
             for t, v in ((bn.weight, scale), (bn.bias, bias), (bn.running_mean, mean), (bn.running_var, var)):
+                assert t is not None  # affine, tracking running statistics: the four exist
                 t.copy_(torch.from_numpy(np.array(v.reshape(-1), np.float32)))
         stem = _node_label(node) if not _is_generic(_node_label(node)) else f"{self.stems[x]}_bn"
         self.emit_module(self.unique(stem, path=True), bn, [x], node, out=node.output[0])
@@ -941,10 +956,10 @@ class _Converter:
 
     def op_Clip(self, node) -> None:
         a = _attrs(node)
-        lo = self.const_in(node, 1, "minimum", finite=False)  # an infinite bound is legitimate
-        hi = self.const_in(node, 2, "maximum", finite=False)
-        lo = float(lo) if lo is not None else float(a.get("min", -np.inf))
-        hi = float(hi) if hi is not None else float(a.get("max", np.inf))
+        lo_in = self.const_in(node, 1, "minimum", finite=False)  # an infinite bound is legitimate
+        hi_in = self.const_in(node, 2, "maximum", finite=False)
+        lo = float(lo_in) if lo_in is not None else float(a.get("min", -np.inf))
+        hi = float(hi_in) if hi_in is not None else float(a.get("max", np.inf))
         if lo == 0.0 and hi == 6.0:
             self._simple(node, nn.ReLU6(), "relu6")
         elif lo == 0.0 and hi == np.inf:
@@ -958,13 +973,14 @@ class _Converter:
         xv = self.vals[x]
         if xv.dim() != 4:
             raise self.unsupported(node, f"a {xv.dim()}-D input (only 2-D pooling)")
-        kernel = tuple(int(k) for k in a["kernel_shape"])
-        strides = tuple(int(s) for s in a.get("strides", [1, 1]))
-        dil = tuple(int(d) for d in a.get("dilations", [1, 1]))
+        kernel = self._pair(node, a["kernel_shape"], "kernel_shape")
+        strides = self._pair(node, a.get("strides", [1, 1]), "strides")
+        dil = self._pair(node, a.get("dilations", [1, 1]), "dilations")
         ceil = bool(a.get("ceil_mode", 0))
         top, left, bottom, right = self._spatial_pads(node, a, xv, kernel, strides, dil)
         stem = self.plain_stem(node, kind)
         symmetric = (top, left) == (bottom, right) and top <= kernel[0] // 2 and left <= kernel[1] // 2
+        mod: nn.Module
         if kind == "maxpool":
             self._check_extra_outputs(node, "indices")
             if symmetric:
@@ -1011,14 +1027,23 @@ class _Converter:
         corr = self.emit_buffer(self.unique(f"{name}_count_correction"), 1.0 / valid)
         self.emit_function(operator.mul, (pooled, corr), {}, node, node.output[0], self.stems[x])
 
+    def _pair(self, node, values, what: str) -> tuple[int, int]:
+        """A 2-D pooling attribute (``kernel_shape``, ``strides``, ``dilations``) as (height, width)."""
+        pair = [int(v) for v in values]
+        if len(pair) != 2:
+            raise self.unsupported(node, f"{what} {pair} (only 2-D pooling)")
+        return pair[0], pair[1]
+
     @staticmethod
-    def _pool_out(size, kernel, strides, dil, pads, ceil) -> tuple[int, int]:
+    def _pool_out(size, kernel: tuple[int, int], strides: tuple[int, int], dil: tuple[int, int],
+                  pads: tuple[int, int, int, int], ceil: bool) -> tuple[int, int]:
         rnd = math.ceil if ceil else math.floor
         top, left, bottom, right = pads
-        out = []
-        for n, k, s, d, p in zip(size, kernel, strides, dil, (top + bottom, left + right)):
-            out.append(int(rnd((n + p - ((k - 1) * d + 1)) / s)) + 1)
-        return tuple(out)
+
+        def side(i: int, p: int) -> int:
+            return int(rnd((size[i] + p - ((kernel[i] - 1) * dil[i] + 1)) / strides[i])) + 1
+
+        return side(0, top + bottom), side(1, left + right)
 
     def op_MaxPool(self, node) -> None:
         self._pool(node, "maxpool")
@@ -1132,7 +1157,7 @@ class _Converter:
 
     def op_Reshape(self, node) -> None:
         x = self.tensor_in(node, 0)
-        shape = [int(s) for s in self.const_in(node, 1, "target shape").reshape(-1)]
+        shape = [int(s) for s in self.const_req(node, 1, "target shape").reshape(-1)]
         xv = self.vals[x]
         target = [xv.shape[i] if s == 0 and i < xv.dim() else s for i, s in enumerate(shape)]
         if len(target) == 2 and target[0] in (xv.shape[0], -1) and (
@@ -1174,8 +1199,8 @@ class _Converter:
 
     def op_Squeeze(self, node) -> None:
         x = self.tensor_in(node, 0)
-        axes = self.const_in(node, 1, "axes")
-        axes = [int(v) for v in (axes.reshape(-1) if axes is not None else _attrs(node).get("axes", []))]
+        axes_in = self.const_in(node, 1, "axes")
+        axes = [int(v) for v in (axes_in.reshape(-1) if axes_in is not None else _attrs(node).get("axes", []))]
         xv = self.vals[x]
         axes = sorted(a % xv.dim() for a in axes) if axes else [i for i, s in enumerate(xv.shape) if s == 1 and i]
         if xv.dim() == 4 and axes == [2, 3] and xv.shape[2] == xv.shape[3] == 1:
@@ -1189,15 +1214,15 @@ class _Converter:
     def op_Pad(self, node) -> None:
         a = _attrs(node)
         x = self.tensor_in(node, 0)
-        pads = self.const_in(node, 1, "pads")
-        pads = [int(p) for p in (pads.reshape(-1) if pads is not None else a.get("pads", []))]
-        value = self.const_in(node, 2, "constant value", finite=False)
-        value = float(value) if value is not None and value.size else float(a.get("value", 0.0))
+        pads_in = self.const_in(node, 1, "pads")
+        pads = [int(p) for p in (pads_in.reshape(-1) if pads_in is not None else a.get("pads", []))]
+        value_in = self.const_in(node, 2, "constant value", finite=False)
+        value = float(value_in) if value_in is not None and value_in.size else float(a.get("value", 0.0))
         mode = a.get("mode", "constant")
-        axes = self.const_in(node, 3, "axes")
-        if axes is not None and pads:  # opset 18: pads only for the listed axes
+        axes_in = self.const_in(node, 3, "axes")
+        if axes_in is not None and pads:  # opset 18: pads only for the listed axes
             rank = self.vals[x].dim()
-            axes = [int(v) % rank for v in axes.reshape(-1)]
+            axes = [int(v) % rank for v in axes_in.reshape(-1)]
             full = [0] * (2 * rank)
             for k, ax in enumerate(axes):
                 full[ax], full[rank + ax] = pads[k], pads[len(axes) + k]
@@ -1209,6 +1234,7 @@ class _Converter:
             raise self.unsupported(node, f"negative pads {pads}")
         _check_size(node, [xs[0], xs[1], xs[2] + pads[2] + pads[6], xs[3] + pads[3] + pads[7]], "a feature map")
         lrtb = (pads[3], pads[7], pads[2], pads[6])
+        mod: nn.Module
         if mode == "constant":
             mod = nn.ZeroPad2d(lrtb) if value == 0 else nn.ConstantPad2d(lrtb, value)
         elif mode == "reflect":
@@ -1294,7 +1320,7 @@ class _Converter:
                 raise _End(f"an elementwise {suffix} that broadcasts a feature map {list(sk)} to {list(out)}")
         if not full:
             raise _End(f"an elementwise {suffix} with a constant larger than the feature map ({list(out)})")
-        args = []
+        args: list[str | float] = []  # a feature map's name, or a scalar
         for k in range(2):
             value = values.get(k)
             if value is None:
@@ -1413,8 +1439,8 @@ class _Converter:
         xv = self.vals[x]
         a = _attrs(node)
         axis = int(a.get("axis", 0)) % xv.dim()
-        sizes = self.const_in(node, 1, "split sizes")
-        sizes = [int(v) for v in (sizes.reshape(-1) if sizes is not None else a.get("split", []))]
+        sizes_in = self.const_in(node, 1, "split sizes")
+        sizes = [int(v) for v in (sizes_in.reshape(-1) if sizes_in is not None else a.get("split", []))]
         n_out = len(node.output)
         if not sizes:
             dim = int(xv.shape[axis])
@@ -1449,12 +1475,12 @@ class _Converter:
             axes = list(a.get("axes", range(len(starts))))
             steps = [1] * len(starts)
         else:
-            starts = [int(v) for v in self.const_in(node, 1, "starts").reshape(-1)]
-            ends = [int(v) for v in self.const_in(node, 2, "ends").reshape(-1)]
-            axes = self.const_in(node, 3, "axes")
-            axes = [int(v) for v in axes.reshape(-1)] if axes is not None else list(range(len(starts)))
-            steps = self.const_in(node, 4, "steps")
-            steps = [int(v) for v in steps.reshape(-1)] if steps is not None else [1] * len(starts)
+            starts = [int(v) for v in self.const_req(node, 1, "starts").reshape(-1)]
+            ends = [int(v) for v in self.const_req(node, 2, "ends").reshape(-1)]
+            axes_in = self.const_in(node, 3, "axes")
+            axes = [int(v) for v in axes_in.reshape(-1)] if axes_in is not None else list(range(len(starts)))
+            steps_in = self.const_in(node, 4, "steps")
+            steps = [int(v) for v in steps_in.reshape(-1)] if steps_in is not None else [1] * len(starts)
         index = [slice(None)] * xv.dim()
         for start, end, axis, step in zip(starts, ends, axes, steps):
             axis %= xv.dim()
@@ -1486,8 +1512,8 @@ class _Converter:
     def op_Unsqueeze(self, node) -> None:
         x = self.tensor_in(node, 0)
         xv = self.vals[x]
-        axes = self.const_in(node, 1, "axes")
-        axes = [int(v) for v in (axes.reshape(-1) if axes is not None else _attrs(node).get("axes", []))]
+        axes_in = self.const_in(node, 1, "axes")
+        axes = [int(v) for v in (axes_in.reshape(-1) if axes_in is not None else _attrs(node).get("axes", []))]
         rank = xv.dim() + len(axes)
         axes = sorted(a % rank for a in axes)
         if xv.dim() == 2 and axes == [2, 3]:
@@ -1508,7 +1534,7 @@ class _Converter:
 
     def op_Expand(self, node) -> None:
         x = self.tensor_in(node, 0)
-        shape = [int(v) for v in self.const_in(node, 1, "shape").reshape(-1)]
+        shape = [int(v) for v in self.const_req(node, 1, "shape").reshape(-1)]
         xs = tuple(self.vals[x].shape)
         if tuple(np.broadcast_shapes(xs, tuple(shape))) == xs:
             self.alias(node.output[0], x)
@@ -1519,8 +1545,8 @@ class _Converter:
         x = self.tensor_in(node, 0)
         xv = self.vals[x]
         a = _attrs(node)
-        axes = self.const_in(node, 1, "axes") if len(node.input) > 1 else None
-        axes = [int(v) for v in (axes.reshape(-1) if axes is not None else a.get("axes", []))]
+        axes_in = self.const_in(node, 1, "axes") if len(node.input) > 1 else None
+        axes = [int(v) for v in (axes_in.reshape(-1) if axes_in is not None else a.get("axes", []))]
         if not axes and a.get("noop_with_empty_axes", 0):
             self.alias(node.output[0], x)
             return

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -123,15 +124,18 @@ class DrawBatch:
 
     def head(self, n: int) -> DrawBatch:
         """The first ``n`` draws."""
-        return replace(self, **{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[:n]
-                                for f in fields(self)})
+        # field by field (getattr: Any), so that a new field is cut too; each stays an array or None
+        cut: dict[str, Any] = {f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[:n]
+                               for f in fields(self)}
+        return replace(self, **cut)
 
     @staticmethod
     def concat(batches: list[DrawBatch]) -> DrawBatch:
         """The draws of several batches, in order."""
         first = batches[0]
-        return DrawBatch(**{f.name: None if getattr(first, f.name) is None else
-                            np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(first)})
+        joined: dict[str, Any] = {f.name: None if getattr(first, f.name) is None else
+                                  np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(first)}
+        return DrawBatch(**joined)
 
     def values(self, i: int) -> np.ndarray:
         """Draw ``i``'s leading singular values without the NaN padding."""
@@ -248,14 +252,14 @@ class NullEngine:
             raise ValueError("null draw indices start at 0")
         if not indices:
             return self._empty()
-        out = []
+        out: list[DrawBatch] = []
         if self.route == "numpy":  # the batch's profiles in torch (one scatter for small consumers), numpy statistics
             with self._threads(1):
                 for start in range(0, len(indices), self.batch_size):
                     chunk = indices[start:start + self.batch_size]
                     keys = self.keys(chunk)
-                    profiles = self.profiles(keys).numpy()
-                    out.extend(self._twin_draw(a, key, i, self.branches) for a, key, i in zip(profiles, keys, chunk))
+                    matrices = self.profiles(keys).numpy()
+                    out.extend(self._twin_draw(a, key, i, self.branches) for a, key, i in zip(matrices, keys, chunk))
             return DrawBatch.concat(out)
         for start in range(0, len(indices), self.batch_size):
             chunk = indices[start:start + self.batch_size]
@@ -368,6 +372,13 @@ def _needed(extreme: int, drawn: int, h: int) -> int:
     return math.ceil((h - extreme) * drawn / extreme)
 
 
+def _recovery(batch: DrawBatch) -> np.ndarray:
+    """The batch's ARI, which a sequential test of the recovery reads (present where the draws had branches)."""
+    if batch.ari is None:
+        raise ValueError("recovery=True needs the ARI of the observation and of the draws: an engine with branches")
+    return batch.ari
+
+
 def sequential_draws(engine: NullEngine, observed: DrawBatch, n_permutations: int, h: int,
                      recovery: bool = False, tol: float = 1e-12) -> DrawBatch:
     """Null draws ``0, 1, ...`` until Besag-Clifford stops them (``h`` at least as extreme) or ``n_permutations``.
@@ -389,10 +400,11 @@ def sequential_draws(engine: NullEngine, observed: DrawBatch, n_permutations: in
         else:
             size = min(engine.batch_size, n_permutations - done)
         batch = engine.draws(range(done, done + size))
+        ari = _recovery(batch) if recovery else None
         for j in range(len(batch)):
             ext_ncut += int(batch.ncut[j] <= observed.ncut[0] + tol)
-            if recovery:
-                ext_ari += int(batch.ari[j] >= observed.ari[0] - tol)
+            if ari is not None:
+                ext_ari += int(ari[j] >= _recovery(observed)[0] - tol)
             if h and ext_ncut >= h and (not recovery or ext_ari >= h):
                 got.append(batch.head(j + 1))
                 return DrawBatch.concat(got)

@@ -27,7 +27,7 @@ def bipartite_ncut(p: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> t
     weight its nodes send to other clusters, so a closed cluster has a cut of
     exactly 0, as in the numpy version.
     """
-    k = int(max(rows.max(), cols.max(), 0)) + 1
+    k = max(int(rows.max()), int(cols.max()), 0) + 1
     r1, c1 = _onehot(rows, k, p.dtype), _onehot(cols, k, p.dtype)  # (B, m, k+1), (B, n, k+1)
     to_cols = p @ c1  # (B, m, k+1): each row's weight into each column cluster
     to_rows = r1.transpose(-1, -2) @ p  # (B, k+1, n)
@@ -56,7 +56,7 @@ def ari_nmi(truth: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, to
     """ARI and NMI ``(B,)`` of ``labels`` ``(B, n)`` against ``truth`` ``(n,)`` over the labelled (``>= 0``) units."""
     live = labels >= 0
     n_true = int(truth.max()) + 1
-    k = int(max(labels.max(), 0)) + 1
+    k = max(int(labels.max()), 0) + 1
     t1 = torch.nn.functional.one_hot(truth, n_true).to(torch.float64)  # (n, T)
     l1 = _onehot(labels, k, torch.float64)[..., :k] * live[..., None]  # (B, n, k)
     table = t1.T[None] @ l1  # (B, T, k)

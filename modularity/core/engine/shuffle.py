@@ -34,6 +34,7 @@ the path of the analysis's numpy stream route.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -150,8 +151,9 @@ class ShuffledProfiles:
         self._width = n_units  # the buffers' row length: one more where a spare column is needed
         self._info = {c: self._consumer(graph, c, i) for i, c in enumerate(self.consumers)}
         # direct rows: scattered straight into the profile; rows read through another consumer: composed
-        self.direct: list[_Target] = []
-        self.composed: list[tuple[int, int, _TorchBlock, str, _TorchBlock, str]] = []
+        direct: list[tuple[_Consumer, int, torch.Tensor | None]] = []
+        # rows start .. end: block_c of consumer c's magnitude, read through (block_d, d) where c feeds d
+        self.composed: list[tuple[int, int, tuple[_TorchBlock, str] | None, _TorchBlock, str]] = []
         for c, _, through in builder.steps:
             cols, units = _edges_map(graph, producer, c)
             if through[0][2] is None:
@@ -159,18 +161,18 @@ class ShuffledProfiles:
                 if len(np.unique(cols)) == len(cols):  # each column reads one unit: a lookup table does it
                     unit_of_col = np.full(self._info[c].in_units, -1, dtype=np.int64)
                     unit_of_col[cols] = units
-                    self.direct.append(_Target(self._info[c], start, None, self._lookup(unit_of_col)))
+                    direct.append((self._info[c], start, self._lookup(unit_of_col)))
                 else:  # a column counted twice (the producer added to itself): the general block
                     block = _TorchBlock(cols, units, n_units, norm, self.device)
-                    self.composed.append((start, start + self._info[c].out, None, None, block, c))
+                    self.composed.append((start, start + self._info[c].out, None, block, c))
                 continue
             block_c = _TorchBlock(cols, units, n_units, norm, self.device)
             for start, end, d, _ in through:
                 cols_d, units_d = _edges_map(graph, c, d)
                 block_d = _TorchBlock(cols_d, units_d, graph.layers[c].n_units, norm, self.device)
-                self.composed.append((start, end, block_d, d, block_c, c))
-        for target in self.direct:  # every direct target writes rows of the same width
-            target.width = self._width
+                self.composed.append((start, end, (block_d, d), block_c, c))
+        # every direct target writes rows of the same width, known once every lookup table is made
+        self.direct = [_Target(consumer, start, self._width, unit_of_col) for consumer, start, unit_of_col in direct]
         widest = max([self.shape[1]] + [c.in_units for c in self._info.values()]) + 1
         rows = max([self.shape[0]] + [c.out for c in self._info.values()])
         self._index_dtype = torch.int32 if rows * widest < 2**31 else torch.int64
@@ -302,8 +304,8 @@ class ShuffledProfiles:
 
     # ---------------------------------------------------------------- profiles
 
-    def __call__(self, keys: list[tuple[int, int]], out: torch.Tensor | None = None) -> torch.Tensor:
-        """Profiles ``(len(keys), rows, units)`` (float64) of the draws with these keys.
+    def __call__(self, keys: Sequence[tuple[int, int] | None], out: torch.Tensor | None = None) -> torch.Tensor:
+        """Profiles ``(len(keys), rows, units)`` (float64) of the draws with these keys (None: the observed weights).
 
         A consumer small enough (:data:`BATCH_ENTRIES` entries over all the
         draws) is permuted for every draw at once, so the per-operation
@@ -333,15 +335,19 @@ class ShuffledProfiles:
             self._finish(prof[:, target.start:target.start + target.consumer.out], target.consumer)
         for b, key in enumerate(keys):
             cache: dict[str, torch.Tensor] = {}
-            for start, end, block_d, d, block_c, c in self.composed:
-                read = block_c(self._cached(cache, c, key))
-                prof[b, start:end] = read if block_d is None else block_d(self._cached(cache, d, key)) @ read
+            for start, end, through, block_c, name in self.composed:
+                read = block_c(self._cached(cache, name, key))
+                if through is None:
+                    prof[b, start:end] = read
+                else:
+                    block_d, d = through
+                    prof[b, start:end] = block_d(self._cached(cache, d, key)) @ read
         if out is None:
             return prof if self._width == units else prof.contiguous()
         out.copy_(prof)
         return out
 
-    def _cached(self, cache: dict, name: str, key: tuple[int, int] | None) -> torch.Tensor:
+    def _cached(self, cache: dict[str, torch.Tensor], name: str, key: tuple[int, int] | None) -> torch.Tensor:
         if name not in cache:
             cache[name] = self.magnitude(name, key)
         return cache[name]
