@@ -339,3 +339,36 @@ def test_the_progress_bar_counts_each_layers_estimated_work_up_to_its_total(monk
     assert len(work) >= 2 and set(closed) == {(sum(work), sum(work))}  # tqdm may close a bar twice
     assert len(set(work)) > 1  # weighted by each layer's cost, not a count of layers
     assert layer_work(graph, res.layers[0].name, settings.replace(n_permutations=99)) > work[0]  # and its draws
+
+
+def test_the_progress_bar_moves_per_draw_and_drops_draws_that_sequential_stopping_saved(monkeypatch):
+    """Each null draw moves the bar; a layer that stops early takes its unmade draws out of the total (a jump
+    of the bar would read as speed and shorten the ETA), and the bar still ends full."""
+    import tqdm.auto
+
+    from modularity.analysis.model import analyze_model, layer_work
+    from modularity.settings import AnalysisSettings
+
+    bars = []
+
+    class Recording(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.steps: list[int] = []
+            bars.append(self)
+
+        def update(self, n=1):
+            self.steps.append(n)
+            return super().update(n)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    net = PlantedNet(signal=0.0, seed=1)  # no structure: sequential stopping ends the draws early
+    graph = trace(net, (8, 8))
+    settings = AnalysisSettings(n_permutations=60, sequential_h=2, n_label_permutations=100)
+    res = analyze_model(net, settings, graph=graph, progress=True)
+    made = [len(layer.null_draws["ncut"]) for layer in res.layers]
+    assert any(m < settings.n_permutations for m in made)  # the case under test
+    bar = bars[0]
+    planned = sum(layer_work(graph, layer.name, settings) for layer in res.layers)
+    assert bar.n == bar.total < planned
+    assert len([s for s in bar.steps if s > 0]) >= sum(made)  # one step per draw at least
