@@ -5,7 +5,7 @@ Plants block signals of known strength into noise matrices with the shapes of
 real profiles, and into random-init googlenet blocks, then compares what
 :func:`modularity.core.detectability.detectability` predicts (ratio to the BBP
 threshold, expected ARI of a spectral method, optimal ARI) with what the
-default co-clustering (``modularity.core.methods.DEFAULT_METHOD``) recovers.
+default co-clustering (``modularity.core.defaults.DEFAULT_METHOD``) recovers.
 
 Cases
 -----
@@ -14,7 +14,7 @@ Cases
     (the magnitudes of a 1x1 conv with Gaussian initial weights): the rows
     are dealt at random, in equal shares, into ``k`` groups and the weights
     from branch ``b``'s columns to row group ``b`` are scaled by ``1 + s``,
-    the planting of ``scripts/method_benchmark.py`` (``plant``). Shapes and
+    the planting of ``benchmarks.plantings.plant_random_rows``. Shapes and
     branch sizes of real profiles (832 x 256 with four unequal branches, as
     googlenet's inception3a block read through expanded paths; 576 x 480 as
     inception3b), two unequal groups, five and eight equal groups (where only
@@ -25,7 +25,7 @@ Cases
 ``googlenet``
     ``torchvision.models.googlenet(weights=None, init_weights=True,
     aux_logits=False)`` (``modularity.load_model("googlenet", weights="none",
-    seed=...)``), with ``method_benchmark.plant`` scaling the weights from
+    seed=...)``), with ``benchmarks.plantings.plant_random_rows`` scaling the weights from
     each branch of the block to its share of every consumer's units by
     ``1 + s``; the downstream profile of inception3a (352 x 256, branches
     64/128/32/32) and inception4e (576 x 832, 256/320/128/128).
@@ -64,13 +64,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 
-from method_benchmark import cached, nsfwjs_instances, planted_instances  # noqa: E402
-
+from benchmarks.cases import INPUT_SIZE, cached, nsfwjs_instances  # noqa: E402
+from benchmarks.plantings import plant_random_rows  # noqa: E402
+from modularity import downstream_profile, load_model, trace  # noqa: E402
 from modularity.core import detectability as det_mod  # noqa: E402
+from modularity.core.defaults import DEFAULT_METHOD  # noqa: E402
 from modularity.core.detectability import OUTCOMES, detectability, verdict  # noqa: E402
-from modularity.core.methods import DEFAULT_METHOD, cocluster  # noqa: E402
+from modularity.core.methods import cocluster  # noqa: E402
 from modularity.core.metrics import adjusted_rand  # noqa: E402
 from modularity.core.nulls import binomial_ci  # noqa: E402
 from modularity.core.permutation import label_permutation_test  # noqa: E402
@@ -128,6 +129,34 @@ def population_ratio(same: np.ndarray, s: float, scale: np.ndarray) -> float:
     values = top_singular_values(an, 2)
     theta = float(values[1]) if len(values) > 1 and values[1] > 1e-9 else 0.0
     return theta / (float(np.sqrt(var.mean())) * (n * m) ** 0.25)
+
+
+def planted_instances(family: str, seeds: list[int], signals: list[float], blocks: list[str]) -> list[dict]:
+    """Profiles of ``family`` at random init for every seed, signal and block, planted by ``plant_random_rows``.
+
+    The consumers' row groups of a seed are the same at every signal (the rng is re-seeded per signal), so a
+    seed's curve moves only with the signal. The blocks must share no consumer (checked).
+    """
+    import torch
+
+    out = []
+    torch.set_grad_enabled(False)
+    for seed in seeds:
+        graph = trace(load_model(family, weights="none", seed=seed).module, INPUT_SIZE[family])
+        consumers = sorted({c for b in blocks for c in graph.consumers(b)})
+        if sum(len(graph.consumers(b)) for b in blocks) != len(consumers):
+            raise ValueError(f"blocks {blocks} share consumers")
+        base = {c: graph.modules[c].weight.detach().clone() for c in consumers}
+        for s in signals:
+            for c in consumers:
+                graph.modules[c].weight.copy_(base[c])
+            rng = np.random.default_rng([seed, zlib.crc32(family.encode())])
+            truths = {b: plant_random_rows(graph, b, s, rng) for b in blocks}
+            for b in blocks:
+                out.append({"family": family, "signal": s, "net_seed": seed, "block": b,
+                            "matrix": downstream_profile(graph, b).matrix.astype(np.float64),
+                            "truth": np.asarray(truths[b], dtype=int)})
+    return out
 
 
 def googlenet_instances(seeds: list[int], signals: list[float], cache: Path) -> list[dict]:
@@ -287,7 +316,7 @@ def write_report(path: Path, d: dict) -> None:
         "simulated columns placed by the predicted overlaps, mean over replicates of the layer) and "
         "**optimal** (the Bayes assignment of the same simulated columns). **Measured** is the ARI of the "
         f"default co-clustering (`{meta['default']}`) against the planted branches. Planting as in "
-        "`scripts/method_benchmark.py`: rows dealt into k equal shares, weights from branch b to share b "
+        "`benchmarks.plantings.plant_random_rows`: rows dealt into k equal shares, weights from branch b to share b "
         "scaled by 1 + s; see the script's docstring for the cases.", "",
         f"Network seeds {meta['seeds']}; {meta['n_instances']} planted matrices. `ratio` is the estimated "
         "`theta/theta*` (mean over seeds); `pop.` the same for the expected planted matrix (synthetic cases). "
