@@ -26,6 +26,7 @@ import argparse
 import json
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -34,11 +35,25 @@ from pathlib import Path
 import numpy as np
 
 from modularity import analyze, load_model
+from modularity.core.defaults import DEFAULT_METHOD
 from modularity.core.graph import trace
 from modularity.errors import ModularityError
 from modularity.studies.clusterability import clusterability
 from modularity.studies.units import first_layer_analysis
 from modularity.zoo.registry import get_source
+
+
+def _git_commit() -> str:
+    """Short commit of the code that ran, ``+dirty`` when the package or the scripts have changes not committed."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "modularity", "scripts"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def _run_model(name: str, weights: str, args: argparse.Namespace) -> dict:
@@ -339,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     data = {"command": ("python scripts/findings.py " + " ".join(shlex.quote(a) for a in cmd_args)).strip(),
             "runtime_s": time.perf_counter() - t0,
             "machine": f"{platform.machine()}, Python {platform.python_version()}",
+            "date": time.strftime("%Y-%m-%d"), "commit": _git_commit(), "method": DEFAULT_METHOD,
             "seed": args.seed, "permutations": args.permutations, "shuffles": args.shuffles, "k": args.k,
             "first_layer_permutations": args.first_layer_permutations, "inception_note": inception_note,
             "equivalent_commands": equivalent, "models": models}
