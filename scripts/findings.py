@@ -23,9 +23,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -34,11 +36,25 @@ from pathlib import Path
 import numpy as np
 
 from modularity import analyze, load_model
+from modularity.core.defaults import DEFAULT_METHOD
 from modularity.core.graph import trace
 from modularity.errors import ModularityError
 from modularity.studies.clusterability import clusterability
 from modularity.studies.units import first_layer_analysis
 from modularity.zoo.registry import get_source
+
+
+def _git_commit() -> str:
+    """Short commit of the code that ran, ``+dirty`` when the package or the scripts have changes not committed."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "modularity", "scripts"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def _run_model(name: str, weights: str, args: argparse.Namespace) -> dict:
@@ -182,13 +198,125 @@ def _best_vec(first: dict, variant: str, prop: str) -> int:
     return max(cand, key=lambda c: abs(c["spearman"]))["vector"]
 
 
-def _readme(data: dict) -> str:
+# The nsfwjs weights' provenance (modularity.zoo): Keras layers up to mixed5 (torchvision Mixed_6c) are frozen
+# ImageNet weights, the later blocks were fine-tuned.
+NSFWJS_FROZEN = ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c")
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _num(x: str) -> float | None:
+    return float(x) if x not in ("", "None", "nan") else None
+
+
+def _nsfwjs_paragraph(reports: Path, alpha: float = 0.05) -> str:
+    """What the example folder ``reports/inception_v3_nsfwjs/`` says, from its tables (the folder's own run)."""
+    folder = reports / "inception_v3_nsfwjs"
+    pointer = ("Branch recovery in the one real trained branched network reachable offline (InceptionV3 from "
+               "nsfwjs, its eleven Inception blocks")
+    link = "): `reports/inception_v3_nsfwjs.md`"
+    if not (folder / "layers.csv").exists() or not (folder / "summary.json").exists():
+        return pointer + link + "."
+    settings = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["settings"]
+    rows = [r for r in _read_csv(folder / "layers.csv") if _num(r["ari"]) is not None]
+    control = (_read_csv(folder / "control_layers.csv") if (folder / "control_layers.csv").exists() else [])
+    ari = [_num(r["ari"]) for r in rows]
+    p_bh = [_num(r["p_bh"]) for r in rows]
+    n_sig = sum(p is not None and p <= alpha for p in p_bh)
+    verdicts: dict = {}
+    for r in rows:
+        verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
+    names = {"missed": "detectable but not recovered (below what their signal predicts)",
+             "recovered": "detectable and recovered", "below_limit": "below the detectability limit"}
+    clus = [r for r in rows if (_num(r["ncut_p_bh"]) or 1) <= alpha]
+    eff = [100 * _num(r["ncut_effect"]) for r in clus]
+    frozen = [r for r in rows if r["name"] in NSFWJS_FROZEN]
+    tuned = [r for r in rows if r["name"] not in NSFWJS_FROZEN]
+    norms = [_num(r["ari_column_norms_only"]) for r in rows]
+    text = (pointer + f"; co-clustering `{settings['method']}`, recovery p from "
+            f"{settings['n_label_permutations']} label permutations, up to {settings['n_permutations']} n-cut draws"
+            + (", and the same architecture at random initialisation beside it" if control else "")
+            + "; numbers from the example folder `inception_v3_nsfwjs/`" + link + ". "
+            f"The co-clusters agree with the branches above chance in {n_sig} of {len(rows)} blocks (ARI "
+            f"{min(ari):.3f} to {max(ari):.3f}, Benjamini-Hochberg p at most {max(p_bh):.2g}); the detectability "
+            "verdict is " + "; ".join(f"{names.get(v, v)} in {n} of {len(rows)}" for v, n in verdicts.items())
+            + f". {len(clus)} of {len(rows)} blocks are more clusterable than their null (BH p <= {alpha:g})"
+            + (f", with effects of {min(eff):.1f}% to {max(eff):.1f}% of the null n-cut" if eff else "")
+            + f": {sum(r in clus for r in frozen)} of the {len(frozen)} frozen ImageNet blocks "
+            f"({frozen[0]['name']} to {frozen[-1]['name']}) and {sum(r in clus for r in tuned)} of the {len(tuned)} "
+            "fine-tuned ones.")
+    if control:
+        c_ari = [_num(r["ari"]) for r in control if _num(r["ari"]) is not None]
+        c_eff = [100 * _num(r["ncut_effect"]) for r in control if _num(r["ncut_effect"]) is not None]
+        c_rec = sum((_num(r["p_bh"]) or 1) <= alpha for r in control)
+        c_clus = sum((_num(r["ncut_p_bh"]) or 1) <= alpha for r in control)
+        text += (f" At random initialisation {c_rec} of {len(control)} blocks agree with their branches and "
+                 f"{c_clus} are more clusterable than their null (ARI {min(c_ari):.3f} to {max(c_ari):.3f}, n-cut "
+                 f"effects {min(c_eff):.1f}% to {max(c_eff):.1f}%).")
+    above = sum(n is not None and n > a for n, a in zip(norms, ari))
+    text += (" Scale carries part of it: clustering units by their outgoing weight norm alone reaches ARI "
+             f"{min(norms):.3f} to {max(norms):.3f}, above the co-clustering's in {above} of {len(rows)} blocks.")
+    return text
+
+
+def _scale_null_sentence(reports: Path, alpha: float = 0.05) -> str:
+    """What ``reports/scale_null.json`` found under the degree null, with the co-clustering it records."""
+    path = reports / "scale_null.json"
+    if not path.exists():
+        return "`reports/scale_null.md` (`python scripts/scale_null.py`) reports it."
+    d = json.loads(path.read_text(encoding="utf-8"))
+    rows = d["rows"]
+    deg, shuf = rows.get("trained / degree"), rows.get("trained / shuffle")
+    method = (f"co-clustering `{d['method']}`" if d.get("method") else
+              "run before its JSON recorded the co-clustering")
+    text = (f"`reports/scale_null.md` (`{d['command']}`; {method}) finds {deg['significant']} of {deg['layers']} "
+            f"trained layers more clusterable than the degree null (BH p < {alpha:g})")
+    if shuf:
+        text += f", against {shuf['significant']} of {shuf['layers']} under the shuffle null in the same run"
+    return text + "."
+
+
+def _k_phrase(m: dict) -> str:
+    """Where each layer's k came from, and the commonest k."""
+    ks = [layer["k"] for layer in m["analyze"]["layers"] if layer["k"] is not None]
+    sources = sorted({layer["k_source"] for layer in m["analyze"]["layers"]})
+    mode = max(set(ks), key=ks.count)
+    return f"{' / '.join(sources)} (k = {mode} in {ks.count(mode)} of {len(ks)} layers)"
+
+
+def _first_vector_phrase(first: dict, weak: float = 0.3) -> str:
+    """Which variants' first singular vector is nearly uncorrelated with colour and frequency."""
+    def rho(v: str, prop: str) -> float:
+        return next(x["spearman"] for x in first["correlations"]
+                    if x["variant"] == v and x["vector"] == 0 and x["prop"] == prop)
+
+    variants = ("raw", "centred", "normalised")
+    flat = [v for v in variants if max(abs(rho(v, "colour")), abs(rho(v, "frequency"))) < weak]
+    other = [v for v in variants if v not in flat]
+    parts = []
+    if flat:
+        names = " and ".join([", ".join(flat[:-1]), flat[-1]] if len(flat) > 1 else flat)
+        parts.append(f"The first vector of the {names} variant{'s' if len(flat) > 1 else ''} is nearly "
+                     f"uncorrelated with both (|Spearman| below {weak:g}), as the leading vector of a non-negative "
+                     "profile tracks overall magnitude")
+    parts += [f"{'the' if parts else 'The'} {v} variant's first vector has Spearman {rho(v, 'colour'):+.2f} with "
+              f"colour and {rho(v, 'frequency'):+.2f} with frequency" for v in other]
+    return "; ".join(parts) + "."
+
+
+def _readme(data: dict, reports: Path = Path("reports")) -> str:
     models = data["models"]
     trained = next((m for m in models if m["model"] == "efficientnet_lite0" and m["weights"] != "none"), None)
     control = next((m for m in models if m["model"] == "efficientnet_lite0" and m["weights"] == "none"), None)
     lines = ["# Findings on real weights", "",
-             f"Produced by `{data['command']}` in {data['runtime_s'] / 60:.1f} min on {data['machine']} "
-             f"(seed {data['seed']}). Numbers: `reports/findings/findings.json`; figures: `reports/findings/`. "
+             "Produced "
+             + (f"on {data['date']} (commit {data['commit']}) " if data.get("date") else "")
+             + f"by `{data['command']}` in {data['runtime_s'] / 60:.1f} min on {data['machine']} (seed {data['seed']}"
+             + (f"; co-clustering `{data['method']}`, the package default, `reports/methods.md`" if data.get("method")
+                else "") + "). Numbers: `reports/findings/findings.json`; figures: `reports/findings/`. "
              "Calibration of every p-value on planted networks: `reports/calibration/calibration.md`.", "",
              "Counts used: " + f"up to {data['permutations']} re-fitted null draws per layer for the n-cut of "
              "`analyze` (sequential stopping once 10 draws are as extreme, so unstructured layers use few; the "
@@ -199,16 +327,21 @@ def _readme(data: dict) -> str:
              "large a significant structure is.", ""]
     if data.get("inception_note"):
         lines += [f"InceptionV3 (nsfwjs): {data['inception_note']}", ""]
-    lines += ["Branch recovery in the one real trained branched network reachable offline (InceptionV3 from "
-              "nsfwjs; its eleven Inception blocks, the current default co-clustering, recovery p from 10^5 label "
-              "permutations, up to 199 n-cut draws, and the same architecture at random initialisation beside it): "
-              "`reports/inception_v3_nsfwjs.md`. Every block's branches are recovered (ARI 0.04 to 0.55, p = 1e-5 "
-              "at the resolution of the permutations), and 10 of 11 blocks are more clusterable than their null "
-              "with effects of 1.8% to 13% of the null n-cut, falling from the frozen ImageNet blocks to the "
-              "fine-tuned ones; at random initialisation none is (ARI within 0.004 of 0, effects 0.0-0.2%). "
-              "Scale carries part of it: clustering units by their outgoing weight norm alone recovers branches "
-              "too. Packaged detectors and classifiers (DBNet, PicoDet, YOLOX, YOLOv8n, PP-OCR, LCNet): "
-              "`reports/packaged_models.md`.", ""]
+    curve = reports / "detectability" / "curve.json"
+    n_planted = json.loads(curve.read_text(encoding="utf-8"))["meta"]["n_instances"] if curve.exists() else None
+    lines += [_nsfwjs_paragraph(reports), "",
+              "Packaged detectors and classifiers (DBNet, PicoDet, YOLOX, YOLOv8n, PP-OCR, LCNet): "
+              "`reports/packaged_models.md`. Whether a layer's branches can be recovered from its weights at all "
+              "(the rectangular BBP threshold of the degree-normalised profile, the ARI a spectral method can "
+              "expect there, checked against " + (f"{n_planted} " if n_planted else "") + "planted matrices): "
+              "`reports/detectability.md`. How the default "
+              "co-clustering was chosen on a selection split and how it does on a held-out one: "
+              "`reports/methods.md`.", "",
+              "Example results folder, as `python -m modularity analyze` writes it (open `report.html`; "
+              "`python -m modularity report reports/inception_v3_nsfwjs` rebuilds it from its `summary.json` and "
+              "`arrays.npz`): `inception_v3_nsfwjs/` (the eleven Inception blocks, with the random-init control). "
+              "The default run's folder (18 MB, a 6 MB `summary.json`) is not kept in the repository: the README's "
+              "first command writes it; `python scripts/make_example_reports.py` makes both.", ""]
     lines += ["## Equivalent commands", "",
               "```", *data["equivalent_commands"], "```", "", "## Results", ""]
     for m in models:
@@ -229,8 +362,7 @@ def _readme(data: dict) -> str:
         lines.append(
             "  Batch-norm folding gives trained layers very unequal row scales, which a within-layer shuffle "
             "destroys, so a low n-cut could say only that weight mass is concentrated. The `degree` null, which "
-            "keeps every unit's total incoming and outgoing magnitude, tests that: `reports/scale_null.md` "
-            "(`python scripts/scale_null.py`) finds the per-layer structure survives it.")
+            "keeps every unit's total incoming and outgoing magnitude, tests that: " + _scale_null_sentence(reports))
         def _raw(m):
             return sum(1 for layer in m["analyze"]["layers"] if layer["p"] is not None and layer["p"] <= 0.05)
 
@@ -251,12 +383,13 @@ def _readme(data: dict) -> str:
             f"than their null after Benjamini-Hochberg (BH p <= 0.05; {_raw(trained)} before), against "
             f"{len(sig_c)} of {control['analyze']['n_layers']} at random init ({_raw(control)} before); median z "
             f"{_medz(trained):.1f} against {_medz(control):.1f}. "
-            + (f"Their effects are small: the n-cut is {100 * float(np.median(eff)):.1f}% below its null mean in "
+            + (f"Their effects are {'small' if float(np.median(eff)) < 0.1 else 'not small'}: the n-cut is "
+               f"{100 * float(np.median(eff)):.1f}% below its null mean in "
                f"the median layer (largest {100 * max(eff):.1f}%), significant because every layer has hundreds "
                "of units and the null is tight. " if eff else "")
             + "EfficientNet-Lite0 has no concatenations or grouped convs apart from depthwise ones, so there are "
             "no true branches to recover; these co-clusters are unlabelled structure, and k comes from the "
-            "eigengap (mostly 2).")
+            f"{_k_phrase(trained)}.")
         ft, fc = trained["first_layer"], control["first_layer"]
         lines.append(
             f"- First layer: trained stem filters have mean colour score {ft['colour_mean']:.2f} "
@@ -270,8 +403,7 @@ def _readme(data: dict) -> str:
             "InceptionV1. Here, per variant, the vector with the largest |Spearman| with colour / frequency is: "
             + "; ".join(f"{v} #{_best_vec(ft, v, 'colour') + 1} / #{_best_vec(ft, v, 'frequency') + 1}"
                         for v in ("raw", "centred", "normalised"))
-            + " (the first vector of every variant is nearly uncorrelated with both: it tracks overall "
-              "magnitude, as expected for a non-negative matrix). With 32 stem units and one trained "
+            + f". {_first_vector_phrase(ft)} With {len(ft['colour'])} stem units and one trained "
               "checkpoint this is one observation, not a replication.")
     lines += [
         "- Not shown: anything about function. These are weight statistics; no activations, images or "
@@ -303,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.reports) / "findings"
         data = json.loads((out / "findings.json").read_text(encoding="utf-8"))
         _figures(data["models"], out)
-        (Path(args.reports) / "README.md").write_text(_readme(data), encoding="utf-8")
+        (Path(args.reports) / "README.md").write_text(_readme(data, Path(args.reports)), encoding="utf-8")
         return 0
     t0 = time.perf_counter()
     runs = [("efficientnet_lite0", "DEFAULT"), ("efficientnet_lite0", "none")]
@@ -339,12 +471,13 @@ def main(argv: list[str] | None = None) -> int:
     data = {"command": ("python scripts/findings.py " + " ".join(shlex.quote(a) for a in cmd_args)).strip(),
             "runtime_s": time.perf_counter() - t0,
             "machine": f"{platform.machine()}, Python {platform.python_version()}",
+            "date": time.strftime("%Y-%m-%d"), "commit": _git_commit(), "method": DEFAULT_METHOD,
             "seed": args.seed, "permutations": args.permutations, "shuffles": args.shuffles, "k": args.k,
             "first_layer_permutations": args.first_layer_permutations, "inception_note": inception_note,
             "equivalent_commands": equivalent, "models": models}
     (out / "findings.json").write_text(json.dumps(data, indent=1, default=float) + "\n", encoding="utf-8")
     _figures(models, out)
-    (Path(args.reports) / "README.md").write_text(_readme(data), encoding="utf-8")
+    (Path(args.reports) / "README.md").write_text(_readme(data, Path(args.reports)), encoding="utf-8")
     print(f"wrote {out} and {Path(args.reports) / 'README.md'} in {data['runtime_s']:.0f} s")
     return 0
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from modularity import analyze, load_model
+from modularity.core.defaults import DEFAULT_METHOD
 from modularity.results import ALPHA, significant
 
 
@@ -59,11 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     runtime = time.perf_counter() - t0
     command = "python scripts/scale_null.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     data = {"command": command.strip(), "runtime_s": runtime, "machine": f"{platform.machine()}, Python "
-            f"{platform.python_version()}", "permutations": args.permutations, "seed": args.seed, "rows": rows}
+            f"{platform.python_version()}", "permutations": args.permutations, "seed": args.seed,
+            "method": DEFAULT_METHOD, "rows": rows}
     out = Path(args.out)
     (out / "scale_null.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     lines = ["# Lite0 layer clusterability under a null that keeps every unit's scale", "",
-             f"Command: `{data['command']}` ({runtime / 60:.1f} min on {data['machine']}, 2 cores).",
+             f"Command: `{data['command']}` ({runtime / 60:.1f} min on {data['machine']}, 2 cores; co-clustering "
+             f"`{DEFAULT_METHOD}`).",
              f"Every producer layer of EfficientNet-Lite0, up to {args.permutations} null draws per layer with "
              f"sequential stopping (h = 10); a layer counts when its n-cut is below the null at "
              f"Benjamini-Hochberg p < {ALPHA}. Effect: n-cut reduction relative to the null mean.", "",
