@@ -26,21 +26,24 @@ __all__ = ["analyze_model", "cost_terms", "layer_work"]
 
 def cost_terms(graph: ChannelGraph, name: str) -> dict[str, float]:
     """What one null draw of ``name`` scales with: a fixed part, the consumers' weight entries (shuffle and
-    profile) and the profile's entries (the passes of the eigensolver and of the refinement)."""
+    profile) and the profile's entries times its smaller side up to 2048 (the eigensolve and the refinement
+    grow faster than the profile's size)."""
     consumers = [c for c in graph.consumers(name) if c in graph.layers]
     entries = sum(graph.weight(c).numel() for c in consumers)
     rows = sum(graph.layers[c].n_units for c in consumers)
     units = graph.layers[name].n_units if name in graph.layers else 1
-    return {"term_fixed": 1.0, "term_entries": float(entries), "term_matrix": float(rows * units)}
+    return {"term_fixed": 1.0, "term_entries": float(entries),
+            "term_dense": float(rows * units * min(rows, units, 2048))}
 
 
-# Seconds per unit of each cost term on one core, fitted by scripts/progress_cost.py on 142 layers of four
-# models (BENCHMARKS.md); only their ratios matter to the bar, whose rate absorbs the machine's speed
-_COST = {"term_fixed": 0.015, "term_entries": 1.6e-7, "term_matrix": 1.8e-7}
+# Weight of each cost term, fitted by `scripts/progress_cost.py --fit` on 142 layers of four models to the
+# smallest worst ETA error (BENCHMARKS.md). Only their ratios matter (the bar's rate absorbs the machine's speed,
+# and scheduling compares layers), so the fit fixes no scale
+_COST = {"term_fixed": 0.017, "term_entries": 4.9e-8, "term_dense": 1.26e-10}
 
 
 def _layer_cost(graph: ChannelGraph, name: str) -> float:
-    """A rough cost of one null draw of ``name``, in seconds on one core (for scheduling and progress only)."""
+    """A rough relative cost of one null draw of ``name`` (for scheduling and progress only)."""
     return sum(_COST[k] * v for k, v in cost_terms(graph, name).items())
 
 
