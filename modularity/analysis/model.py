@@ -51,8 +51,8 @@ def layer_work(graph: ChannelGraph, name: str, settings: AnalysisSettings) -> in
     """The share of a run one layer takes, in progress-bar units: its draw cost times the fits it makes.
 
     :func:`_layer_cost` per fit, times the observed fit and the most null
-    draws (sequential stopping may end a layer sooner: its units then all
-    arrive at once), in microseconds and at least one. Layers differ in cost
+    draws (sequential stopping may end a layer sooner: the bar's total then
+    drops the draws not made), scaled by 10^6 and at least one. Layers differ in cost
     by four orders of magnitude (alexnet's classifier.1 against features.0),
     so a bar that counts layers gives no ETA worth reading.
     """
