@@ -189,10 +189,10 @@ def _render(page: Page, folder: Path) -> RenderedPage:
     return RenderedPage(page.number, buffer.getvalue(), files, sizes)
 
 
-_SETTLE_GRID = 2.0 ** 20
-"""Positions are rounded to 1/2**20 of their (sub)figure: under a thousandth of a point on an A4 page. A binary
-grid, because laid-out positions often sit exactly halfway between decimal ones (0.8153203125), where the
-solver's last-bit noise would round them either way."""
+_SETTLE_GRID = 2.0 ** 24
+"""Positions are rounded to 1/2**24 of their (sub)figure: 0.00005 pt on an A4 page, far below a pixel and far
+above the solver's noise (about 1e-15). A binary grid, because laid-out positions often sit exactly halfway
+between decimal ones (0.8153203125), where that noise would round them either way."""
 
 
 def _snap(values: Any) -> np.ndarray:
@@ -213,8 +213,9 @@ def _settle(fig) -> None:
 
     for sub in fig.findobj(SubFigure):
         sub._redo_transform_rel_fig(bbox=Bbox(_snap(sub.bbox_relative.get_points())))
-    for ax in fig.findobj(Axes):
-        ax._set_position(Bbox(_snap(ax.get_position(original=False).get_points())))
+    for ax in fig.findobj(Axes):  # both positions: an axes with a fixed aspect is drawn inside its original one
+        ax._set_position(Bbox(_snap(ax.get_position(original=True).get_points())), "original")
+        ax._set_position(Bbox(_snap(ax.get_position(original=False).get_points())), "active")
     for sub in [fig, *fig.findobj(SubFigure)]:
         for label in (sub._suptitle, sub._supxlabel, sub._supylabel):
             if label is not None:
