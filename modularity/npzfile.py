@@ -13,6 +13,8 @@ line naming the file.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
@@ -44,7 +46,17 @@ def spec(kinds: str, *shapes: tuple[int | None, ...], max_dim: int = 0, max_item
 
 
 def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """The declared shape and dtype of every ``.npy`` member, read from the headers alone."""
+    """The declared shape and dtype of every ``.npy`` member, read from the headers alone.
+
+    Remembered while the file is unchanged (its size, times and inode), as a
+    folder's summary and its figures read the same file one after the other.
+    """
+    st = os.stat(path)
+    return dict(_headers(str(path), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)))
+
+
+@functools.lru_cache(maxsize=8)
+def _headers(path: str, stamp: tuple[int, ...]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     headers = {}
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():

@@ -620,6 +620,11 @@ def _read_units(data: dict[str, Any], folder: Path) -> None:
                     _read_layer_units(npz, f"{prefix}{i}_", f"{draws}{i}_", layer, f"summary.json: {where}[{i}]")
 
 
+class _Read(list):
+    """A vector read from ``arrays.npz`` (``ndarray.tolist()`` of a checked member): plain ints or floats, or rows
+    of them, which :func:`_check` takes without looking at every item."""
+
+
 def _size(value: Any, where: str) -> int:
     """A size the summary declares, which bounds what is read for it; refused unless an integer up to 2**31."""
     if type(value) is not int or not 0 <= value <= 2**31:
@@ -632,18 +637,21 @@ def _read_layer_units(npz: NpzMembers, key: str, draws: str, layer: dict[str, An
     shape = layer.get("shape")
     rows = _size(shape[0] if isinstance(shape, list) and shape else None, f"{where}.shape[0]")
     labels, values = spec("iu", (None,), max_dim=n), spec("f", (None,), max_dim=n)
-    layer["clusters"] = npz.load(key + "clusters", labels).tolist()
-    layer["row_clusters"] = npz.load(key + "row_clusters", spec("iu", (None,), max_dim=rows)).tolist()
-    layer["branches"] = npz.load(key + "branches", labels).tolist() if key + "branches" in npz else None
+
+    def read(member: str, want: Any) -> _Read:
+        return _Read(npz.load(member, want).tolist())
+
+    layer["clusters"] = read(key + "clusters", labels)
+    layer["row_clusters"] = read(key + "row_clusters", spec("iu", (None,), max_dim=rows))
+    layer["branches"] = read(key + "branches", labels) if key + "branches" in npz else None
     members = npz.keys()
-    layer["spectra"] = {m[len(key) + 9:]: npz.load(m, values).tolist() for m in members
-                        if m.startswith(key + "spectrum_")}
-    layer["embedding"] = {m[len(key) + 10:]: npz.load(m, spec("f", (n, None), max_dim=MAX_EMBEDDING_DIM)).tolist()
+    layer["spectra"] = {m[len(key) + 9:]: read(m, values) for m in members if m.startswith(key + "spectrum_")}
+    layer["embedding"] = {m[len(key) + 10:]: read(m, spec("f", (n, None), max_dim=MAX_EMBEDDING_DIM))
                           for m in members if m.startswith(key + "embedding_")}
     sv = key + "singular_values"
-    layer["singular_values"] = npz.load(sv, values).tolist() if sv in npz else layer["spectra"].get("raw", [])
+    layer["singular_values"] = read(sv, values) if sv in npz else layer["spectra"].get("raw", [])
     if isinstance(layer.get("null_draws"), dict) and not layer["null_draws"]:
-        layer["null_draws"] = {stat: npz.load(m, spec("f", (None,), max_dim=MAX_PERMUTATIONS)).tolist()
+        layer["null_draws"] = {stat: read(m, spec("f", (None,), max_dim=MAX_PERMUTATIONS))
                                for stat in DRAW_STATISTICS if (m := f"{draws}{stat}") in npz}
 
 
@@ -1070,12 +1078,17 @@ def _check(hint: Any, value: Any, path: str) -> Any:
             raise ModularityError(f"{path}: expected {len(inner_types)} values, got {len(value)}")
         return tuple(_check(t, v, f"{path}[{i}]") for i, (t, v) in enumerate(zip(inner_types, value)))
     if origin is list:
+        if type(value) is _Read:  # from arrays.npz, its dtype and shape checked: plain numbers already
+            return list(value)
         if not isinstance(value, list):
             raise ModularityError(f"{path}: expected a list, got {_kind(value)}")
         (inner,) = typing.get_args(hint) or (Any,)
         plain = _PLAIN.get(inner)
         if plain is not None and all(type(v) in plain for v in value):  # labels, spectra: no per-item work
             return list(value)
+        leaf = _PLAIN.get(typing.get_args(inner)[0]) if typing.get_origin(inner) is list else None
+        if leaf is not None and all(type(row) is list and all(type(v) in leaf for v in row) for row in value):
+            return [list(row) for row in value]  # coordinates: a list of plain rows, no per-row work either
         return [_check(inner, v, f"{path}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):

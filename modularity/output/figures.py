@@ -2,10 +2,11 @@
 
 A results folder holds::
 
-    summary.json            every number (modularity.results)
-    arrays.npz              what the figures need beyond summary.json: each layer's
-                            magnitude matrix reordered by cluster (binned to at most
-                            MATRIX_MAX x MATRIX_MAX) and the first conv layer's filters
+    summary.json            settings, provenance, every per-layer number (modularity.results)
+    arrays.npz              every layer's per-unit vectors (labels, spectra, coordinates)
+                            and null draws, and what the figures need beyond the records:
+                            each layer's magnitude matrix reordered by cluster (binned to
+                            at most MATRIX_MAX x MATRIX_MAX) and the first conv layer's filters
     figures/                overview, control and filters (palette PNG + SVG), the
                             individual figures of a few featured layers (palette
                             PNG; vectors in the PDF), one sheet per layer
