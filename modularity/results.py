@@ -367,7 +367,8 @@ class AnalysisResult:
     schema_version : int
         Version of the layout the result was read from (:data:`SCHEMA_VERSION`
         for a new one; :func:`load_summary` reads those in
-        :data:`READABLE_SCHEMAS`); :meth:`to_dict` writes the current one.
+        :data:`READABLE_SCHEMAS`);
+        :meth:`~modularity.results.AnalysisResult.to_dict` writes the current one.
     control : AnalysisResult or None
         The same architecture analysed at random initialisation with the same
         settings (``control="random-init"``), or None.

@@ -1,4 +1,4 @@
-"""The record of an observed statistic next to its null distribution (:class:`NullSummary`).
+"""A statistic next to its null distribution: :class:`~modularity.core.null_summary.NullSummary`.
 
 Kept apart from :mod:`modularity.core.nulls` (which draws the nulls, with
 torch) so that reading a results folder back needs no torch; ``nulls``
