@@ -88,6 +88,7 @@ def test_the_summary_analyze_writes_holds_no_per_unit_vectors(written):
     assert all(len(layer.clusters) == layer.n_units and layer.embedding for layer in result.layers)
 
 
+@pytest.mark.slow
 def test_report_imports_no_torch(written, tmp_path):
     """Redrawing needs only the folder: the command starts without torch (seconds of import on a busy machine)."""
     import subprocess
