@@ -1,34 +1,37 @@
-"""The arrays a results folder keeps beside ``summary.json`` for its figures (``arrays.npz``).
+"""The arrays a results folder keeps beside ``summary.json`` (``arrays.npz``).
 
-The figures need two things that ``summary.json`` does not hold: each
+The figures need two things that the result records do not hold: each
 layer's magnitude matrix reordered by co-cluster (binned to at most
 :data:`MATRIX_MAX` x :data:`MATRIX_MAX`) and the first conv layer's
 filters. Both come from the model's weights, so they are computed once, when
 the analysis is written (from the profiles the analysis measured), and
 handed to the output, which draws them and never reaches back into the
 model; ``python -m modularity report DIR`` redraws from the saved arrays.
+The same file keeps what would make ``summary.json`` large: every null draw
+(:func:`draw_arrays`) and every layer's per-unit vectors
+(:func:`modularity.results.unit_arrays`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .core.graph import ChannelGraph
-from .core.magnitude import Profile
-from .results import AnalysisResult
+from .results import DRAW_STATISTICS, AnalysisResult, unit_arrays
 
-__all__ = ["ARRAYS_VERSION", "MATRIX_MAX", "MAX_FILTERS", "matrix_view", "first_conv", "filter_view",
-           "figure_arrays", "draw_arrays", "restore_draws", "DRAW_STATISTICS"]
+if TYPE_CHECKING:  # types only: what reads a results folder back needs no torch
+    from .core.graph import ChannelGraph
+    from .core.magnitude import Profile
 
-DRAW_STATISTICS = ("ncut", "ari", "nmi")
-"""The null draws a results folder keeps in ``arrays.npz`` (``d{i}_{statistic}``, layer ``i``; ``c`` prefix: the
-control's), for the null histograms, so that ``summary.json`` need not carry them."""
+__all__ = ["ARRAYS_VERSION", "READABLE_ARRAYS_VERSIONS", "MATRIX_MAX", "MAX_FILTERS", "matrix_view", "first_conv",
+           "filter_view", "figure_arrays", "draw_arrays", "restore_draws", "DRAW_STATISTICS"]
 
-ARRAYS_VERSION = 1
-"""Version of the layout of ``arrays.npz`` (its ``version`` entry); ``report DIR`` refuses another version."""
+ARRAYS_VERSION = 2
+"""Version of the layout of ``arrays.npz`` (its ``version`` entry): 2 adds the per-unit vectors."""
+READABLE_ARRAYS_VERSIONS = (1, 2)
+"""The versions ``report DIR`` reads (1: modularity 0.2.0's folders, whose summary.json holds the vectors)."""
 MATRIX_MAX = 128
 """Largest side of a saved magnitude matrix: larger profiles are averaged into this many row and column bins."""
 MAX_FILTERS = 256
@@ -148,13 +151,16 @@ def filter_view(weight: np.ndarray, labels: Sequence[int] | None = None,
 
 def figure_arrays(graph: ChannelGraph, result: AnalysisResult, profiles: Mapping[str, Profile],
                   max_size: int = MATRIX_MAX) -> dict[str, np.ndarray]:
-    """Everything the figures need beyond summary.json, as arrays for ``arrays.npz``.
+    """Everything ``arrays.npz`` holds: what the figures need beyond the records, the draws, the per-unit vectors.
 
     Keys: ``version``, ``layer_names``; per layer index ``i``: ``m{i}``,
     ``m{i}_rows``, ``m{i}_cols``, ``m{i}_branches``, ``m{i}_shape`` (see
-    :func:`matrix_view`); and, where the network has a conv reading the input,
+    :func:`matrix_view`); where the network has a conv reading the input,
     ``filters``, ``filters_coord``, ``filters_labels``, ``filters_layer``,
-    ``filters_order`` (see :func:`filter_view`).
+    ``filters_order`` (see :func:`filter_view`); the null draws
+    ``d{i}_<statistic>`` (:func:`draw_arrays`); and the per-unit vectors
+    ``u{i}_<field>`` (:func:`modularity.results.unit_arrays`). The control's
+    draws and vectors are there too, prefixed ``c`` and ``cu``.
     """
     missing = [r.name for r in result.layers if r.name not in profiles]
     if missing:
@@ -166,6 +172,7 @@ def figure_arrays(graph: ChannelGraph, result: AnalysisResult, profiles: Mapping
         out[f"m{i}"], out[f"m{i}_rows"], out[f"m{i}_cols"] = view["matrix"], view["row_labels"], view["col_labels"]
         out[f"m{i}_branches"], out[f"m{i}_shape"] = view["col_branches"], view["shape"]
     out.update(draw_arrays(result))
+    out.update(unit_arrays(result))
     stem = first_conv(graph)
     if stem is not None:
         analysed = {r.name: r for r in result.layers}

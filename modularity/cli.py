@@ -325,7 +325,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .pipeline import rebuild
+    from .rebuilding import rebuild  # not through the pipeline: redrawing needs no torch
 
     written = rebuild(args.folder, progress=not args.quiet)
     if not args.quiet:
@@ -417,7 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         _preflight(args)  # every argument error that needs no torch, answered before torch is imported
-        check_torch_starts()  # under a low 'ulimit -v', importing torch can abort the process uncatchably
+        if args.command != "report":  # redrawing a folder imports no torch
+            check_torch_starts()  # under a low 'ulimit -v', importing torch can abort the process uncatchably
         from .backends import dask_logs
 
         with dask_logs(getattr(args, "verbose", False)):

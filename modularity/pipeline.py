@@ -29,18 +29,17 @@ from .errors import ModularityError
 from .folders import atomic_output_dir, check_output_dir
 from .loading import default_weights, load_model, random_init, state_dict_sha256
 from .output.export import DEFAULT_MAX_EDGES, DEFAULT_TOP_K, clusterability_rows, write_csv
-from .output.figures import UNIT_GRAPH_LAYERS, featured_layers, load_arrays, save_arrays, write_exports, write_tables
+from .output.figures import UNIT_GRAPH_LAYERS, featured_layers, save_arrays, write_exports, write_tables
 from .output.render import progress_bar
-from .output.report import build_reports, rebuild_report
+from .output.report import build_reports, read_results
 from .preflight import (
-    REPORT_INPUTS,
     check_control_weights,
-    check_report_folder,
     default_out,
     out_folder,
     resolve_control,
 )
-from .results import AnalysisResult, load_summary
+from .rebuilding import rebuild
+from .results import AnalysisResult
 from .settings import AnalysisSettings
 from .studies.clusterability import ClusterabilityResult, clusterability
 from .sweep import SweepResult, sweep
@@ -188,7 +187,8 @@ def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
         ``unit_graph.graphml.gz``.
     draws_in_summary : bool
         Also write every null draw into ``summary.json`` (they are always in
-        ``arrays.npz``, for the null histograms).
+        ``arrays.npz``, for the null histograms). Every layer's per-unit
+        vectors (labels, spectra, coordinates) are in ``arrays.npz`` only.
     formats, unit_formats
         Formats of the layer-level and the unit-level graph. The unit graph
         defaults to gzipped GraphML (networkx reads it as it is; Gephi opens
@@ -214,16 +214,18 @@ def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
         top_k, max_edges, unit_formats = None, None, ("graphml_gz",)
     if unit_graph == "none":
         unit_formats = ()
-    unit_layers = None if unit_graph == "all" else [result.layers[i].name for i in featured_layers(result)]
     written: list[Path] = []
     with progress_bar(progress, 5, "saving results") as bar:  # 2 data files, 3 tasks alongside the pages
-        result.save(folder / "summary.json", draws=draws_in_summary)
+        result.save(folder / "summary.json", draws=draws_in_summary, units=False)
         written.append(folder / "summary.json")
         bar.update(1)
         profiles = profiles_of(graph, result)
-        arrays = figure_arrays(graph, result, profiles)
-        written.append(save_arrays(arrays, folder / "arrays.npz"))
+        written.append(save_arrays(figure_arrays(graph, result, profiles), folder / "arrays.npz"))
         bar.update(1)
+        # the report is drawn from the folder as written (7-digit numbers, float32 vectors), exactly as
+        # 'report DIR' redraws it; the tables keep the analysis' full precision
+        stored, arrays = read_results(folder)
+        unit_layers = None if unit_graph == "all" else [result.layers[i].name for i in featured_layers(stored)]
 
         def tables() -> None:
             written.extend(write_tables(result, folder))
@@ -235,7 +237,7 @@ def write_results(result: AnalysisResult, graph: ChannelGraph, folder: str | Pat
             written.extend(write_exports(result, graph, folder, profiles, top_k, max_edges, formats=(),
                                          unit_formats=unit_formats, unit_layers=unit_layers))
 
-        written += build_reports(result, arrays, folder, jobs=jobs, alongside=[unit_graphs, layer_graphs, tables],
+        written += build_reports(stored, arrays, folder, jobs=jobs, alongside=[unit_graphs, layer_graphs, tables],
                                  bar=bar)
     return written
 
@@ -290,31 +292,6 @@ _BYTES_PER_UNIT = 2_500  # fitted 245 B in tables and reports + 1,650 B per unit
 _BYTES_PER_DRAW = 20
 _BYTES_PER_EDGE = 400  # fitted 317 B over the unit graph's two default formats
 _BYTES_PER_EDGE_GZ = 20  # measured 13.8 B in unit_graph.graphml.gz
-
-
-def rebuild(folder: str | Path, progress: bool = False, jobs: int | None = None) -> list[Path]:
-    """Rebuild tables, figures and reports of a results folder, replacing it only when complete.
-
-    The folder must be a results folder that ``analyze`` wrote, holding only
-    the files of its manifest (its inputs ``summary.json`` and ``arrays.npz``
-    may have been edited: they are carried over as they are) and no symbolic
-    link anywhere. Both inputs are read and checked before anything is
-    written; the rebuild happens in a new folder that replaces the old one
-    only when complete, so nothing is written through a link or into a file
-    that was not created fresh.
-    """
-    from .folders import copy_fresh, folder_bytes
-
-    folder = check_report_folder(folder)
-    result = load_summary(folder)
-    load_arrays(folder, result)  # checked before anything is written
-    with atomic_output_dir(folder, keep=REPORT_INPUTS, option="report",
-                           expected_bytes=2 * folder_bytes(folder) + _BYTES_FIXED) as tmp:
-        copy_fresh(folder, tmp)
-        written = rebuild_report(tmp, progress=progress, jobs=jobs)
-    return [Path(folder) / p.relative_to(tmp) for p in written]
-
-
 
 
 def write_clusterability(result: ClusterabilityResult, out: str | Path, loaded: LoadedModel | None = None,

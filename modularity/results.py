@@ -1,16 +1,22 @@
-"""Plain result records of an analysis, their per-layer rows, and their JSON form (``summary.json``).
+"""Plain result records of an analysis, their per-layer rows, and their stored form (``summary.json``).
 
 Everything downstream (tables, graph files, figures, reports) reads these
 records, never the model, so a results folder can be re-rendered without
-recomputing. Tables read rows by attribute: :class:`LayerRow` (one per
-analysed layer), :class:`ComparisonRow` (trained against the random-init
-control) and :class:`SweepRow` (one per checkpoint and layer) are each built
-in one place, and every table column (:data:`COLUMNS`, :data:`COMPARISON`,
+recomputing. A results folder keeps the records in ``summary.json`` (settings,
+provenance, every per-layer number: small and readable) and every layer's
+per-unit vectors (labels, spectra, singular-vector coordinates) in the
+folder's ``arrays.npz`` (:func:`unit_arrays`); :func:`load_summary` reads both.
+
+Tables read rows by attribute: :class:`LayerRow` (one per analysed layer),
+:class:`ComparisonRow` (trained against the random-init control) and
+:class:`SweepRow` (one per checkpoint and layer) are each built in one place,
+and every table column (:data:`COLUMNS`, :data:`COMPARISON`,
 :data:`SWEEP_COLUMNS`) names a field of its row.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import types
@@ -18,22 +24,39 @@ import typing
 from dataclasses import MISSING as _MISSING
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .core.detectability import OUTCOMES, Detectability
-from .core.magnitude import Profile
-from .core.nulls import NullSummary
+from .core.null_summary import NullSummary
 from .errors import ModularityError
-from .settings import AnalysisSettings
+from .npzfile import NpzMembers, open_npz, spec
+from .settings import MAX_PERMUTATIONS, AnalysisSettings
 
-__all__ = ["SCHEMA_VERSION", "ALPHA", "COLUMNS", "COMPARISON", "SWEEP_COLUMNS", "Column", "Control", "NullSummary",
+if TYPE_CHECKING:  # a type only: reading and writing results needs no torch
+    from .core.magnitude import Profile
+
+__all__ = ["SCHEMA_VERSION", "READABLE_SCHEMAS", "UNIT_ARRAYS", "UNIT_FIELDS", "DRAW_STATISTICS", "ALPHA",
+           "COLUMNS", "COMPARISON", "SWEEP_COLUMNS", "Column", "Control", "NullSummary",
            "Recovery", "Structure", "LayerResult", "AnalysisResult", "LayerRow", "ComparisonRow", "SweepRow",
-           "load_summary", "significant", "jsonable"]
+           "load_summary", "unit_arrays", "significant", "jsonable"]
 
-SCHEMA_VERSION = 2
-"""Version of the layout of ``summary.json``; :func:`load_summary` reads this version only."""
+SCHEMA_VERSION = 3
+"""Version of the layout of ``summary.json``; :func:`load_summary` reads the versions in :data:`READABLE_SCHEMAS`.
+
+Version 3 may keep every layer's per-unit vectors (:data:`UNIT_FIELDS`) in the folder's ``arrays.npz``
+instead of inline: its top-level ``unit_arrays`` then names that file. Version 2 always kept them inline."""
+READABLE_SCHEMAS = (2, 3)
+"""The ``summary.json`` versions :func:`load_summary` reads (2: modularity 0.2.0's folders, vectors inline)."""
+UNIT_ARRAYS = "arrays.npz"
+"""The file beside ``summary.json`` that holds the per-unit vectors, where the summary's ``unit_arrays`` names it."""
+UNIT_FIELDS = ("clusters", "row_clusters", "branches", "singular_values", "spectra", "embedding")
+"""The fields of :class:`LayerResult` that grow with the layer's units (or its profile's rows): a results folder
+keeps them in ``arrays.npz`` (:func:`unit_arrays`), so that ``summary.json`` holds settings and per-layer numbers."""
+DRAW_STATISTICS = ("ncut", "ari", "nmi")
+"""The null draws a results folder keeps in ``arrays.npz`` (``d{i}_{statistic}``, layer ``i``; ``c`` prefix: the
+control's), for the null histograms, so that ``summary.json`` need not carry them."""
 TRANSIENT = {"transient": True}  # dataclass field metadata: kept in memory, never in summary.json
 ALPHA = 0.05
 """Significance level of every verdict the tool states (reports, summaries, figures)."""
@@ -113,7 +136,7 @@ class Recovery:
     ``column_norms_only``.
 
     ``method`` says how the p-values were obtained (``label-permutation``,
-    ``exact`` or ``weight-shuffle``; see :class:`~modularity.core.nulls.NullSummary`),
+    ``exact`` or ``weight-shuffle``; see :class:`~modularity.core.null_summary.NullSummary`),
     and ``n_permutations`` how many null draws or permutations they used.
     ``effect`` is the ARI above its null mean, with ``effect_ci`` the ARI
     above the null's 97.5 and 2.5 percentiles.
@@ -342,8 +365,10 @@ class AnalysisResult:
         Wall time of the analysis in seconds (the one number two runs of the
         same command do not share).
     schema_version : int
-        Version of this layout (:data:`SCHEMA_VERSION`); :func:`load_summary`
-        refuses another.
+        Version of the layout the result was read from (:data:`SCHEMA_VERSION`
+        for a new one; :func:`load_summary` reads those in
+        :data:`READABLE_SCHEMAS`);
+        :meth:`~modularity.results.AnalysisResult.to_dict` writes the current one.
     control : AnalysisResult or None
         The same architecture analysed at random initialisation with the same
         settings (``control="random-init"``), or None.
@@ -406,31 +431,41 @@ class AnalysisResult:
         """One :class:`LayerRow` per analysed layer, in execution order."""
         return [layer.row() for layer in self.layers]
 
-    def to_dict(self, draws: bool = True) -> dict:
+    def to_dict(self, draws: bool = True, units: bool = True) -> dict:
         """A JSON-ready dict (the content of ``summary.json``; in-memory fields such as profiles left out).
 
         ``draws=False`` leaves out every layer's null draws (``null_draws``),
-        which a results folder keeps in ``arrays.npz`` instead.
+        and ``units=False`` every layer's per-unit vectors
+        (:data:`UNIT_FIELDS`; the top-level ``unit_arrays`` then names
+        :data:`UNIT_ARRAYS`), which a results folder keeps in ``arrays.npz``
+        instead (:func:`unit_arrays`, :func:`modularity.arrays.draw_arrays`).
         """
         data: dict[str, Any] = {}
         for f in fields(self):
             if f.name == "layers":
-                value: Any = [_layer_dict(layer, draws) for layer in self.layers]
+                value: Any = [_layer_dict(layer, draws, units) for layer in self.layers]
             elif f.name == "settings":
                 value = self.settings.record()
             elif f.name == "control":
-                value = None if self.control is None else self.control.to_dict(draws)
+                value = None if self.control is None else self.control.to_dict(draws, units)
+                if value is not None:
+                    value.pop("unit_arrays", None)  # the control's vectors go where the whole file says
+            elif f.name == "schema_version":
+                value = SCHEMA_VERSION  # the layout written now, whichever version the result was read from
             else:
                 value = getattr(self, f.name)
             data[f.name] = value
+        if not units:
+            data["unit_arrays"] = UNIT_ARRAYS
         return jsonable(data)
 
-    def save(self, path: str | Path, draws: bool = True) -> None:
+    def save(self, path: str | Path, draws: bool = True, units: bool = True) -> None:
         """Write ``summary.json``: objects indented, lists of numbers on one line, floats to 7 digits.
 
-        ``draws=False``: without the null draws (see :meth:`to_dict`).
+        ``draws=False``, ``units=False``: without the null draws, without the
+        per-unit vectors (see :meth:`to_dict`).
         """
-        Path(path).write_text(_dumps(self.to_dict(draws)) + "\n", encoding="utf-8")
+        Path(path).write_text(_dumps(self.to_dict(draws, units)) + "\n", encoding="utf-8")
 
     @classmethod
     def from_dict(cls, data: Any) -> AnalysisResult:
@@ -445,11 +480,14 @@ class AnalysisResult:
         if not isinstance(data, dict):
             raise ModularityError(f"summary.json: expected an object at the top level, got {_kind(data)}")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if type(version) is not int or version not in READABLE_SCHEMAS:
             raise ModularityError(
-                f"summary.json has schema version {_show(version)}, this modularity reads version {SCHEMA_VERSION}; "
-                "re-run 'python -m modularity analyze' to regenerate it"
+                f"summary.json has schema version {_show(version)}, this modularity reads versions "
+                f"{', '.join(map(str, READABLE_SCHEMAS))}; re-run 'python -m modularity analyze' to regenerate it"
             )
+        if data.get("unit_arrays") is not None and _lacks_units(data):
+            raise ModularityError(f"summary.json keeps its per-unit vectors (clusters, spectra, coordinates) in "
+                                  f"{_show(data['unit_arrays'])}; read the folder with modularity.load_summary(folder)")
         return _build(cls, data, "summary.json")
 
     def to_frame(self):
@@ -504,12 +542,118 @@ class AnalysisResult:
                                                                                    na_rep="-") + more)
 
 
-def _layer_dict(layer: LayerResult, draws: bool = True) -> dict[str, Any]:
+def _layer_dict(layer: LayerResult, draws: bool = True, units: bool = True) -> dict[str, Any]:
     out = {f.name: asdict(v) if is_dataclass(v := getattr(layer, f.name)) and not isinstance(v, type) else v
-           for f in fields(layer) if not f.metadata.get("transient")}
+           for f in fields(layer) if not f.metadata.get("transient") and (units or f.name not in UNIT_FIELDS)}
     if not draws:
         out["null_draws"] = {}
     return out
+
+
+def _lacks_units(data: dict[str, Any]) -> bool:
+    """True when a layer of ``data`` (or of its control) has none of its per-unit vectors."""
+    for run in (data, data.get("control")):
+        layers = run.get("layers") if isinstance(run, dict) else None
+        if isinstance(layers, list) and any(isinstance(layer, dict) and "clusters" not in layer for layer in layers):
+            return True
+    return False
+
+
+# ------------------------------------------------------------------------------------- per-unit vectors
+
+def unit_arrays(result: AnalysisResult) -> dict[str, np.ndarray]:
+    """Every layer's per-unit vectors (:data:`UNIT_FIELDS`) as arrays, for a results folder's ``arrays.npz``.
+
+    Keys, for layer ``i`` (``cu{i}_...`` for the control's layers):
+    ``u{i}_clusters``, ``u{i}_row_clusters`` and, with true branches,
+    ``u{i}_branches`` (int32); ``u{i}_spectrum_<variant>`` and
+    ``u{i}_embedding_<variant>`` (units x coordinates), float32;
+    ``u{i}_singular_values`` only where it is not the ``raw`` spectrum (the
+    analysis makes it that). float32 keeps 24 bits, more than the 7
+    significant digits ``summary.json`` writes: the spectra and coordinates
+    are drawn from these values, and ``units.csv`` keeps the analysis' full
+    precision.
+    """
+    out: dict[str, np.ndarray] = {}
+    for prefix, run in (("u", result), ("cu", result.control)):
+        for i, layer in enumerate(run.layers if run is not None else []):
+            key = f"{prefix}{i}_"
+            out[key + "clusters"] = np.asarray(layer.clusters, dtype=np.int32)
+            out[key + "row_clusters"] = np.asarray(layer.row_clusters, dtype=np.int32)
+            if layer.branches is not None:
+                out[key + "branches"] = np.asarray(layer.branches, dtype=np.int32)
+            if list(layer.singular_values) != list(layer.spectra.get("raw", [])):
+                out[key + "singular_values"] = np.asarray(layer.singular_values, dtype=np.float32)
+            for variant, values in layer.spectra.items():
+                out[f"{key}spectrum_{variant}"] = np.asarray(values, dtype=np.float32)
+            for variant, coords in layer.embedding.items():
+                out[f"{key}embedding_{variant}"] = np.asarray(coords, dtype=np.float32).reshape(len(coords), -1)
+    return out
+
+
+MAX_EMBEDDING_DIM = 64
+"""Most coordinates per unit read back from ``arrays.npz`` (the analysis keeps 3)."""
+
+
+def _read_units(data: dict[str, Any], folder: Path) -> None:
+    """Put the per-unit vectors (and the null draws) kept in the folder's ``arrays.npz`` into the parsed summary.
+
+    Every member is checked before it is loaded (:mod:`modularity.npzfile`):
+    numbers of the right kind, and no dimension beyond the layer's units (or
+    its profile's rows) as the summary declares them; the lengths and labels
+    are then checked with the rest of the summary (:func:`_check_layer`).
+    """
+    name = data["unit_arrays"]
+    if name != UNIT_ARRAYS:
+        raise ModularityError(f"summary.json: unit_arrays: {_show(name)} is not '{UNIT_ARRAYS}', the only file that "
+                              "holds per-unit vectors")
+    path = folder / UNIT_ARRAYS
+    if not path.is_file():
+        raise ModularityError(f"{folder} lacks {UNIT_ARRAYS}, which holds the per-unit vectors summary.json refers to "
+                              "(clusters, spectra, coordinates); the folder is incomplete: re-run "
+                              "'python -m modularity analyze'")
+    with open_npz(path) as npz:
+        for prefix, draws, run, where in (("u", "d", data, "layers"), ("cu", "c", data.get("control"),
+                                                                          "control.layers")):
+            layers = run.get("layers") if isinstance(run, dict) else None
+            for i, layer in enumerate(layers if isinstance(layers, list) else []):
+                if isinstance(layer, dict):
+                    _read_layer_units(npz, f"{prefix}{i}_", f"{draws}{i}_", layer, f"summary.json: {where}[{i}]")
+
+
+class _Read(list):
+    """A vector read from ``arrays.npz`` (``ndarray.tolist()`` of a checked member): plain ints or floats, or rows
+    of them, which :func:`_check` takes without looking at every item."""
+
+
+def _size(value: Any, where: str) -> int:
+    """A size the summary declares, which bounds what is read for it; refused unless an integer up to 2**31."""
+    if type(value) is not int or not 0 <= value <= 2**31:
+        raise ModularityError(f"{where}: {_show(value)} is not a size (expected an integer from 0 to 2**31)")
+    return value
+
+
+def _read_layer_units(npz: NpzMembers, key: str, draws: str, layer: dict[str, Any], where: str) -> None:
+    n = _size(layer.get("n_units"), f"{where}.n_units")
+    shape = layer.get("shape")
+    rows = _size(shape[0] if isinstance(shape, list) and shape else None, f"{where}.shape[0]")
+    labels, values = spec("iu", (None,), max_dim=n), spec("f", (None,), max_dim=n)
+
+    def read(member: str, want: Any) -> _Read:
+        return _Read(npz.load(member, want).tolist())
+
+    layer["clusters"] = read(key + "clusters", labels)
+    layer["row_clusters"] = read(key + "row_clusters", spec("iu", (None,), max_dim=rows))
+    layer["branches"] = read(key + "branches", labels) if key + "branches" in npz else None
+    members = npz.keys()
+    layer["spectra"] = {m[len(key) + 9:]: read(m, values) for m in members if m.startswith(key + "spectrum_")}
+    layer["embedding"] = {m[len(key) + 10:]: read(m, spec("f", (n, None), max_dim=MAX_EMBEDDING_DIM))
+                          for m in members if m.startswith(key + "embedding_")}
+    sv = key + "singular_values"
+    layer["singular_values"] = read(sv, values) if sv in npz else layer["spectra"].get("raw", [])
+    if isinstance(layer.get("null_draws"), dict) and not layer["null_draws"]:
+        layer["null_draws"] = {stat: read(m, spec("f", (None,), max_dim=MAX_PERMUTATIONS))
+                               for stat in DRAW_STATISTICS if (m := f"{draws}{stat}") in npz}
 
 
 def _frame(rows: list, columns: list[Column]):
@@ -805,6 +949,12 @@ def _dumps(obj: Any, indent: int = 0) -> str:
 def load_summary(folder: str | Path) -> AnalysisResult:
     """Read ``summary.json`` from a results folder, checking its form and its meaning.
 
+    Where the summary keeps its per-unit vectors (and null draws) in the
+    folder's ``arrays.npz`` (its ``unit_arrays``; what ``analyze`` writes),
+    they are read from there, each member checked before it is loaded, so the
+    result holds everything the analysis recorded. Version 2 summaries (vectors
+    inline) are read as they are.
+
     Beyond the schema (every field's type), the file is refused when it is
     larger than any analysis writes, nests deeper than the schema, holds
     integers too long to convert or outside 64 bits, strings that are not
@@ -840,6 +990,8 @@ def load_summary(folder: str | Path) -> AnalysisResult:
                                   "modularity") from None
         raise ModularityError(f"{path} is not valid JSON ({exc})") from None
     _check_limits(data, "summary.json")
+    if isinstance(data, dict) and data.get("unit_arrays") is not None and data.get("schema_version") == 3:
+        _read_units(data, Path(folder))
     return AnalysisResult.from_dict(data)
 
 
@@ -927,9 +1079,17 @@ def _check(hint: Any, value: Any, path: str) -> Any:
             raise ModularityError(f"{path}: expected {len(inner_types)} values, got {len(value)}")
         return tuple(_check(t, v, f"{path}[{i}]") for i, (t, v) in enumerate(zip(inner_types, value)))
     if origin is list:
+        if type(value) is _Read:  # from arrays.npz, its dtype and shape checked: plain numbers already
+            return list(value)
         if not isinstance(value, list):
             raise ModularityError(f"{path}: expected a list, got {_kind(value)}")
         (inner,) = typing.get_args(hint) or (Any,)
+        plain = _PLAIN.get(inner)
+        if plain is not None and all(type(v) in plain for v in value):  # labels, spectra: no per-item work
+            return list(value)
+        leaf = _PLAIN.get(typing.get_args(inner)[0]) if typing.get_origin(inner) is list else None
+        if leaf is not None and all(type(row) is list and all(type(v) in leaf for v in row) for row in value):
+            return [list(row) for row in value]  # coordinates: a list of plain rows, no per-row work either
         return [_check(inner, v, f"{path}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
@@ -953,11 +1113,21 @@ def _check(hint: Any, value: Any, path: str) -> Any:
     return value
 
 
+_PLAIN = {float: (float, int, type(None)), int: (int,)}
+"""Item types a ``list[float]`` or ``list[int]`` takes as they are (:func:`_check` returns each unchanged)."""
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """The type hints of a record's fields (a transient field's, such as the in-memory profile, is never read)."""
+    return typing.get_type_hints(cls, localns={"Profile": object})
+
+
 def _build(cls: type, data: Any, path: str) -> Any:
     """Build dataclass ``cls`` from a JSON object, checking every field; unknown keys are ignored."""
     if not isinstance(data, dict):
         raise ModularityError(f"{path}: expected an object, got {_kind(data)}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     kwargs = {}
     for f in fields(cls):
         if f.metadata.get("transient"):

@@ -10,7 +10,8 @@ bulk of a folder and ``analyze`` writes it for any model a reader runs.
 ``efficientnet_lite0``
     the offline default with its packaged ImageNet weights, every setting at
     its default (so with the random-init control the default run adds); made
-    on demand, not kept in the repository (18 MB, a 6 MB ``summary.json``);
+    on demand, not kept in the repository (about 14 MB, most of it ``units.csv``,
+    ``arrays.npz`` and the reports);
 ``googlenet_random``
     a branched network (torchvision GoogLeNet) with random initial weights:
     its nine Inception block outputs, whose branches are the truth (made on

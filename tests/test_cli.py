@@ -111,7 +111,7 @@ def test_report_refuses_a_partial_folder(cheap, tmp_path, capsys):
 
 
 def test_report_rebuilds_in_place_atomically(cheap, tmp_path, monkeypatch):
-    import modularity.pipeline
+    import modularity.rebuilding
 
     out = tmp_path / "res"
     assert main(["analyze", *SMALL, "--out", str(out)]) == 0
@@ -120,7 +120,7 @@ def test_report_rebuilds_in_place_atomically(cheap, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(modularity.pipeline, "rebuild_report", broken)
+    monkeypatch.setattr(modularity.rebuilding, "rebuild_report", broken)
     with pytest.raises(RuntimeError):
         main(["report", str(out), "--quiet"])
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}

@@ -497,6 +497,22 @@ def tiny_results(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def split_results(tiny_results, tmp_path_factory) -> Path:
+    """``tiny_results`` as analyze writes it: per-unit vectors and null draws in arrays.npz, not in summary.json."""
+    from modularity.folders import atomic_output_dir
+    from modularity.results import load_summary, unit_arrays
+
+    result = load_summary(tiny_results)
+    with np.load(tiny_results / "arrays.npz", allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    out = tmp_path_factory.mktemp("fuzz-split") / "res"
+    with atomic_output_dir(out) as tmp:
+        result.save(tmp / "summary.json", draws=False, units=False)
+        np.savez_compressed(tmp / "arrays.npz", **{**arrays, **unit_arrays(result)})
+    return out
+
+
 def _summary(edit: Callable[[dict], object]) -> Callable[[Path], None]:
     def tamper(folder: Path) -> None:
         data = json.loads((folder / "summary.json").read_text())
@@ -755,6 +771,43 @@ def test_summaries_that_contradict_themselves_are_refused_naming_the_field(tampe
 def test_arrays_are_checked_for_keys_dtypes_and_declared_sizes_before_loading(tamper, message, tiny_results,
                                                                                tmp_path, capsys, monkeypatch):
     assert message in _tamper_and_report(tamper, tiny_results, tmp_path, capsys, monkeypatch)
+
+
+# arrays.npz members that hold the per-unit vectors summary.json leaves out (layer 0 'stem': 8 units, 32 rows)
+UNIT_CASES = [
+    pytest.param(_npz_edit(u0_clusters=None), "lacks the member 'u0_clusters'", id="missing-clusters"),
+    pytest.param(_npz_edit(u0_clusters=lambda c: c.astype("U3")), "expected numbers", id="clusters-text"),
+    pytest.param(_npz_edit(u0_clusters=lambda c: c[:-1]), "7 labels for 8 units", id="clusters-short"),
+    pytest.param(_npz_edit(u0_clusters=lambda c: np.r_[c, c]), "declares shape (16,)", id="clusters-long"),
+    pytest.param(_npz_edit(u0_clusters=lambda c: c * 0 + 10**9), "label 1000000000 is out of range",
+                 id="cluster-label-1e9"),
+    pytest.param(_npz_edit(u1_branches=lambda b: b * 0 + 4), "for 4 branch names", id="branch-label-past-names"),
+    pytest.param(_npz_edit(u0_row_clusters=lambda r: np.r_[r, r]), "declares shape (64,)", id="row-clusters-long"),
+    pytest.param(_npz_edit(u0_spectrum_raw=lambda v: v * np.nan), "finite, non-negative", id="spectrum-nan"),
+    pytest.param(_npz_edit(u0_embedding_raw=lambda e: e[:, None]), "declares shape (8, 1, 3)", id="embedding-3d"),
+    pytest.param(_npz_edit(u0_embedding_raw=lambda e: np.repeat(e, 30, axis=1)), "each dimension at most 64",
+                 id="embedding-90-columns"),
+    pytest.param(_npz_member("u1_embedding_normalised", _npy_header_only((32, 10**12))), "declares shape",
+                 id="embedding-header-declares-huge"),
+    pytest.param(_npz_edit(d0_ncut=lambda d: np.zeros(10**5 + 1)), "declares shape (100001,)", id="draws-too-many"),
+    pytest.param(_unlink("arrays.npz"), "lacks arrays.npz, which holds the per-unit vectors", id="arrays-missing"),
+    pytest.param(_summary(_set("unit_arrays", "../elsewhere.npz")), "is not 'arrays.npz'", id="unit-arrays-elsewhere"),
+    pytest.param(_summary(_set_layer("n_units", "8")), "n_units: '8' is not a size", id="n-units-text"),
+]
+
+
+@pytest.mark.parametrize("tamper, message", UNIT_CASES)
+def test_per_unit_arrays_are_checked_like_the_summary_they_complete(tamper, message, split_results, tmp_path,
+                                                                    capsys, monkeypatch):
+    assert message in _tamper_and_report(tamper, split_results, tmp_path, capsys, monkeypatch)
+
+
+def test_a_split_folder_rebuilds(split_results, tmp_path, capsys, monkeypatch):
+    """The untampered folder of the cases above is read and redrawn (so each case fails for its tamper alone)."""
+    folder = tmp_path / "res"
+    shutil.copytree(split_results, folder)
+    status, err = _run_in_process(["report", "res", "--quiet"], tmp_path, capsys, monkeypatch)
+    assert status == 0, err
 
 
 def test_a_header_declaring_terabytes_is_refused_without_allocating(tiny_results, tmp_path, capsys, monkeypatch):

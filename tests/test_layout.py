@@ -4,11 +4,12 @@ The layers, lowest first (a module may import its own layer and those below):
 
 0. leaves: errors, settings, the defaults (no numpy, no torch: the command line checks arguments with them)
 1. core: the measurement kernels (graph, magnitudes, spectral methods, nulls, tests)
-2. sources and where work runs: zoo, backends, folders
+2. sources and where work runs: zoo, backends, folders (and reading .npz files without trusting them)
 3. results: the typed records of a run, their rows and JSON form, and the arrays the figures need
 4. analysis and studies: what fills the records (and loading a model with the command line's defaults)
 5. output: tables, graph files, figures, reports
-6. pipeline and sweep: every command's work (and the checks that run before torch is imported)
+6. pipeline and sweep: every command's work (and the checks that run before torch is imported; rebuilding a
+   folder's reports, which needs no torch)
 7. cli: parses, calls the pipeline, prints
 
 So output reads results and never the analysis (it is handed the profiles and arrays it draws, and never
@@ -32,12 +33,12 @@ PACKAGE = Path(modularity.__file__).resolve().parent
 LAYERS: list[tuple[str, ...]] = [
     ("modularity.errors", "modularity.settings", "modularity.core.defaults"),
     ("modularity.core", "modularity.core.*"),
-    ("modularity.zoo", "modularity.zoo.*", "modularity.backends", "modularity.folders"),
+    ("modularity.zoo", "modularity.zoo.*", "modularity.backends", "modularity.folders", "modularity.npzfile"),
     ("modularity.results", "modularity.arrays"),
     ("modularity.analysis", "modularity.analysis.*", "modularity.studies", "modularity.studies.*",
      "modularity.loading"),
     ("modularity.output", "modularity.output.*"),
-    ("modularity.pipeline", "modularity.sweep", "modularity.preflight"),
+    ("modularity.pipeline", "modularity.sweep", "modularity.preflight", "modularity.rebuilding"),
     ("modularity.cli", "modularity.__main__"),
 ]
 

@@ -152,3 +152,100 @@ def test_the_csv_and_the_comparison_and_sweep_rows_carry_the_same_values(tmp_pat
         layer.recovery.p_value, layer.recovery.p_value_bh, layer.structure.ncut.p_value,
         layer.structure.ncut.p_value_bh)
     assert (sweep_row.p_permutations, sweep_row.ncut_draws, sweep_row.layer) == (24, 16, "blk")
+
+
+# ------------------------------------------------------------------------------- per-unit vectors in arrays.npz
+
+def _folder(summary, tmp_path, control: bool = True):
+    """A folder with summary.json (per-unit vectors left out) and arrays.npz holding them; and the result."""
+    import numpy as np
+
+    from modularity.results import unit_arrays
+
+    res = AnalysisResult.from_dict(copy.deepcopy(summary))
+    if control:
+        res.control = AnalysisResult.from_dict(copy.deepcopy(summary))
+    res.save(tmp_path / "summary.json", units=False)
+    np.savez_compressed(tmp_path / "arrays.npz", **unit_arrays(res))
+    return res
+
+
+def test_a_folder_summary_holds_no_per_unit_vectors(summary, tmp_path):
+    from modularity.results import UNIT_FIELDS
+
+    _folder(summary, tmp_path)
+    data = json.loads((tmp_path / "summary.json").read_text())
+    layers = data["layers"] + data["control"]["layers"]
+    assert [sorted(set(UNIT_FIELDS) & set(layer)) for layer in layers] == [[]] * len(layers)
+    assert data["unit_arrays"] == "arrays.npz" and data["schema_version"] == 3
+
+
+def test_load_summary_reads_the_vectors_back_from_the_arrays(summary, tmp_path):
+    import numpy as np
+
+    from modularity.results import load_summary
+
+    res = _folder(summary, tmp_path)
+    again = load_summary(tmp_path)
+    for original, loaded in zip(res.layers + res.control.layers, again.layers + again.control.layers):
+        # labels exactly; spectra and coordinates as float32 (24 bits, more than summary.json's 7 digits)
+        assert (loaded.clusters, loaded.row_clusters, loaded.branches) == (original.clusters, original.row_clusters,
+                                                                          original.branches)
+        for variant in original.spectra:
+            assert loaded.spectra[variant] == np.float32(original.spectra[variant]).tolist()
+            assert loaded.embedding[variant] == np.float32(original.embedding[variant]).tolist()
+        assert loaded.singular_values == loaded.spectra["raw"]
+        assert loaded.row() == original.row()  # every per-layer number as it was
+
+
+def test_unit_arrays_store_labels_as_int32_and_the_raw_spectrum_once(summary):
+    import numpy as np
+
+    from modularity.results import unit_arrays
+
+    res = AnalysisResult.from_dict(copy.deepcopy(summary))
+    arrays = unit_arrays(res)
+    block = res.layers.index(res.layer("block"))
+    assert arrays[f"u{block}_clusters"].dtype == np.int32 and arrays[f"u{block}_branches"].dtype == np.int32
+    assert arrays[f"u{block}_embedding_normalised"].dtype == np.float32
+    assert arrays[f"u{block}_embedding_normalised"].shape == (32, 3)
+    assert not any(key.endswith("singular_values") for key in arrays)  # it is the raw spectrum
+    assert "u0_branches" not in arrays and not any(key.startswith("cu") for key in arrays)  # stem: no branches
+
+
+def test_a_summary_whose_vectors_are_in_its_folder_names_load_summary_when_read_alone(summary, tmp_path):
+    _folder(summary, tmp_path)
+    with pytest.raises(ModularityError, match=r"in 'arrays.npz'; read the folder with modularity.load_summary"):
+        AnalysisResult.from_dict(json.loads((tmp_path / "summary.json").read_text()))
+
+
+def test_a_folder_without_the_arrays_its_summary_names_is_one_error(summary, tmp_path):
+    from modularity.results import load_summary
+
+    _folder(summary, tmp_path)
+    (tmp_path / "arrays.npz").unlink()
+    with pytest.raises(ModularityError, match=r"lacks arrays.npz, which holds the per-unit vectors"):
+        load_summary(tmp_path)
+
+
+def test_unit_arrays_naming_another_file_is_refused(summary, tmp_path):
+    from modularity.results import load_summary
+
+    _folder(summary, tmp_path)
+    data = json.loads((tmp_path / "summary.json").read_text())
+    data["unit_arrays"] = "../elsewhere.npz"
+    (tmp_path / "summary.json").write_text(json.dumps(data))
+    with pytest.raises(ModularityError, match=r"unit_arrays: '../elsewhere.npz' is not 'arrays.npz'"):
+        load_summary(tmp_path)
+
+
+def test_a_version_2_summary_with_its_vectors_inline_is_still_read(summary, tmp_path):
+    """modularity 0.2.0's folders: schema 2, every vector inline (and no unit_arrays)."""
+    from modularity.results import load_summary
+
+    old = copy.deepcopy(summary)
+    old["schema_version"] = 2
+    (tmp_path / "summary.json").write_text(json.dumps(old))
+    res = load_summary(tmp_path)
+    assert res.layer("block").embedding == summary["layers"][1]["embedding"]
+    assert res.to_dict() == {**summary, "schema_version": 3}

@@ -460,7 +460,7 @@ class SummarySchema(_SchemaDirective):
             if cls in seen:
                 continue
             seen.add(cls)
-            hints = typing.get_type_hints(cls)
+            hints = typing.get_type_hints(cls, localns={"Profile": _import("modularity.core.magnitude.Profile")})
             docs = _doc_entries(cls)
             rows = []
             where = path or filename
@@ -582,7 +582,7 @@ class UnitColumns(_SchemaDirective):
 
 def _tiny_layer(results: types.ModuleType) -> Any:
     """A two-unit :class:`LayerResult` with branches and every SVD variant, to list the unit-table columns."""
-    from modularity.core.nulls import NullSummary
+    from modularity.core.null_summary import NullSummary
 
     variants = ("raw", "centred", "normalised")
     return results.LayerResult(

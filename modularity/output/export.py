@@ -24,15 +24,17 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
 
-from ..core.graph import ChannelGraph
-from ..core.magnitude import Profile
 from ..errors import ModularityError
 from ..results import AnalysisResult, Column, LayerResult
+
+if TYPE_CHECKING:  # types only: drawing a results folder needs no torch
+    from ..core.graph import ChannelGraph
+    from ..core.magnitude import Profile
 
 __all__ = ["clusterability_rows",
     "DEFAULT_TOP_K", "DEFAULT_MAX_EDGES", "GRAPH_FORMATS", "fit_top_k", "layer_graph", "unit_graph", "unit_id",

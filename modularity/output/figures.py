@@ -2,10 +2,11 @@
 
 A results folder holds::
 
-    summary.json            every number (modularity.results)
-    arrays.npz              what the figures need beyond summary.json: each layer's
-                            magnitude matrix reordered by cluster (binned to at most
-                            MATRIX_MAX x MATRIX_MAX) and the first conv layer's filters
+    summary.json            settings, provenance, every per-layer number (modularity.results)
+    arrays.npz              every layer's per-unit vectors (labels, spectra, coordinates)
+                            and null draws, and what the figures need beyond the records:
+                            each layer's magnitude matrix reordered by cluster (binned to
+                            at most MATRIX_MAX x MATRIX_MAX) and the first conv layer's filters
     figures/                overview, control and filters (palette PNG + SVG), the
                             individual figures of a few featured layers (palette
                             PNG; vectors in the PDF), one sheet per layer
@@ -34,19 +35,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import zipfile
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from ..arrays import ARRAYS_VERSION, DRAW_STATISTICS, MATRIX_MAX, MAX_FILTERS
-from ..core.graph import ChannelGraph
-from ..core.magnitude import Profile
+from ..arrays import DRAW_STATISTICS, MATRIX_MAX, MAX_FILTERS, READABLE_ARRAYS_VERSIONS
 from ..errors import ModularityError
+from ..npzfile import Spec, open_npz, spec
 from ..results import COLUMNS, COMPARISON, AnalysisResult, LayerResult, significant
 from ..settings import MAX_PERMUTATIONS
 from . import plots
@@ -63,6 +61,10 @@ from .export import (
 )
 from .pages import quiet_glyphs
 from .words import NULL_NOUN, null_noun
+
+if TYPE_CHECKING:  # types only: drawing a results folder needs no torch
+    from ..core.graph import ChannelGraph
+    from ..core.magnitude import Profile
 
 __all__ = [
     "FigureInfo", "Drawing", "layer_file_stem", "save_arrays", "load_arrays", "confusion_table",
@@ -178,14 +180,16 @@ def load_arrays(folder: str | Path, result: AnalysisResult) -> dict[str, np.ndar
     """Read ``arrays.npz`` from a results folder and check it belongs to ``result``.
 
     Each member's ``.npy`` header is read and checked before any data is
-    loaded: its dtype (plain numbers or text, no objects) and its declared
-    shape against what ``result`` implies (a layer's matrix is at most
-    :data:`MATRIX_MAX` square and no larger than the layer's profile; label
-    vectors match it; at most :data:`MAX_FILTERS` first-layer filters), so a
-    header declaring terabytes is refused without allocating anything. Then
-    the values are checked: labels within range for the layer's k, matrices
-    finite and within [0, 1], the recorded profile shape equal to
-    ``summary.json``'s. Members the figures do not use are not loaded.
+    loaded (:mod:`modularity.npzfile`): its dtype (plain numbers or text, no
+    objects) and its declared shape against what ``result`` implies (a
+    layer's matrix is at most :data:`MATRIX_MAX` square and no larger than the
+    layer's profile; label vectors match it; at most :data:`MAX_FILTERS`
+    first-layer filters), so a header declaring terabytes is refused without
+    allocating anything. Then the values are checked: labels within range for
+    the layer's k, matrices finite and within [0, 1], the recorded profile
+    shape equal to ``summary.json``'s. Members the figures do not use (the
+    per-unit vectors :func:`~modularity.results.load_summary` reads) are not
+    loaded.
 
     Raises
     ------
@@ -198,19 +202,15 @@ def load_arrays(folder: str | Path, result: AnalysisResult) -> dict[str, np.ndar
         raise ModularityError(f"{folder} lacks arrays.npz (the magnitude matrices and first-layer filters the "
                               "figures need); it was written by an older modularity or is incomplete. Re-run "
                               "'python -m modularity analyze' to regenerate it")
-    try:
-        headers = _npz_headers(path)
-        with np.load(path, allow_pickle=False) as data:
-            version = _load_member(data, path, headers, "version", _spec("iu", ()))
-            if int(version) != ARRAYS_VERSION:
-                raise ModularityError(f"{path} has arrays version {int(version)}, this modularity reads version "
-                                      f"{ARRAYS_VERSION}; re-run 'python -m modularity analyze'")
-            arrays = {"version": version}
-            for key, spec in _member_specs(result, headers).items():
-                arrays[key] = _load_member(data, path, headers, key, spec)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        detail = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise ModularityError(f"{path} is not a readable .npz file ({type(exc).__name__}: {detail})") from None
+    with open_npz(path) as data:
+        version = data.load("version", spec("iu", ()))
+        if int(version) not in READABLE_ARRAYS_VERSIONS:
+            raise ModularityError(f"{path} has arrays version {int(version)}, this modularity reads versions "
+                                  f"{', '.join(map(str, READABLE_ARRAYS_VERSIONS))}; re-run "
+                                  "'python -m modularity analyze'")
+        arrays = {"version": version}
+        for key, want in _member_specs(result, data.headers).items():
+            arrays[key] = data.load(key, want)
     names = [str(n) for n in arrays["layer_names"]]
     expected = [r.name for r in result.layers]
     if names != expected:
@@ -223,81 +223,29 @@ def load_arrays(folder: str | Path, result: AnalysisResult) -> dict[str, np.ndar
 _MAX_KERNEL = 128  # side of a first-layer filter shown (AlexNet's is 11)
 
 
-@dataclass(frozen=True)
-class _Spec:
-    """What an arrays.npz member may be: dtype kinds, and a shape with None for "any size up to max"."""
-
-    kinds: str
-    shape: tuple[tuple[int | None, ...], ...]  # the shapes allowed
-    max_dim: int = 0
-    max_itemsize: int = 8
-
-
-def _spec(kinds: str, *shapes: tuple[int | None, ...], max_dim: int = 0, max_itemsize: int = 8) -> _Spec:
-    return _Spec(kinds, shapes, max_dim, max_itemsize)
-
-
-def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """The declared shape and dtype of every ``.npy`` member, read from the headers alone."""
-    headers = {}
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            if not info.filename.endswith(".npy"):
-                continue
-            with zf.open(info) as fh:
-                version = np.lib.format.read_magic(fh)
-                if version == (1, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-                elif version == (2, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
-                else:
-                    raise ValueError(f"member {info.filename}: .npy format {version} is not one numpy.save writes")
-            headers[info.filename[:-4]] = (tuple(shape), dtype)
-    return headers
-
-
-def _member_specs(result: AnalysisResult, headers: Mapping[str, Any]) -> dict[str, _Spec]:
+def _member_specs(result: AnalysisResult, headers: Mapping[str, Any]) -> dict[str, Spec]:
     """The members the figures need, each with the dtype and largest shape ``result`` allows."""
     longest = max((len(r.name) for r in result.layers), default=1)
-    specs = {"layer_names": _spec("U", (len(result.layers),), max_itemsize=4 * longest)}
+    specs = {"layer_names": spec("U", (len(result.layers),), max_itemsize=4 * longest)}
     for i, res in enumerate(result.layers):
         rows, cols = min(MATRIX_MAX, res.shape[0]), min(MATRIX_MAX, res.n_units)
-        specs[f"m{i}"] = _spec("f", (None, None), max_dim=max(rows, cols))
-        specs[f"m{i}_rows"] = _spec("iu", (None,), max_dim=rows)
-        specs[f"m{i}_cols"] = _spec("iu", (None,), max_dim=cols)
-        specs[f"m{i}_branches"] = _spec("iu", (None,), max_dim=cols)
-        specs[f"m{i}_shape"] = _spec("iu", (2,))
+        specs[f"m{i}"] = spec("f", (None, None), max_dim=max(rows, cols))
+        specs[f"m{i}_rows"] = spec("iu", (None,), max_dim=rows)
+        specs[f"m{i}_cols"] = spec("iu", (None,), max_dim=cols)
+        specs[f"m{i}_branches"] = spec("iu", (None,), max_dim=cols)
+        specs[f"m{i}_shape"] = spec("iu", (2,))
     if "filters" in headers:
-        specs.update(filters=_spec("f", (None, None, None, 3), max_dim=max(MAX_FILTERS, _MAX_KERNEL)),
-                     filters_coord=_spec("f", (None,), max_dim=MAX_FILTERS),
-                     filters_labels=_spec("iu", (None,), max_dim=MAX_FILTERS),
-                     filters_layer=_spec("U", (), max_itemsize=4 * 4096),
-                     filters_order=_spec("U", (), max_itemsize=4 * 4096))
+        specs.update(filters=spec("f", (None, None, None, 3), max_dim=max(MAX_FILTERS, _MAX_KERNEL)),
+                     filters_coord=spec("f", (None,), max_dim=MAX_FILTERS),
+                     filters_labels=spec("iu", (None,), max_dim=MAX_FILTERS),
+                     filters_layer=spec("U", (), max_itemsize=4 * 4096),
+                     filters_order=spec("U", (), max_itemsize=4 * 4096))
     for prefix, run in (("d", result), ("c", result.control)):  # null draws, where the folder keeps them
         for i in range(len(run.layers) if run is not None else 0):
             for stat in DRAW_STATISTICS:
                 if f"{prefix}{i}_{stat}" in headers:
-                    specs[f"{prefix}{i}_{stat}"] = _spec("f", (None,), max_dim=MAX_PERMUTATIONS)
+                    specs[f"{prefix}{i}_{stat}"] = spec("f", (None,), max_dim=MAX_PERMUTATIONS)
     return specs
-
-
-def _load_member(data: Any, path: Path, headers: Mapping[str, Any], key: str, spec: _Spec) -> np.ndarray:
-    """Check ``key``'s header against ``spec``, then load it (and only it)."""
-    if key not in headers:
-        raise ModularityError(f"{path} lacks the member '{key}'; the file is incomplete or from another run")
-    shape, dtype = headers[key]
-    where = f"{path}: member '{key}'"
-    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in spec.kinds:
-        raise ModularityError(f"{where} has dtype {dtype}, expected {'text' if spec.kinds == 'U' else 'numbers'}")
-    if dtype.itemsize > spec.max_itemsize:
-        raise ModularityError(f"{where} has dtype {dtype}, wider than modularity writes")
-    fits = any(len(shape) == len(want) and all(d >= 0 and (w is None and d <= spec.max_dim or d == w)
-                                               for d, w in zip(shape, want)) for want in spec.shape)
-    if not fits:
-        limit = f" (each dimension at most {spec.max_dim})" if spec.max_dim else ""
-        raise ModularityError(f"{where} declares shape {shape}, which this layer cannot have{limit}; the file is "
-                              "damaged or from another run")
-    return data[key]
 
 
 def _check_values(arrays: Mapping[str, np.ndarray], result: AnalysisResult, path: Path) -> None:

@@ -142,7 +142,11 @@ _STYLE = {"pdf.fonttype": 3, "svg.fonttype": "path", "svg.hashsalt": "modularity
 
 
 def render_page(page: Page, folder: str | Path) -> RenderedPage:
-    """Draw ``page``: return it as a one-page PDF and write its figures' PNG (and SVG) files into ``folder``."""
+    """Draw ``page``: return it as a one-page PDF and write its figures' PNG (and SVG) files into ``folder``.
+
+    The page comes out the same, byte for byte, in every process (:func:`_settle`), so that ``report DIR``
+    redraws what ``analyze`` drew.
+    """
     import matplotlib
 
     with matplotlib.rc_context(cast(Any, _STYLE)), quiet_glyphs():  # its stubs want literal rc keys
@@ -177,11 +181,45 @@ def _render(page: Page, folder: Path) -> RenderedPage:
         assert engine is not None  # made with layout="constrained" when there are vector cells
         engine.execute(fig)
         fig.set_layout_engine("none")
+        _settle(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="pdf", metadata={"Creator": None, "Producer": None, "CreationDate": None})
     if vector:
         files.update(_crops(fig, vector, subfigures, folder, sizes, buffer.getvalue()))
     return RenderedPage(page.number, buffer.getvalue(), files, sizes)
+
+
+_SETTLE_GRID = 2.0 ** 24
+"""Positions are rounded to 1/2**24 of their (sub)figure: 0.00005 pt on an A4 page, far below a pixel and far
+above the solver's noise (about 1e-15). A binary grid, because laid-out positions often sit exactly halfway
+between decimal ones (0.8153203125), where that noise would round them either way."""
+
+
+def _snap(values: Any) -> np.ndarray:
+    return np.round(np.asarray(values, dtype=float) * _SETTLE_GRID) / _SETTLE_GRID
+
+
+def _settle(fig) -> None:
+    """Round every position constrained layout chose, so that the page is the same in every process.
+
+    Its solver (kiwisolver) orders its work by where objects sit in memory, so
+    the same layout comes out differing in the last bits from one process to
+    the next; that moves nothing on the page but changes the PDF's and SVG's
+    bytes (clip boxes, coordinates).
+    """
+    from matplotlib.axes import Axes
+    from matplotlib.figure import SubFigure
+    from matplotlib.transforms import Bbox
+
+    for sub in fig.findobj(SubFigure):
+        sub._redo_transform_rel_fig(bbox=Bbox(_snap(sub.bbox_relative.get_points())))
+    for ax in fig.findobj(Axes):  # both positions: an axes with a fixed aspect is drawn inside its original one
+        ax._set_position(Bbox(_snap(ax.get_position(original=True).get_points())), "original")
+        ax._set_position(Bbox(_snap(ax.get_position(original=False).get_points())), "active")
+    for sub in [fig, *fig.findobj(SubFigure)]:
+        for label in (sub._suptitle, sub._supxlabel, sub._supylabel):
+            if label is not None:
+                label.set_position(tuple(_snap(label.get_position())))
 
 
 def _tex(s: str) -> str:

@@ -155,11 +155,12 @@ def _embed(folder: Path, info: FigureInfo, number: int | None = None, inline: bo
 
 _FILES = [
     ("report.pdf", "the same report as a PDF"),
-    ("summary.json", "every number of the analysis (read with modularity.load_summary)"),
+    ("summary.json", "settings, provenance and every per-layer number (read the folder with modularity.load_summary)"),
     ("layers.csv", "one row per analysed layer"), ("units.csv", "one row per unit: branch, cluster, coordinates"),
     ("comparison.csv", "trained against the random-init control, one row per layer"),
     ("control_layers.csv", "the random-init control's per-layer table"),
-    ("arrays.npz", "reordered magnitude matrices and first-layer filters used by the figures"),
+    ("arrays.npz", "per-unit vectors (clusters, spectra, coordinates), null draws, and the reordered magnitude "
+                   "matrices and first-layer filters the figures use"),
     ("channel_graph.graphml", "layer-level graph (GraphML: networkx, yEd)"),
     ("channel_graph.gexf", "layer-level graph (GEXF: Gephi)"),
     ("channel_graph.node_link.json", "layer-level graph (networkx node-link JSON)"),
@@ -370,13 +371,30 @@ def _record_files(figures: Sequence[FigureInfo], rendered: Sequence[Any]) -> Non
         info.pixels = sizes.get(info.key)
 
 
-def rebuild_report(folder: str | Path, progress: bool = False, jobs: int | None = None) -> list[Path]:
+def read_results(folder: str | Path) -> tuple[AnalysisResult, dict[str, np.ndarray]]:
+    """A results folder's records and figure arrays, every check applied: what its report is drawn from.
+
+    ``summary.json`` with the per-unit vectors and null draws it keeps in
+    ``arrays.npz`` (:func:`~modularity.results.load_summary`), and the
+    figures' arrays (:func:`~modularity.output.figures.load_arrays`). ``analyze``
+    draws its report from these too, so ``report DIR`` redraws the same one.
+    """
+    result = load_summary(folder)
+    arrays = load_arrays(folder, result)
+    restore_draws(result, arrays)  # folders whose summary.json predates unit_arrays keep the draws here alone
+    return result, arrays
+
+
+def rebuild_report(folder: str | Path, progress: bool = False, jobs: int | None = None,
+                   loaded: tuple[AnalysisResult, Mapping[str, np.ndarray]] | None = None) -> list[Path]:
     """Re-draw figures, tables, HTML and PDF of a results folder from summary.json and arrays.npz.
 
     Nothing is recomputed and the model is not needed. Graph files
     (GraphML, GEXF, JSON) are left as they are, and so are the CSV tables
     the analysis wrote at full precision (``summary.json`` keeps 7
     significant digits); a table that is missing is written again.
+    ``loaded``: the folder's :func:`read_results`, when the caller has read
+    it already (``report DIR`` reads it before it copies the folder).
 
     Raises
     ------
@@ -384,9 +402,7 @@ def rebuild_report(folder: str | Path, progress: bool = False, jobs: int | None 
         If the folder lacks summary.json or arrays.npz, or they come from another version.
     """
     folder = Path(folder)
-    result = load_summary(folder)
-    arrays = load_arrays(folder, result)
-    restore_draws(result, arrays)
+    result, arrays = read_results(folder) if loaded is None else loaded
     tables = ("layers.csv", "units.csv") + (("comparison.csv", "control_layers.csv") if result.control else ())
     written: list[Path] = []
     alongside = [] if all((folder / name).is_file() for name in tables) else \
