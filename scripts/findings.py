@@ -340,7 +340,7 @@ def _readme(data: dict, reports: Path = Path("reports")) -> str:
               "Example results folder, as `python -m modularity analyze` writes it (open `report.html`; "
               "`python -m modularity report reports/inception_v3_nsfwjs` rebuilds it from its `summary.json` and "
               "`arrays.npz`): `inception_v3_nsfwjs/` (the eleven Inception blocks, with the random-init control). "
-              "The default run's folder (18 MB, a 6 MB `summary.json`) is not kept in the repository: the README's "
+              "The default run's folder (13.6 MB, BENCHMARKS.md) is not kept in the repository: the README's "
               "first command writes it; `python scripts/make_example_reports.py` makes both.", ""]
     lines += ["## Equivalent commands", "",
               "```", *data["equivalent_commands"], "```", "", "## Results", ""]
