@@ -151,3 +151,31 @@ def test_the_contract_catches_a_broken_import(edge, check):
     """Each check reports an import that breaks the contract (so it cannot pass by checking nothing)."""
     assert check([edge]) != [] and check([("modularity.output.figures", "modularity.core.magnitude",
                                            {"Profile"})]) == []
+
+
+def _top_level_names_from(path: Path, name: str) -> dict[str, set[str]]:
+    """Names each top-level ``from X import ...`` of ``path`` takes, by the module X resolves to."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out: dict[str, set[str]] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            out.setdefault(base, set()).update(a.name for a in node.names)
+    return out
+
+
+def test_no_module_takes_names_from_a_package_it_belongs_to():
+    """A submodule imported while its package's ``__init__`` runs sees that package half-built: a name the
+    ``__init__`` defines later is missing. The module graph above leaves out imports of one's own package, so
+    it cannot see this; submodules of the package are safe to import from it (Python imports them)."""
+    bad = []
+    for name, path in MODULES.items():
+        for target, names in _top_level_names_from(path, name).items():
+            if target in MODULES and name.startswith(target + ".") and MODULES[target].name == "__init__.py":
+                taken = sorted(n for n in names if f"{target}.{n}" not in MODULES)
+                if taken:
+                    bad.append(f"{name} takes {', '.join(taken)} from its own package {target}")
+    assert bad == []
