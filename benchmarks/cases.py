@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,7 @@ from benchmarks.plantings import (
     plant_own_consumer_partial,
     plant_random_rows,
 )
-from modularity import downstream_profile, load_model, trace
+from modularity import ChannelGraph, downstream_profile, load_model, trace
 
 __all__ = ["GOOGLENET_BLOCKS", "INCEPTION_V3_OWN", "NSFWJS_BLOCKS", "selection_instances", "heldout_instances",
            "nsfwjs_instances", "cached", "GroupedMixed"]
@@ -79,6 +79,24 @@ def _instance(split: str, case: str, net: int, matrix: np.ndarray, truth: np.nda
             "matrix": np.asarray(matrix, dtype=np.float64), "truth": np.asarray(truth, dtype=int)} | extra
 
 
+def planting_networks(family: str, seeds: list[int],
+                      blocks: list[str]) -> Iterator[tuple[int, ChannelGraph, Callable[[], None]]]:
+    """Per seed, the traced random-init network ``family`` and a function that restores its blocks' consumers'
+    weights, so that each planting starts from the same network (the blocks must share no consumer: checked)."""
+    torch.set_grad_enabled(False)
+    for seed in seeds:
+        graph = trace(load_model(family, weights="none", seed=seed).module, INPUT_SIZE[family])
+        consumers = sorted({c for b in blocks for c in graph.consumers(b)})
+        if sum(len(graph.consumers(b)) for b in blocks) != len(consumers):
+            raise ValueError(f"blocks {blocks} share consumers")
+        base = {c: graph.modules[c].weight.detach().clone() for c in consumers}
+
+        def restore(graph: ChannelGraph = graph, base: dict = base) -> None:
+            for c, w in base.items():
+                graph.modules[c].weight.copy_(w)
+        yield seed, graph, restore
+
+
 def _planted(split: str, family: str, seeds: list[int], blocks: list[str],
              schemes: list[tuple[str, Callable]]) -> list[dict]:
     """Profiles of ``blocks`` after each planting scheme, one network per seed (weights restored between schemes).
@@ -87,16 +105,9 @@ def _planted(split: str, family: str, seeds: list[int], blocks: list[str],
     any profile is taken (the blocks of one network share no consumer, checked).
     """
     out = []
-    torch.set_grad_enabled(False)
-    for seed in seeds:
-        graph = trace(load_model(family, weights="none", seed=seed).module, INPUT_SIZE[family])
-        consumers = sorted({c for b in blocks for c in graph.consumers(b)})
-        if sum(len(graph.consumers(b)) for b in blocks) != len(consumers):
-            raise ValueError(f"blocks {blocks} share consumers")
-        base = {c: graph.modules[c].weight.detach().clone() for c in consumers}
+    for seed, graph, restore in planting_networks(family, seeds, blocks):
         for label, plant in schemes:
-            for c in consumers:
-                graph.modules[c].weight.copy_(base[c])
+            restore()
             rng = np.random.default_rng([seed, zlib.crc32(f"{family}|{label}".encode())])
             truths = {b: plant(graph, b, rng) for b in blocks}
             for b in blocks:

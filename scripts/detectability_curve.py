@@ -65,9 +65,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.cases import INPUT_SIZE, cached, nsfwjs_instances  # noqa: E402
+from benchmarks.cases import cached, nsfwjs_instances, planting_networks  # noqa: E402
 from benchmarks.plantings import plant_random_rows  # noqa: E402
-from modularity import downstream_profile, load_model, trace  # noqa: E402
+from modularity import downstream_profile  # noqa: E402
 from modularity.core import detectability as det_mod  # noqa: E402
 from modularity.core.defaults import DEFAULT_METHOD  # noqa: E402
 from modularity.core.detectability import OUTCOMES, detectability, verdict  # noqa: E402
@@ -137,19 +137,10 @@ def planted_instances(family: str, seeds: list[int], signals: list[float], block
     The consumers' row groups of a seed are the same at every signal (the rng is re-seeded per signal), so a
     seed's curve moves only with the signal. The blocks must share no consumer (checked).
     """
-    import torch
-
     out = []
-    torch.set_grad_enabled(False)
-    for seed in seeds:
-        graph = trace(load_model(family, weights="none", seed=seed).module, INPUT_SIZE[family])
-        consumers = sorted({c for b in blocks for c in graph.consumers(b)})
-        if sum(len(graph.consumers(b)) for b in blocks) != len(consumers):
-            raise ValueError(f"blocks {blocks} share consumers")
-        base = {c: graph.modules[c].weight.detach().clone() for c in consumers}
+    for seed, graph, restore in planting_networks(family, seeds, blocks):
         for s in signals:
-            for c in consumers:
-                graph.modules[c].weight.copy_(base[c])
+            restore()
             rng = np.random.default_rng([seed, zlib.crc32(family.encode())])
             truths = {b: plant_random_rows(graph, b, s, rng) for b in blocks}
             for b in blocks:
