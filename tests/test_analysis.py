@@ -342,8 +342,8 @@ def test_the_progress_bar_counts_each_layers_estimated_work_up_to_its_total(monk
 
 
 def test_the_progress_bar_moves_per_draw_and_drops_draws_that_sequential_stopping_saved(monkeypatch):
-    """Each null draw moves the bar; a layer that stops early takes its unmade draws out of the total (a jump
-    of the bar would read as speed and shorten the ETA), and the bar still ends full."""
+    """Each null draw moves the bar; a layer that will stop early takes its unmade draws out of the total as its
+    draws show it (a jump of the bar would read as speed and shorten the ETA), and the bar still ends full."""
     import tqdm.auto
 
     from modularity.analysis.model import analyze_model, layer_work
@@ -355,11 +355,14 @@ def test_the_progress_bar_moves_per_draw_and_drops_draws_that_sequential_stoppin
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.steps: list[int] = []
+            self.totals: list[tuple[int, int]] = []
             bars.append(self)
 
         def update(self, n=1):
             self.steps.append(n)
-            return super().update(n)
+            out = super().update(n)
+            self.totals.append((self.n, self.total))
+            return out
 
     monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
     net = PlantedNet(signal=0.0, seed=1)  # no structure: sequential stopping ends the draws early
@@ -372,3 +375,6 @@ def test_the_progress_bar_moves_per_draw_and_drops_draws_that_sequential_stoppin
     planned = sum(layer_work(graph, layer.name, settings) for layer in res.layers)
     assert bar.n == bar.total < planned
     assert len([s for s in bar.steps if s > 0]) >= sum(made)  # one step per draw at least
+    first_layer = layer_work(graph, res.layers[0].name, settings)
+    # the total drops while the first layer's draws run, before the layer ends, as they show it will stop early
+    assert any(total < planned and n < first_layer for n, total in bar.totals)

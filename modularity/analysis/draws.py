@@ -39,6 +39,7 @@ would save on the CPU is its eigensolver's time on large profiles (BENCHMARKS.md
 from __future__ import annotations
 
 import contextlib
+import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -167,12 +168,36 @@ def _draw(graph: ChannelGraph, job: tuple[DrawTask, int]) -> MatrixStatistics:
     return task(graph, index)
 
 
+_TIE = 1e-12  # draws this close to the observed statistic count as at least as extreme
+
+
+def _extreme_counts(obs: MatrixStatistics, draws: list[MatrixStatistics], recovery: bool) -> list[int]:
+    """How many ``draws`` are at least as extreme as ``obs``: in n-cut, and in ARI where branches are re-fitted."""
+    counts = [sum(d.ncut <= obs.ncut + _TIE for d in draws)]
+    if recovery:
+        counts.append(sum(_ari(d) >= _ari(obs) - _TIE for d in draws))
+    return counts
+
+
 def _stop(obs: MatrixStatistics, draws: list[MatrixStatistics], h: int, recovery: bool) -> bool:
     """Besag-Clifford: every re-fitted statistic has ``h`` draws at least as extreme as observed."""
-    tol = 1e-12
-    if sum(d.ncut <= obs.ncut + tol for d in draws) < h:
+    if sum(d.ncut <= obs.ncut + _TIE for d in draws) < h:  # the n-cut first: the ARI is read only when needed
         return False
-    return not recovery or sum(_ari(d) >= _ari(obs) - tol for d in draws) >= h
+    return not recovery or _extreme_counts(obs, draws, recovery)[1] >= h
+
+
+def expected_draws(obs: MatrixStatistics, draws: list[MatrixStatistics], n: int, h: int, recovery: bool) -> int:
+    """How many draws sequential stopping will make in all, guessed from those made so far (for progress only).
+
+    A statistic with ``e`` of ``m`` draws as extreme has a p-value near
+    ``(e + 1) / (m + 1)``, and stopping needs ``h`` such draws, about
+    ``h / p`` in all; the slowest statistic decides, within ``m .. n``.
+    """
+    m = len(draws)
+    if not h:
+        return n
+    need = max(math.ceil(h * (m + 1) / (e + 1)) for e in _extreme_counts(obs, draws, recovery))
+    return max(m, min(n, need))
 
 
 def _ari(s: MatrixStatistics) -> float:
@@ -184,15 +209,16 @@ def _ari(s: MatrixStatistics) -> float:
 
 def run_draws(graph: ChannelGraph, task: DrawTask, observed: MatrixStatistics, n: int, h: int,
               backend: Backend | None = None,
-              on_draws: Callable[[int], None] | None = None) -> list[MatrixStatistics]:
+              on_draws: Callable[[int, int], None] | None = None) -> list[MatrixStatistics]:
     """Up to ``n`` null draws of ``task``, in index order, stopping once ``h`` are as extreme as ``observed``.
 
     With ``h = 0`` every draw is made. The statistics tested for stopping are
     the n-cut, and the ARI where ``task`` re-fits the true branches. With a
     ``backend`` of several workers, draws are made in batches of twice the
     workers; the draws kept are the same prefix as one at a time.
-    ``on_draws(m)`` is told after each batch how many draws it made (for a
-    progress bar; it changes no number).
+    ``on_draws(m, total)`` is told after each batch that did not stop how many
+    draws it made and how many are expected in all (:func:`expected_draws`;
+    for a progress bar, it changes no number).
     """
     stats: list[MatrixStatistics] = []
     batch = 1 if backend is None or backend.workers <= 1 else 2 * backend.workers
@@ -203,12 +229,12 @@ def run_draws(graph: ChannelGraph, task: DrawTask, observed: MatrixStatistics, n
             indices = range(len(stats), min(n, len(stats) + batch))
             drawn = [task(graph, i) for i in indices] if batch == 1 else \
                 backend.map(_draw, [(task, i) for i in indices])  # type: ignore[union-attr]
-            if on_draws is not None:
-                on_draws(len(drawn))
             for s in drawn:
                 stats.append(s)
                 if h and _stop(observed, stats, h, task.branches is not None):
                     return stats
+            if on_draws is not None:
+                on_draws(len(drawn), expected_draws(observed, stats, n, h, task.branches is not None))
     finally:
         _PREPARED.clear()  # the consumers' weight copies are not kept past the layer's draws
     return stats

@@ -129,7 +129,7 @@ def _recovery(name: str, branches: np.ndarray | None, by_labels: bool, observed:
 
 
 def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | None = None, *,
-                  backend: Backend | None = None, on_draws: Callable[[int], None] | None = None,
+                  backend: Backend | None = None, on_draws: Callable[[int, int], None] | None = None,
                   **changes: Any) -> LayerResult:
     """Analyse one producer layer of a traced graph.
 
@@ -147,7 +147,8 @@ def analyze_layer(graph: ChannelGraph, name: str, settings: AnalysisSettings | N
         draw has its own seed and the sequential test reads them in index
         order, so results are identical with or without it.
     on_draws : callable, optional
-        Told after each batch of null draws how many it made (progress bars).
+        Told after each batch of null draws how many it made and how many are
+        expected in all (:func:`~modularity.analysis.draws.run_draws`; progress bars).
     **changes
         Settings to change (``n_permutations=20``, ``seed=3``, ...), as
         :meth:`AnalysisSettings.replace` takes them.

@@ -52,11 +52,11 @@ def layer_work(graph: ChannelGraph, name: str, settings: AnalysisSettings) -> in
 
     :func:`_layer_cost` per fit, times the observed fit and the most null
     draws (sequential stopping may end a layer sooner: the bar's total then
-    drops the draws not made), scaled by 10^6 and at least one. Layers differ in cost
+    drops the draws not made), scaled by 10^6 and at least one per fit. Layers differ in cost
     by four orders of magnitude (alexnet's classifier.1 against features.0),
     so a bar that counts layers gives no ETA worth reading.
     """
-    return max(1, round(1e6 * _layer_cost(graph, name) * (settings.n_permutations + 1)))
+    return max(1, round(1e6 * _layer_cost(graph, name))) * (settings.n_permutations + 1)  # whole units per fit
 
 
 def _layer(graph: ChannelGraph, job: tuple[str, AnalysisSettings]) -> LayerResult:
@@ -88,6 +88,7 @@ def _run_layers(graph: ChannelGraph, names: list[str], settings: AnalysisSetting
         bar.set_postfix_str(f"0/{len(names)} layers", refresh=False)
     results: dict[str, LayerResult] = {}
     moved = dict.fromkeys(names, 0)  # bar units already shown per layer
+    unit = {n: w // (settings.n_permutations + 1) for n, w in work.items()}  # bar units per fit
 
     def advance(name: str, units: int) -> None:
         if bar is not None:
@@ -95,24 +96,28 @@ def _run_layers(graph: ChannelGraph, names: list[str], settings: AnalysisSetting
             moved[name] += units
             bar.update(units)
 
-    def per_draw(name: str) -> int:
-        return work[name] // (settings.n_permutations + 1)
+    def replan(name: str, fits: int) -> None:
+        # the layer's share of the total follows the draws it is now expected to make: a total that only drops
+        # at the layer's end leaves the ETA too long while a layer that will stop early runs
+        if bar is not None:
+            planned = max(moved[name], unit[name] * fits)
+            bar.total += planned - work[name]
+            work[name] = planned
+            bar.refresh()
 
-    def draws_of(name: str) -> Callable[[int], None]:
-        # each draw moves the bar by its share of the layer's work, so the ETA follows a long layer as it runs
-        return lambda m: advance(name, m * per_draw(name))
+    def draws_of(name: str) -> Callable[[int, int], None]:
+        def on(made: int, expected: int) -> None:
+            advance(name, made * unit[name])  # each draw moves the bar by its share of the layer's work
+            replan(name, expected + 1)
+        return on
 
     def done(name: str) -> None:
         if bar is not None:
             bar.set_postfix_str(f"{len(results)}/{len(names)} layers", refresh=False)
             made = len(results[name].null_draws.get("ncut", []))
-            spent = work[name] if made >= settings.n_permutations else per_draw(name) * (made + 1)
-            advance(name, spent)  # the observed fit (and a worker's draws, reported only at the end)
-            # draws that sequential stopping saved leave the total rather than fill the bar at once: a jump
-            # would read as speed and make the ETA too short
-            bar.total -= work[name] - moved[name]
-            work[name] = moved[name]
-            bar.refresh()
+            replan(name, made + 1)  # the draws sequential stopping saved leave the total
+            advance(name, work[name])  # the observed fit (and a worker's draws, reported only at the end)
+
     try:
         with make_backend(graph, settings.jobs, settings.backend, settings.scheduler) as runner:
             cost = {n: _layer_cost(graph, n) for n in names} if runner.workers > 1 else {n: 0.0 for n in names}

@@ -1,11 +1,13 @@
 """Null draws on the keyed route: the same numbers on every device, for any batch size, as the numpy twin."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
 from modularity.analysis import analyze_layer, matrix_statistics
-from modularity.analysis.draws import DrawTask, keyed_route, prepared, run_draws
+from modularity.analysis.draws import DrawTask, expected_draws, keyed_route, prepared, run_draws
 from modularity.backends import Backend
 from modularity.core.engine.shuffle import twin_profile
 from modularity.core.graph import trace
@@ -110,3 +112,17 @@ def test_cpu_and_cuda_give_the_same_draws_and_p_values(planted):
     gpu = analyze_layer(planted, "block", device="cuda", **kw)
     assert gpu.null_draws["ncut"] == pytest.approx(cpu.null_draws["ncut"], rel=1e-9)
     assert gpu.structure.ncut.p_value == cpu.structure.ncut.p_value
+
+
+def test_expected_draws_follows_the_share_of_draws_as_extreme_as_observed():
+    """Progress only: about h / p draws in all, p read from the draws so far; the slowest statistic decides."""
+    obs = SimpleNamespace(ncut=1.0, ari=0.5)
+    half = [SimpleNamespace(ncut=x, ari=0.9) for x in (0.5, 2.0, 0.7, 3.0)]  # 2 of 4 as extreme in n-cut
+    assert expected_draws(obs, half, n=100, h=10, recovery=False) == 17  # ceil(10 * 5 / 3)
+    none = [SimpleNamespace(ncut=2.0, ari=0.1)] * 4  # nothing as extreme: a structured layer
+    assert expected_draws(obs, none, n=100, h=10, recovery=False) == 50
+    assert expected_draws(obs, none, n=30, h=10, recovery=False) == 30  # never past the most draws
+    assert expected_draws(obs, none, n=30, h=0, recovery=False) == 30  # no stopping: every draw
+    assert expected_draws(obs, half, n=100, h=10, recovery=True) == 17  # every ARI as extreme: n-cut decides
+    low_ari = [SimpleNamespace(ncut=0.5, ari=0.1)] * 4  # n-cut always as extreme, ARI never
+    assert expected_draws(obs, low_ari, n=100, h=10, recovery=True) == 50
