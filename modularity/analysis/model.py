@@ -101,9 +101,8 @@ def _run_layers(graph: ChannelGraph, names: list[str], settings: AnalysisSetting
         # at the layer's end leaves the ETA too long while a layer that will stop early runs
         if bar is not None:
             planned = max(moved[name], unit[name] * fits)
-            bar.total += planned - work[name]
+            bar.total += planned - work[name]  # shown by the next update (no forced redraw per draw)
             work[name] = planned
-            bar.refresh()
 
     def draws_of(name: str) -> Callable[[int, int], None]:
         def on(made: int, expected: int) -> None:
