@@ -191,12 +191,16 @@ def expected_draws(obs: MatrixStatistics, draws: list[MatrixStatistics], n: int,
 
     A statistic with ``e`` of ``m`` draws as extreme has a p-value near
     ``(e + 1) / (m + 1)``, and stopping needs ``h`` such draws, about
-    ``h / p`` in all; the slowest statistic decides, within ``m .. n``.
+    ``h / p`` in all; the slowest statistic decides, within ``m .. n``. Until
+    every statistic has half of its ``h`` the guess is ``n``: from one or two
+    such draws it swings several-fold from draw to draw, and a bar that jumps
+    back and forth tells less than one that only errs long.
     """
     m = len(draws)
-    if not h:
+    counts = _extreme_counts(obs, draws, recovery)
+    if not h or min(counts) < math.ceil(h / 2):
         return n
-    need = max(math.ceil(h * (m + 1) / (e + 1)) for e in _extreme_counts(obs, draws, recovery))
+    need = max(math.ceil(h * (m + 1) / (e + 1)) for e in counts)
     return max(m, min(n, need))
 
 

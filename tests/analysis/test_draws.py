@@ -117,12 +117,12 @@ def test_cpu_and_cuda_give_the_same_draws_and_p_values(planted):
 def test_expected_draws_follows_the_share_of_draws_as_extreme_as_observed():
     """Progress only: about h / p draws in all, p read from the draws so far; the slowest statistic decides."""
     obs = SimpleNamespace(ncut=1.0, ari=0.5)
-    half = [SimpleNamespace(ncut=x, ari=0.9) for x in (0.5, 2.0, 0.7, 3.0)]  # 2 of 4 as extreme in n-cut
-    assert expected_draws(obs, half, n=100, h=10, recovery=False) == 17  # ceil(10 * 5 / 3)
-    none = [SimpleNamespace(ncut=2.0, ari=0.1)] * 4  # nothing as extreme: a structured layer
-    assert expected_draws(obs, none, n=100, h=10, recovery=False) == 50
-    assert expected_draws(obs, none, n=30, h=10, recovery=False) == 30  # never past the most draws
+    half = [SimpleNamespace(ncut=x, ari=0.9) for x in (0.5, 2.0) * 6]  # 6 of 12 as extreme in n-cut
+    assert expected_draws(obs, half, n=100, h=10, recovery=False) == 19  # ceil(10 * 13 / 7)
+    assert expected_draws(obs, half[:4], n=100, h=10, recovery=False) == 100  # 2 of h = 10: too few to guess
+    none = [SimpleNamespace(ncut=2.0, ari=0.1)] * 12  # nothing as extreme: a structured layer
+    assert expected_draws(obs, none, n=100, h=10, recovery=False) == 100
     assert expected_draws(obs, none, n=30, h=0, recovery=False) == 30  # no stopping: every draw
-    assert expected_draws(obs, half, n=100, h=10, recovery=True) == 17  # every ARI as extreme: n-cut decides
-    low_ari = [SimpleNamespace(ncut=0.5, ari=0.1)] * 4  # n-cut always as extreme, ARI never
-    assert expected_draws(obs, low_ari, n=100, h=10, recovery=True) == 50
+    assert expected_draws(obs, half, n=100, h=10, recovery=True) == 19  # every ARI as extreme: n-cut decides
+    low_ari = [SimpleNamespace(ncut=0.5, ari=0.1)] * 12  # n-cut always as extreme, ARI never
+    assert expected_draws(obs, low_ari, n=100, h=10, recovery=True) == 100
