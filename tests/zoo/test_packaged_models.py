@@ -19,6 +19,7 @@ import pytest
 
 from modularity.core.graph import trace
 from modularity.errors import ModularityError
+from modularity.zoo.files import sha256_file
 from modularity.zoo.onnx_import import import_notes, load_onnx
 
 pytestmark = pytest.mark.slow
@@ -61,7 +62,7 @@ def test_every_model_is_pinned_with_package_version_sha256_and_licence(packaged,
     assert set(EXPECTED) == set(fpm.MODELS)
     for key, path in packaged.items():
         entry = manifest[key]
-        assert fpm.sha256_of(path) == entry["sha256"] == fpm.MODELS[key].sha256
+        assert sha256_file(path) == entry["sha256"] == fpm.MODELS[key].sha256
         wheel = fpm.WHEELS[entry["package"]]
         assert (entry["version"], entry["wheel_sha256"], entry["licence"]) == (wheel.version, wheel.sha256,
                                                                               wheel.licence)
