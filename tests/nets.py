@@ -26,3 +26,21 @@ def grouped_net(groups: int = 4, width: int = 32, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Conv2d(3, width, 3), nn.ReLU(), nn.Conv2d(width, width, 3, groups=groups),
                          nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, 16, 1)).eval()
+
+
+class TinyEncoder(nn.Module):
+    """Patches -> pre-norm multi-head attention with a residual -> a linear reader: a ViT block in miniature
+    (q, k, v are slices of one weight; LayerNorm scales their columns)."""
+
+    def __init__(self, dim: int = 8, heads: int = 2) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, dim, 2, stride=2)
+        self.ln = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.fc = nn.Linear(dim, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.patch(x).flatten(2).transpose(1, 2)  # N x positions x dim
+        y = self.ln(t)
+        t = t + self.attn(y, y, y, need_weights=False)[0]
+        return self.fc(t)

@@ -15,7 +15,7 @@ from modularity.core.keyed import OBSERVED, KeyedUniforms, draw_key
 from modularity.core.metrics import adjusted_rand, normalized_mutual_info
 from modularity.core.spectral import bipartite_ncut, degree_normalised, kmeans, top_singular
 from modularity.errors import ModularityError
-from tests.nets import PlantedNet, grouped_net
+from tests.nets import PlantedNet, TinyEncoder, grouped_net
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -49,23 +49,6 @@ class _Depthwise(nn.Module):
         return self.pw(self.bn(self.dw(a))).mean((2, 3)) + self.b2(a).mean((2, 3)).repeat(1, 3)
 
 
-class _Encoder(nn.Module):
-    """Patches -> pre-norm attention (q, k, v slices of one weight; LayerNorm scales their columns) -> linear."""
-
-    def __init__(self, dim: int = 8, heads: int = 2):
-        super().__init__()
-        self.patch = nn.Conv2d(3, dim, 2, stride=2)
-        self.ln = nn.LayerNorm(dim)
-        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
-        self.fc = nn.Linear(dim, 5)
-
-    def forward(self, x):
-        t = self.patch(x).flatten(2).transpose(1, 2)
-        y = self.ln(t)
-        t = t + self.attn(y, y, y, need_weights=False)[0]
-        return self.fc(t)
-
-
 def _scaled(model: nn.Module) -> nn.Module:
     """Non-trivial batch-norm and layer-norm scales, so row and column scales are folded."""
     torch.manual_seed(0)
@@ -82,7 +65,7 @@ def _scaled(model: nn.Module) -> nn.Module:
 @pytest.fixture(scope="module")
 def graphs():
     torch.manual_seed(1)
-    nets = [(_Flatten(), (12, 12)), (_Depthwise(), (8, 8)), (_Encoder(), (4, 4)),
+    nets = [(_Flatten(), (12, 12)), (_Depthwise(), (8, 8)), (TinyEncoder(), (4, 4)),
             (PlantedNet(signal=1.0, seed=2), (16, 16)), (grouped_net(seed=1), (16, 16))]
     return [trace(_scaled(m), size) for m, size in nets]
 

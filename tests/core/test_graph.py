@@ -7,7 +7,7 @@ from torch import nn
 from modularity.core.graph import trace
 from modularity.errors import ModularityError
 from modularity.zoo.torchvision_models import build_torchvision, input_size
-from tests.nets import grouped_net
+from tests.nets import TinyEncoder, grouped_net
 
 MODELS = ["alexnet", "vgg16", "resnet18", "resnet50", "resnext50_32x4d", "googlenet", "inception_v3",
           "mobilenet_v2", "efficientnet_b0"]
@@ -303,25 +303,8 @@ def test_swin_window_attention_heads_are_branches():
     assert any(n.startswith("features.1.0.attn:") for n in g.notes)
 
 
-class _TinyEncoder(nn.Module):
-    """Patches -> pre-norm multi-head attention with a residual -> a linear reader: a ViT block in miniature."""
-
-    def __init__(self, dim: int = 8, heads: int = 2):
-        super().__init__()
-        self.patch = nn.Conv2d(3, dim, 2, stride=2)
-        self.ln = nn.LayerNorm(dim)
-        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
-        self.fc = nn.Linear(dim, 5)
-
-    def forward(self, x):
-        t = self.patch(x).flatten(2).transpose(1, 2)  # N x positions x dim
-        y = self.ln(t)
-        t = t + self.attn(y, y, y, need_weights=False)[0]
-        return self.fc(t)
-
-
 def test_multihead_attention_maps_q_k_v_by_head_and_out_proj_reads_v():
-    model = _TinyEncoder().eval()
+    model = TinyEncoder().eval()
     with torch.no_grad():
         model.ln.weight.copy_(torch.linspace(-2, 2, 8))
     g = trace(model, (4, 4))
