@@ -22,6 +22,10 @@ import time
 from datetime import date
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's benchmarks package
+
+from benchmarks.machine import cpu_name  # noqa: E402
+
 MODELS = [("efficientnet_lite0", "DEFAULT"), ("googlenet", "none"), ("resnet50", "none"), ("alexnet", "none"),
           ("vgg16", "none")]
 
@@ -48,14 +52,7 @@ print(json.dumps({"load_trace_s": t1 - t0, "analyze_s": t2 - t1, "write_s": t3 -
 
 def machine() -> str:
     """A one-line description of this machine."""
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name("unknown CPU")
     mem = ""
     try:
         kb = int(Path("/proc/meminfo").read_text().split()[1])

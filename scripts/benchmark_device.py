@@ -34,6 +34,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's benchmarks package
+
+from benchmarks.machine import cpu_name  # noqa: E402
+
 MODELS = ("alexnet", "vgg16", "googlenet", "vit_b_16")
 
 _CHILD = r"""
@@ -73,14 +77,7 @@ def machine(device: str) -> str:
 
     if device == "cuda":
         return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__}, CUDA {torch.version.cuda})"
-    cpu = platform.processor() or "CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name(platform.processor() or "CPU")
     return f"{cpu}, {os.cpu_count()} cores (torch {torch.__version__})"
 
 

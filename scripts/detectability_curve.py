@@ -49,7 +49,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -66,6 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.cases import cached, nsfwjs_instances, planting_networks  # noqa: E402
+from benchmarks.machine import cpu_name  # noqa: E402
 from benchmarks.plantings import plant_random_rows  # noqa: E402
 from modularity import downstream_profile  # noqa: E402
 from modularity.core import detectability as det_mod  # noqa: E402
@@ -663,10 +663,7 @@ def main(argv: list[str] | None = None) -> int:
             nsfw.append(r)
     runtime = time.perf_counter() - t0
     t_det = np.array([r["detectability_s"] for r in rows + nsfw])
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+    cpu = cpu_name()
     half = len(seeds) // 2
     d = {"meta": {"command": " ".join([".venv/bin/python", "scripts/detectability_curve.py"]
                                       + [shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]),

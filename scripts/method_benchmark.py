@@ -24,7 +24,6 @@ Usage (the report's numbers come from the first line)::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import cases, report  # noqa: E402
 from benchmarks.candidates import CANDIDATES, REFINED_VARIANTS  # noqa: E402
+from benchmarks.machine import cpu_name  # noqa: E402
 from benchmarks.runner import run, time_calls  # noqa: E402
 from modularity.core.defaults import DEFAULT_METHOD  # noqa: E402
 
@@ -232,10 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     held_ari, held_sec = run(inst["heldout"], held_methods, n_seeds, args.workers, log)
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+    cpu = cpu_name()
     meta = {"command": " ".join([".venv/bin/python", "scripts/method_benchmark.py",
                                  *[shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]]),
             "machine": f"{cpu}, {os.cpu_count()} cores (shared), {args.workers} single-threaded workers, "
