@@ -64,6 +64,54 @@ def _layer(graph: ChannelGraph, job: tuple[str, AnalysisSettings]) -> LayerResul
     return analyze_layer(graph, name, settings)
 
 
+class _LayerBar:
+    """The analysis progress bar: it counts estimated work (:func:`layer_work`), so its rate and ETA hold across
+    layers of any size; each null draw moves it, and a layer's share follows the draws it is expected to make."""
+
+    def __init__(self, graph: ChannelGraph, names: list[str], settings: AnalysisSettings, label: str) -> None:
+        from tqdm.auto import tqdm
+
+        self.work = {n: layer_work(graph, n, settings) for n in names}
+        self.unit = {n: w // (settings.n_permutations + 1) for n, w in self.work.items()}  # bar units per fit
+        self.moved = dict.fromkeys(names, 0)  # bar units already shown per layer
+        self.n_layers, self.finished = len(names), 0
+        # the rate is the whole run's (smoothing=0): a short window swings with every error of the estimate
+        self.bar = tqdm(total=sum(self.work.values()), desc=f"analysing {label}", leave=False, dynamic_ncols=True,
+                        smoothing=0, bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
+        self.bar.set_postfix_str(f"0/{self.n_layers} layers", refresh=False)
+
+    def _advance(self, name: str, units: int) -> None:
+        units = min(units, self.work[name] - self.moved[name])
+        self.moved[name] += units
+        self.bar.update(units)
+
+    def _replan(self, name: str, fits: int) -> None:
+        # the layer's share of the total follows the draws it is now expected to make: a total that only drops
+        # at the layer's end leaves the ETA too long while a layer that will stop early runs
+        planned = max(self.moved[name], self.unit[name] * fits)
+        self.bar.total += planned - self.work[name]  # shown by the next update (no forced redraw per draw)
+        self.work[name] = planned
+
+    def start(self, name: str) -> Callable[[int, int], None]:
+        """Show ``name`` as running; the callback :func:`analyze_layer` tells of its draws (``on_draws``)."""
+        self.bar.set_postfix_str(f"{self.finished}/{self.n_layers} layers, {name[-40:]}")
+
+        def on(made: int, expected: int) -> None:
+            self._advance(name, made * self.unit[name])  # each draw moves the bar by its share of the layer
+            self._replan(name, expected + 1)
+        return on
+
+    def done(self, name: str, result: LayerResult) -> None:
+        """Count ``name`` as finished: the draws sequential stopping saved leave the total, the rest fills in."""
+        self.finished += 1
+        self.bar.set_postfix_str(f"{self.finished}/{self.n_layers} layers", refresh=False)
+        self._replan(name, len(result.null_draws.get("ncut", [])) + 1)
+        self._advance(name, self.work[name])  # the observed fit (and a worker's draws, reported only at the end)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def _run_layers(graph: ChannelGraph, names: list[str], settings: AnalysisSettings, progress: bool,
                 label: str) -> list[LayerResult]:
     """Analyse ``names`` in order on the settings' backend (see :mod:`modularity.backends`).
@@ -76,47 +124,8 @@ def _run_layers(graph: ChannelGraph, names: list[str], settings: AnalysisSetting
     big layer given to one worker whole could hold the run. Either way the
     numbers are the same.
     """
-    bar = None
-    work = {n: layer_work(graph, n, settings) for n in names}
-    if progress:
-        from tqdm.auto import tqdm
-
-        # the bar counts estimated work (layer_work), so its rate and ETA hold across layers of any size; the rate
-        # is the whole run's (smoothing=0): a short window swings with every error of the per-layer estimate
-        bar = tqdm(total=sum(work.values()), desc=f"analysing {label}", leave=False, dynamic_ncols=True, smoothing=0,
-                   bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]")
-        bar.set_postfix_str(f"0/{len(names)} layers", refresh=False)
+    bar = _LayerBar(graph, names, settings, label) if progress else None
     results: dict[str, LayerResult] = {}
-    moved = dict.fromkeys(names, 0)  # bar units already shown per layer
-    unit = {n: w // (settings.n_permutations + 1) for n, w in work.items()}  # bar units per fit
-
-    def advance(name: str, units: int) -> None:
-        if bar is not None:
-            units = min(units, work[name] - moved[name])
-            moved[name] += units
-            bar.update(units)
-
-    def replan(name: str, fits: int) -> None:
-        # the layer's share of the total follows the draws it is now expected to make: a total that only drops
-        # at the layer's end leaves the ETA too long while a layer that will stop early runs
-        if bar is not None:
-            planned = max(moved[name], unit[name] * fits)
-            bar.total += planned - work[name]  # shown by the next update (no forced redraw per draw)
-            work[name] = planned
-
-    def draws_of(name: str) -> Callable[[int, int], None]:
-        def on(made: int, expected: int) -> None:
-            advance(name, made * unit[name])  # each draw moves the bar by its share of the layer's work
-            replan(name, expected + 1)
-        return on
-
-    def done(name: str) -> None:
-        if bar is not None:
-            bar.set_postfix_str(f"{len(results)}/{len(names)} layers", refresh=False)
-            made = len(results[name].null_draws.get("ncut", []))
-            replan(name, made + 1)  # the draws sequential stopping saved leave the total
-            advance(name, work[name])  # the observed fit (and a worker's draws, reported only at the end)
-
     try:
         with make_backend(graph, settings.jobs, settings.backend, settings.scheduler) as runner:
             cost = {n: _layer_cost(graph, n) for n in names} if runner.workers > 1 else {n: 0.0 for n in names}
@@ -124,15 +133,15 @@ def _run_layers(graph: ChannelGraph, names: list[str], settings: AnalysisSetting
             shared = [n for n in names if runner.workers <= 1 or len(names) < runner.workers
                       or 2 * runner.workers * cost[n] > total]
             for name in shared:  # here, one by one; the workers share each layer's draws
-                if bar is not None:
-                    bar.set_postfix_str(f"{len(results)}/{len(names)} layers, {name[-40:]}")
                 results[name] = analyze_layer(graph, name, settings, backend=runner,
-                                               on_draws=draws_of(name) if bar is not None else None)
-                done(name)
+                                               on_draws=bar.start(name) if bar is not None else None)
+                if bar is not None:
+                    bar.done(name, results[name])
             order = sorted((n for n in names if n not in results), key=lambda n: -cost[n])  # longest first
             for i, result in runner.as_completed(_layer, [(name, settings) for name in order]):
                 results[order[i]] = result
-                done(order[i])
+                if bar is not None:
+                    bar.done(order[i], result)
     finally:
         if bar is not None:
             bar.close()
