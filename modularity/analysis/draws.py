@@ -181,9 +181,7 @@ def _extreme_counts(obs: MatrixStatistics, draws: list[MatrixStatistics], recove
 
 def _stop(obs: MatrixStatistics, draws: list[MatrixStatistics], h: int, recovery: bool) -> bool:
     """Besag-Clifford: every re-fitted statistic has ``h`` draws at least as extreme as observed."""
-    if sum(d.ncut <= obs.ncut + _TIE for d in draws) < h:  # the n-cut first: the ARI is read only when needed
-        return False
-    return not recovery or _extreme_counts(obs, draws, recovery)[1] >= h
+    return min(_extreme_counts(obs, draws, recovery)) >= h
 
 
 def expected_draws(obs: MatrixStatistics, draws: list[MatrixStatistics], n: int, h: int, recovery: bool) -> int:
